@@ -1,0 +1,140 @@
+// The meeting engine: sessions, authentication, liveness and dispatch for the
+// cells it holds, each cell's meeting run by a Meeting. Sans-IO (DESIGN.md,
+// "The one rule"): inputs are (now, connection, bytes), connection opened and
+// closed, and timer expiry; outputs are polled: frames to send (a broadcast
+// encoded once and shared by its recipients), connections to close, minutes
+// to keep, and the next timer. No Boost, socket, clock, thread or global
+// random source: time is passed in, and nothing here is random.
+//
+// Time: `now` is nanoseconds since the Unix epoch on the host's clock, real
+// (cellmeetd) or virtual (the simulator). Token expiry and the minutes' times
+// use it in milliseconds.
+//
+// Ordering: outputs are polled in the order they were produced. A kClose
+// output comes after the frames for that connection that precede it, which
+// the host must still deliver (the closing Error frame) before closing.
+//
+// Thread-safety: none. One engine is driven by one thread; cellmeetd shards
+// cells across engines.
+#ifndef CELLSIM_SERVER_ENGINE_ENGINE_H_
+#define CELLSIM_SERVER_ENGINE_ENGINE_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include "cellsim/v1/wire.pb.h"
+#include "proto/frame.h"
+#include "server/engine/meeting.h"
+#include "server/engine/settings.h"
+
+namespace cellsim::engine {
+
+using TimeNs = int64_t;
+using ConnId = uint64_t;
+
+inline constexpr TimeNs kNsPerMs = 1'000'000;
+
+struct Output {
+  enum class Kind {
+    kTransmit,  // send `frame` on `conn`
+    kClose,     // close `conn` once what was sent before is flushed
+    kMinutes,   // a meeting closed: keep `minutes`
+  };
+  Kind kind = Kind::kTransmit;
+  ConnId conn = 0;
+  wire::SharedFrame frame;
+  std::shared_ptr<const v1::Minutes> minutes;
+};
+
+// Hooks for the host's metrics. Called on the engine's thread.
+class EngineObserver {
+ public:
+  virtual ~EngineObserver() = default;
+  virtual void on_frame_in(v1::Envelope::BodyCase body) = 0;
+  virtual void on_frame_out(v1::Envelope::BodyCase body, uint32_t recipients) = 0;
+  virtual void on_error(v1::ErrorCode code) = 0;
+};
+
+class Engine {
+ public:
+  // REQUIRES: key.size() >= kMinKeyBytes.
+  Engine(EngineSettings settings, std::string key);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Adds a cell's roster. Returns false with *why on a bad roster (cell id 0,
+  // duplicate cell or member ids, a member id 0, no chair).
+  bool add_cell(const v1::CellRoster& roster, std::string* why);
+  // REQUIRES: observer outlives the engine, or is reset to nullptr.
+  void set_observer(EngineObserver* observer) { observer_ = observer; }
+
+  // REQUIRES: `conn` is not open already.
+  void handle_connect(TimeNs now, ConnId conn);
+  // Bytes from `conn`; ignored if the engine has closed it already.
+  void handle_bytes(TimeNs now, ConnId conn, std::string_view bytes);
+  // The peer went away or the host closed the connection.
+  void handle_disconnect(TimeNs now, ConnId conn);
+  // Runs every timer due at or before `now`.
+  void handle_timeout(TimeNs now);
+  // Sends every connection ERROR_SHUTTING_DOWN and closes it.
+  void shutdown(TimeNs now);
+
+  // The earliest time handle_timeout() should be called, if any.
+  std::optional<TimeNs> poll_timeout() const;
+  // Pops the next output; false when there is none.
+  bool poll_output(Output* out);
+  bool has_output() const { return !outputs_.empty(); }
+
+  // Queries, for metrics and tests.
+  size_t connection_count() const { return conns_.size(); }
+  size_t open_meetings() const;
+  size_t quorate_meetings() const;
+  // The cell's current meeting, or nullptr.
+  const Meeting* meeting(uint64_t cell_id) const;
+  const EngineSettings& settings() const { return settings_; }
+  bool holds_cell(uint64_t cell_id) const { return cells_.count(cell_id) != 0; }
+
+ private:
+  struct Cell;
+  struct Conn;
+  class CellSink;
+
+  Conn* find_conn(ConnId id);
+  void dispatch(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env);
+  void on_hello(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env);
+  void on_join(TimeNs now, ConnId id, Conn& c, uint64_t request_id);
+  void on_meeting_request(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env);
+  void on_media(ConnId id, Conn& c, const v1::Envelope& env);
+  void protocol_error(TimeNs now, ConnId id, v1::ErrorCode code, std::string reason,
+                      uint64_t request_id = 0);
+  void refuse(ConnId id, const RuleResult& r, uint64_t request_id);
+  void drop_conn(TimeNs now, ConnId id);
+  void arm_timer(ConnId id, Conn& c, TimeNs deadline);
+  void transmit(ConnId id, const v1::Envelope& env);
+  void transmit_shared(ConnId id, wire::SharedFrame frame);
+  Meeting& current_meeting(Cell& cell);
+  TimeNs liveness_ns() const;
+
+  EngineSettings settings_;
+  std::string key_;
+  EngineObserver* observer_ = nullptr;
+  std::unordered_map<uint64_t, std::unique_ptr<Cell>> cells_;
+  std::unordered_map<ConnId, Conn> conns_;
+  // Lazy timer queue: (check time, conn). A connection has at most one entry;
+  // at its check time the entry is re-armed if the deadline moved later.
+  std::set<std::pair<TimeNs, ConnId>> timers_;
+  std::deque<Output> outputs_;
+  uint64_t next_session_id_ = 1;
+};
+
+}  // namespace cellsim::engine
+
+#endif  // CELLSIM_SERVER_ENGINE_ENGINE_H_

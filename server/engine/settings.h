@@ -1,0 +1,81 @@
+// Every number RULES.md and DESIGN.md give the meeting engine, as settings
+// with those defaults. A scenario or a deployment may change any of them; the
+// engine never hard-codes one.
+//
+// Thread-safety: plain values; copy freely.
+#ifndef CELLSIM_SERVER_ENGINE_SETTINGS_H_
+#define CELLSIM_SERVER_ENGINE_SETTINGS_H_
+
+#include <array>
+#include <cstdint>
+
+#include "cellsim/v1/wire.pb.h"
+
+namespace cellsim::engine {
+
+namespace v1 = ::cellsim::v1;
+
+// A fraction num/den of a base count.
+struct Fraction {
+  uint32_t num = 2;
+  uint32_t den = 3;
+};
+
+// What a vote's yes count is measured against.
+enum class ThresholdBase {
+  kDenominator,      // D, RULES.md
+  kOfficialMembers,  // the cell's official members (standing official or exempted)
+};
+
+// "yes > fraction of base" (strict) or "yes >= fraction of base".
+struct VoteRule {
+  v1::VoteMethod method = v1::VOTE_METHOD_SHOW_OF_HANDS;
+  ThresholdBase base = ThresholdBase::kDenominator;
+  Fraction fraction{1, 2};
+  bool strict = true;
+};
+
+struct RulesSettings {
+  // Quorum: present members who count in D >= ceil(quorum × D).
+  Fraction quorum{2, 3};
+  // Liveness: a member unheard for missed_heartbeats × interval is absent.
+  uint32_t heartbeat_interval_ms = 10'000;
+  uint32_t missed_heartbeats = 3;
+  // A connection that has not sent a good Hello within this time is closed.
+  uint32_t hello_timeout_ms = 10'000;
+  // The vote table, indexed by v1::VoteKind.
+  std::array<VoteRule, 7> votes = default_vote_rules();
+
+  static constexpr std::array<VoteRule, 7> default_vote_rules() {
+    using v1::VOTE_METHOD_SECRET_BALLOT;
+    using v1::VOTE_METHOD_SHOW_OF_HANDS;
+    constexpr Fraction half{1, 2};
+    constexpr Fraction two_thirds{2, 3};
+    return {{
+        {},  // VOTE_KIND_UNSPECIFIED: never used
+        {VOTE_METHOD_SHOW_OF_HANDS, ThresholdBase::kDenominator, half, true},        // resolution
+        {VOTE_METHOD_SECRET_BALLOT, ThresholdBase::kDenominator, half, true},        // election
+        {VOTE_METHOD_SHOW_OF_HANDS, ThresholdBase::kOfficialMembers, two_thirds, false},  // admission
+        {VOTE_METHOD_SHOW_OF_HANDS, ThresholdBase::kOfficialMembers, two_thirds, false},  // confirmation
+        {VOTE_METHOD_SECRET_BALLOT, ThresholdBase::kOfficialMembers, half, true},    // discipline
+        {VOTE_METHOD_SECRET_BALLOT, ThresholdBase::kOfficialMembers, two_thirds, false},  // expulsion
+    }};
+  }
+};
+
+struct EngineSettings {
+  RulesSettings rules;
+  // Largest frame payload accepted, bytes (DESIGN.md: 64 KiB).
+  uint32_t max_frame_bytes = 64 * 1024;
+  // Bound on one meeting's proceedings entries kept for the minutes.
+  uint32_t max_proceedings = 10'000;
+  // Bound on votes per meeting.
+  uint32_t max_votes_per_meeting = 256;
+  // Bound on the agenda and on free text fields (bytes).
+  uint32_t max_agenda_items = 64;
+  uint32_t max_text_bytes = 1024;
+};
+
+}  // namespace cellsim::engine
+
+#endif  // CELLSIM_SERVER_ENGINE_SETTINGS_H_
