@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Every test, from nothing: installs what is missing, builds, runs the whole
+# suite, then builds and runs it again under AddressSanitizer and
+# UndefinedBehaviorSanitizer. CELLSIM_SKIP_SANITIZE=1 skips the second pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+echo "== build (RelWithDebInfo) =="
+bash scripts/build.sh build
+echo "== tests =="
+ctest --test-dir build --output-on-failure -j2 --timeout 300
+echo "== demo meeting against cellmeetd =="
+bash scripts/demo.sh build out/demo-test >/dev/null
+echo "demo meeting: ok"
+if [ "${CELLSIM_SKIP_SANITIZE:-0}" != 1 ]; then
+  echo "== build (ASan+UBSan) =="
+  CMAKE_BUILD_TYPE=Debug bash scripts/build.sh build-asan -DCELLSIM_SANITIZE=ON -DCELLSIM_BUILD_BENCH=OFF
+  echo "== tests under ASan+UBSan =="
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j2 --timeout 600
+fi
