@@ -304,6 +304,9 @@ void Engine::on_hello(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env) {
     cell.meeting->set_present(h.member_id(), now / kNsPerMs);
     v1::Envelope st;
     *st.mutable_meeting_state() = cell.meeting->snapshot();
+    for (uint64_t v : cell.meeting->counted_votes(h.member_id())) {
+      st.mutable_meeting_state()->add_my_counted_votes(v);
+    }
     transmit(id, st);
   }
 }
@@ -328,6 +331,7 @@ void Engine::on_join(TimeNs now, ConnId id, Conn& c, uint64_t request_id) {
   v1::Envelope st;
   st.set_request_id(request_id);
   *st.mutable_meeting_state() = meeting.snapshot();
+  for (uint64_t v : meeting.counted_votes(c.member_id)) st.mutable_meeting_state()->add_my_counted_votes(v);
   transmit(id, st);
 }
 

@@ -475,6 +475,7 @@ v1::MeetingState Meeting::snapshot() const {
     a->set_role(m.info->role());
     a->set_present(m.present);
     a->set_excused(m.excused);
+    a->set_attended(m.attended);
   }
   *s.mutable_quorum() = quorum();
   s.set_agenda_index(agenda_index_);
@@ -485,6 +486,17 @@ v1::MeetingState Meeting::snapshot() const {
     s.set_open_vote_secret(vote_.method == v1::VOTE_METHOD_SECRET_BALLOT);
   }
   return s;
+}
+
+std::vector<uint64_t> Meeting::counted_votes(uint64_t member_id) const {
+  std::vector<uint64_t> out;
+  for (const auto& rec : vote_records_) {
+    if (std::binary_search(rec.voters().begin(), rec.voters().end(), member_id)) {
+      out.push_back(rec.vote_id());
+    }
+  }
+  if (vote_open_ && vote_.ballots.count(member_id)) out.push_back(vote_.id);
+  return out;
 }
 
 uint64_t Meeting::tally_total() const {

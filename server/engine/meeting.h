@@ -89,6 +89,8 @@ class Meeting {
 
   // Queries.
   v1::MeetingState snapshot() const;
+  // Votes of this meeting in which `member_id` has a counted ballot.
+  std::vector<uint64_t> counted_votes(uint64_t member_id) const;
   v1::QuorumStatus quorum() const;
   uint32_t denominator() const { return d_; }
   uint32_t present_in_d() const { return present_in_d_; }

@@ -1,0 +1,630 @@
+#include "agents/agent.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+
+namespace cellsim::agents {
+namespace {
+
+// Heartbeats awaiting their ack; older ones are forgotten (lost with a link).
+constexpr size_t kMaxHeartbeatsInFlight = 8;
+// Floor requests come this long after the agenda item starts, uniform.
+constexpr TimeNs kFloorAskMinNs = 5 * kNsPerS;
+constexpr TimeNs kFloorAskMaxNs = 60 * kNsPerS;
+// The chair waits this long for VoteClosed after CloseVote before moving on.
+constexpr TimeNs kResultWaitNs = 120 * kNsPerS;
+
+bool is_token_error(v1::ErrorCode c) {
+  return c == v1::ERROR_TOKEN_INVALID || c == v1::ERROR_TOKEN_EXPIRED ||
+         c == v1::ERROR_TOKEN_WRONG_CELL || c == v1::ERROR_UNKNOWN_CELL ||
+         c == v1::ERROR_UNSUPPORTED_VERSION;
+}
+
+TimeNs min_time(TimeNs a, TimeNs b) { return a < b ? a : b; }
+
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// The chair's script: a small state machine on top of the member.
+class Agent::Chair {
+ public:
+  Chair(Agent* a, const ChairPlan& plan) : a_(a), plan_(plan) {}
+
+  // The chair acts only while connected and joined; on_joined() resumes it.
+  TimeNs next_timer() const { return can_send() ? timer_ns_ : kNever; }
+  void on_joined(TimeNs now);
+  void on_timeout(TimeNs now);
+  void on_quorum(TimeNs now, bool quorate);
+  void on_floor_requested(TimeNs now, uint64_t member_id);
+  void on_vote_closed(TimeNs now, const v1::VoteClosed& v);
+  void on_meeting_closed(TimeNs now, const v1::Minutes& m);
+  void finish(TimeNs now);
+
+ private:
+  enum class Step { kGathering, kAdvance, kItem, kVote, kVoteOpen, kAwaitResult, kClose, kClosed };
+  bool can_send() const { return a_->conn_ == ConnState::kReady && a_->joined_; }
+  void act(TimeNs now);
+  void send_action(TimeNs now, v1::Envelope env, v1::Envelope::BodyCase push, uint64_t id);
+  void account_quorum(TimeNs now);
+  TimeNs start() const { return a_->plan_.scheduled_start_ns; }
+
+  Agent* a_;
+  ChairPlan plan_;
+  Step step_ = Step::kGathering;
+  TimeNs timer_ns_ = kNever;
+  bool excused_sent_ = false;
+  bool quorate_ = false;
+  int item_ = -1;
+  size_t vote_ = 0;
+  TimeNs vote_wait_since_ns_ = kNever;
+  std::deque<std::pair<TimeNs, uint64_t>> grants_;  // bounded by the roster size
+  MeetingReport report_;
+  TimeNs opened_ns_ = 0;
+  TimeNs quorate_since_ns_ = kNever;
+  bool reported_ = false;
+};
+
+void Agent::Chair::send_action(TimeNs now, v1::Envelope env, v1::Envelope::BodyCase push,
+                               uint64_t id) {
+  a_->board_->action_sent_ns[CellBoard::action_key(push, id)] = now;
+  a_->send(now, env);
+}
+
+void Agent::Chair::on_joined(TimeNs now) {
+  if (!excused_sent_) {
+    excused_sent_ = true;
+    for (uint64_t m : plan_.excuse) {
+      v1::Envelope env;
+      env.mutable_excuse_absence()->set_member_id(m);
+      env.mutable_excuse_absence()->set_reason("excused by the chair before the meeting");
+      a_->send(now, env);
+    }
+  }
+  if (step_ == Step::kGathering) timer_ns_ = std::max(now, start());
+  act(now);
+}
+
+void Agent::Chair::on_quorum(TimeNs now, bool quorate) {
+  if (quorate && !report_.ever_quorate) {
+    report_.ever_quorate = true;
+    report_.quorate_by_deadline = now <= start() + plan_.quorum_deadline_ns;
+    a_->obs_->on_measure(a_->plan_, Measure::kTimeToQuorum, std::max<TimeNs>(0, now - start()));
+  }
+  if (quorate_ && !quorate) ++report_.quorum_losses;
+  if (report_.opened && !report_.closed) {
+    if (quorate && !quorate_) quorate_since_ns_ = now;
+    if (!quorate && quorate_ && quorate_since_ns_ != kNever) {
+      report_.quorate_ns += now - quorate_since_ns_;
+      quorate_since_ns_ = kNever;
+    }
+  }
+  quorate_ = quorate;
+  if (quorate && (step_ == Step::kGathering || step_ == Step::kVote)) act(now);
+}
+
+void Agent::Chair::on_floor_requested(TimeNs now, uint64_t member_id) {
+  if (grants_.size() >= 1024) return;
+  grants_.emplace_back(now + plan_.grant_delay_ns, member_id);
+  timer_ns_ = std::min(timer_ns_, grants_.front().first);
+}
+
+void Agent::Chair::on_vote_closed(TimeNs now, const v1::VoteClosed& v) {
+  if (report_.tally_by_vote.count(v.vote_id())) return;
+  const uint64_t total = v.tally().yes() + v.tally().no() + v.tally().abstain();
+  report_.tally_by_vote[v.vote_id()] = total;
+  report_.ballots_counted += total;
+  ++report_.votes_held;
+  report_.votes_valid += v.valid();
+  report_.votes_passed += v.valid() && v.passed();
+  if (step_ == Step::kAwaitResult) {
+    ++vote_;
+    step_ = Step::kVote;
+    vote_wait_since_ns_ = kNever;
+    act(now);
+  }
+}
+
+void Agent::Chair::account_quorum(TimeNs now) {
+  if (quorate_since_ns_ != kNever) {
+    report_.quorate_ns += now - quorate_since_ns_;
+    quorate_since_ns_ = kNever;
+  }
+  report_.meeting_ns = now - (report_.opened ? opened_ns_ : start());
+}
+
+void Agent::Chair::on_meeting_closed(TimeNs now, const v1::Minutes& m) {
+  step_ = Step::kClosed;
+  timer_ns_ = kNever;
+  report_.closed = true;
+  account_quorum(now);
+  report_.minutes_complete = m.opened_at_ms() > 0 && m.closed_at_ms() >= m.opened_at_ms() &&
+                             !m.chair_name().empty() && m.attendees_size() > 0 &&
+                             static_cast<uint32_t>(m.votes_size()) == report_.votes_held;
+  finish(now);
+}
+
+void Agent::Chair::finish(TimeNs now) {
+  if (reported_) return;
+  reported_ = true;
+  if (!report_.closed) account_quorum(now);
+  report_.cell_id = a_->plan_.cell_id;
+  a_->obs_->on_meeting_report(report_);
+}
+
+void Agent::Chair::on_timeout(TimeNs now) {
+  while (!grants_.empty() && grants_.front().first <= now && can_send()) {
+    v1::Envelope env;
+    env.mutable_grant_floor()->set_member_id(grants_.front().second);
+    send_action(now, env, v1::Envelope::kFloorGranted, grants_.front().second);
+    grants_.pop_front();
+  }
+  act(now);
+}
+
+// Advances the script as far as `now` allows; sets timer_ns_ for the next step.
+void Agent::Chair::act(TimeNs now) {
+  constexpr int kMaxStepsPerCall = 64;  // bound: each step sends at most one frame
+  for (int i = 0; i < kMaxStepsPerCall; ++i) {
+    const TimeNs grant_ns = grants_.empty() ? kNever : grants_.front().first;
+    if (!can_send() || step_ == Step::kClosed) {
+      timer_ns_ = step_ == Step::kClosed ? kNever : min_time(timer_ns_, grant_ns);
+      return;
+    }
+    if (timer_ns_ > now && timer_ns_ != grant_ns) {
+      return;
+    }
+    switch (step_) {
+      case Step::kGathering: {
+        const bool deadline = now >= start() + plan_.open_deadline_ns;
+        if (now < start() || (!quorate_ && !deadline)) {
+          timer_ns_ = min_time(now < start() ? start() : start() + plan_.open_deadline_ns, grant_ns);
+          return;
+        }
+        v1::Envelope env;
+        auto* om = env.mutable_open_meeting();
+        om->set_reason("monthly meeting");
+        om->set_minute_taker_id(plan_.minute_taker_id);
+        for (const auto& it : plan_.agenda) om->add_agenda(it.title);
+        send_action(now, env, v1::Envelope::kMeetingState, 0);
+        report_.opened = true;
+        opened_ns_ = now;
+        if (quorate_) quorate_since_ns_ = now;
+        step_ = Step::kAdvance;
+        break;
+      }
+      case Step::kAdvance:
+        ++item_;
+        vote_ = 0;
+        if (item_ >= static_cast<int>(plan_.agenda.size())) {
+          step_ = Step::kClose;
+          break;
+        }
+        {
+          v1::Envelope env;
+          env.mutable_advance_agenda();
+          send_action(now, env, v1::Envelope::kAgendaAdvanced, static_cast<uint64_t>(item_));
+        }
+        timer_ns_ = now + plan_.agenda[item_].duration_ns;
+        step_ = Step::kItem;
+        break;
+      case Step::kItem:
+        if (now < timer_ns_) return;
+        step_ = Step::kVote;
+        break;
+      case Step::kVote: {
+        const auto& votes = plan_.agenda[item_].votes;
+        if (vote_ >= votes.size()) {
+          step_ = Step::kAdvance;
+          break;
+        }
+        if (!quorate_) {
+          if (vote_wait_since_ns_ == kNever) vote_wait_since_ns_ = now;
+          if (now < vote_wait_since_ns_ + plan_.wait_for_quorum_ns) {
+            timer_ns_ = min_time(vote_wait_since_ns_ + plan_.wait_for_quorum_ns, grant_ns);
+            return;
+          }
+        }
+        const VotePlan& v = votes[vote_];
+        v1::Envelope env;
+        auto* ov = env.mutable_open_vote();
+        ov->set_vote_id(v.vote_id);
+        ov->set_kind(v.kind);
+        ov->set_secret(v.secret);
+        ov->set_subject(v.subject);
+        send_action(now, env, v1::Envelope::kVoteOpened, v.vote_id);
+        timer_ns_ = now + v.open_ns;
+        step_ = Step::kVoteOpen;
+        break;
+      }
+      case Step::kVoteOpen: {
+        if (now < timer_ns_) return;
+        v1::Envelope env;
+        env.mutable_close_vote()->set_vote_id(plan_.agenda[item_].votes[vote_].vote_id);
+        send_action(now, env, v1::Envelope::kVoteClosed, env.close_vote().vote_id());
+        timer_ns_ = now + kResultWaitNs;
+        step_ = Step::kAwaitResult;
+        break;
+      }
+      case Step::kAwaitResult:
+        if (now < timer_ns_) return;
+        ++vote_;  // the result never came: move on
+        step_ = Step::kVote;
+        break;
+      case Step::kClose: {
+        v1::Envelope env;
+        env.mutable_close_meeting();
+        send_action(now, env, v1::Envelope::kMeetingClosed, 0);
+        timer_ns_ = kNever;
+        step_ = Step::kClosed;
+        return;
+      }
+      case Step::kClosed: return;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+Agent::Agent(MemberPlan plan, Rng rng, CellBoard* board, AgentObserver* observer)
+    : plan_(std::move(plan)), rng_(rng), board_(board), obs_(observer) {
+  if (plan_.chair) chair_ = std::make_unique<Chair>(this, *plan_.chair);
+}
+
+Agent::~Agent() = default;
+
+void Agent::start(TimeNs now) {
+  (void)now;
+  join_timer_ns_ = plan_.join_at_ns;
+  crash_timer_ns_ = plan_.crash_at_ns;
+}
+
+std::optional<TimeNs> Agent::poll_timeout() const {
+  TimeNs t = min_time(min_time(join_timer_ns_, heartbeat_timer_ns_),
+                      min_time(reconnect_timer_ns_, crash_timer_ns_));
+  t = min_time(t, floor_timer_ns_);
+  if (!ballot_.sent && ballot_.vote_id != 0 && conn_ == ConnState::kReady && joined_) {
+    t = min_time(t, ballot_.intended_ns);  // otherwise cast on rejoining
+  }
+  if (chair_) t = min_time(t, chair_->next_timer());
+  if (t == kNever) return std::nullopt;
+  return t;
+}
+
+bool Agent::poll_output(AgentOutput* out) {
+  if (out_.empty()) return false;
+  *out = std::move(out_.front());
+  out_.pop_front();
+  return true;
+}
+
+void Agent::send(TimeNs now, const v1::Envelope& env) {
+  (void)now;
+  if (conn_ == ConnState::kDown || conn_ == ConnState::kConnecting) return;
+  AgentOutput o;
+  o.kind = AgentOutput::Kind::kTransmit;
+  o.frame = wire::make_shared_frame(env);
+  obs_->on_traffic(plan_, true, o.frame->size());
+  out_.push_back(std::move(o));
+}
+
+void Agent::connect(TimeNs now) {
+  (void)now;
+  if (done_ || conn_ != ConnState::kDown) return;
+  conn_ = ConnState::kConnecting;
+  ++attempts_;
+  AgentOutput o;
+  o.kind = AgentOutput::Kind::kConnect;
+  out_.push_back(std::move(o));
+}
+
+void Agent::handle_timeout(TimeNs now) {
+  if (join_timer_ns_ <= now) {
+    join_timer_ns_ = kNever;
+    connect(now);
+  }
+  if (reconnect_timer_ns_ <= now) {
+    reconnect_timer_ns_ = kNever;
+    connect(now);
+  }
+  if (heartbeat_timer_ns_ <= now) {
+    heartbeat_timer_ns_ = now + TimeNs{heartbeat_interval_ms_} * kNsPerMs;
+    v1::Envelope env;
+    env.mutable_heartbeat()->set_seq(++heartbeat_seq_);
+    if (heartbeat_sent_ns_.size() >= kMaxHeartbeatsInFlight) {
+      heartbeat_sent_ns_.erase(heartbeat_sent_ns_.begin());
+    }
+    heartbeat_sent_ns_[heartbeat_seq_] = now;
+    send(now, env);
+  }
+  if (crash_timer_ns_ <= now) {
+    crash_timer_ns_ = kNever;
+    if (conn_ != ConnState::kDown) {
+      out_.push_back(AgentOutput{AgentOutput::Kind::kClose, nullptr});
+      lose_connection(now);
+    }
+  }
+  if (floor_timer_ns_ <= now) {
+    floor_timer_ns_ = kNever;
+    if (joined_) {
+      v1::Envelope env;
+      env.mutable_request_floor()->set_topic("a point on the item");
+      send(now, env);
+    }
+  }
+  if (ballot_.vote_id != 0 && !ballot_.sent && ballot_.intended_ns <= now) cast_ballot(now);
+  if (chair_) chair_->on_timeout(now);
+}
+
+void Agent::handle_connected(TimeNs now) {
+  if (conn_ != ConnState::kConnecting) return;
+  conn_ = ConnState::kHandshaking;
+  decoder_ = wire::FrameDecoder();
+  obs_->on_event(plan_, AgentObserver::Event::kConnected, attempts_);
+  v1::Envelope env;
+  env.set_request_id(1);
+  auto* h = env.mutable_hello();
+  h->set_version_major(wire::kProtocolVersionMajor);
+  h->set_version_minor(wire::kProtocolVersionMinor);
+  h->set_cell_id(plan_.cell_id);
+  h->set_member_id(plan_.member_id);
+  h->set_token(plan_.token);
+  if (!resume_.empty()) h->set_resume(resume_);
+  send(now, env);
+}
+
+void Agent::handle_disconnected(TimeNs now) {
+  if (conn_ == ConnState::kDown) return;
+  lose_connection(now);
+}
+
+void Agent::lose_connection(TimeNs now) {
+  const bool was_up = conn_ != ConnState::kConnecting;
+  conn_ = ConnState::kDown;
+  joined_ = false;
+  heartbeat_timer_ns_ = kNever;
+  heartbeat_sent_ns_.clear();
+  if (was_up) obs_->on_event(plan_, AgentObserver::Event::kDisconnected, 0);
+  schedule_reconnect(now);
+}
+
+void Agent::schedule_reconnect(TimeNs now) {
+  if (done_) return;
+  const ReconnectPlan& r = plan_.reconnect;
+  const double exp = std::pow(r.multiplier, std::min<uint32_t>(attempts_ > 0 ? attempts_ - 1 : 0, 30));
+  double backoff = std::min<double>(static_cast<double>(r.max_backoff_ns),
+                                    static_cast<double>(r.initial_backoff_ns) * exp);
+  backoff *= rng_.uniform(1.0 - r.jitter / 2, 1.0 + r.jitter / 2);
+  reconnect_timer_ns_ = now + static_cast<TimeNs>(backoff);
+  obs_->on_event(plan_, AgentObserver::Event::kReconnecting, attempts_);
+}
+
+void Agent::handle_bytes(TimeNs now, std::string_view bytes) {
+  if (conn_ == ConnState::kDown) return;
+  obs_->on_traffic(plan_, false, bytes.size());
+  decoder_.feed(bytes);
+  for (;;) {
+    std::string_view payload;
+    const auto st = decoder_.next(&payload);
+    if (st == wire::FrameDecoder::Status::kNeedMore) return;
+    v1::Envelope env;
+    if (st == wire::FrameDecoder::Status::kTooLarge ||
+        !env.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+      obs_->on_violation(plan_, "the server sent a frame that does not decode");
+      out_.push_back(AgentOutput{AgentOutput::Kind::kClose, nullptr});
+      lose_connection(now);
+      return;
+    }
+    on_frame(now, env);
+    if (conn_ == ConnState::kDown) return;
+  }
+}
+
+void Agent::measure_push(TimeNs now, v1::Envelope::BodyCase push, uint64_t id) {
+  auto it = board_->action_sent_ns.find(CellBoard::action_key(push, id));
+  if (it == board_->action_sent_ns.end()) return;
+  const Measure m = push == v1::Envelope::kVoteClosed ? Measure::kResult : Measure::kBroadcast;
+  obs_->on_measure(plan_, m, now - it->second);
+}
+
+void Agent::on_frame(TimeNs now, const v1::Envelope& env) {
+  switch (env.body_case()) {
+    case v1::Envelope::kWelcome: on_welcome(now, env.welcome()); break;
+    case v1::Envelope::kHeartbeatAck: {
+      auto it = heartbeat_sent_ns_.find(env.heartbeat_ack().seq());
+      if (it != heartbeat_sent_ns_.end()) {
+        obs_->on_measure(plan_, Measure::kHeartbeatRtt, now - it->second);
+        heartbeat_sent_ns_.erase(it);
+      }
+      break;
+    }
+    case v1::Envelope::kMeetingState:
+      on_meeting_state(now, env.meeting_state(), env.request_id() != 0);
+      break;
+    case v1::Envelope::kAttendanceChanged: on_attendance(env.attendance_changed()); break;
+    case v1::Envelope::kQuorumChanged: on_quorum(now, env.quorum_changed().quorum()); break;
+    case v1::Envelope::kAgendaAdvanced: {
+      const int32_t index = env.agenda_advanced().index();
+      measure_push(now, v1::Envelope::kAgendaAdvanced, static_cast<uint64_t>(index));
+      if (plan_.floor_on_items.count(index)) {
+        floor_timer_ns_ = now + static_cast<TimeNs>(rng_.uniform(kFloorAskMinNs, kFloorAskMaxNs));
+      }
+      break;
+    }
+    case v1::Envelope::kVoteOpened: on_vote_opened(now, env.vote_opened()); break;
+    case v1::Envelope::kBallotAck: {
+      const auto& ack = env.ballot_ack();
+      if (ballot_.vote_id == ack.vote_id() && !ballot_.acked) {
+        ballot_.acked = true;
+        obs_->on_measure(plan_, Measure::kBallot, now - ballot_.intended_ns);
+        ++board_->acked_by_vote[ack.vote_id()];
+        obs_->on_event(plan_, AgentObserver::Event::kBallotAcked, static_cast<int64_t>(ack.vote_id()));
+      }
+      break;
+    }
+    case v1::Envelope::kVoteClosed: on_vote_closed(now, env.vote_closed()); break;
+    case v1::Envelope::kFloorGranted:
+      measure_push(now, v1::Envelope::kFloorGranted, env.floor_granted().member_id());
+      break;
+    case v1::Envelope::kFloorRequested:
+      if (chair_) chair_->on_floor_requested(now, env.floor_requested().member_id());
+      break;
+    case v1::Envelope::kMeetingClosed:
+      measure_push(now, v1::Envelope::kMeetingClosed, 0);
+      done_ = true;
+      if (chair_) chair_->on_meeting_closed(now, env.meeting_closed().minutes());
+      out_.push_back(AgentOutput{AgentOutput::Kind::kClose, nullptr});
+      conn_ = ConnState::kDown;
+      joined_ = false;
+      heartbeat_timer_ns_ = kNever;
+      break;
+    case v1::Envelope::kError: {
+      const auto code = env.error().code();
+      obs_->on_event(plan_, AgentObserver::Event::kRefused, code);
+      if (is_token_error(code)) done_ = true;  // retrying cannot help
+      if (code == v1::ERROR_VOTE_CLOSED || code == v1::ERROR_UNKNOWN_VOTE) ballot_ = Ballot{};
+      break;
+    }
+    default: break;  // MediaFrame and others: nothing to do
+  }
+}
+
+void Agent::on_welcome(TimeNs now, const v1::Welcome& w) {
+  conn_ = ConnState::kReady;
+  attempts_ = 0;
+  resume_ = w.resume_token();
+  heartbeat_interval_ms_ = std::max<uint32_t>(w.heartbeat_interval_ms(), 1);
+  heartbeat_timer_ns_ = now + TimeNs{heartbeat_interval_ms_} * kNsPerMs;
+  if (w.resumed() && ever_joined_) return;  // the server pushes MeetingState
+  v1::Envelope env;
+  env.set_request_id(2);
+  env.mutable_join_meeting();
+  send(now, env);
+}
+
+void Agent::on_meeting_state(TimeNs now, const v1::MeetingState& s, bool direct) {
+  const bool first_on_connection = !joined_;
+  joined_ = true;
+  if (!ever_joined_) {
+    ever_joined_ = true;
+    obs_->on_measure(plan_, Measure::kJoin, now - plan_.join_at_ns);
+    obs_->on_event(plan_, AgentObserver::Event::kJoined, 0);
+  }
+  if (!direct && !first_on_connection && s.phase() == v1::MEETING_PHASE_OPEN) {
+    measure_push(now, v1::Envelope::kMeetingState, 0);  // the opening broadcast
+  }
+  seen_.clear();
+  for (const auto& a : s.attendees()) {
+    seen_[a.member_id()] = Seen{a.standing(), a.present(), a.excused(), a.attended()};
+  }
+  check_quorum_view(s.quorum());
+  if (direct || first_on_connection) {
+    for (uint64_t v : s.my_counted_votes()) {
+      if (ballot_.vote_id == v && ballot_.sent && !ballot_.acked) {
+        ballot_.acked = true;  // counted while the ack was lost with the link
+        ++board_->acked_by_vote[v];
+      }
+    }
+  }
+  open_vote_id_ = s.open_vote_id();
+  if (open_vote_id_ != 0 && ballot_.vote_id != open_vote_id_) {
+    v1::VoteOpened v;
+    v.set_vote_id(open_vote_id_);
+    v.set_kind(s.open_vote_kind());
+    on_vote_opened(now, v, /*measure=*/false);  // joined while it was open
+  } else if (open_vote_id_ != 0 && ballot_.vote_id == open_vote_id_ && !ballot_.acked &&
+             (ballot_.sent || ballot_.intended_ns <= now)) {
+    cast_ballot(now);  // (re)send: idempotent at the server
+  }
+  if (chair_) {
+    chair_->on_quorum(now, s.quorum().quorate());
+    if (first_on_connection) chair_->on_joined(now);
+  }
+}
+
+void Agent::on_attendance(const v1::AttendanceChanged& a) {
+  if (!joined_) return;  // the MeetingState snapshot that follows covers it
+  Seen& s = seen_[a.member_id()];
+  s.present = a.present();
+  s.excused = a.excused();
+  s.attended |= a.present();
+}
+
+void Agent::on_quorum(TimeNs now, const v1::QuorumStatus& q) {
+  if (!joined_) return;  // pushes that precede our own MeetingState
+  check_quorum_view(q);
+  if (chair_) chair_->on_quorum(now, q.quorate());
+}
+
+void Agent::check_quorum_view(const v1::QuorumStatus& q) {
+  ViewQuorum v;
+  for (const auto& [id, s] : seen_) {
+    const bool in_d = s.standing == v1::STANDING_OFFICIAL     ? !(s.excused && !s.attended)
+                      : s.standing == v1::STANDING_EXEMPTED ? s.present
+                                                              : false;
+    if (!in_d) continue;
+    ++v.d;
+    v.present_in_d += s.present;
+  }
+  const uint64_t n = uint64_t{plan_.quorum_num} * v.d;
+  v.required = static_cast<uint32_t>((n + plan_.quorum_den - 1) / plan_.quorum_den);
+  v.quorate = v.d > 0 && v.present_in_d >= v.required;
+  if (v.d != q.denominator() || v.present_in_d != q.present_in_d() || v.quorate != q.quorate() ||
+      v.required != q.required()) {
+    obs_->on_violation(plan_, "quorum from the member's own view (D=" + std::to_string(v.d) +
+                                  ", present " + std::to_string(v.present_in_d) +
+                                  ") differs from the engine's (D=" +
+                                  std::to_string(q.denominator()) + ", present " +
+                                  std::to_string(q.present_in_d()) + ")");
+  }
+}
+
+void Agent::on_vote_opened(TimeNs now, const v1::VoteOpened& v, bool measure) {
+  if (measure) measure_push(now, v1::Envelope::kVoteOpened, v.vote_id());
+  open_vote_id_ = v.vote_id();
+  const bool may_vote =
+      plan_.standing == v1::STANDING_OFFICIAL || plan_.standing == v1::STANDING_EXEMPTED;
+  if (!may_vote || ballot_.vote_id == v.vote_id()) return;
+  const auto it = plan_.votes.find(v.vote_id());
+  const double p_yes = it == plan_.votes.end() ? 0.8 : it->second.yes_probability;
+  const double p_no = it == plan_.votes.end() ? 0.1 : it->second.no_probability;
+  const double u = rng_.uniform();
+  ballot_ = Ballot{};
+  ballot_.vote_id = v.vote_id();
+  ballot_.choice = u < p_yes ? v1::CHOICE_YES : u < p_yes + p_no ? v1::CHOICE_NO : v1::CHOICE_ABSTAIN;
+  ballot_.intended_ns =
+      now + static_cast<TimeNs>(rng_.uniform(static_cast<double>(plan_.think_min_ns),
+                                             static_cast<double>(plan_.think_max_ns)));
+}
+
+void Agent::cast_ballot(TimeNs now) {
+  if (conn_ != ConnState::kReady || !joined_) return;  // resent after the reconnect
+  v1::Envelope env;
+  env.set_request_id(3);
+  auto* b = env.mutable_cast_ballot();
+  b->set_vote_id(ballot_.vote_id);
+  b->set_choice(ballot_.choice);
+  b->set_ballot_id(ballot_.vote_id * 1'000'003 + plan_.member_id);
+  ballot_.sent = true;
+  send(now, env);
+}
+
+void Agent::on_vote_closed(TimeNs now, const v1::VoteClosed& v) {
+  measure_push(now, v1::Envelope::kVoteClosed, v.vote_id());
+  if (ballot_.vote_id == v.vote_id()) {
+    if (ballot_.sent && !ballot_.acked &&
+        std::find(v.voters().begin(), v.voters().end(), plan_.member_id) != v.voters().end()) {
+      ++board_->acked_by_vote[v.vote_id()];  // the voters list acknowledges it
+    }
+    ballot_ = Ballot{};
+  }
+  if (open_vote_id_ == v.vote_id()) open_vote_id_ = 0;
+  if (chair_) chair_->on_vote_closed(now, v);
+}
+
+void Agent::finish(TimeNs now) {
+  if (chair_) chair_->finish(now);
+}
+
+}  // namespace cellsim::agents

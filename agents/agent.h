@@ -1,0 +1,269 @@
+// A member of a cell, and optionally its chair, as a sans-IO state machine
+// shared by the simulator (sim/) and the live driver (live/).
+//
+// Inputs: handle_timeout(now), handle_connected(now), handle_bytes(now,
+// bytes), handle_disconnected(now). Outputs, polled: poll_output() (ask for a
+// connection, send a frame, close) and poll_timeout(). Time is nanoseconds on
+// the host's clock (virtual or steady), randomness comes from the Rng the
+// host gives it; no sockets, clocks or threads here.
+//
+// A member: connects at its planned join time (or never), says Hello with its
+// token, joins the meeting, heartbeats, asks for the floor on its planned
+// agenda items, votes with its plan's probabilities after a think time,
+// resends an unacknowledged ballot after a reconnect, and reconnects with
+// exponential backoff and jitter when its connection breaks (resuming its
+// session). A chair also: excuses the planned absentees, opens the meeting
+// when quorate or at its deadline, runs the agenda on the plan's timeline,
+// grants the floor, opens and closes votes (waiting a while for quorum), and
+// closes the meeting.
+//
+// Every latency is measured from the *intended* time of the action (open
+// model): a late send does not hide a stall.
+//
+// Thread-safety: none; one agent is driven by one thread.
+#ifndef CELLSIM_AGENTS_AGENT_H_
+#define CELLSIM_AGENTS_AGENT_H_
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agents/rng.h"
+#include "cellsim/v1/wire.pb.h"
+#include "proto/frame.h"
+
+namespace cellsim::agents {
+
+namespace v1 = ::cellsim::v1;
+using TimeNs = int64_t;
+
+inline constexpr TimeNs kNsPerMs = 1'000'000;
+inline constexpr TimeNs kNsPerS = 1'000'000'000;
+inline constexpr TimeNs kNever = INT64_MAX;
+
+// What agents measure; the host maps these to metric names.
+enum class Measure : uint8_t {
+  kJoin,           // decided to join → MeetingState
+  kHeartbeatRtt,   // Heartbeat sent → HeartbeatAck
+  kBroadcast,      // chair's action sent → this member receives the push
+  kBallot,         // CastBallot intended → BallotAck
+  kResult,         // CloseVote sent → VoteClosed received
+  kTimeToQuorum,   // scheduled start → first quorate (chair)
+};
+
+struct VotePlan {
+  uint64_t vote_id = 0;
+  v1::VoteKind kind = v1::VOTE_KIND_RESOLUTION;
+  bool secret = false;
+  std::string subject;
+  TimeNs open_ns = 60 * kNsPerS;  // how long the chair keeps it open
+  double yes_probability = 0.8;
+  double no_probability = 0.1;
+};
+
+struct ItemPlan {
+  std::string title;
+  TimeNs duration_ns = 0;
+  std::vector<VotePlan> votes;
+};
+
+// What the chair does and when (relative to the scheduled start).
+struct ChairPlan {
+  std::vector<ItemPlan> agenda;
+  std::vector<uint64_t> excuse;           // absentees excused before opening
+  TimeNs open_deadline_ns = 15 * 60 * kNsPerS;
+  TimeNs wait_for_quorum_ns = 5 * 60 * kNsPerS;
+  TimeNs quorum_deadline_ns = 15 * 60 * kNsPerS;  // for quorum attainment
+  TimeNs grant_delay_ns = 5 * kNsPerS;    // from a floor request to the grant
+  uint64_t minute_taker_id = 0;
+};
+
+struct ReconnectPlan {
+  TimeNs initial_backoff_ns = 500 * kNsPerMs;
+  TimeNs max_backoff_ns = 30 * kNsPerS;
+  double multiplier = 2.0;
+  double jitter = 0.5;  // backoff × uniform(1 − j/2, 1 + j/2)
+};
+
+struct MemberPlan {
+  uint64_t host_tag = 0;                   // opaque to the agent: the host's index
+  uint64_t cell_id = 0;
+  uint64_t member_id = 0;
+  v1::Standing standing = v1::STANDING_OFFICIAL;
+  v1::Role role = v1::ROLE_MEMBER;
+  std::string token;                       // minted by the host
+  TimeNs scheduled_start_ns = 0;           // the meeting's scheduled start
+  TimeNs join_at_ns = kNever;              // kNever: does not attend
+  TimeNs crash_at_ns = kNever;             // the app crashes once then, if joined
+  std::set<int32_t> floor_on_items;        // agenda indices where it asks for the floor
+  TimeNs think_min_ns = 2 * kNsPerS;       // ballot think time, uniform
+  TimeNs think_max_ns = 20 * kNsPerS;
+  std::map<uint64_t, VotePlan> votes;      // choice probabilities by vote id
+  ReconnectPlan reconnect;
+  uint32_t quorum_num = 2;                 // the quorum fraction, for the member's own check
+  uint32_t quorum_den = 3;
+  std::optional<ChairPlan> chair;          // set for the chair
+};
+
+// Shared by the agents of one cell (owned by the host): when the chair sent
+// each action, so members can measure broadcast and result latency, and which
+// ballots members saw acknowledged, for tally integrity.
+struct CellBoard {
+  std::map<uint64_t, TimeNs> action_sent_ns;  // key: action_key(kind, id)
+  std::map<uint64_t, uint64_t> acked_by_vote; // vote id → members whose ballot was acknowledged
+  static uint64_t action_key(v1::Envelope::BodyCase push, uint64_t id) {
+    return (static_cast<uint64_t>(push) << 48) ^ id;
+  }
+};
+
+// What the chair reports when its meeting closes (or the run ends).
+struct MeetingReport {
+  uint64_t cell_id = 0;
+  bool opened = false;
+  bool closed = false;
+  bool ever_quorate = false;
+  bool quorate_by_deadline = false;
+  TimeNs meeting_ns = 0;        // from opening (or the scheduled start) to close
+  TimeNs quorate_ns = 0;        // of which quorate, as the chair saw it
+  uint32_t quorum_losses = 0;
+  uint32_t votes_held = 0;
+  uint32_t votes_valid = 0;
+  uint32_t votes_passed = 0;
+  uint64_t ballots_counted = 0; // sum of tallies
+  std::map<uint64_t, uint64_t> tally_by_vote;
+  bool minutes_complete = false;
+};
+
+// Hooks to the host's metrics and invariant checks.
+class AgentObserver {
+ public:
+  virtual ~AgentObserver() = default;
+  virtual void on_measure(const MemberPlan& who, Measure m, TimeNs value_ns) = 0;
+  virtual void on_traffic(const MemberPlan& who, bool sent, size_t bytes) = 0;
+  enum class Event { kConnected, kDisconnected, kReconnecting, kJoined, kRefused, kBallotAcked };
+  virtual void on_event(const MemberPlan& who, Event e, int64_t detail) = 0;
+  virtual void on_meeting_report(const MeetingReport& report) = 0;
+  // An invariant seen broken from this agent's side.
+  virtual void on_violation(const MemberPlan& who, const std::string& what) = 0;
+};
+
+struct AgentOutput {
+  enum class Kind { kConnect, kTransmit, kClose };
+  Kind kind = Kind::kTransmit;
+  wire::SharedFrame frame;  // kTransmit
+};
+
+class Agent {
+ public:
+  // REQUIRES: board and observer outlive the agent.
+  Agent(MemberPlan plan, Rng rng, CellBoard* board, AgentObserver* observer);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  // Must be called once, before anything else, at the run's start.
+  void start(TimeNs now);
+
+  void handle_timeout(TimeNs now);
+  // The transport connected (the handshake round trip has passed).
+  void handle_connected(TimeNs now);
+  void handle_bytes(TimeNs now, std::string_view bytes);
+  // The connection broke, or a connect attempt failed.
+  void handle_disconnected(TimeNs now);
+
+  std::optional<TimeNs> poll_timeout() const;
+  bool poll_output(AgentOutput* out);
+
+  // Ends the run: a chair that has not closed its meeting reports it as is.
+  void finish(TimeNs now);
+
+  const MemberPlan& plan() const { return plan_; }
+  bool connected() const { return conn_ != ConnState::kDown; }
+  bool joined() const { return joined_; }
+  bool done() const { return done_; }
+
+ private:
+  enum class ConnState { kDown, kConnecting, kHandshaking, kReady };
+  class Chair;
+
+  void connect(TimeNs now);
+  void send(TimeNs now, const v1::Envelope& env);
+  void on_frame(TimeNs now, const v1::Envelope& env);
+  void on_welcome(TimeNs now, const v1::Welcome& w);
+  void on_meeting_state(TimeNs now, const v1::MeetingState& s, bool direct);
+  void on_vote_opened(TimeNs now, const v1::VoteOpened& v, bool measure = true);
+  void on_vote_closed(TimeNs now, const v1::VoteClosed& v);
+  void on_quorum(TimeNs now, const v1::QuorumStatus& q);
+  void on_attendance(const v1::AttendanceChanged& a);
+  void measure_push(TimeNs now, v1::Envelope::BodyCase push, uint64_t id);
+  void cast_ballot(TimeNs now);
+  void schedule_reconnect(TimeNs now);
+  void lose_connection(TimeNs now);
+  void check_quorum_view(const v1::QuorumStatus& q);
+
+  MemberPlan plan_;
+  Rng rng_;
+  CellBoard* board_;
+  AgentObserver* obs_;
+  std::deque<AgentOutput> out_;
+  wire::FrameDecoder decoder_;
+
+  ConnState conn_ = ConnState::kDown;
+  bool joined_ = false;       // MeetingState received on the current connection
+  bool ever_joined_ = false;
+  bool done_ = false;         // the meeting closed (or the member gave up)
+  std::string resume_;
+  uint32_t heartbeat_interval_ms_ = 10'000;
+  uint64_t heartbeat_seq_ = 0;
+  std::map<uint64_t, TimeNs> heartbeat_sent_ns_;  // bounded by kMaxHeartbeatsInFlight
+  uint32_t attempts_ = 0;
+
+  TimeNs join_timer_ns_ = kNever;
+  TimeNs heartbeat_timer_ns_ = kNever;
+  TimeNs reconnect_timer_ns_ = kNever;
+  TimeNs crash_timer_ns_ = kNever;
+  TimeNs floor_timer_ns_ = kNever;
+
+  // The ballot in hand: vote, choice, intended time, whether acknowledged.
+  struct Ballot {
+    uint64_t vote_id = 0;
+    v1::Choice choice = v1::CHOICE_UNSPECIFIED;
+    TimeNs intended_ns = kNever;
+    bool sent = false;
+    bool acked = false;
+  };
+  Ballot ballot_;
+  uint64_t open_vote_id_ = 0;
+
+  // The member's own view of attendance, from MeetingState and pushes, and
+  // the quorum it recomputes from it (independently of the engine).
+  struct Seen {
+    v1::Standing standing = v1::STANDING_UNSPECIFIED;
+    bool present = false;
+    bool excused = false;
+    bool attended = false;
+  };
+  std::map<uint64_t, Seen> seen_;
+
+  std::unique_ptr<Chair> chair_;
+};
+
+// RULES.md's quorum, recomputed from a member's view, independently of the
+// engine's code: D = official members not excused-and-never-present, plus
+// exempted members present; quorate when present-in-D >= ceil(num/den × D).
+struct ViewQuorum {
+  uint32_t d = 0;
+  uint32_t present_in_d = 0;
+  uint32_t required = 0;
+  bool quorate = false;
+};
+
+}  // namespace cellsim::agents
+
+#endif  // CELLSIM_AGENTS_AGENT_H_

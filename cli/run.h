@@ -1,0 +1,28 @@
+// `cellsim run` and `cellsim merge`: the simulator's command line.
+//
+// Exit codes (also in the README):
+//   0  the run finished and every SLO held
+//   1  an I/O or internal error (message on stderr)
+//   2  bad usage or a bad scenario (file:line:column: field: message)
+//   3  an invariant broke (tally integrity, quorum view, secrecy): the seed
+//      that reproduces it is printed
+//   4  the run finished but an SLO was breached
+//   130 interrupted (Ctrl-C): the results so far are written, marked partial
+#ifndef CELLSIM_CLI_RUN_H_
+#define CELLSIM_CLI_RUN_H_
+
+namespace cellsim::cli {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitInvariant = 3;
+inline constexpr int kExitSloBreached = 4;
+inline constexpr int kExitInterrupted = 130;
+
+int run_main(int argc, char** argv);    // argv[0] is "run"
+int merge_main(int argc, char** argv);  // argv[0] is "merge"
+
+}  // namespace cellsim::cli
+
+#endif  // CELLSIM_CLI_RUN_H_

@@ -1,0 +1,266 @@
+#include "metrics/recorder.h"
+
+#include <algorithm>
+#include <cassert>
+#include <utility>
+
+namespace cellsim::metrics {
+namespace {
+
+constexpr std::array<std::string_view, kLatencyCount> kLatencyNames = {
+    "join_latency",   "heartbeat_rtt",  "broadcast_latency",
+    "ballot_latency", "result_latency", "time_to_quorum",
+};
+
+// The metrics in the order they are exported: by name.
+std::array<Latency, kLatencyCount> latencies_by_name() {
+  std::array<Latency, kLatencyCount> order;
+  for (size_t i = 0; i < kLatencyCount; ++i) order[i] = static_cast<Latency>(i);
+  std::sort(order.begin(), order.end(),
+            [](Latency a, Latency b) { return latency_name(a) < latency_name(b); });
+  return order;
+}
+
+void add_traffic(const Traffic& t, Traffic* sum) {
+  sum->frames_sent += t.frames_sent;
+  sum->frames_received += t.frames_received;
+  sum->bytes_up += t.bytes_up;
+  sum->bytes_down += t.bytes_down;
+  sum->connects += t.connects;
+  sum->disconnects += t.disconnects;
+  sum->reconnects += t.reconnects;
+  sum->failed_joins += t.failed_joins;
+  sum->media_bytes += t.media_bytes;
+}
+
+void add_quorum(const Quorum& q, Quorum* sum) {
+  sum->meetings += q.meetings;
+  sum->meetings_quorate_by_deadline += q.meetings_quorate_by_deadline;
+  sum->meetings_ever_quorate += q.meetings_ever_quorate;
+  sum->meeting_time_ns += q.meeting_time_ns;
+  sum->quorate_time_ns += q.quorate_time_ns;
+  sum->quorum_losses += q.quorum_losses;
+  sum->votes_held += q.votes_held;
+  sum->votes_valid += q.votes_valid;
+  sum->votes_passed += q.votes_passed;
+  sum->ballots_acked += q.ballots_acked;
+  sum->ballots_counted += q.ballots_counted;
+  sum->meetings_closed += q.meetings_closed;
+  sum->minutes_complete += q.minutes_complete;
+}
+
+void traffic_to_proto(const Traffic& t, v1::TrafficStats* out) {
+  out->set_frames_sent(t.frames_sent);
+  out->set_frames_received(t.frames_received);
+  out->set_bytes_up(t.bytes_up);
+  out->set_bytes_down(t.bytes_down);
+  out->set_connects(t.connects);
+  out->set_disconnects(t.disconnects);
+  out->set_reconnects(t.reconnects);
+  out->set_failed_joins(t.failed_joins);
+  out->set_media_bytes(t.media_bytes);
+}
+
+void quorum_to_proto(const Quorum& q, v1::QuorumStats* out) {
+  out->set_meetings(q.meetings);
+  out->set_meetings_quorate_by_deadline(q.meetings_quorate_by_deadline);
+  out->set_meetings_ever_quorate(q.meetings_ever_quorate);
+  out->set_meeting_time_ns(q.meeting_time_ns);
+  out->set_quorate_time_ns(q.quorate_time_ns);
+  out->set_quorum_losses(q.quorum_losses);
+  out->set_votes_held(q.votes_held);
+  out->set_votes_valid(q.votes_valid);
+  out->set_votes_passed(q.votes_passed);
+  out->set_ballots_acked(q.ballots_acked);
+  out->set_ballots_counted(q.ballots_counted);
+  out->set_meetings_closed(q.meetings_closed);
+  out->set_minutes_complete(q.minutes_complete);
+}
+
+// Indices of `names` ordered by name.
+std::vector<uint32_t> by_name(const std::vector<std::string>& names) {
+  std::vector<uint32_t> order(names.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](uint32_t a, uint32_t b) { return names[a] < names[b]; });
+  return order;
+}
+
+}  // namespace
+
+std::string_view latency_name(Latency m) {
+  assert(m < Latency::kCount);
+  return kLatencyNames[static_cast<size_t>(m)];
+}
+
+std::optional<Latency> latency_from_name(std::string_view name) {
+  for (size_t i = 0; i < kLatencyCount; ++i) {
+    if (kLatencyNames[i] == name) return static_cast<Latency>(i);
+  }
+  return std::nullopt;
+}
+
+Recorder::Recorder() = default;
+
+uint32_t Recorder::cell_type_index(std::string_view name) {
+  if (auto it = cell_type_by_name_.find(name); it != cell_type_by_name_.end()) return it->second;
+  const uint32_t index = cell_type_count();
+  assert(index != kNone);
+  cell_types_.emplace_back(name);
+  cell_type_by_name_.emplace(std::string(name), index);
+  cell_type_latency_.emplace_back();
+  slices_.emplace_back(profiles_.size());
+  quorum_.emplace_back();
+  cells_.push_back(0);
+  return index;
+}
+
+uint32_t Recorder::profile_index(std::string_view name) {
+  if (auto it = profile_by_name_.find(name); it != profile_by_name_.end()) return it->second;
+  const uint32_t index = profile_count();
+  assert(index != kNone);
+  profiles_.emplace_back(name);
+  profile_by_name_.emplace(std::string(name), index);
+  profile_latency_.emplace_back();
+  for (auto& row : slices_) row.emplace_back();
+  return index;
+}
+
+const std::string& Recorder::cell_type_name(uint32_t cell_type) const {
+  assert(cell_type < cell_type_count());
+  return cell_types_[cell_type];
+}
+
+const std::string& Recorder::profile_name(uint32_t profile) const {
+  assert(profile < profile_count());
+  return profiles_[profile];
+}
+
+void Recorder::record_latency(Latency m, uint32_t cell_type, uint32_t profile, int64_t value_us) {
+  assert(m < Latency::kCount);
+  const size_t k = static_cast<size_t>(m);
+  overall_[k].record(value_us);
+  if (cell_type != kNone) {
+    assert(cell_type < cell_type_count());
+    cell_type_latency_[cell_type][k].record(value_us);
+  }
+  if (profile != kNone) {
+    assert(profile < profile_count());
+    profile_latency_[profile][k].record(value_us);
+  }
+}
+
+Traffic& Recorder::traffic(uint32_t cell_type, uint32_t profile) {
+  assert(cell_type < cell_type_count() && profile < profile_count());
+  return slices_[cell_type][profile].traffic;
+}
+
+Quorum& Recorder::quorum(uint32_t cell_type) {
+  assert(cell_type < cell_type_count());
+  return quorum_[cell_type];
+}
+
+void Recorder::add_members(uint32_t cell_type, uint32_t profile, uint64_t n) {
+  assert(cell_type < cell_type_count() && profile < profile_count());
+  slices_[cell_type][profile].members += n;
+}
+
+void Recorder::add_cells(uint32_t cell_type, uint64_t n) {
+  assert(cell_type < cell_type_count());
+  cells_[cell_type] += n;
+}
+
+ServerFigures& Recorder::server(uint32_t node) {
+  auto [it, inserted] = servers_.try_emplace(node);
+  if (inserted) it->second.node = node;
+  return it->second;
+}
+
+const Histogram& Recorder::overall_latency(Latency m) const {
+  assert(m < Latency::kCount);
+  return overall_[static_cast<size_t>(m)];
+}
+
+const Histogram& Recorder::cell_type_latency(Latency m, uint32_t cell_type) const {
+  assert(m < Latency::kCount && cell_type < cell_type_count());
+  return cell_type_latency_[cell_type][static_cast<size_t>(m)];
+}
+
+const Histogram& Recorder::profile_latency(Latency m, uint32_t profile) const {
+  assert(m < Latency::kCount && profile < profile_count());
+  return profile_latency_[profile][static_cast<size_t>(m)];
+}
+
+v1::Results Recorder::to_results(const v1::RunInfo& run) const {
+  static const std::array<Latency, kLatencyCount> kOrder = latencies_by_name();
+  v1::Results results;
+
+  auto add_group = [&](const char* kind, const std::string& name, uint64_t members, uint64_t cells,
+                       const LatencySet& latencies, const Quorum* quorum, const Traffic& traffic) {
+    v1::Group* g = results.add_groups();
+    g->set_kind(kind);
+    g->set_name(name);
+    g->set_members(members);
+    g->set_cells(cells);
+    for (Latency m : kOrder) {
+      v1::LatencyMetric* lm = g->add_latencies();
+      lm->set_name(std::string(latency_name(m)));
+      latencies[static_cast<size_t>(m)].to_proto(lm->mutable_histogram());
+    }
+    if (quorum != nullptr) quorum_to_proto(*quorum, g->mutable_quorum());
+    traffic_to_proto(traffic, g->mutable_traffic());
+  };
+
+  // Sums per cell type and per profile.
+  const uint32_t ncell = cell_type_count();
+  const uint32_t nprof = profile_count();
+  std::vector<uint64_t> members_by_cell(ncell, 0), members_by_profile(nprof, 0);
+  std::vector<Traffic> traffic_by_cell(ncell), traffic_by_profile(nprof);
+  uint64_t members_all = 0, cells_all = 0;
+  Traffic traffic_all;
+  Quorum quorum_all;
+  for (uint32_t c = 0; c < ncell; ++c) {
+    for (uint32_t p = 0; p < nprof; ++p) {
+      const Slice& s = slices_[c][p];
+      members_by_cell[c] += s.members;
+      members_by_profile[p] += s.members;
+      members_all += s.members;
+      add_traffic(s.traffic, &traffic_by_cell[c]);
+      add_traffic(s.traffic, &traffic_by_profile[p]);
+      add_traffic(s.traffic, &traffic_all);
+    }
+    cells_all += cells_[c];
+    add_quorum(quorum_[c], &quorum_all);
+  }
+
+  add_group(kGroupOverall, "", members_all, cells_all, overall_, &quorum_all, traffic_all);
+  for (uint32_t c : by_name(cell_types_)) {
+    add_group(kGroupCellType, cell_types_[c], members_by_cell[c], cells_[c], cell_type_latency_[c],
+              &quorum_[c], traffic_by_cell[c]);
+  }
+  for (uint32_t p : by_name(profiles_)) {
+    add_group(kGroupProfile, profiles_[p], members_by_profile[p], 0, profile_latency_[p], nullptr,
+              traffic_by_profile[p]);
+  }
+
+  for (const auto& [node, f] : servers_) {
+    v1::ServerStats* s = results.add_servers();
+    s->set_node(node);
+    s->set_cores(f.cores);
+    s->set_busy_ns(f.busy_ns);
+    s->set_elapsed_ns(f.elapsed_ns);
+    s->set_frames_in(f.frames_in);
+    s->set_frames_out(f.frames_out);
+    s->set_egress_bytes(f.egress_bytes);
+    s->set_peak_queue_frames(f.peak_queue_frames);
+    f.queue_wait_us.to_proto(s->mutable_queue_wait());
+    s->set_cells(f.cells);
+  }
+
+  *results.mutable_run() = run;
+  results.mutable_run()->set_members(members_all);
+  results.mutable_run()->set_cells(cells_all);
+  return results;
+}
+
+}  // namespace cellsim::metrics

@@ -1,0 +1,55 @@
+// FirstFrameRouter: decides which shard a new connection belongs to, from its
+// first frame. Sans-IO: it is fed the bytes the connection sent before it was
+// handed to a shard, and keeps all of them so the shard's engine sees the
+// connection's byte stream from its start.
+//
+// A Hello routes to its cell's shard (cell_id % shards). Anything else (a
+// frame that is not a Hello or does not parse, a length over the maximum)
+// routes with cell id 0, i.e. to shard 0, whose engine answers it with the
+// right Error. A length over the maximum is decided on the 4-byte header
+// alone, so no oversized payload is ever buffered.
+//
+// Invariants: buffered() holds every byte fed, at most the first frame's
+// header and payload plus one read's worth beyond it (the caller feeds
+// bounded reads); once decided() it stays decided and ignores further input.
+//
+// Thread-safety: none; owned by one connection's handshake.
+#ifndef CELLSIM_SERVER_NET_ROUTER_H_
+#define CELLSIM_SERVER_NET_ROUTER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "proto/frame.h"
+
+namespace cellsim::net {
+
+// The shard that owns `cell_id` among `shards` (> 0) shards.
+inline size_t shard_for_cell(uint64_t cell_id, size_t shards) { return cell_id % shards; }
+
+class FirstFrameRouter {
+ public:
+  explicit FirstFrameRouter(uint32_t max_frame_bytes);
+
+  // Appends bytes; returns true once the route is decided.
+  bool feed(std::string_view bytes);
+  bool decided() const { return decided_; }
+  // The Hello's cell id, or 0 when the first frame is not a good Hello.
+  // Valid once decided().
+  uint64_t cell_id() const { return cell_id_; }
+  // Every byte fed so far (even after the route was decided).
+  const std::string& buffered() const { return raw_; }
+  std::string take_buffered() { return std::move(raw_); }
+
+ private:
+  wire::FrameDecoder decoder_;
+  std::string raw_;
+  bool decided_ = false;
+  uint64_t cell_id_ = 0;
+};
+
+}  // namespace cellsim::net
+
+#endif  // CELLSIM_SERVER_NET_ROUTER_H_

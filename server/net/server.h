@@ -1,0 +1,78 @@
+// cellsim::net::Server: cellmeetd's TCP host for the meeting engine.
+//
+// Cells are sharded across N engines (N = threads; shard = cell_id % N),
+// each driven by one io_context run by one thread, so a meeting is only ever
+// touched by one thread. One acceptor (on shard 0's thread) reads a new
+// connection's first frame, routes it by its Hello's cell (anything else to
+// shard 0, whose engine answers it), and moves the socket to that shard. A
+// Prometheus endpoint serves /metrics (server/net/metrics.h).
+//
+// Thread-safety: start(), port(), metrics_port(), stop() and wait() may be
+// called from any thread except the server's own threads (and the exposer's,
+// for stop()); start() once.
+#ifndef CELLSIM_SERVER_NET_SERVER_H_
+#define CELLSIM_SERVER_NET_SERVER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "cellsim/v1/wire.pb.h"
+#include "server/engine/settings.h"
+
+namespace cellsim::net {
+
+namespace v1 = ::cellsim::v1;
+
+struct ServerOptions {
+  std::string listen_address = "127.0.0.1";
+  uint16_t port = 0;  // 0: ephemeral
+  bool metrics_enabled = true;
+  std::string metrics_address = "127.0.0.1";
+  uint16_t metrics_port = 0;  // 0: ephemeral
+  unsigned threads = 0;       // 0: std::thread::hardware_concurrency()
+  size_t max_connections = 100000;
+  // Per connection; overflow => disconnect (ERROR_SLOW_CONSUMER best effort).
+  size_t max_send_queue_bytes = 1 << 20;
+  // Non-empty: each MeetingClosed's minutes written there as JSON, one file
+  // per meeting, atomically (tmp + rename).
+  std::string minutes_dir;
+  engine::EngineSettings engine;
+  std::string key;          // HMAC key bytes
+  v1::Deployment deployment;  // cell rosters
+};
+
+// Most shards (threads) a server runs.
+inline constexpr unsigned kMaxThreads = 1024;
+
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  ~Server();  // calls stop()
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Validates the options, builds the shards (false on a bad roster), binds
+  // the listener and the metrics endpoint, starts the threads. False with a
+  // clear reason in *why; the server is then as if never started.
+  bool start(std::string* why);
+  // The bound port, valid after start().
+  uint16_t port() const;
+  // The bound metrics port, 0 if metrics are disabled.
+  uint16_t metrics_port() const;
+  // Graceful: every connection gets Error ERROR_SHUTTING_DOWN, queued frames
+  // are flushed (bounded wait), sockets closed, threads joined. Idempotent.
+  // REQUIRES: not called on one of the server's own threads.
+  void stop();
+  // Blocks until stop() has completed.
+  void wait();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cellsim::net
+
+#endif  // CELLSIM_SERVER_NET_SERVER_H_

@@ -1,0 +1,143 @@
+// Shard: one engine::Engine, the cells it holds (cell_id % shards == index),
+// and the connections of those cells' members, all driven by one io_context
+// run by one thread. A meeting is therefore only ever touched by one thread.
+//
+// The shard feeds the engine (bytes, disconnects, timer expiry) and drains
+// its outputs after each input: kTransmit goes to the connection's bounded
+// send queue (overflow: the engine is told the connection is gone and the
+// connection closes with ERROR_SLOW_CONSUMER), kClose closes the connection
+// once what was queued before it is written, kMinutes writes the minutes file.
+// One steady timer is kept armed at engine.poll_timeout().
+//
+// Thread-safety: construction and add_cell() before run(); context(),
+// stop_context() and meeting_counts() from any thread; everything else only
+// on the shard's thread (post to context()).
+#ifndef CELLSIM_SERVER_NET_SHARD_H_
+#define CELLSIM_SERVER_NET_SHARD_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "server/engine/engine.h"
+#include "server/engine/settings.h"
+#include "server/net/asio.h"
+#include "server/net/connection.h"
+#include "server/net/metrics.h"
+
+namespace cellsim::net {
+
+// Connections refused with a lingering close at one time; beyond this a
+// refusal closes right after its Error frame is written.
+inline constexpr size_t kMaxLingeringRefusals = 256;
+
+// Nanoseconds since the Unix epoch (std::chrono::system_clock): engine time.
+engine::TimeNs wall_clock_ns();
+
+// An Error frame with `code` and `reason`, encoded once.
+wire::SharedFrame error_frame(v1::ErrorCode code, const std::string& reason);
+
+// Connections counted against the server's limit, across shards, mirrored in
+// cellmeet_connections_open. Thread-safe.
+class ConnectionCount {
+ public:
+  ConnectionCount(size_t max_connections, Metrics* metrics)
+      : max_(max_connections), metrics_(metrics) {}
+  // Counts a new connection; false (nothing counted) at the limit.
+  bool try_open();
+  void close();
+  size_t open() const { return open_.load(std::memory_order_relaxed); }
+  size_t max() const { return max_; }
+
+ private:
+  const size_t max_;
+  Metrics* const metrics_;
+  std::atomic<size_t> open_{0};
+};
+
+struct ShardOptions {
+  size_t index = 0;
+  engine::EngineSettings engine;
+  std::string key;
+  size_t max_send_queue_bytes = 1 << 20;
+  std::string minutes_dir;  // empty: minutes are not written
+};
+
+class Shard : public ConnectionOwner {
+ public:
+  // REQUIRES: options.key.size() >= engine::kMinKeyBytes; metrics and count
+  // outlive the shard.
+  Shard(ShardOptions options, Metrics* metrics, ConnectionCount* count);
+  ~Shard() override;
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  // Before run(): adds a cell this shard holds.
+  bool add_cell(const v1::CellRoster& roster, std::string* why) {
+    return engine_.add_cell(roster, why);
+  }
+  size_t index() const { return options_.index; }
+  asio::io_context& context() { return ctx_; }
+
+  // The shard thread's body: runs the io_context until stop_context().
+  void run();
+  void stop_context() { ctx_.stop(); }
+
+  // Takes over a routed connection: the engine sees it connect at
+  // `accepted_at_ns` and receive `first_bytes`. Counted (see ConnectionCount).
+  void adopt(tcp::socket socket, engine::ConnId id, engine::TimeNs accepted_at_ns,
+             std::string_view first_bytes);
+  // Answers a connection the engine never sees with an Error and closes it.
+  void refuse(tcp::socket socket, engine::ConnId id, v1::ErrorCode code,
+              const std::string& reason, bool counted);
+  // Graceful stop: every connection gets ERROR_SHUTTING_DOWN and is closed
+  // after a flush; `drained` runs (on this thread) once none is left.
+  void begin_stop(std::function<void()> drained);
+  // Samples the engine's meeting counts for meeting_counts().
+  void refresh_meeting_counts();
+  MeetingCounts meeting_counts() const;
+
+  // ConnectionOwner.
+  void on_bytes(Connection& conn, std::string_view bytes) override;
+  void on_peer_gone(Connection& conn) override;
+  void on_finished(Connection& conn) override;
+
+ private:
+  void drain();
+  void transmit(engine::ConnId id, wire::SharedFrame frame);
+  void close_connection(engine::ConnId id);
+  void slow_consumer(const std::shared_ptr<Connection>& conn);
+  void keep_minutes(const v1::Minutes& minutes);
+  void arm_timer();
+  void on_timer(const error_code& ec);
+  void check_drained();
+
+  const ShardOptions options_;
+  Metrics* const metrics_;
+  ConnectionCount* const count_;
+  asio::io_context ctx_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  MetricsObserver observer_;
+  engine::Engine engine_;
+  asio::steady_timer timer_;
+  bool timer_armed_ = false;
+  engine::TimeNs timer_at_ns_ = 0;
+  // Every live connection of this shard, attached or closing.
+  std::unordered_map<engine::ConnId, std::shared_ptr<Connection>> conns_;
+  // Refused connections closing with a lingering close (bounded).
+  std::unordered_set<engine::ConnId> lingering_refusals_;
+  bool stopping_ = false;
+  std::function<void()> drained_;
+  std::atomic<size_t> meetings_open_{0};
+  std::atomic<size_t> meetings_quorate_{0};
+};
+
+}  // namespace cellsim::net
+
+#endif  // CELLSIM_SERVER_NET_SHARD_H_

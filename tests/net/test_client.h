@@ -1,0 +1,79 @@
+// A small blocking TCP client for cellmeetd's network tests: connect to
+// 127.0.0.1:port, send envelopes or raw bytes, read the next frame with a
+// timeout, detect EOF. Every call is bounded in time.
+//
+// Thread-safety: none; one thread per client.
+#ifndef CELLSIM_TESTS_NET_TEST_CLIENT_H_
+#define CELLSIM_TESTS_NET_TEST_CLIENT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "cellsim/v1/wire.pb.h"
+#include "proto/frame.h"
+
+namespace cellsim::net::testing {
+
+namespace v1 = ::cellsim::v1;
+
+// Default bound of one wait, milliseconds.
+inline constexpr int kDefaultTimeoutMs = 5000;
+// Largest frame the client accepts (server pushes may exceed the request limit).
+inline constexpr uint32_t kClientMaxFrameBytes = 16u << 20;
+
+class TestClient {
+ public:
+  enum class Read { kFrame, kEof, kTimeout, kError, kMalformed };
+
+  TestClient() = default;
+  ~TestClient();
+  TestClient(const TestClient&) = delete;
+  TestClient& operator=(const TestClient&) = delete;
+
+  // Connects to 127.0.0.1:port. `receive_buffer_bytes` > 0 sets SO_RCVBUF
+  // before connecting (a small window for slow-consumer tests).
+  bool connect(uint16_t port, int receive_buffer_bytes = 0);
+  void close();
+  bool connected() const { return fd_ >= 0; }
+
+  // Sends one envelope as a frame / raw bytes. False if the send failed or
+  // did not complete within kDefaultTimeoutMs.
+  bool send(const v1::Envelope& env);
+  bool send_raw(std::string_view bytes);
+
+  // Reads the next frame.
+  Read read(v1::Envelope* env, int timeout_ms = kDefaultTimeoutMs);
+  // Reads until a frame with `body` (pushes before it are skipped); false on
+  // EOF, error or timeout. An Error frame is returned only if asked for.
+  bool read_until(v1::Envelope::BodyCase body, v1::Envelope* env,
+                  int timeout_ms = kDefaultTimeoutMs);
+  // Reads until the next Error frame and returns its code (or
+  // ERROR_CODE_UNSPECIFIED on EOF/timeout).
+  v1::ErrorCode read_error(int timeout_ms = kDefaultTimeoutMs);
+  // Reads and discards frames until EOF; false on timeout or a reset.
+  bool wait_eof(int timeout_ms = kDefaultTimeoutMs);
+
+ private:
+  bool wait_readable(int64_t deadline_ms);
+
+  int fd_ = -1;
+  bool eof_ = false;
+  wire::FrameDecoder decoder_{kClientMaxFrameBytes};
+};
+
+// Envelope builders.
+v1::Envelope hello_envelope(uint64_t cell_id, uint64_t member_id, const std::string& token,
+                            uint64_t request_id = 1);
+v1::Envelope heartbeat_envelope(uint64_t seq);
+// A token for (cell, member, standing, role) expiring `ttl_ms` from now
+// (negative: already expired).
+std::string make_token(const std::string& key, uint64_t cell_id, uint64_t member_id,
+                       v1::Standing standing, v1::Role role, int64_t ttl_ms = 3'600'000);
+// The 4-byte frame header for `payload_bytes`.
+std::string frame_header(uint32_t payload_bytes);
+
+}  // namespace cellsim::net::testing
+
+#endif  // CELLSIM_TESTS_NET_TEST_CLIENT_H_
