@@ -20,6 +20,7 @@
 #include "metrics/slo.h"
 #include "metrics/summary.h"
 #include "scenario/loader.h"
+#include "sim/runner.h"
 #include "sim/world.h"
 
 namespace cellsim::cli {
@@ -27,7 +28,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr char kVersion[] = "cellsim 0.1.0";
 // Virtual time run between checks for progress and Ctrl-C.
 constexpr sim::TimeNs kSliceNs = 5 * sim::kNsPerS;
 constexpr double kProgressEveryS = 0.5;
@@ -35,19 +35,6 @@ constexpr double kProgressEveryS = 0.5;
 std::atomic<bool> g_interrupted{false};
 
 void on_sigint(int) { g_interrupted.store(true); }
-
-// Built-in costs when neither the scenario nor --calibration names a file.
-constexpr char kBuiltInCalibration[] = R"pb(
-  estimated: true
-  source: "built-in estimate (no calibration file given); not measured"
-  machine: "none (estimated)"
-  default_base_us: 4
-  default_per_output_us: 1.5
-  timer_us: 1
-  costs { type: "hello" base_us: 25 per_output_us: 2 }
-  costs { type: "join_meeting" base_us: 12 per_output_us: 1.5 }
-  costs { type: "close_meeting" base_us: 40 per_output_us: 6 }
-)pb";
 
 struct RunArgs {
   std::string scenario_file;
@@ -130,7 +117,7 @@ bool load_calibration(const RunArgs& a, const v1::Scenario& s, v1::Calibration* 
     path = (fs::path(a.scenario_file).parent_path() / s.server().calibration()).string();
   }
   if (path.empty()) {
-    google::protobuf::TextFormat::ParseFromString(kBuiltInCalibration, cal);
+    *cal = sim::built_in_calibration();
     *used = "built-in estimate";
     return true;
   }
@@ -158,18 +145,6 @@ std::string clock_text(sim::TimeNs ns) {
   return buf;
 }
 
-uint64_t peak_rss_bytes() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
-}
-
-std::string host_name() {
-  char buf[256] = {};
-  gethostname(buf, sizeof buf - 1);
-  return buf;
-}
-
 }  // namespace
 
 int run_main(int argc, char** argv) {
@@ -183,37 +158,30 @@ int run_main(int argc, char** argv) {
   }
   if (a.seed_set) s.set_seed(a.seed);
   v1::Calibration cal;
-  std::string cal_used, why;
-  if (!load_calibration(a, s, &cal, &cal_used, &why)) {
+  sim::SimulateOptions so;
+  std::string why;
+  if (!load_calibration(a, s, &cal, &so.calibration_label, &why)) {
     std::cerr << "cellsim run: " << why << "\n";
     return kExitUsage;
   }
-  metrics::Recorder rec;
-  sim::WorldOptions wo;
-  wo.scenario = &s;
-  wo.calibration = &cal;
-  wo.shard_index = a.shard_index;
-  wo.shard_count = a.shard_count;
-  sim::World world(wo, &rec);
-  if (!world.build(&why)) {
-    std::cerr << "cellsim run: " << why << "\n";
-    return kExitUsage;
-  }
+  so.shard_index = a.shard_index;
+  so.shard_count = a.shard_count;
+  so.scenario_file = a.scenario_file;
+  so.slice_ns = kSliceNs;
   const bool tty = !a.quiet && isatty(STDERR_FILENO);
-  if (!a.quiet) {
-    std::cerr << "cellsim run: " << s.name() << ", seed " << s.seed() << ", shard "
-              << a.shard_index << "/" << a.shard_count << ": " << world.cells() << " cells, "
-              << world.members() << " members, " << clock_text(world.end_ns() - world.start_ns())
-              << " of virtual time; calibration: " << cal_used << "\n";
-  }
-  std::signal(SIGINT, on_sigint);
-  std::signal(SIGTERM, on_sigint);
   const auto wall0 = std::chrono::steady_clock::now();
   auto last_print = wall0;
   uint64_t last_events = 0;
-  for (sim::TimeNs t = world.start_ns(); t < world.end_ns() && !g_interrupted.load();) {
-    t = std::min(t + kSliceNs, world.end_ns());
-    world.run_until(t);
+  bool announced = false;
+  so.on_slice = [&](const sim::World& world, sim::TimeNs t) {
+    if (!a.quiet && !announced) {
+      announced = true;
+      std::cerr << "cellsim run: " << s.name() << ", seed " << s.seed() << ", shard "
+                << a.shard_index << "/" << a.shard_count << ": " << world.cells() << " cells, "
+                << world.members() << " members, "
+                << clock_text(world.end_ns() - world.start_ns())
+                << " of virtual time; calibration: " << so.calibration_label << "\n";
+    }
     const auto now = std::chrono::steady_clock::now();
     const double since = std::chrono::duration<double>(now - last_print).count();
     if (tty && since >= kProgressEveryS) {
@@ -226,56 +194,44 @@ int run_main(int argc, char** argv) {
       last_print = now;
       last_events = world.events();
     }
-  }
-  const bool partial = g_interrupted.load();
+    return !g_interrupted.load();
+  };
+  std::signal(SIGINT, on_sigint);
+  std::signal(SIGTERM, on_sigint);
+  const sim::SimulateOutcome out = sim::simulate(s, cal, so);
   if (tty) std::fprintf(stderr, "\n");
-  world.finish(!partial);
-  const double wall_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
-
-  v1::RunInfo run;
-  run.set_scenario(s.name());
-  run.set_scenario_file(a.scenario_file);
-  run.set_seed(s.seed());
-  run.set_mode("sim");
-  run.set_cellsim_version(kVersion);
-  run.set_calibration(cal_used);
-  run.add_shards(std::to_string(a.shard_index) + "/" + std::to_string(a.shard_count));
-  run.set_shard_count(a.shard_count);
-  run.set_partial(partial);
-  run.set_virtual_ns(static_cast<uint64_t>(world.now() - world.start_ns()));
-  run.set_events(world.events());
-  run.set_frames(world.frames());
-  run.set_wall_s(wall_s);
-  run.set_finished_unix_s(std::chrono::duration_cast<std::chrono::seconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count());
-  run.set_peak_rss_bytes(peak_rss_bytes());
-  run.set_host(host_name());
-  v1::Results results = rec.to_results(run);
-  metrics::evaluate_slos(s, &results);
-  if (!metrics::write_results(a.out_dir, results, &why)) {
+  if (!out.ok) {
+    std::cerr << "cellsim run: " << out.error << "\n";
+    return kExitUsage;
+  }
+  if (!metrics::write_results(a.out_dir, out.results, &why)) {
     std::cerr << "cellsim run: " << why << "\n";
     return kExitError;
   }
+  const auto& run = out.results.run();
   if (!a.quiet) {
-    metrics::print_summary(results, std::cout);
+    metrics::print_summary(out.results, std::cout);
     std::cout << "results: " << a.out_dir << "/results.pb, " << a.out_dir << "/results.json\n";
-    std::cout << "simulated " << world.members() << " members, " << world.frames() << " frames in "
-              << wall_s << " s wall (" << static_cast<uint64_t>(world.frames() / std::max(wall_s, 1e-9))
-              << " frames/s), peak memory " << peak_rss_bytes() / (1024 * 1024) << " MiB\n";
+    std::cout << "simulated " << out.members << " members, " << run.frames() << " frames in "
+              << run.wall_s() << " s wall ("
+              << static_cast<uint64_t>(static_cast<double>(run.frames()) / std::max(run.wall_s(), 1e-9))
+              << " frames/s), peak memory " << run.peak_rss_bytes() / (1024 * 1024) << " MiB\n";
   }
-  if (world.violation_count() > 0) {
-    std::cerr << "cellsim run: " << world.violation_count() << " invariant violations (seed "
+  if (out.violation_count > 0) {
+    std::cerr << "cellsim run: " << out.violation_count << " invariant violations (seed "
               << s.seed() << " reproduces them):\n";
-    for (const auto& v : world.violations()) std::cerr << "  " << v << "\n";
+    for (const auto& v : out.violations) std::cerr << "  " << v << "\n";
     return kExitInvariant;
   }
-  if (partial) {
+  if (out.partial) {
     std::cerr << "cellsim run: interrupted; partial results written to " << a.out_dir << "\n";
     return kExitInterrupted;
   }
-  return metrics::all_met(results) ? kExitOk : kExitSloBreached;
+  if (!metrics::all_met(out.results)) {
+    std::cerr << "cellsim run: an SLO was breached (exit " << kExitSloBreached << ")\n";
+    return kExitSloBreached;
+  }
+  return kExitOk;
 }
 
 int merge_main(int argc, char** argv) {

@@ -60,6 +60,39 @@ inline double quantile(const v1::Distribution& d, double u) {
   return 0;
 }
 
+// The cumulative distribution function of `d` at x (before clamping at 0).
+inline double cdf(const v1::Distribution& d, double x) {
+  constexpr double kInvSqrt2 = 0.7071067811865476;
+  switch (d.kind_case()) {
+    case v1::Distribution::kConstant: return x >= d.constant().value() ? 1.0 : 0.0;
+    case v1::Distribution::kUniform: {
+      const double lo = d.uniform().min(), hi = d.uniform().max();
+      if (hi <= lo) return x >= lo ? 1.0 : 0.0;
+      return std::clamp((x - lo) / (hi - lo), 0.0, 1.0);
+    }
+    case v1::Distribution::kExponential:
+      return x <= 0 ? 0.0 : 1.0 - std::exp(-x / d.exponential().mean());
+    case v1::Distribution::kPareto:
+      return x <= d.pareto().scale() ? 0.0 : 1.0 - std::pow(d.pareto().scale() / x, d.pareto().shape());
+    case v1::Distribution::kNormal:
+      return 0.5 * std::erfc(-(x - d.normal().mean()) / d.normal().stddev() * kInvSqrt2);
+    case v1::Distribution::kLognormal:
+      return x <= 0 ? 0.0
+                    : 0.5 * std::erfc(-std::log(x / d.lognormal().median()) /
+                                      d.lognormal().sigma() * kInvSqrt2);
+    case v1::Distribution::kEmpirical: {
+      double lo = 0, hi = 1;  // invert the piecewise-linear quantile function
+      for (int i = 0; i < 60; ++i) {
+        const double mid = (lo + hi) / 2;
+        (empirical_quantile(d.empirical(), mid) <= x ? lo : hi) = mid;
+      }
+      return (lo + hi) / 2;
+    }
+    case v1::Distribution::KIND_NOT_SET: return x >= 0 ? 1.0 : 0.0;
+  }
+  return 0;
+}
+
 // One draw, clamped at 0.
 inline double draw(const v1::Distribution& d, agents::Rng& rng) {
   double x;

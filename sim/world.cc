@@ -6,6 +6,7 @@
 
 #include "scenario/loader.h"
 #include "server/engine/token.h"
+#include "sim/core_queue.h"
 
 namespace cellsim::sim {
 namespace {
@@ -117,9 +118,7 @@ struct World::Member {
 struct World::Node {
   std::unique_ptr<engine::Engine> engine;
   uint32_t index = 0;
-  uint32_t cores = 1;
-  uint32_t busy = 0;
-  std::deque<Work> queue;      // bounded by kMaxNodeQueueFrames
+  CoreQueue<Work> cores;
   TimerId timer;
   TimeNs timer_at = kNever;
   struct ConnOwner {
@@ -195,11 +194,11 @@ bool World::build(std::string* why) {
     if (n % o_.shard_count != o_.shard_index) continue;
     auto node = std::make_unique<Node>();
     node->index = n;
-    node->cores = std::max<uint32_t>(1, s.server().cores_per_node());
+    node->cores = CoreQueue<Work>(std::max<uint32_t>(1, s.server().cores_per_node()));
     node->engine = std::make_unique<engine::Engine>(engine_settings_, key_);
     node->nic_ns_per_byte = 8e3 / std::max<uint32_t>(1, s.server().nic_egress_mbps());
     node->figures = &rec_->server(n);
-    node->figures->cores = node->cores;
+    node->figures->cores = node->cores.cores();
     nodes_[n] = std::move(node);
   }
   uint32_t cell_index = 0;
@@ -347,6 +346,20 @@ void World::build_cell(uint32_t cell_index, uint32_t cell_type, uint64_t first_m
     m->cell_type = cell_type;
     m->profile = profile;
     m->rtt_ns = 2 * ms_to_ns(profiles_[profile]->base_one_way_ms());
+    for (const auto& ev : s.outage_events()) {  // scheduled mass outages
+      const bool type_ok = ev.cell_types().empty() ||
+                           std::find(ev.cell_types().begin(), ev.cell_types().end(), ct.name()) !=
+                               ev.cell_types().end();
+      const auto& pname = ct.links(profile_pos).profile();
+      const bool profile_ok = ev.profiles().empty() ||
+                              std::find(ev.profiles().begin(), ev.profiles().end(), pname) !=
+                                  ev.profiles().end();
+      const double share = ev.share() > 0 ? ev.share() : 1.0;
+      if (type_ok && profile_ok && mrng.bernoulli(share)) {
+        const TimeNs from = start_ns_ + min_to_ns(ev.at_min());
+        m->outages.add_window(from, from + static_cast<TimeNs>(ev.duration_s() * 1e9));
+      }
+    }
     plan.host_tag = members_.size();
     cell->members.push_back(static_cast<uint32_t>(members_.size()));
     rec_->add_members(cell_type, profile, 1);
@@ -520,20 +533,14 @@ void World::arrive_up(uint32_t slot) {
     drain_engine(node, kernel_.now(), v1::Envelope::BODY_NOT_SET, false);
     return;
   }
-  Work w{f.member, f.epoch, f.conn, std::move(f.frame), kernel_.now()};
-  if (node.busy < node.cores) {
-    start_work(node, std::move(w));
-    return;
-  }
-  assert(node.queue.size() < kMaxNodeQueueFrames);
-  node.queue.push_back(std::move(w));
-  node.figures->peak_queue_frames =
-      std::max<uint64_t>(node.figures->peak_queue_frames, node.queue.size());
+  std::optional<Work> now_work =
+      node.cores.arrive(Work{f.member, f.epoch, f.conn, std::move(f.frame), kernel_.now()});
+  node.figures->peak_queue_frames = node.cores.peak_queued();
+  if (now_work) start_work(node, std::move(*now_work));
 }
 
 void World::start_work(Node& node, Work work) {
   const TimeNs now = kernel_.now();
-  ++node.busy;
   node.figures->queue_wait_us.record((now - work.arrived_ns) / 1000);
   ++node.figures->frames_in;
   node.engine->handle_bytes(now, work.conn, *work.frame);
@@ -543,12 +550,7 @@ void World::start_work(Node& node, Work work) {
 
 void World::core_free(uint32_t n) {
   Node& node = *nodes_[n];
-  assert(node.busy > 0);
-  --node.busy;
-  if (node.queue.empty()) return;
-  Work w = std::move(node.queue.front());
-  node.queue.pop_front();
-  start_work(node, std::move(w));
+  if (std::optional<Work> next = node.cores.finish()) start_work(node, std::move(*next));
 }
 
 // Takes the engine's outputs, charges the CPU for them (when `count_cpu`),

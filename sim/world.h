@@ -49,7 +49,6 @@ struct WorldOptions {
 
 // Bounds.
 inline constexpr size_t kMaxViolationsKept = 100;
-inline constexpr size_t kMaxNodeQueueFrames = 50'000'000;
 
 class World : public EventTarget, public agents::AgentObserver {
  public:

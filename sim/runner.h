@@ -1,0 +1,57 @@
+// Runs a scenario in the simulator and returns its results: the one entry
+// point the `cellsim run` command and the tests share.
+//
+// Thread-safety: reentrant; each call owns its world.
+#ifndef CELLSIM_SIM_RUNNER_H_
+#define CELLSIM_SIM_RUNNER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cellsim/v1/calibration.pb.h"
+#include "cellsim/v1/results.pb.h"
+#include "cellsim/v1/scenario.pb.h"
+#include "sim/kernel.h"
+
+namespace cellsim::sim {
+
+class World;
+
+struct SimulateOptions {
+  uint32_t shard_index = 0;
+  uint32_t shard_count = 1;
+  std::string scenario_file;  // recorded in the results
+  std::string calibration_label = "built-in estimate";
+  // Virtual time between calls of on_slice.
+  TimeNs slice_ns = 5 * kNsPerS;
+  // Called after each slice; return false to stop early (results partial).
+  std::function<bool(const World&, TimeNs virtual_now_ns)> on_slice;
+};
+
+struct SimulateOutcome {
+  bool ok = false;
+  std::string error;                    // when !ok: the world could not be built
+  v1::Results results;                  // with SLOs evaluated
+  uint64_t violation_count = 0;
+  std::vector<std::string> violations;  // each names the seed
+  bool partial = false;
+  uint64_t members = 0;
+  uint64_t cells = 0;
+};
+
+// REQUIRES: scenario validated with defaults applied.
+SimulateOutcome simulate(const v1::Scenario& scenario, const v1::Calibration& calibration,
+                         const SimulateOptions& options);
+
+// The estimated costs used when no calibration file is given.
+v1::Calibration built_in_calibration();
+
+// Clears the fields that depend on the wall clock or the host, so two runs'
+// results can be compared byte for byte.
+void clear_wall_clock_fields(v1::Results* results);
+
+}  // namespace cellsim::sim
+
+#endif  // CELLSIM_SIM_RUNNER_H_
