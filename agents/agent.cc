@@ -33,9 +33,15 @@ class Agent::Chair {
   Chair(Agent* a, const ChairPlan& plan) : a_(a), plan_(plan) {}
 
   // The chair acts only while connected and joined; on_joined() resumes it.
-  TimeNs next_timer() const { return can_send() ? timer_ns_ : kNever; }
-  void on_joined(TimeNs now);
+  TimeNs next_timer() const {
+    if (!can_send()) return kNever;
+    return min_time(timer_ns_, grants_.empty() ? kNever : grants_.front().first);
+  }
+  // The chair (re)joined: `s` is the engine's state; commands lost with a
+  // broken connection are sent again.
+  void on_joined(TimeNs now, const v1::MeetingState& s);
   void on_timeout(TimeNs now);
+  std::string debug(TimeNs now) const;
   void on_quorum(TimeNs now, bool quorate);
   void on_floor_requested(TimeNs now, uint64_t member_id);
   void on_vote_closed(TimeNs now, const v1::VoteClosed& v);
@@ -43,7 +49,16 @@ class Agent::Chair {
   void finish(TimeNs now);
 
  private:
-  enum class Step { kGathering, kAdvance, kItem, kVote, kVoteOpen, kAwaitResult, kClose, kClosed };
+  enum class Step {
+    kGathering, kAdvance, kItem, kVote, kVoteOpen, kAwaitResult, kClose, kClosing, kClosed
+  };
+  void reconcile(TimeNs now, const v1::MeetingState& s);
+  uint64_t current_vote_id() const {
+    return item_ >= 0 && item_ < static_cast<int>(plan_.agenda.size()) &&
+                   vote_ < plan_.agenda[item_].votes.size()
+               ? plan_.agenda[item_].votes[vote_].vote_id
+               : 0;
+  }
   bool can_send() const { return a_->conn_ == ConnState::kReady && a_->joined_; }
   void act(TimeNs now);
   void send_action(TimeNs now, v1::Envelope env, v1::Envelope::BodyCase push, uint64_t id);
@@ -72,7 +87,42 @@ void Agent::Chair::send_action(TimeNs now, v1::Envelope env, v1::Envelope::BodyC
   a_->send(now, env);
 }
 
-void Agent::Chair::on_joined(TimeNs now) {
+void Agent::Chair::reconcile(TimeNs now, const v1::MeetingState& s) {
+  if (step_ == Step::kGathering || step_ == Step::kClosed) return;
+  if (s.phase() == v1::MEETING_PHASE_GATHERING) {  // OpenMeeting was lost
+    step_ = Step::kGathering;
+    item_ = -1;
+    vote_ = 0;
+    report_.opened = false;
+    timer_ns_ = now;
+    return;
+  }
+  for (int32_t at = s.agenda_index(); at < item_; ++at) {  // AdvanceAgenda lost
+    v1::Envelope env;
+    env.mutable_advance_agenda();
+    send_action(now, env, v1::Envelope::kAgendaAdvanced, static_cast<uint64_t>(at + 1));
+  }
+  const uint64_t vote_id = current_vote_id();
+  const bool engine_has_it_open = vote_id != 0 && s.open_vote_id() == vote_id;
+  if (step_ == Step::kVoteOpen && !engine_has_it_open && !report_.tally_by_vote.count(vote_id)) {
+    step_ = Step::kVote;  // OpenVote lost: open it again
+    timer_ns_ = now;
+  } else if (step_ == Step::kAwaitResult && engine_has_it_open) {
+    v1::Envelope env;  // CloseVote lost
+    env.mutable_close_vote()->set_vote_id(vote_id);
+    send_action(now, env, v1::Envelope::kVoteClosed, vote_id);
+  } else if (step_ == Step::kAwaitResult && !report_.tally_by_vote.count(vote_id)) {
+    ++vote_;  // closed while we were away: the minutes will have its result
+    step_ = Step::kVote;
+    timer_ns_ = now;
+  } else if (step_ == Step::kClosing && s.phase() == v1::MEETING_PHASE_OPEN) {
+    step_ = Step::kClose;  // CloseMeeting lost
+    timer_ns_ = now;
+  }
+}
+
+void Agent::Chair::on_joined(TimeNs now, const v1::MeetingState& s) {
+  reconcile(now, s);
   if (!excused_sent_) {
     excused_sent_ = true;
     for (uint64_t m : plan_.excuse) {
@@ -82,7 +132,6 @@ void Agent::Chair::on_joined(TimeNs now) {
       a_->send(now, env);
     }
   }
-  if (step_ == Step::kGathering) timer_ns_ = std::max(now, start());
   act(now);
 }
 
@@ -107,7 +156,6 @@ void Agent::Chair::on_quorum(TimeNs now, bool quorate) {
 void Agent::Chair::on_floor_requested(TimeNs now, uint64_t member_id) {
   if (grants_.size() >= 1024) return;
   grants_.emplace_back(now + plan_.grant_delay_ns, member_id);
-  timer_ns_ = std::min(timer_ns_, grants_.front().first);
 }
 
 void Agent::Chair::on_vote_closed(TimeNs now, const v1::VoteClosed& v) {
@@ -118,7 +166,7 @@ void Agent::Chair::on_vote_closed(TimeNs now, const v1::VoteClosed& v) {
   ++report_.votes_held;
   report_.votes_valid += v.valid();
   report_.votes_passed += v.valid() && v.passed();
-  if (step_ == Step::kAwaitResult) {
+  if (step_ == Step::kAwaitResult && v.vote_id() == current_vote_id()) {
     ++vote_;
     step_ = Step::kVote;
     vote_wait_since_ns_ = kNever;
@@ -139,9 +187,20 @@ void Agent::Chair::on_meeting_closed(TimeNs now, const v1::Minutes& m) {
   timer_ns_ = kNever;
   report_.closed = true;
   account_quorum(now);
+  // The minutes are the record: votes the chair missed while away are in them.
+  report_.tally_by_vote.clear();
+  report_.ballots_counted = report_.votes_held = report_.votes_valid = report_.votes_passed = 0;
+  for (const auto& v : m.votes()) {
+    const uint64_t total = v.tally().yes() + v.tally().no() + v.tally().abstain();
+    report_.tally_by_vote[v.vote_id()] = total;
+    report_.ballots_counted += total;
+    ++report_.votes_held;
+    report_.votes_valid += v.valid();
+    report_.votes_passed += v.valid() && v.passed();
+  }
   report_.minutes_complete = m.opened_at_ms() > 0 && m.closed_at_ms() >= m.opened_at_ms() &&
                              !m.chair_name().empty() && m.attendees_size() > 0 &&
-                             static_cast<uint32_t>(m.votes_size()) == report_.votes_held;
+                             !m.proceedings().empty();
   finish(now);
 }
 
@@ -151,6 +210,12 @@ void Agent::Chair::finish(TimeNs now) {
   if (!report_.closed) account_quorum(now);
   report_.cell_id = a_->plan_.cell_id;
   a_->obs_->on_meeting_report(report_);
+}
+
+std::string Agent::Chair::debug(TimeNs now) const {
+  return "step " + std::to_string(static_cast<int>(step_)) + " item " + std::to_string(item_) +
+         " vote " + std::to_string(vote_) + " timer-now " + std::to_string(timer_ns_ - now) +
+         " grants " + std::to_string(grants_.size()) + " quorate " + std::to_string(quorate_);
 }
 
 void Agent::Chair::on_timeout(TimeNs now) {
@@ -163,23 +228,16 @@ void Agent::Chair::on_timeout(TimeNs now) {
   act(now);
 }
 
-// Advances the script as far as `now` allows; sets timer_ns_ for the next step.
+// Advances the script as far as `now` allows; each step that waits sets
+// timer_ns_ to when it should be looked at again.
 void Agent::Chair::act(TimeNs now) {
   constexpr int kMaxStepsPerCall = 64;  // bound: each step sends at most one frame
-  for (int i = 0; i < kMaxStepsPerCall; ++i) {
-    const TimeNs grant_ns = grants_.empty() ? kNever : grants_.front().first;
-    if (!can_send() || step_ == Step::kClosed) {
-      timer_ns_ = step_ == Step::kClosed ? kNever : min_time(timer_ns_, grant_ns);
-      return;
-    }
-    if (timer_ns_ > now && timer_ns_ != grant_ns) {
-      return;
-    }
+  for (int i = 0; i < kMaxStepsPerCall && can_send(); ++i) {
     switch (step_) {
       case Step::kGathering: {
-        const bool deadline = now >= start() + plan_.open_deadline_ns;
-        if (now < start() || (!quorate_ && !deadline)) {
-          timer_ns_ = min_time(now < start() ? start() : start() + plan_.open_deadline_ns, grant_ns);
+        const TimeNs deadline = start() + plan_.open_deadline_ns;
+        if (now < start() || (!quorate_ && now < deadline)) {
+          timer_ns_ = now < start() ? start() : deadline;
           return;
         }
         v1::Envelope env;
@@ -194,24 +252,24 @@ void Agent::Chair::act(TimeNs now) {
         step_ = Step::kAdvance;
         break;
       }
-      case Step::kAdvance:
+      case Step::kAdvance: {
         ++item_;
         vote_ = 0;
         if (item_ >= static_cast<int>(plan_.agenda.size())) {
           step_ = Step::kClose;
           break;
         }
-        {
-          v1::Envelope env;
-          env.mutable_advance_agenda();
-          send_action(now, env, v1::Envelope::kAgendaAdvanced, static_cast<uint64_t>(item_));
-        }
+        v1::Envelope env;
+        env.mutable_advance_agenda();
+        send_action(now, env, v1::Envelope::kAgendaAdvanced, static_cast<uint64_t>(item_));
         timer_ns_ = now + plan_.agenda[item_].duration_ns;
         step_ = Step::kItem;
         break;
+      }
       case Step::kItem:
         if (now < timer_ns_) return;
         step_ = Step::kVote;
+        vote_wait_since_ns_ = kNever;
         break;
       case Step::kVote: {
         const auto& votes = plan_.agenda[item_].votes;
@@ -219,13 +277,14 @@ void Agent::Chair::act(TimeNs now) {
           step_ = Step::kAdvance;
           break;
         }
-        if (!quorate_) {
+        if (!quorate_) {  // wait a while for quorum to return
           if (vote_wait_since_ns_ == kNever) vote_wait_since_ns_ = now;
           if (now < vote_wait_since_ns_ + plan_.wait_for_quorum_ns) {
-            timer_ns_ = min_time(vote_wait_since_ns_ + plan_.wait_for_quorum_ns, grant_ns);
+            timer_ns_ = vote_wait_since_ns_ + plan_.wait_for_quorum_ns;
             return;
           }
         }
+        vote_wait_since_ns_ = kNever;
         const VotePlan& v = votes[vote_];
         v1::Envelope env;
         auto* ov = env.mutable_open_vote();
@@ -241,26 +300,26 @@ void Agent::Chair::act(TimeNs now) {
       case Step::kVoteOpen: {
         if (now < timer_ns_) return;
         v1::Envelope env;
-        env.mutable_close_vote()->set_vote_id(plan_.agenda[item_].votes[vote_].vote_id);
-        send_action(now, env, v1::Envelope::kVoteClosed, env.close_vote().vote_id());
+        env.mutable_close_vote()->set_vote_id(current_vote_id());
+        send_action(now, env, v1::Envelope::kVoteClosed, current_vote_id());
         timer_ns_ = now + kResultWaitNs;
         step_ = Step::kAwaitResult;
         break;
       }
       case Step::kAwaitResult:
         if (now < timer_ns_) return;
-        ++vote_;  // the result never came: move on
+        ++vote_;  // the result never came: move on (the minutes will have it)
         step_ = Step::kVote;
         break;
       case Step::kClose: {
         v1::Envelope env;
         env.mutable_close_meeting();
         send_action(now, env, v1::Envelope::kMeetingClosed, 0);
-        timer_ns_ = kNever;
-        step_ = Step::kClosed;
-        return;
+        step_ = Step::kClosing;
+        break;
       }
-      case Step::kClosed: return;
+      case Step::kClosing:
+      case Step::kClosed: timer_ns_ = kNever; return;
     }
   }
 }
@@ -539,7 +598,7 @@ void Agent::on_meeting_state(TimeNs now, const v1::MeetingState& s, bool direct)
   }
   if (chair_) {
     chair_->on_quorum(now, s.quorum().quorate());
-    if (first_on_connection) chair_->on_joined(now);
+    if (first_on_connection) chair_->on_joined(now, s);
   }
 }
 
@@ -621,6 +680,17 @@ void Agent::on_vote_closed(TimeNs now, const v1::VoteClosed& v) {
   }
   if (open_vote_id_ == v.vote_id()) open_vote_id_ = 0;
   if (chair_) chair_->on_vote_closed(now, v);
+}
+
+std::string Agent::debug_state(TimeNs now) const {
+  std::string s = "conn " + std::to_string(static_cast<int>(conn_)) + " joined " +
+                  std::to_string(joined_) + " timers: join " + std::to_string(join_timer_ns_ - now) +
+                  " hb " + std::to_string(heartbeat_timer_ns_ - now) + " rc " +
+                  std::to_string(reconnect_timer_ns_ - now) + " floor " +
+                  std::to_string(floor_timer_ns_ - now) + " ballot " +
+                  std::to_string(ballot_.intended_ns - now) + " sent " + std::to_string(ballot_.sent);
+  if (chair_) s += " chair: " + chair_->debug(now);
+  return s;
 }
 
 void Agent::finish(TimeNs now) {

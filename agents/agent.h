@@ -184,6 +184,8 @@ class Agent {
   void finish(TimeNs now);
 
   const MemberPlan& plan() const { return plan_; }
+  // The agent's state in one line, for diagnosing a failed run.
+  std::string debug_state(TimeNs now) const;
   bool connected() const { return conn_ != ConnState::kDown; }
   bool joined() const { return joined_; }
   bool done() const { return done_; }

@@ -57,48 +57,45 @@ std::string closest_field(const Descriptor* d, const std::string& wrong) {
   std::string best;
   size_t best_distance = std::max<size_t>(2, wrong.size() / 3) + 1;
   for (int i = 0; i < d->field_count(); ++i) {
-    const std::string& name = d->field(i)->name();
-    // Levenshtein, small strings.
-    std::vector<size_t> row(name.size() + 1);
-    std::iota(row.begin(), row.end(), size_t{0});
-    for (size_t a = 1; a <= wrong.size(); ++a) {
-      size_t diagonal = row[0];
-      row[0] = a;
-      for (size_t b = 1; b <= name.size(); ++b) {
-        const size_t up = row[b];
-        row[b] = std::min({row[b] + 1, row[b - 1] + 1,
-                           diagonal + (wrong[a - 1] == name[b - 1] ? 0 : 1)});
-        diagonal = up;
-      }
-    }
-    if (row[name.size()] < best_distance) {
-      best_distance = row[name.size()];
-      best = name;
+    const size_t distance = edit_distance(wrong, d->field(i)->name());
+    if (distance < best_distance) {
+      best_distance = distance;
+      best = d->field(i)->name();
     }
   }
   return best;
 }
 
+// "unknown field "x" in T; did you mean "y"?"
+std::string explain_unknown_field(const std::string& message, const std::string& name) {
+  std::string type_name;
+  quoted_after(message, "Message type \"", &type_name);
+  const Descriptor* d =
+      google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(type_name);
+  const std::string near = d == nullptr ? "" : closest_field(d, name);
+  return "unknown field \"" + name + "\" in " + type_name +
+         (near.empty() ? "" : "; did you mean \"" + near + "\"?");
+}
+
+// "unknown enum value "X" for kind (a cellsim.v1.VoteKind); use one of ..."
+std::string explain_unknown_enum(const FieldDescriptor* f, const std::string& name) {
+  std::string values;
+  for (int i = 1; i < f->enum_type()->value_count(); ++i) {
+    values += (i == 1 ? "" : ", ") + f->enum_type()->value(i)->name();
+  }
+  return "unknown enum value \"" + name + "\" for " + f->name() + " (a " +
+         f->enum_type()->full_name() + "); use one of " + values;
+}
+
 // Protobuf's message, made to say what to do where it can.
 std::string explain(const std::string& message, const std::string& path, const std::string& name) {
-  std::string type_name;
-  if (message.find("has no field named") != std::string::npos &&
-      quoted_after(message, "Message type \"", &type_name)) {
-    const Descriptor* d =
-        google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(type_name);
-    const std::string near = d == nullptr ? "" : closest_field(d, name);
-    return "unknown field \"" + name + "\" in " + type_name +
-           (near.empty() ? "" : "; did you mean \"" + near + "\"?");
+  if (message.find("has no field named") != std::string::npos) {
+    return explain_unknown_field(message, name);
   }
   const FieldDescriptor* f = field_at(v1::Scenario::descriptor(), path);
   if (message.find("Unknown enumeration value") != std::string::npos && f != nullptr &&
       f->enum_type() != nullptr) {
-    std::string values;
-    for (int i = 1; i < f->enum_type()->value_count(); ++i) {
-      values += (i == 1 ? "" : ", ") + f->enum_type()->value(i)->name();
-    }
-    return "unknown enum value \"" + name + "\" for " + f->name() + " (a " +
-           f->enum_type()->full_name() + "); use one of " + values;
+    return explain_unknown_enum(f, name);
   }
   std::string out = message;
   if (!out.empty() && out.back() == '.') out.pop_back();
@@ -134,6 +131,7 @@ class SyntaxErrors : public io::ErrorCollector {
     const TextPos at = layout_.to_user(line, column);
     errors_->push_back({file_, at.line, at.column, path, explain(message, path, name)});
   }
+  // The parser warns only when told to accept unknown fields; it is not.
   void AddWarning(int, io::ColumnNumber, const std::string&) override {}
 
  private:
@@ -184,6 +182,24 @@ void sort_by_position(std::vector<LoadError>* errors) {
   });
 }
 
+// Parses `text` into `*parsed`, recording where each field was written into
+// `*tree`; a syntax error goes to `*errors` and stops the parse.
+bool parse_text(std::string_view text, const std::string& file_name, const TextLayout& layout,
+                v1::Scenario* parsed, google::protobuf::TextFormat::ParseInfoTree* tree,
+                std::vector<LoadError>* errors) {
+  google::protobuf::TextFormat::Parser parser;
+  SyntaxErrors syntax(file_name, layout, errors);
+  parser.RecordErrorsTo(&syntax);
+  parser.WriteLocationsTo(tree);
+  io::ArrayInputStream input(text.data(), static_cast<int>(text.size()));
+  const size_t errors_before = errors->size();
+  if (parser.Parse(&input, parsed)) return true;
+  if (errors->size() == errors_before) {
+    errors->push_back({file_name, 0, 0, "", "not a cellsim.v1.Scenario in text format"});
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string LoadError::to_string() const {
@@ -209,15 +225,9 @@ bool parse_scenario(std::string_view text, const std::string& file_name, v1::Sce
     return false;
   }
   const TextLayout layout(text, v1::Scenario::descriptor());
-  google::protobuf::TextFormat::Parser parser;
-  SyntaxErrors syntax(file_name, layout, errors);
-  parser.RecordErrorsTo(&syntax);
   google::protobuf::TextFormat::ParseInfoTree tree;
-  parser.WriteLocationsTo(&tree);
   v1::Scenario parsed;
-  io::ArrayInputStream input(text.data(), static_cast<int>(text.size()));
-  if (!parser.Parse(&input, &parsed)) return false;
-
+  if (!parse_text(text, file_name, layout, &parsed, &tree, errors)) return false;
   apply_defaults_unless_written(
       &parsed, [&layout](const std::string& path) { return layout.find(path).line > 0; });
   std::vector<LoadError> found;

@@ -39,21 +39,6 @@ std::string num(double v) {
 
 std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
-
 // "; did you mean "x"?" for a near miss, else the names that exist.
 std::string suggest(std::string_view wrong, const std::vector<std::string>& names) {
   if (names.empty()) return "; none is defined";
@@ -486,10 +471,8 @@ void check_within_run(Checker& c, const Node& n, std::string_view field, double 
              num(duration_min) + "): " + std::string(what));
 }
 
-void check_scenario(Checker& c, const Node& root, const v1::Scenario& s) {
-  const Names profiles = define_names(c, root, "profiles", "profile");
-  const Names agendas = define_names(c, root, "agendas", "agenda");
-  const Names types = define_names(c, root, "cell_types", "cell type");
+void check_cell_type_refs(Checker& c, const Node& root, const v1::Scenario& s,
+                          const Names& profiles, const Names& agendas) {
   for (int i = 0; i < s.cell_types_size(); ++i) {
     const v1::CellType& t = s.cell_types(i);
     const Node n = c.child(root, "cell_types", i);
@@ -501,6 +484,10 @@ void check_scenario(Checker& c, const Node& root, const v1::Scenario& s) {
     check_within_run(c, n, "start_offset_min", t.start_offset_min(), s.duration_min(),
                      "no meeting of this type would start");
   }
+}
+
+void check_outage_refs(Checker& c, const Node& root, const v1::Scenario& s,
+                       const Names& profiles, const Names& types) {
   for (int i = 0; i < s.outage_events_size(); ++i) {
     const v1::OutageEvent& e = s.outage_events(i);
     const Node n = c.child(root, "outage_events", i);
@@ -512,6 +499,10 @@ void check_scenario(Checker& c, const Node& root, const v1::Scenario& s) {
     }
     check_within_run(c, n, "at_min", e.at_min(), s.duration_min(), "the outage would never happen");
   }
+}
+
+// SLOs and quorum SLOs: an empty cell_type means all cells.
+void check_slo_refs(Checker& c, const Node& root, const v1::Scenario& s, const Names& types) {
   for (int i = 0; i < s.slos_size(); ++i) {
     if (s.slos(i).cell_type().empty()) continue;
     check_ref(c, c.child(root, "slos", i), "cell_type", -1, s.slos(i).cell_type(), types,
@@ -522,6 +513,15 @@ void check_scenario(Checker& c, const Node& root, const v1::Scenario& s) {
     check_ref(c, c.child(root, "quorum_slos", i), "cell_type", -1, s.quorum_slos(i).cell_type(),
               types, "cell type");
   }
+}
+
+void check_scenario(Checker& c, const Node& root, const v1::Scenario& s) {
+  const Names profiles = define_names(c, root, "profiles", "profile");
+  const Names agendas = define_names(c, root, "agendas", "agenda");
+  const Names types = define_names(c, root, "cell_types", "cell type");
+  check_cell_type_refs(c, root, s, profiles, agendas);
+  check_outage_refs(c, root, s, profiles, types);
+  check_slo_refs(c, root, s, types);
 }
 
 // ---------------------------------------------------------------------------
@@ -599,22 +599,41 @@ void walk(Checker& c, const Node& n) {
 
 }  // namespace
 
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
 void validate(const v1::Scenario& s, const SourceMap& source, std::vector<LoadError>* errors) {
   Checker c(source, errors);
   walk(c, c.root(s));
 }
 
-void apply_defaults_unless_written(v1::Scenario* s, const WrittenFn& written) {
-  const auto unset = [&](double value, const std::string& path) {
-    return value == 0 && !(written && written(path));
-  };
-  if (unset(static_cast<double>(s->start_unix_s()), "start_unix_s")) {
-    s->set_start_unix_s(kDefaultStartUnixS);
+namespace {
+
+// Whether a defaulted setting is unset: 0, and (when known) not written.
+class Unset {
+ public:
+  explicit Unset(const WrittenFn& written) : written_(written) {}
+  bool operator()(double value, const std::string& path) const {
+    return value == 0 && !(written_ && written_(path));
   }
-  if (unset(s->quorum_deadline_min(), "quorum_deadline_min")) {
-    s->set_quorum_deadline_min(kDefaultQuorumDeadlineMin);
-  }
-  v1::ServerSpec* server = s->mutable_server();
+
+ private:
+  const WrittenFn& written_;
+};
+
+void default_server(v1::ServerSpec* server, const Unset& unset) {
   if (unset(server->nodes(), "server.nodes")) server->set_nodes(kDefaultServerNodes);
   if (unset(server->cores_per_node(), "server.cores_per_node")) {
     server->set_cores_per_node(kDefaultCoresPerNode);
@@ -622,7 +641,9 @@ void apply_defaults_unless_written(v1::Scenario* s, const WrittenFn& written) {
   if (unset(server->nic_egress_mbps(), "server.nic_egress_mbps")) {
     server->set_nic_egress_mbps(kDefaultNicEgressMbps);
   }
-  v1::RulesSpec* rules = s->mutable_rules();
+}
+
+void default_rules(v1::RulesSpec* rules, const Unset& unset) {
   if (unset(rules->quorum_fraction(), "rules.quorum_fraction")) {
     rules->set_quorum_fraction(kDefaultQuorumFraction);
   }
@@ -632,17 +653,20 @@ void apply_defaults_unless_written(v1::Scenario* s, const WrittenFn& written) {
   if (unset(rules->missed_heartbeats(), "rules.missed_heartbeats")) {
     rules->set_missed_heartbeats(kDefaultMissedHeartbeats);
   }
-  v1::ReconnectSpec* reconnect = s->mutable_reconnect();
-  if (unset(reconnect->initial_backoff_ms(), "reconnect.initial_backoff_ms")) {
-    reconnect->set_initial_backoff_ms(kDefaultInitialBackoffMs);
+}
+
+void default_reconnect(v1::ReconnectSpec* r, const Unset& unset) {
+  if (unset(r->initial_backoff_ms(), "reconnect.initial_backoff_ms")) {
+    r->set_initial_backoff_ms(kDefaultInitialBackoffMs);
   }
-  if (unset(reconnect->max_backoff_ms(), "reconnect.max_backoff_ms")) {
-    reconnect->set_max_backoff_ms(kDefaultMaxBackoffMs);
+  if (unset(r->max_backoff_ms(), "reconnect.max_backoff_ms")) {
+    r->set_max_backoff_ms(kDefaultMaxBackoffMs);
   }
-  if (unset(reconnect->multiplier(), "reconnect.multiplier")) {
-    reconnect->set_multiplier(kDefaultBackoffMultiplier);
-  }
-  if (unset(reconnect->jitter(), "reconnect.jitter")) reconnect->set_jitter(kDefaultBackoffJitter);
+  if (unset(r->multiplier(), "reconnect.multiplier")) r->set_multiplier(kDefaultBackoffMultiplier);
+  if (unset(r->jitter(), "reconnect.jitter")) r->set_jitter(kDefaultBackoffJitter);
+}
+
+void default_chair_and_media(v1::Scenario* s, const Unset& unset) {
   v1::ChairSpec* chair = s->mutable_chair();
   if (unset(chair->open_deadline_min(), "chair.open_deadline_min")) {
     chair->set_open_deadline_min(kDefaultOpenDeadlineMin);
@@ -655,6 +679,10 @@ void apply_defaults_unless_written(v1::Scenario* s, const WrittenFn& written) {
     media->set_bitrate_kbps(kDefaultMediaBitrateKbps);
   }
   if (unset(media->frame_ms(), "media.frame_ms")) media->set_frame_ms(kDefaultMediaFrameMs);
+}
+
+// The defaults inside repeated messages: profiles, votes, outage events.
+void default_elements(v1::Scenario* s, const Unset& unset) {
   for (int i = 0; i < s->profiles_size(); ++i) {
     v1::NetworkProfile* p = s->mutable_profiles(i);
     if (unset(p->rto_min_ms(), join_path(join_path("", "profiles", i), "rto_min_ms", -1))) {
@@ -662,9 +690,8 @@ void apply_defaults_unless_written(v1::Scenario* s, const WrittenFn& written) {
     }
   }
   for (int a = 0; a < s->agendas_size(); ++a) {
-    const std::string agenda = join_path("", "agendas", a);
     for (int i = 0; i < s->agendas(a).items_size(); ++i) {
-      const std::string item = join_path(agenda, "items", i);
+      const std::string item = join_path(join_path("", "agendas", a), "items", i);
       v1::AgendaItem* it = s->mutable_agendas(a)->mutable_items(i);
       for (int v = 0; v < it->votes_size(); ++v) {
         v1::VoteSpec* vote = it->mutable_votes(v);
@@ -677,6 +704,23 @@ void apply_defaults_unless_written(v1::Scenario* s, const WrittenFn& written) {
   for (v1::OutageEvent& e : *s->mutable_outage_events()) {
     if (e.share() == 0) e.set_share(kDefaultOutageShare);  // the schema: 0 means 1
   }
+}
+
+}  // namespace
+
+void apply_defaults_unless_written(v1::Scenario* s, const WrittenFn& written) {
+  const Unset unset(written);
+  if (unset(static_cast<double>(s->start_unix_s()), "start_unix_s")) {
+    s->set_start_unix_s(kDefaultStartUnixS);
+  }
+  if (unset(s->quorum_deadline_min(), "quorum_deadline_min")) {
+    s->set_quorum_deadline_min(kDefaultQuorumDeadlineMin);
+  }
+  default_server(s->mutable_server(), unset);
+  default_rules(s->mutable_rules(), unset);
+  default_reconnect(s->mutable_reconnect(), unset);
+  default_chair_and_media(s, unset);
+  default_elements(s, unset);
 }
 
 }  // namespace cellsim::scenario

@@ -20,6 +20,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <google/protobuf/text_format.h>
@@ -39,6 +40,9 @@ struct SourceMap {
 
 // Appends every semantic error in `s` to `errors`, in the order found.
 void validate(const v1::Scenario& s, const SourceMap& source, std::vector<LoadError>* errors);
+
+// Levenshtein distance, for "did you mean" suggestions (short strings).
+size_t edit_distance(std::string_view a, std::string_view b);
 
 // Whether the field at a dotted path was written in the source.
 using WrittenFn = std::function<bool(const std::string& path)>;

@@ -11,7 +11,7 @@ mkdir -p "$out/minutes"
 rm -f "$out/ports" "$out/minutes/"*.json
 
 [ -s "$out/key" ] || "$build/cellmeetd" keygen --out "$out/key"
-"$build/cellmeet-demo" --write-deployment "$out/deployment.textproto"
+"$build/tools/cellmeet-demo" --write-deployment "$out/deployment.textproto"
 
 "$build/cellmeetd" serve --key "$out/key" --deployment "$out/deployment.textproto" \
   --port 0 --metrics-port 0 --port-file "$out/ports" --minutes-dir "$out/minutes" \
@@ -28,7 +28,7 @@ done
 read -r port metrics_port < "$out/ports"
 echo "cellmeetd listening on 127.0.0.1:$port (metrics on :$metrics_port)"
 
-"$build/cellmeet-demo" --target "127.0.0.1:$port" --key "$out/key"
+"$build/tools/cellmeet-demo" --target "127.0.0.1:$port" --key "$out/key"
 
 kill -TERM $server
 wait $server

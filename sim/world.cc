@@ -681,7 +681,8 @@ void World::on_event(Kernel& k, uint32_t kind, uint64_t arg) {
       mb.timer_spins = next && *next <= now ? mb.timer_spins + 1 : 0;
       if (mb.timer_spins > kMaxTimerSpins) {
         violation("cell " + std::to_string(mb.agent->plan().cell_id) + " member " +
-                  std::to_string(mb.agent->plan().member_id) + ": agent timer spins at one instant");
+                  std::to_string(mb.agent->plan().member_id) +
+                  ": agent timer spins at one instant (" + mb.agent->debug_state(now) + ")");
         kernel_.cancel(mb.agent_timer);
         mb.agent_timer = TimerId{};
         mb.agent_timer_at = agents::kNever - 1;  // silenced
@@ -712,6 +713,7 @@ void World::on_measure(const agents::MemberPlan& who, agents::Measure m, TimeNs 
   const Member& mb = *members_[who.host_tag];
   const uint32_t profile = m == agents::Measure::kTimeToQuorum ? metrics::Recorder::kNone : mb.profile;
   rec_->record_latency(to_latency(m), mb.cell_type, profile, value_ns / 1000);
+
 }
 
 void World::on_traffic(const agents::MemberPlan& who, bool sent, size_t bytes) {

@@ -45,10 +45,9 @@ class Handshake : public std::enable_shared_from_this<Handshake> {
 
  private:
   void do_read() {
-    socket_.async_read_some(asio::buffer(buffer_),
-                            [self = shared_from_this()](const error_code& ec, size_t n) {
-                              self->on_read(ec, n);
-                            });
+    socket_.async_read_some(
+        asio::buffer(buffer_),
+        [self = shared_from_this()](const error_code& ec, size_t n) { self->on_read(ec, n); });
   }
 
   void on_read(const error_code& ec, size_t n) {
@@ -118,9 +117,8 @@ void Acceptor::start() { do_accept(); }
 
 void Acceptor::do_accept() {
   if (stopping_) return;
-  acceptor_.async_accept(ctx_, [this](const error_code& ec, tcp::socket socket) {
-    on_accept(ec, std::move(socket));
-  });
+  acceptor_.async_accept(
+      ctx_, [this](const error_code& ec, tcp::socket socket) { on_accept(ec, std::move(socket)); });
 }
 
 void Acceptor::on_accept(const error_code& ec, tcp::socket socket) {
@@ -142,25 +140,27 @@ void Acceptor::on_accept(const error_code& ec, tcp::socket socket) {
                    "connection limit " + std::to_string(count_->max()) + " reached",
                    /*counted=*/false);
   } else {
-    auto h = std::make_shared<Handshake>(std::move(socket), id, wall_clock_ns(),
-                                         max_frame_bytes_, this);
+    auto h =
+        std::make_shared<Handshake>(std::move(socket), id, wall_clock_ns(), max_frame_bytes_, this);
     handshakes_.emplace(h.get(), h);
     h->start(hello_timeout_ms_);
   }
   do_accept();
 }
 
-void Acceptor::handshake_done(Handshake* h, Outcome outcome, tcp::socket socket,
-                              uint64_t cell_id, std::string bytes) {
+void Acceptor::handshake_done(Handshake* h, Outcome outcome, tcp::socket socket, uint64_t cell_id,
+                              std::string bytes) {
   switch (outcome) {
     case Outcome::kRouted:
       owner_->route(std::move(socket), h->id(), h->accepted_at_ns(), cell_id, std::move(bytes));
       break;
     case Outcome::kAborted:
-      owner_->refuse(std::move(socket), h->id(), v1::ERROR_SHUTTING_DOWN,
-                     "server shutting down", /*counted=*/true);
+      owner_->refuse(std::move(socket), h->id(), v1::ERROR_SHUTTING_DOWN, "server shutting down",
+                     /*counted=*/true);
       break;
-    case Outcome::kLost: count_->close(); break;
+    case Outcome::kLost:
+      count_->close();
+      break;
   }
   handshakes_.erase(h);
   if (stopping_ && handshakes_.empty() && stopped_) {

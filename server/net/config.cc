@@ -1,6 +1,9 @@
 #include "server/net/config.h"
 
 #include <fcntl.h>
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+#include <google/protobuf/util/json_util.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,10 +11,6 @@
 #include <cstring>
 #include <string_view>
 #include <vector>
-
-#include <google/protobuf/io/tokenizer.h>
-#include <google/protobuf/text_format.h>
-#include <google/protobuf/util/json_util.h>
 
 #include "server/engine/token.h"
 
@@ -132,8 +131,8 @@ class ParseErrors : public google::protobuf::io::ErrorCollector {
     ++count_;
     if (count_ > kMaxReportedParseErrors) return;
     if (!text_.empty()) text_ += "\n";
-    text_ += name_ + ":" + std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " +
-             message;
+    text_ +=
+        name_ + ":" + std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " + message;
   }
   const std::string& text() const { return text_; }
   size_t count() const { return count_; }
@@ -220,8 +219,7 @@ bool parse_deployment(const std::string& text, const std::string& name, v1::Depl
   parser.RecordErrorsTo(&errors);
   out->Clear();
   if (parser.ParseFromString(text, out)) return true;
-  *why = errors.text().empty() ? name + ": does not parse as cellsim.v1.Deployment"
-                               : errors.text();
+  *why = errors.text().empty() ? name + ": does not parse as cellsim.v1.Deployment" : errors.text();
   if (errors.count() > kMaxReportedParseErrors) {
     *why += "\n" + name + ": (" + std::to_string(errors.count() - kMaxReportedParseErrors) +
             " more errors)";

@@ -22,10 +22,9 @@ void Connection::start() { do_read(); }
 
 void Connection::do_read() {
   if (state_ == State::kDone || peer_eof_) return;
-  socket_.async_read_some(asio::buffer(read_buffer_),
-                          [self = shared_from_this()](const error_code& ec, size_t n) {
-                            self->on_read(ec, n);
-                          });
+  socket_.async_read_some(
+      asio::buffer(read_buffer_),
+      [self = shared_from_this()](const error_code& ec, size_t n) { self->on_read(ec, n); });
 }
 
 void Connection::on_read(const error_code& ec, size_t n) {
@@ -49,10 +48,17 @@ void Connection::on_peer_eof() {
     owner_->on_peer_gone(*this);
   }
   switch (state_) {
-    case State::kOpen: begin_draining(/*quick=*/false); break;
-    case State::kDraining: maybe_close_after_flush(); break;
-    case State::kLingering: finish(); break;
-    case State::kDone: break;
+    case State::kOpen:
+      begin_draining(/*quick=*/false);
+      break;
+    case State::kDraining:
+      maybe_close_after_flush();
+      break;
+    case State::kLingering:
+      finish();
+      break;
+    case State::kDone:
+      break;
   }
 }
 
@@ -83,10 +89,9 @@ void Connection::do_write() {
   in_flight_ = std::min(queue_.size(), kMaxWriteBatchFrames);
   write_buffers_.clear();
   for (size_t i = 0; i < in_flight_; ++i) write_buffers_.push_back(asio::buffer(*queue_[i]));
-  asio::async_write(socket_, write_buffers_,
-                    [self = shared_from_this()](const error_code& ec, size_t /*bytes*/) {
-                      self->on_write(ec);
-                    });
+  asio::async_write(
+      socket_, write_buffers_,
+      [self = shared_from_this()](const error_code& ec, size_t /*bytes*/) { self->on_write(ec); });
 }
 
 void Connection::on_write(const error_code& ec) {
@@ -116,7 +121,9 @@ void Connection::close_after_flush(bool quick) {
   auto self = shared_from_this();
   attached_ = false;
   switch (state_) {
-    case State::kOpen: begin_draining(quick); break;
+    case State::kOpen:
+      begin_draining(quick);
+      break;
     case State::kDraining:
       quick_ |= quick;
       maybe_close_after_flush();
@@ -124,7 +131,8 @@ void Connection::close_after_flush(bool quick) {
     case State::kLingering:
       if (quick) finish();
       break;
-    case State::kDone: break;
+    case State::kDone:
+      break;
   }
 }
 

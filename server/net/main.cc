@@ -9,6 +9,8 @@
 // 2 a bad command line (the message names the flag).
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -164,8 +166,7 @@ bool number_flag(const Flags& flags, const std::string& name, uint64_t min, uint
   return true;
 }
 
-bool address_flag(const Flags& flags, const std::string& name, std::string* out,
-                  std::string* why) {
+bool address_flag(const Flags& flags, const std::string& name, std::string* out, std::string* why) {
   auto it = flags.find(name);
   if (it == flags.end()) return true;
   error_code ec;
@@ -253,11 +254,17 @@ bool serve_options(const Flags& flags, ServerOptions* o, std::string* why) {
 int serve(int argc, char** argv) {
   std::string why;
   const auto flags = parse_flags(argc, argv, 2,
-                                 {{"--key", true}, {"--deployment", true}, {"--listen", true},
-                                  {"--port", true}, {"--metrics-address", true},
-                                  {"--metrics-port", true}, {"--no-metrics", false},
-                                  {"--threads", true}, {"--max-connections", true},
-                                  {"--minutes-dir", true}, {"--heartbeat-interval-ms", true},
+                                 {{"--key", true},
+                                  {"--deployment", true},
+                                  {"--listen", true},
+                                  {"--port", true},
+                                  {"--metrics-address", true},
+                                  {"--metrics-port", true},
+                                  {"--no-metrics", false},
+                                  {"--threads", true},
+                                  {"--max-connections", true},
+                                  {"--minutes-dir", true},
+                                  {"--heartbeat-interval-ms", true},
                                   {"--port-file", true}},
                                  &why);
   ServerOptions o;
@@ -315,11 +322,13 @@ const v1::RosterMember* find_member(const v1::Deployment& d, uint64_t cell, uint
 int mint_token(int argc, char** argv) {
   std::string why, key;
   v1::Deployment deployment;
-  const auto flags = parse_flags(
-      argc, argv, 2,
-      {{"--key", true}, {"--deployment", true}, {"--cell", true}, {"--member", true},
-       {"--ttl-s", true}},
-      &why);
+  const auto flags = parse_flags(argc, argv, 2,
+                                 {{"--key", true},
+                                  {"--deployment", true},
+                                  {"--cell", true},
+                                  {"--member", true},
+                                  {"--ttl-s", true}},
+                                 &why);
   uint64_t cell = 0, member = 0, ttl_s = kDefaultTokenTtlS;
   std::string ignored;
   if (!flags || !load_inputs(*flags, &key, &deployment, &why) ||

@@ -1,9 +1,9 @@
 #include "server/net/metrics.h"
 
+#include <google/protobuf/descriptor.h>
+
 #include <algorithm>
 #include <string>
-
-#include <google/protobuf/descriptor.h>
 
 #include "proto/frame.h"
 
@@ -33,8 +33,8 @@ std::vector<prometheus::Counter*> body_children(prometheus::Family<prometheus::C
   prometheus::Counter* unknown = &family.Add({{"type", "unknown"}});
   // The last entry, past every field number, is the "unknown" child.
   std::vector<prometheus::Counter*> children(max_number + 2, unknown);
-  children[v1::Envelope::BODY_NOT_SET] = &family.Add(
-      {{"type", std::string(wire::body_name(v1::Envelope::BODY_NOT_SET))}});
+  children[v1::Envelope::BODY_NOT_SET] =
+      &family.Add({{"type", std::string(wire::body_name(v1::Envelope::BODY_NOT_SET))}});
   for (int i = 0; i < oneof->field_count(); ++i) {
     const int number = oneof->field(i)->number();
     const auto body = static_cast<v1::Envelope::BodyCase>(number);
@@ -115,10 +115,9 @@ std::vector<prometheus::MetricFamily> MeetingsCollectable::Collect() const {
   const MeetingCounts c = sample_();
   std::vector<prometheus::MetricFamily> out;
   out.push_back(gauge_family("cellmeet_meetings_open", "Meetings not yet closed", c.open));
-  out.push_back(gauge_family("cellmeet_meetings_quorate", "Open meetings that are quorate",
-                             c.quorate));
+  out.push_back(
+      gauge_family("cellmeet_meetings_quorate", "Open meetings that are quorate", c.quorate));
   return out;
 }
 
 }  // namespace cellsim::net
-

@@ -18,18 +18,18 @@
 #ifndef CELLSIM_SERVER_NET_METRICS_H_
 #define CELLSIM_SERVER_NET_METRICS_H_
 
-#include <cstddef>
-#include <cstdint>
-#include <functional>
-#include <memory>
-#include <vector>
-
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
 
 #include "server/engine/engine.h"
 

@@ -10,8 +10,10 @@ bool FirstFrameRouter::feed(std::string_view bytes) {
   decoder_.feed(bytes);
   std::string_view payload;
   switch (decoder_.next(&payload)) {
-    case wire::FrameDecoder::Status::kNeedMore: return false;
-    case wire::FrameDecoder::Status::kTooLarge: break;  // shard 0 refuses it
+    case wire::FrameDecoder::Status::kNeedMore:
+      return false;
+    case wire::FrameDecoder::Status::kTooLarge:
+      break;  // shard 0 refuses it
     case wire::FrameDecoder::Status::kFrame: {
       v1::Envelope env;
       if (env.ParseFromArray(payload.data(), static_cast<int>(payload.size())) &&

@@ -1,5 +1,6 @@
 #include "server/net/server.h"
 
+#include <prometheus/exposer.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,9 +12,8 @@
 #include <cstdio>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
-
-#include <prometheus/exposer.h>
 
 #include "server/engine/token.h"
 #include "server/net/acceptor.h"
@@ -142,10 +142,10 @@ class Server::Impl : public AcceptorOwner {
 
   // AcceptorOwner, on shard 0's thread.
   engine::ConnId next_connection_id() override { return next_id_.fetch_add(1); }
-  void route(tcp::socket socket, engine::ConnId id, engine::TimeNs accepted_at_ns,
-             uint64_t cell_id, std::string first_bytes) override;
-  void refuse(tcp::socket socket, engine::ConnId id, v1::ErrorCode code,
-              const std::string& reason, bool counted) override {
+  void route(tcp::socket socket, engine::ConnId id, engine::TimeNs accepted_at_ns, uint64_t cell_id,
+             std::string first_bytes) override;
+  void refuse(tcp::socket socket, engine::ConnId id, v1::ErrorCode code, const std::string& reason,
+              bool counted) override {
     shards_[0]->refuse(std::move(socket), id, code, reason, counted);
   }
 
@@ -206,11 +206,11 @@ bool Server::Impl::start(std::string* why) {
 }
 
 bool Server::Impl::validate(std::string* why) {
-  shard_count_ = options_.threads != 0 ? options_.threads
-                                       : std::max(1u, std::thread::hardware_concurrency());
+  shard_count_ =
+      options_.threads != 0 ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
   if (shard_count_ > kMaxThreads) {
-    *why = "threads: " + std::to_string(shard_count_) + " is more than " +
-           std::to_string(kMaxThreads);
+    *why =
+        "threads: " + std::to_string(shard_count_) + " is more than " + std::to_string(kMaxThreads);
     return false;
   }
   if (options_.key.size() < engine::kMinKeyBytes) {
@@ -222,8 +222,7 @@ bool Server::Impl::validate(std::string* why) {
     *why = "max_connections and max_send_queue_bytes must be > 0";
     return false;
   }
-  return validate_settings(options_.engine, why) &&
-         validate_minutes_dir(options_.minutes_dir, why);
+  return validate_settings(options_.engine, why) && validate_minutes_dir(options_.minutes_dir, why);
 }
 
 bool Server::Impl::build_shards(std::string* why) {
@@ -349,9 +348,13 @@ void Server::Impl::stop() {
       state_ = State::kStopped;
       cv_.notify_all();
       return;
-    case State::kStopping: cv_.wait(lock, [this] { return state_ == State::kStopped; }); return;
-    case State::kStopped: return;
-    case State::kRunning: break;
+    case State::kStopping:
+      cv_.wait(lock, [this] { return state_ == State::kStopped; });
+      return;
+    case State::kStopped:
+      return;
+    case State::kRunning:
+      break;
   }
   if (on_own_thread()) {
     assert(false && "Server::stop() called on one of the server's threads");
@@ -374,7 +377,7 @@ void Server::Impl::stop_exposer() {
   auto address = asio::ip::make_address(options_.metrics_address, ec);
   if (!ec && address.is_unspecified()) {
     address = address.is_v6() ? asio::ip::address(asio::ip::address_v6::loopback())
-                               : asio::ip::address(asio::ip::address_v4::loopback());
+                              : asio::ip::address(asio::ip::address_v4::loopback());
   }
   std::atomic<bool> stopped{false};
   std::thread waker([&stopped, endpoint = tcp::endpoint(address, metrics_port_)] {
@@ -403,9 +406,8 @@ void Server::Impl::shutdown() {
   // each shard adopts it before it begins to stop.
   auto drained = std::make_shared<Latch>(shards_.size());
   for (auto& shard : shards_) {
-    asio::post(shard->context(), [s = shard.get(), drained] {
-      s->begin_stop([drained] { drained->count_down(); });
-    });
+    asio::post(shard->context(),
+               [s = shard.get(), drained] { s->begin_stop([drained] { drained->count_down(); }); });
   }
   drained->wait_for(std::chrono::milliseconds(kStopDrainTimeoutMs));
   for (auto& shard : shards_) shard->stop_context();

@@ -39,7 +39,7 @@ struct ServerOptions {
   // per meeting, atomically (tmp + rename).
   std::string minutes_dir;
   engine::EngineSettings engine;
-  std::string key;          // HMAC key bytes
+  std::string key;            // HMAC key bytes
   v1::Deployment deployment;  // cell rosters
 };
 

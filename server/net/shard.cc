@@ -75,9 +75,9 @@ void Shard::adopt(tcp::socket socket, engine::ConnId id, engine::TimeNs accepted
            /*counted=*/true);
     return;
   }
-  auto conn = std::make_shared<Connection>(std::move(socket), id, this,
-                                           options_.max_send_queue_bytes,
-                                           /*attached=*/true, /*counted=*/true);
+  auto conn =
+      std::make_shared<Connection>(std::move(socket), id, this, options_.max_send_queue_bytes,
+                                   /*attached=*/true, /*counted=*/true);
   conns_.emplace(id, conn);
   engine_.handle_connect(accepted_at_ns, id);
   conn->start();
@@ -93,9 +93,9 @@ void Shard::refuse(tcp::socket socket, engine::ConnId id, v1::ErrorCode code,
   // A counted refusal only happens while stopping: close quickly. An
   // uncounted one (server full) lingers, up to a bound.
   const bool linger = !counted && !stopping_ && lingering_refusals_.size() < kMaxLingeringRefusals;
-  auto conn = std::make_shared<Connection>(std::move(socket), id, this,
-                                           options_.max_send_queue_bytes,
-                                           /*attached=*/false, counted);
+  auto conn =
+      std::make_shared<Connection>(std::move(socket), id, this, options_.max_send_queue_bytes,
+                                   /*attached=*/false, counted);
   conns_.emplace(id, conn);
   if (linger) lingering_refusals_.insert(id);
   metrics_->error(code);
@@ -152,9 +152,15 @@ void Shard::drain() {
   engine::Output out;
   while (engine_.poll_output(&out)) {
     switch (out.kind) {
-      case engine::Output::Kind::kTransmit: transmit(out.conn, std::move(out.frame)); break;
-      case engine::Output::Kind::kClose: close_connection(out.conn); break;
-      case engine::Output::Kind::kMinutes: keep_minutes(*out.minutes); break;
+      case engine::Output::Kind::kTransmit:
+        transmit(out.conn, std::move(out.frame));
+        break;
+      case engine::Output::Kind::kClose:
+        close_connection(out.conn);
+        break;
+      case engine::Output::Kind::kMinutes:
+        keep_minutes(*out.minutes);
+        break;
     }
   }
   arm_timer();

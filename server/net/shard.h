@@ -94,8 +94,8 @@ class Shard : public ConnectionOwner {
   void adopt(tcp::socket socket, engine::ConnId id, engine::TimeNs accepted_at_ns,
              std::string_view first_bytes);
   // Answers a connection the engine never sees with an Error and closes it.
-  void refuse(tcp::socket socket, engine::ConnId id, v1::ErrorCode code,
-              const std::string& reason, bool counted);
+  void refuse(tcp::socket socket, engine::ConnId id, v1::ErrorCode code, const std::string& reason,
+              bool counted);
   // Graceful stop: every connection gets ERROR_SHUTTING_DOWN and is closed
   // after a flush; `drained` runs (on this thread) once none is left.
   void begin_stop(std::function<void()> drained);

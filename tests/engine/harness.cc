@@ -265,6 +265,13 @@ void Harness::advance_to(TimeNs t) {
     if (*due > now_) now_ = *due;
     engine_.handle_timeout(now_);
     drain();
+    // handle_timeout runs every timer due; one still due means it never will.
+    const std::optional<TimeNs> next = engine_.poll_timeout();
+    if (next && *next <= now_) {
+      ADD_FAILURE() << "a timer due at " << *next << " ns is still pending after handle_timeout("
+                    << now_ << ")";
+      break;
+    }
   }
   now_ = t;
 }

@@ -15,6 +15,7 @@
 //  * nothing is transmitted on a connection after the engine closed it;
 //  * a kClose is preceded on that connection by an Error frame with a
 //    protocol error code (< 100);
+//  * after handle_timeout(now), no timer is due at or before now;
 //  * the EngineObserver hooks agree with the outputs: the recipients
 //    reported by on_frame_out add up to the frames transmitted, and
 //    on_error is called once per Error frame.

@@ -1,14 +1,13 @@
 // The sans-IO parts of server/net: key and deployment files (config.h), the
 // minutes file, and the first-frame router (router.h).
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <google/protobuf/util/json_util.h>
-#include <gtest/gtest.h>
 
 #include "server/net/config.h"
 #include "server/net/router.h"
@@ -37,8 +36,7 @@ class ConfigTest : public ::testing::Test {
 
 TEST_F(ConfigTest, AKeyFileIsHexWithSurroundingWhitespace) {
   std::string key, why;
-  ASSERT_TRUE(load_key_file(write("k", "  " + std::string(64, 'a') + "\n\n"), &key, &why))
-      << why;
+  ASSERT_TRUE(load_key_file(write("k", "  " + std::string(64, 'a') + "\n\n"), &key, &why)) << why;
   EXPECT_EQ(key, std::string(32, '\xaa'));
   ASSERT_TRUE(load_key_file(write("k16", std::string(32, 'F')), &key, &why)) << why;
   EXPECT_EQ(key.size(), 16u);
@@ -50,9 +48,8 @@ TEST_F(ConfigTest, ABadKeyFileIsRefusedWithAReason) {
   EXPECT_NE(why.find("at least 32"), std::string::npos) << why;
   EXPECT_FALSE(load_key_file(write("nothex", std::string(63, 'a') + "g"), &key, &why));
   EXPECT_NE(why.find("hex"), std::string::npos) << why;
-  EXPECT_FALSE(load_key_file(write("inner space", std::string(32, 'a') + " " +
-                                                     std::string(32, 'a')),
-                             &key, &why));
+  EXPECT_FALSE(load_key_file(
+      write("inner space", std::string(32, 'a') + " " + std::string(32, 'a')), &key, &why));
   EXPECT_FALSE(load_key_file(dir_ + "/missing", &key, &why));
   EXPECT_NE(why.find(dir_ + "/missing"), std::string::npos) << why;
 }

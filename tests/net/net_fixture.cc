@@ -42,10 +42,9 @@ v1::Deployment test_deployment() {
                            {3, v1::STANDING_OFFICIAL},
                            {kProbationary, v1::STANDING_PROBATIONARY},
                            {5, v1::STANDING_OFFICIAL}});
-  *d.add_cells() = roster(kCellB, "Cell B",
-                          {{1, v1::STANDING_OFFICIAL},
-                           {2, v1::STANDING_OFFICIAL},
-                           {3, v1::STANDING_OFFICIAL}});
+  *d.add_cells() =
+      roster(kCellB, "Cell B",
+             {{1, v1::STANDING_OFFICIAL}, {2, v1::STANDING_OFFICIAL}, {3, v1::STANDING_OFFICIAL}});
   return d;
 }
 

@@ -4,11 +4,11 @@
 #ifndef CELLSIM_TESTS_NET_NET_FIXTURE_H_
 #define CELLSIM_TESTS_NET_NET_FIXTURE_H_
 
+#include <gtest/gtest.h>
+
 #include <map>
 #include <memory>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "server/net/server.h"
 #include "tests/net/test_client.h"

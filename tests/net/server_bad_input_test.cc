@@ -3,9 +3,9 @@
 // connection (EOF); rule refusals are not (the session goes on). Meanwhile
 // two authenticated witnesses, one per shard, keep being served: each sends
 // a Heartbeat after every bad case and gets its HeartbeatAck.
-#include <thread>
-
 #include <gtest/gtest.h>
+
+#include <thread>
 
 #include "tests/net/net_fixture.h"
 
@@ -102,8 +102,7 @@ TEST_F(BadInputTest, AnotherCellsTokenIsRefused) {
 }
 
 TEST_F(BadInputTest, AnUnknownCellIsRefused) {
-  const std::string token =
-      make_token(test_key(), 99, 2, v1::STANDING_OFFICIAL, v1::ROLE_MEMBER);
+  const std::string token = make_token(test_key(), 99, 2, v1::STANDING_OFFICIAL, v1::ROLE_MEMBER);
   expect_protocol_error(hello_frame(99, 2, token), v1::ERROR_UNKNOWN_CELL);
 }
 

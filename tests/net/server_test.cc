@@ -1,6 +1,8 @@
 // cellmeetd's Server over TCP: the Prometheus scrape, a slow consumer, the
 // connection limit, graceful stop, handshake and liveness timeouts, start
 // failures, minutes files, and clients on every shard at once.
+#include <google/protobuf/util/json_util.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,9 +12,6 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
-
-#include <google/protobuf/util/json_util.h>
-#include <gtest/gtest.h>
 
 #include "tests/net/net_fixture.h"
 
@@ -179,9 +178,8 @@ TEST(ServerStopTest, StopSendsShuttingDownToEveryConnectionThenClosesIt) {
   ASSERT_TRUE(join(&b));
   ASSERT_TRUE(login(&c, port, kCellB, 2));
   ASSERT_TRUE(handshaking.connect(port));  // no Hello yet: still being routed
-  scrape_until(server->metrics_port(), [](const auto& s) {
-    return sample(s, "cellmeet_connections_open") == 4;
-  });
+  scrape_until(server->metrics_port(),
+               [](const auto& s) { return sample(s, "cellmeet_connections_open") == 4; });
 
   const auto started = Clock::now();
   server->stop();
@@ -290,8 +288,7 @@ TEST(ServerStartTest, StartFailsWithAClearReason) {
 }
 
 TEST(ServerMinutesTest, AClosedMeetingsMinutesAreWrittenAsJson) {
-  const std::string dir =
-      ::testing::TempDir() + "cellmeetd_minutes_" + std::to_string(::getpid());
+  const std::string dir = ::testing::TempDir() + "cellmeetd_minutes_" + std::to_string(::getpid());
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   ServerOptions o = test_options();
@@ -323,8 +320,7 @@ TEST(ServerMinutesTest, AClosedMeetingsMinutesAreWrittenAsJson) {
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(text.str(), &minutes).ok());
   EXPECT_EQ(minutes.cell_id(), kCellB);
   EXPECT_EQ(minutes.reason(), "monthly meeting");
-  EXPECT_EQ(minutes.SerializeAsString(),
-            env.meeting_closed().minutes().SerializeAsString());
+  EXPECT_EQ(minutes.SerializeAsString(), env.meeting_closed().minutes().SerializeAsString());
   std::filesystem::remove_all(dir);
 }
 

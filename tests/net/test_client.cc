@@ -93,8 +93,10 @@ TestClient::Read TestClient::read(v1::Envelope* env, int timeout_ms) {
         return env->ParseFromArray(payload.data(), static_cast<int>(payload.size()))
                    ? Read::kFrame
                    : Read::kMalformed;
-      case wire::FrameDecoder::Status::kTooLarge: return Read::kMalformed;
-      case wire::FrameDecoder::Status::kNeedMore: break;
+      case wire::FrameDecoder::Status::kTooLarge:
+        return Read::kMalformed;
+      case wire::FrameDecoder::Status::kNeedMore:
+        break;
     }
     if (eof_) return Read::kEof;
     if (!wait_readable(deadline)) return Read::kTimeout;
@@ -139,9 +141,12 @@ bool TestClient::wait_eof(int timeout_ms) {
     const int64_t left = deadline - now_ms();
     if (left <= 0) return false;
     switch (read(&env, static_cast<int>(left))) {
-      case Read::kEof: return true;
-      case Read::kFrame: continue;
-      default: return false;
+      case Read::kEof:
+        return true;
+      case Read::kFrame:
+        continue;
+      default:
+        return false;
     }
   }
 }
