@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages cellsim needs to build and test.
 # Safe to run again: installs only what is missing. Must run as root (or with sudo).
+#   --with-peers   also the peer engines the benchmarks compare against (ns-3)
 set -euo pipefail
 
 PACKAGES=(
@@ -13,6 +14,9 @@ PACKAGES=(
   libssl-dev zlib1g-dev libcurl4-openssl-dev
   curl
 )
+if [ "${1:-}" = "--with-peers" ]; then
+  PACKAGES+=(libns3-dev)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
