@@ -574,9 +574,12 @@ void Agent::on_meeting_state(TimeNs now, const v1::MeetingState& s, bool direct)
     measure_push(now, v1::Envelope::kMeetingState, 0);  // the opening broadcast
   }
   seen_.clear();
+  seen_.reserve(s.attendees_size());
   for (const auto& a : s.attendees()) {
-    seen_[a.member_id()] = Seen{a.standing(), a.present(), a.excused(), a.attended()};
+    seen_.emplace_back(a.member_id(), Seen{a.standing(), a.present(), a.excused(), a.attended()});
   }
+  std::sort(seen_.begin(), seen_.end(),
+            [](const auto& x, const auto& y) { return x.first < y.first; });
   check_quorum_view(s.quorum());
   if (direct || first_on_connection) {
     for (uint64_t v : s.my_counted_votes()) {
@@ -604,10 +607,17 @@ void Agent::on_meeting_state(TimeNs now, const v1::MeetingState& s, bool direct)
 
 void Agent::on_attendance(const v1::AttendanceChanged& a) {
   if (!joined_) return;  // the MeetingState snapshot that follows covers it
-  Seen& s = seen_[a.member_id()];
-  s.present = a.present();
-  s.excused = a.excused();
-  s.attended |= a.present();
+  Seen* s = find_seen(a.member_id());
+  if (s == nullptr) return;  // not a member who may attend
+  s->present = a.present();
+  s->excused = a.excused();
+  s->attended |= a.present();
+}
+
+Agent::Seen* Agent::find_seen(uint64_t member_id) {
+  auto it = std::lower_bound(seen_.begin(), seen_.end(), member_id,
+                             [](const auto& e, uint64_t id) { return e.first < id; });
+  return it != seen_.end() && it->first == member_id ? &it->second : nullptr;
 }
 
 void Agent::on_quorum(TimeNs now, const v1::QuorumStatus& q) {
@@ -645,9 +655,13 @@ void Agent::on_vote_opened(TimeNs now, const v1::VoteOpened& v, bool measure) {
   const bool may_vote =
       plan_.standing == v1::STANDING_OFFICIAL || plan_.standing == v1::STANDING_EXEMPTED;
   if (!may_vote || ballot_.vote_id == v.vote_id()) return;
-  const auto it = plan_.votes.find(v.vote_id());
-  const double p_yes = it == plan_.votes.end() ? 0.8 : it->second.yes_probability;
-  const double p_no = it == plan_.votes.end() ? 0.1 : it->second.no_probability;
+  const VotePlan* vp = nullptr;
+  if (plan_.votes) {
+    const auto it = plan_.votes->find(v.vote_id());
+    if (it != plan_.votes->end()) vp = &it->second;
+  }
+  const double p_yes = vp ? vp->yes_probability : 0.8;
+  const double p_no = vp ? vp->no_probability : 0.1;
   const double u = rng_.uniform();
   ballot_ = Ballot{};
   ballot_.vote_id = v.vote_id();

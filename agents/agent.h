@@ -104,7 +104,8 @@ struct MemberPlan {
   std::set<int32_t> floor_on_items;        // agenda indices where it asks for the floor
   TimeNs think_min_ns = 2 * kNsPerS;       // ballot think time, uniform
   TimeNs think_max_ns = 20 * kNsPerS;
-  std::map<uint64_t, VotePlan> votes;      // choice probabilities by vote id
+  // Choice probabilities by vote id; shared by a cell's members.
+  std::shared_ptr<const std::map<uint64_t, VotePlan>> votes;
   ReconnectPlan reconnect;
   uint32_t quorum_num = 2;                 // the quorum fraction, for the member's own check
   uint32_t quorum_den = 3;
@@ -251,7 +252,8 @@ class Agent {
     bool excused = false;
     bool attended = false;
   };
-  std::map<uint64_t, Seen> seen_;
+  std::vector<std::pair<uint64_t, Seen>> seen_;  // by member id, ascending
+  Seen* find_seen(uint64_t member_id);
 
   std::unique_ptr<Chair> chair_;
 };

@@ -281,6 +281,11 @@ void World::build_cell(uint32_t cell_index, uint32_t cell_type, uint64_t first_m
   chair.wait_for_quorum_ns = min_to_ns(s.chair().wait_for_quorum_min());
   chair.quorum_deadline_ns = min_to_ns(s.quorum_deadline_min());
   chair.minute_taker_id = cell->roster.members_size() > 1 ? 2 : 1;
+  auto votes = std::make_shared<std::map<uint64_t, agents::VotePlan>>();
+  for (const auto& item : chair.agenda) {
+    for (const auto& v : item.votes) (*votes)[v.vote_id] = v;
+  }
+  const std::shared_ptr<const std::map<uint64_t, agents::VotePlan>> cell_votes = std::move(votes);
   rec_->add_cells(cell_type, 1);
   rec_->quorum(cell_type).meetings += 1;
   nodes_[cell->node]->figures->cells += 1;
@@ -328,9 +333,7 @@ void World::build_cell(uint32_t cell_index, uint32_t cell_type, uint64_t first_m
     plan.reconnect.jitter = s.reconnect().jitter();
     plan.quorum_num = engine_settings_.rules.quorum.num;
     plan.quorum_den = engine_settings_.rules.quorum.den;
-    for (const auto& item : chair.agenda) {
-      for (const auto& v : item.votes) plan.votes[v.vote_id] = v;
-    }
+    plan.votes = cell_votes;
     if (excused) chair.excuse.push_back(rm.member_id());
     if (attends && rm.role() != v1::ROLE_CHAIR) attending.push_back(rm.member_id());
     v1::TokenClaims claims;

@@ -231,7 +231,10 @@ v1::Envelope Harness::hello(ConnId conn, uint64_t cell_id, uint64_t member_id,
                             const std::string& resume) {
   v1::Envelope answer =
       request(conn, msg::hello(cell_id, member_id, token_for(cell_id, member_id), resume));
-  if (answer.has_welcome()) welcomes_[{cell_id, member_id}] = answer.welcome();
+  if (answer.has_welcome()) {
+    welcomes_[{cell_id, member_id}] = answer.welcome();
+    member_conns_[{cell_id, member_id}] = conn;
+  }
   return answer;
 }
 
@@ -253,6 +256,17 @@ ConnId Harness::join(uint64_t cell_id, uint64_t member_id) {
 const v1::Welcome* Harness::last_welcome(uint64_t cell_id, uint64_t member_id) const {
   auto it = welcomes_.find({cell_id, member_id});
   return it == welcomes_.end() ? nullptr : &it->second;
+}
+
+ConnId Harness::conn_of(uint64_t cell_id, uint64_t member_id) const {
+  auto it = member_conns_.find({cell_id, member_id});
+  return it == member_conns_.end() ? 0 : it->second;
+}
+
+uint64_t Harness::send_as(uint64_t cell_id, uint64_t member_id, v1::Envelope env) {
+  const ConnId conn = conn_of(cell_id, member_id);
+  EXPECT_NE(conn, 0u) << "member " << member_id << " never logged in";
+  return send(conn, std::move(env));
 }
 
 void Harness::heartbeat(ConnId conn) { send(conn, msg::heartbeat(next_heartbeat_seq_++)); }

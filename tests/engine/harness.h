@@ -135,6 +135,11 @@ class Harness {
   ConnId join(uint64_t cell_id, uint64_t member_id);
   // The last Welcome the member received, if any.
   const v1::Welcome* last_welcome(uint64_t cell_id, uint64_t member_id) const;
+  // The connection of the member's last Welcome (0 if none); it may have
+  // closed since.
+  ConnId conn_of(uint64_t cell_id, uint64_t member_id) const;
+  // Sends `env` from the member, on conn_of(); returns the request id.
+  uint64_t send_as(uint64_t cell_id, uint64_t member_id, v1::Envelope env);
   // Sends a Heartbeat.
   void heartbeat(ConnId conn);
 
@@ -145,6 +150,8 @@ class Harness {
   void advance_to(TimeNs t);
   void advance(TimeNs dt) { advance_to(now_ + dt); }
   void advance_ms(int64_t ms) { advance(ms * kNsPerMs); }
+  // Runs the timers due now (advance_to does this on its way).
+  void run_timers() { advance_to(now_); }
 
   // ---- What came out.
   // Every frame, in the order the engine produced them (a broadcast is one
@@ -202,6 +209,7 @@ class Harness {
   std::map<uint64_t, v1::CellRoster> rosters_;
   std::map<ConnId, ConnState> conns_;
   std::map<std::pair<uint64_t, uint64_t>, v1::Welcome> welcomes_;
+  std::map<std::pair<uint64_t, uint64_t>, ConnId> member_conns_;
   std::deque<Received> log_;
   std::vector<v1::Minutes> minutes_;
   size_t oversized_frames_ = 0;

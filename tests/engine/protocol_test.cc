@@ -230,6 +230,13 @@ TEST(ProtocolCells, CellsAreIndependent) {
   EXPECT_TRUE(h.closed_by_engine(c));
   EXPECT_EQ(h.close_error(c)->code(), v1::ERROR_TOKEN_WRONG_CELL);
   EXPECT_EQ(h.engine().open_meetings(), 2u);
+  // Member 1 of each cell, addressed by cell and member.
+  EXPECT_EQ(h.conn_of(7, 1), a1);
+  EXPECT_EQ(h.conn_of(8, 1), b1);
+  const size_t before = h.mark();
+  h.send_as(8, 1, msg::heartbeat(3));
+  ASSERT_EQ(h.envelopes(b1, before).size(), 1u);
+  EXPECT_TRUE(h.envelopes(a1, before).empty());
 }
 
 // A bad roster is refused by add_cell.
