@@ -169,6 +169,7 @@ bool World::build(std::string* why) {
   engine_settings_.rules.quorum = {q.num, q.den};
   engine_settings_.rules.heartbeat_interval_ms = s.rules().heartbeat_interval_ms();
   engine_settings_.rules.missed_heartbeats = s.rules().missed_heartbeats();
+  engine_settings_.run_id = s.seed();
   liveness_ns_ = TimeNs{s.rules().heartbeat_interval_ms()} * s.rules().missed_heartbeats() * kNsPerMs;
 
   const auto* desc = v1::Envelope::descriptor();

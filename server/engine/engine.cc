@@ -1,5 +1,6 @@
 #include "server/engine/engine.h"
 
+#include <algorithm>
 #include <cassert>
 #include <map>
 
@@ -102,7 +103,8 @@ void Engine::CellSink::minutes_ready(const v1::Minutes& minutes) {
 }
 
 Engine::Engine(EngineSettings settings, std::string key)
-    : settings_(settings), key_(std::move(key)) {
+    : settings_(settings), key_(std::move(key)), next_session_id_(settings.session_id_base) {
+  assert(settings_.session_id_base > 0 && settings_.session_id_stride > 0);
   assert(key_.size() >= kMinKeyBytes);
   assert(settings_.rules.quorum.den > 0 && settings_.rules.quorum.num <= settings_.rules.quorum.den);
 }
@@ -265,12 +267,13 @@ void Engine::on_hello(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env) {
   MemberSession& s = cell.sessions[h.member_id()];
   bool resumed = false;
   if (!h.resume().empty()) {
-    const uint64_t sid = verify_resume(key_, h.resume(), h.cell_id(), h.member_id());
-    if (sid == 0) {
+    const ResumeCheck rc = verify_resume(key_, h.resume(), h.cell_id(), h.member_id());
+    if (!rc.valid) {
       protocol_error(now, id, v1::ERROR_RESUME_INVALID, "resume token does not verify", rid);
       return;
     }
-    resumed = sid == s.session_id;
+    // A token from an earlier server run starts a fresh session.
+    resumed = rc.run_id == settings_.run_id && rc.session_id == s.session_id && s.session_id != 0;
   }
   if (s.conn != 0) {  // the member connected again: the old connection goes
     const ConnId old = s.conn;
@@ -280,7 +283,8 @@ void Engine::on_hello(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env) {
   }
   if (!resumed) {
     if (s.conn == 0 && cell.meeting) cell.meeting->set_absent(h.member_id(), now / kNsPerMs);
-    s.session_id = next_session_id_++;
+    s.session_id = next_session_id_;
+    next_session_id_ += settings_.session_id_stride;
     s.joined_meeting = 0;
   }
   s.conn = id;
@@ -295,7 +299,8 @@ void Engine::on_hello(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env) {
   wel->set_session_id(s.session_id);
   wel->set_heartbeat_interval_ms(settings_.rules.heartbeat_interval_ms);
   wel->set_server_time_ms(now / kNsPerMs);
-  wel->set_resume_token(mint_resume(key_, h.cell_id(), h.member_id(), s.session_id));
+  wel->set_resume_token(
+      mint_resume(key_, h.cell_id(), h.member_id(), s.session_id, settings_.run_id));
   wel->set_resumed(resumed);
   transmit(id, w);
 
@@ -440,7 +445,7 @@ void Engine::drop_conn(TimeNs now, ConnId id) {
     auto sit = cell.sessions.find(c.member_id);
     if (sit != cell.sessions.end() && sit->second.conn == id) {
       sit->second.conn = 0;
-      if (cell.meeting) cell.meeting->set_absent(c.member_id, now / kNsPerMs);
+      if (cell.meeting && !shutting_down_) cell.meeting->set_absent(c.member_id, now / kNsPerMs);
     }
   }
   conns_.erase(it);
@@ -466,6 +471,18 @@ void Engine::handle_timeout(TimeNs now) {
 }
 
 void Engine::shutdown(TimeNs now) {
+  // Meetings still open keep their minutes, marked interrupted, before anyone
+  // is disconnected (so the minutes list who was there, and no quorum loss is
+  // recorded for the server's own stop).
+  std::vector<uint64_t> cell_ids;
+  for (const auto& [cell_id, cell] : cells_) cell_ids.push_back(cell_id);
+  std::sort(cell_ids.begin(), cell_ids.end());
+  for (uint64_t cell_id : cell_ids) {
+    Cell& cell = *cells_[cell_id];
+    if (!cell.meeting || cell.meeting->phase() != v1::MEETING_PHASE_OPEN) continue;
+    cell.sink->minutes_ready(cell.meeting->interrupted_minutes(now / kNsPerMs));
+  }
+  shutting_down_ = true;
   std::vector<ConnId> ids;
   ids.reserve(conns_.size());
   for (const auto& [id, c] : conns_) ids.push_back(id);

@@ -84,7 +84,9 @@ class Engine {
   void handle_disconnect(TimeNs now, ConnId conn);
   // Runs every timer due at or before `now`.
   void handle_timeout(TimeNs now);
-  // Sends every connection ERROR_SHUTTING_DOWN and closes it.
+  // Keeps the minutes of every open meeting (marked interrupted), then sends
+  // every connection ERROR_SHUTTING_DOWN and closes it, without attendance
+  // pushes. The engine takes no further input after it.
   void shutdown(TimeNs now);
 
   // The earliest time handle_timeout() should be called, if any.
@@ -132,7 +134,8 @@ class Engine {
   // at its check time the entry is re-armed if the deadline moved later.
   std::set<std::pair<TimeNs, ConnId>> timers_;
   std::deque<Output> outputs_;
-  uint64_t next_session_id_ = 1;
+  uint64_t next_session_id_;
+  bool shutting_down_ = false;
 };
 
 }  // namespace cellsim::engine

@@ -405,12 +405,27 @@ RuleResult Meeting::close(uint64_t chair_id, int64_t now_ms) {
   if (auto r = require_open(); !r.ok()) return r;
   if (vote_open_) finish_vote(now_ms);
   note(now_ms, "meeting closed", chair_id);
+  const v1::Minutes minutes = build_minutes(now_ms);
   v1::Envelope env;
-  *env.mutable_meeting_closed()->mutable_minutes() = build_minutes(now_ms);
+  *env.mutable_meeting_closed()->mutable_minutes() = minutes;
+  // The push must fit in one frame: long proceedings are cut from it (the
+  // kept minutes have them all), oldest first kept.
+  auto* pushed = env.mutable_meeting_closed()->mutable_minutes();
+  while (env.ByteSizeLong() > settings_->max_frame_bytes && pushed->proceedings_size() > 0) {
+    const int keep = pushed->proceedings_size() / 2;
+    pushed->mutable_proceedings()->DeleteSubrange(keep, pushed->proceedings_size() - keep);
+    pushed->set_proceedings_truncated(true);
+  }
   sink_->broadcast(env);
   phase_ = v1::MEETING_PHASE_CLOSED;
-  sink_->minutes_ready(env.meeting_closed().minutes());
+  sink_->minutes_ready(minutes);
   return RuleResult::Ok();
+}
+
+v1::Minutes Meeting::interrupted_minutes(int64_t now_ms) const {
+  v1::Minutes m = build_minutes(now_ms);
+  m.set_interrupted(true);
+  return m;
 }
 
 v1::Minutes Meeting::build_minutes(int64_t now_ms) const {

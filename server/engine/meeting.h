@@ -81,6 +81,8 @@ class Meeting {
   RuleResult close_vote(uint64_t chair_id, uint64_t vote_id, int64_t now_ms);
   RuleResult grant_floor(uint64_t chair_id, uint64_t member_id, int64_t now_ms);
   RuleResult close(uint64_t chair_id, int64_t now_ms);
+  // The minutes as they stand, marked interrupted (the server is stopping).
+  v1::Minutes interrupted_minutes(int64_t now_ms) const;
 
   // Member requests. On success `*ack` holds the BallotAck to send.
   RuleResult cast_ballot(uint64_t member_id, const v1::CastBallot& req, int64_t now_ms,

@@ -74,6 +74,14 @@ struct EngineSettings {
   // Bound on the agenda and on free text fields (bytes).
   uint32_t max_agenda_items = 64;
   uint32_t max_text_bytes = 1024;
+  // Session ids are base, base + stride, base + 2 × stride, ...: a host
+  // running several engines gives each its own base (its shard index) and
+  // the same stride (the shard count), so ids are unique across them.
+  uint64_t session_id_base = 1;
+  uint64_t session_id_stride = 1;
+  // Names this server run in resume tokens: a token from an earlier run (or
+  // another server) starts a fresh session instead of matching a new one.
+  uint64_t run_id = 0;
 };
 
 }  // namespace cellsim::engine

@@ -34,11 +34,13 @@ uint64_t get_u64(std::string_view s) {
   return v;
 }
 
-std::string resume_material(uint64_t cell_id, uint64_t member_id, uint64_t session_id) {
+std::string resume_material(uint64_t cell_id, uint64_t member_id, uint64_t session_id,
+                            uint64_t run_id) {
   std::string m = "resume";
   put_u64(cell_id, &m);
   put_u64(member_id, &m);
   put_u64(session_id, &m);
+  put_u64(run_id, &m);
   return m;
 }
 
@@ -89,19 +91,24 @@ TokenCheck verify_token(std::string_view key, std::string_view token_bytes,
 }
 
 std::string mint_resume(std::string_view key, uint64_t cell_id, uint64_t member_id,
-                        uint64_t session_id) {
+                        uint64_t session_id, uint64_t run_id) {
   std::string out;
   put_u64(session_id, &out);
-  out += hmac_sha256(key, resume_material(cell_id, member_id, session_id));
+  put_u64(run_id, &out);
+  out += hmac_sha256(key, resume_material(cell_id, member_id, session_id, run_id));
   return out;
 }
 
-uint64_t verify_resume(std::string_view key, std::string_view resume, uint64_t cell_id,
-                       uint64_t member_id) {
-  if (resume.size() != 8 + kMacBytes) return 0;
-  const uint64_t session_id = get_u64(resume.substr(0, 8));
-  const std::string want = hmac_sha256(key, resume_material(cell_id, member_id, session_id));
-  return equal_ct(resume.substr(8), want) ? session_id : 0;
+ResumeCheck verify_resume(std::string_view key, std::string_view resume, uint64_t cell_id,
+                          uint64_t member_id) {
+  ResumeCheck r;
+  if (resume.size() != 16 + kMacBytes) return r;
+  r.session_id = get_u64(resume.substr(0, 8));
+  r.run_id = get_u64(resume.substr(8, 8));
+  const std::string want =
+      hmac_sha256(key, resume_material(cell_id, member_id, r.session_id, r.run_id));
+  r.valid = equal_ct(resume.substr(16), want);
+  return r;
 }
 
 }  // namespace cellsim::engine

@@ -36,14 +36,20 @@ struct TokenCheck {
 TokenCheck verify_token(std::string_view key, std::string_view token_bytes,
                         uint64_t hello_cell_id, uint64_t hello_member_id, int64_t now_ms);
 
-// A resume token: 8 bytes of session id then HMAC(key, "resume" cell member session).
+// A resume token: 8 bytes of session id, 8 of run id, then
+// HMAC(key, "resume" cell member session run).
 std::string mint_resume(std::string_view key, uint64_t cell_id, uint64_t member_id,
-                        uint64_t session_id);
+                        uint64_t session_id, uint64_t run_id);
 
-// Returns the session id a resume token names, or 0 if it is not a good
-// resume token for this cell and member.
-uint64_t verify_resume(std::string_view key, std::string_view resume, uint64_t cell_id,
-                       uint64_t member_id);
+struct ResumeCheck {
+  bool valid = false;       // the MAC verifies for this cell and member
+  uint64_t session_id = 0;  // the session it names
+  uint64_t run_id = 0;      // the server run that issued it
+};
+
+// Checks a resume token for this cell and member.
+ResumeCheck verify_resume(std::string_view key, std::string_view resume, uint64_t cell_id,
+                          uint64_t member_id);
 
 }  // namespace cellsim::engine
 

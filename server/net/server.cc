@@ -228,10 +228,17 @@ bool Server::Impl::validate(std::string* why) {
 bool Server::Impl::build_shards(std::string* why) {
   metrics_ = std::make_unique<Metrics>(shard_count_);
   count_ = std::make_unique<ConnectionCount>(options_.max_connections, metrics_.get());
+  // This run's id: the start time, so resume tokens of an earlier run do not
+  // match this run's sessions.
+  const uint64_t run_id = static_cast<uint64_t>(
+      std::chrono::system_clock::now().time_since_epoch() / std::chrono::nanoseconds(1));
   for (unsigned i = 0; i < shard_count_; ++i) {
     ShardOptions so;
     so.index = i;
     so.engine = options_.engine;
+    so.engine.session_id_base = i + 1;  // session ids unique across shards ...
+    so.engine.session_id_stride = shard_count_;
+    so.engine.run_id = run_id;           // ... and resume tokens bound to this run
     so.key = options_.key;
     so.max_send_queue_bytes = options_.max_send_queue_bytes;
     so.minutes_dir = options_.minutes_dir;

@@ -905,12 +905,11 @@ TEST(Rules, MinutesComplete) {
   EXPECT_EQ(again.meeting_state().phase(), v1::MEETING_PHASE_GATHERING);
 }
 
-// KNOWN ISSUE, disabled until decided: the minutes travel in one MeetingClosed
-// frame, but nothing bounds their size by the maximum frame, so a member who
-// asks for the floor often enough (each request is minuted with its topic)
-// makes the frame larger than any client with the default maximum accepts,
-// and nobody receives the minutes. Enable once the engine bounds them.
-TEST(Rules, DISABLED_MinutesFitInOneFrame) {
+// The minutes travel in one MeetingClosed frame; a member who asks for the
+// floor often enough (each request is minuted with its topic) would make it
+// larger than any client with the default maximum accepts: the push is cut to
+// fit (marked proceedings_truncated), and the kept minutes stay whole.
+TEST(Rules, MinutesFitInOneFrame) {
   Meet m(officials(4));
   m.join_range(1, 3);
   m.open();
@@ -919,6 +918,12 @@ TEST(Rules, DISABLED_MinutesFitInOneFrame) {
   m.ok(kChair, msg::close_meeting());
   EXPECT_EQ(m.h.oversized_frames(), 0u)
       << "a frame larger than max_frame_bytes = " << m.h.settings().max_frame_bytes;
+  const auto pushed = m.h.last(m.conn(2), v1::Envelope::kMeetingClosed);
+  ASSERT_TRUE(pushed.has_value());
+  EXPECT_TRUE(pushed->meeting_closed().minutes().proceedings_truncated());
+  ASSERT_EQ(m.h.minutes().size(), 1u);
+  EXPECT_GT(m.h.minutes()[0].proceedings_size(), 200) << "the kept minutes are whole";
+  EXPECT_FALSE(m.h.minutes()[0].proceedings_truncated());
 }
 
 // Closing a meeting with a vote open closes the vote first and minutes it.

@@ -229,7 +229,8 @@ TEST(SecretBallot, NoChoiceLinkedToMember) {
     EXPECT_EQ(rec->public_ballots_size(), 0);
     std::vector<uint64_t> want_voters;
     uint32_t yes = 0, no = 0, abstain = 0;
-    for (const auto& [member, c] : base_script().votes.at(id)) {
+    const Script script = base_script();
+    for (const auto& [member, c] : script.votes.at(id)) {
       want_voters.push_back(member);
       yes += c == CHOICE_YES;
       no += c == CHOICE_NO;

@@ -125,34 +125,43 @@ TEST(Token, MacOverUnparsableClaimsInvalid) {
   EXPECT_EQ(r.error, v1::ERROR_TOKEN_INVALID) << r.reason;
 }
 
-// A resume token names its session, for its cell and member only.
+// A resume token names its session and server run, for its cell and member only.
 TEST(ResumeToken, VerifyAndForge) {
-  const std::string r = mint_resume(kKey, 7, 3, 12345);
-  ASSERT_EQ(r.size(), 8 + kMacBytes);
-  EXPECT_EQ(verify_resume(kKey, r, 7, 3), 12345u);
-  EXPECT_EQ(verify_resume(kKey, r, 7, 4), 0u) << "another member";
-  EXPECT_EQ(verify_resume(kKey, r, 8, 3), 0u) << "another cell";
-  EXPECT_EQ(verify_resume(kOtherKey, r, 7, 3), 0u) << "another key";
+  auto valid = [](std::string_view t, uint64_t cell, uint64_t member, std::string_view key) {
+    return verify_resume(key, t, cell, member).valid;
+  };
+  const std::string r = mint_resume(kKey, 7, 3, 12345, 99);
+  ASSERT_EQ(r.size(), 16 + kMacBytes);
+  const ResumeCheck ok = verify_resume(kKey, r, 7, 3);
+  EXPECT_TRUE(ok.valid);
+  EXPECT_EQ(ok.session_id, 12345u);
+  EXPECT_EQ(ok.run_id, 99u);
+  EXPECT_FALSE(valid(r, 7, 4, kKey)) << "another member";
+  EXPECT_FALSE(valid(r, 8, 3, kKey)) << "another cell";
+  EXPECT_FALSE(valid(r, 7, 3, kOtherKey)) << "another key";
   for (size_t i = 0; i < r.size(); ++i) {
     std::string bad = r;
     bad[i] ^= 0x40;
-    EXPECT_EQ(verify_resume(kKey, bad, 7, 3), 0u) << "byte " << i << " flipped";
+    EXPECT_FALSE(valid(bad, 7, 3, kKey)) << "byte " << i << " flipped";
   }
-  // Forging another session id: the MAC binds the id.
-  std::string forged = mint_resume(kKey, 7, 3, 12346).substr(0, 8) + r.substr(8);
-  EXPECT_EQ(verify_resume(kKey, forged, 7, 3), 0u);
-  EXPECT_EQ(verify_resume(kKey, "", 7, 3), 0u);
-  EXPECT_EQ(verify_resume(kKey, r.substr(0, r.size() - 1), 7, 3), 0u);
-  EXPECT_EQ(verify_resume(kKey, r + "x", 7, 3), 0u);
+  // Forging another session id or run: the MAC binds both.
+  EXPECT_FALSE(valid(mint_resume(kKey, 7, 3, 12346, 99).substr(0, 8) + r.substr(8), 7, 3, kKey));
+  EXPECT_FALSE(valid(r.substr(0, 8) + mint_resume(kKey, 7, 3, 12345, 98).substr(8, 8) +
+                         r.substr(16),
+                     7, 3, kKey));
+  EXPECT_FALSE(valid("", 7, 3, kKey));
+  EXPECT_FALSE(valid(r.substr(0, r.size() - 1), 7, 3, kKey));
+  EXPECT_FALSE(valid(r + "x", 7, 3, kKey));
   // A member token is not a resume token.
-  EXPECT_EQ(verify_resume(kKey, mint_token(kKey, claims()), 7, 3), 0u);
+  EXPECT_FALSE(valid(mint_token(kKey, claims()), 7, 3, kKey));
 }
 
 // Resume tokens for different sessions differ and each verifies to its own id.
 TEST(ResumeToken, DistinctSessions) {
   for (uint64_t s = 1; s < 50; ++s) {
-    EXPECT_EQ(verify_resume(kKey, mint_resume(kKey, 7, 3, s), 7, 3), s);
-    EXPECT_NE(mint_resume(kKey, 7, 3, s), mint_resume(kKey, 7, 3, s + 1));
+    EXPECT_EQ(verify_resume(kKey, mint_resume(kKey, 7, 3, s, 1), 7, 3).session_id, s);
+    EXPECT_NE(mint_resume(kKey, 7, 3, s, 1), mint_resume(kKey, 7, 3, s + 1, 1));
+    EXPECT_NE(mint_resume(kKey, 7, 3, s, 1), mint_resume(kKey, 7, 3, s, 2)) << "another run";
   }
 }
 
