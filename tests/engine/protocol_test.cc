@@ -4,6 +4,8 @@
 // server never crashes on input.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <random>
 #include <string>
 
@@ -208,6 +210,57 @@ TEST_F(Protocol, Shutdown) {
   EXPECT_FALSE(m.h.engine().poll_timeout().has_value());
 }
 
+// Shutdown keeps the minutes of an open meeting, marked interrupted, with who
+// was there; members hear no attendance or quorum change from the stop itself.
+TEST_F(Protocol, ShutdownKeepsOpenMeetingsMinutes) {
+  m.join_range(1, 3);
+  m.open();
+  const size_t since = m.h.mark();
+  m.h.engine().shutdown(m.h.now());
+  m.h.drain();
+  ASSERT_EQ(m.h.minutes().size(), 1u);
+  const v1::Minutes& mn = m.h.minutes()[0];
+  EXPECT_TRUE(mn.interrupted());
+  EXPECT_EQ(mn.attendees_size(), 3);
+  EXPECT_EQ(mn.quorum_losses(), 0u) << "the server's stop is not a quorum loss";
+  for (uint64_t who : {1, 2, 3}) {
+    EXPECT_TRUE(m.h.envelopes(m.conn(who), since, v1::Envelope::kAttendanceChanged).empty());
+    EXPECT_TRUE(m.h.envelopes(m.conn(who), since, v1::Envelope::kQuorumChanged).empty());
+  }
+}
+
+// Engines given distinct bases and one stride issue distinct session ids; a
+// resume token from another server run starts a fresh session (no error).
+TEST(ProtocolSessions, IdsUniqueAcrossShardsAndRuns) {
+  EngineSettings a_settings, b_settings;
+  a_settings.session_id_base = 1;
+  b_settings.session_id_base = 2;
+  a_settings.session_id_stride = b_settings.session_id_stride = 2;
+  a_settings.run_id = b_settings.run_id = 7;
+  Harness a(a_settings), b(b_settings);
+  a.add_cell(make_roster(1, officials(3)));
+  b.add_cell(make_roster(2, officials(3)));
+  std::set<uint64_t> ids;
+  for (uint64_t m = 1; m <= 3; ++m) {
+    a.login(1, m);
+    b.login(2, m);
+    ids.insert(a.last_welcome(1, m)->session_id());
+    ids.insert(b.last_welcome(2, m)->session_id());
+  }
+  EXPECT_EQ(ids.size(), 6u);
+  // The same deployment restarted (run 8): the old token verifies but names
+  // an earlier run, so the member gets a new session rather than someone's.
+  const std::string old_resume = a.last_welcome(1, 2)->resume_token();
+  EngineSettings restarted = a_settings;
+  restarted.run_id = 8;
+  Harness c(restarted);
+  c.add_cell(make_roster(1, officials(3)));
+  c.login(1, 1);
+  const ConnId conn = c.login(1, 2, old_resume);
+  EXPECT_TRUE(c.is_open(conn));
+  EXPECT_FALSE(c.last_welcome(1, 2)->resumed());
+}
+
 // Cells are independent: the same member ids in two cells are two people, and
 // one cell's attendance, quorum and pushes never touch the other's.
 TEST(ProtocolCells, CellsAreIndependent) {
@@ -256,6 +309,44 @@ TEST(ProtocolCells, BadRostersRefused) {
   EXPECT_TRUE(e.add_cell(make_roster(5, officials(3)), &why)) << why;
   EXPECT_FALSE(e.add_cell(make_roster(5, officials(3)), &why)) << "duplicate cell";
   EXPECT_TRUE(e.holds_cell(5));
+}
+
+// Shutdown keeps an open meeting's minutes, marked interrupted, listing who was
+// there; the members' departures are neither pushed nor counted as a quorum loss.
+TEST(ProtocolShutdown, OpenMeetingMinutesKeptInterrupted) {
+  Meet m(officials(4));
+  m.open();
+  m.join_range(2, 3);
+  ASSERT_TRUE(m.q().quorate());
+  m.ok(kChair, msg::open_vote(1, v1::VOTE_KIND_RESOLUTION));
+  ASSERT_TRUE(m.cast(2, 1, v1::CHOICE_YES, 1).has_value());
+  const size_t since = m.h.mark();
+  m.h.engine().shutdown(m.h.now());
+  m.h.drain();
+  ASSERT_EQ(m.h.minutes().size(), 1u);
+  const v1::Minutes& mn = m.h.minutes()[0];
+  EXPECT_TRUE(mn.interrupted());
+  EXPECT_EQ(mn.attendees_size(), 3);
+  EXPECT_EQ(mn.quorum_losses(), 0u);
+  EXPECT_TRUE(mn.quorate_at_close());
+  for (uint64_t who : {1, 2, 3}) {
+    const auto got = m.h.envelopes(m.conn(who), since);
+    ASSERT_EQ(got.size(), 1u) << "only the shutdown Error, no attendance pushes";
+    EXPECT_EQ(got[0].error().code(), v1::ERROR_SHUTTING_DOWN);
+  }
+}
+
+// Session ids follow the base and stride settings (unique across a host's engines).
+TEST(ProtocolSettings, SessionIdBaseAndStride) {
+  EngineSettings s;
+  s.session_id_base = 3;
+  s.session_id_stride = 8;
+  Meet m(officials(3), s);
+  m.login(1);
+  m.login(2);
+  m.login(1);  // a new session for member 1
+  EXPECT_EQ(m.h.last_welcome(kCell, 2)->session_id(), 11u);
+  EXPECT_EQ(m.h.last_welcome(kCell, 1)->session_id(), 19u);
 }
 
 // Random bytes and random envelopes never crash the engine; every close comes

@@ -625,6 +625,27 @@ TEST(Rules, ReconnectWithoutResumeIsNewSession) {
   EXPECT_EQ(m.close(1).tally().no(), 1u);
 }
 
+// A good resume token from another server run starts a fresh session: no resume, no refusal.
+TEST(Rules, ResumeTokenFromAnotherRunStartsFresh) {
+  EngineSettings s;
+  s.run_id = 2;
+  Meet m(officials(4), s);
+  m.join(2);
+  const v1::Welcome first = *m.h.last_welcome(kCell, 2);
+  m.drop(2);
+  // The same key, another run: the MAC verifies but names run 1.
+  const std::string old_run = mint_resume(m.h.key(), kCell, 2, first.session_id(), 1);
+  m.login(2, old_run);
+  const v1::Welcome* w = m.h.last_welcome(kCell, 2);
+  EXPECT_FALSE(w->resumed());
+  EXPECT_NE(w->session_id(), first.session_id());
+  EXPECT_FALSE(m.h.meeting(kCell)->is_present(2));
+  // This run's token, by contrast, resumes.
+  m.drop(2);
+  m.login(2, w->resume_token());
+  EXPECT_TRUE(m.h.last_welcome(kCell, 2)->resumed());
+}
+
 // A resume token that does not verify closes the connection with ERROR_RESUME_INVALID.
 TEST(Rules, BadResumeTokenRefused) {
   Meet m(officials(4));
@@ -924,6 +945,26 @@ TEST(Rules, MinutesFitInOneFrame) {
   ASSERT_EQ(m.h.minutes().size(), 1u);
   EXPECT_GT(m.h.minutes()[0].proceedings_size(), 200) << "the kept minutes are whole";
   EXPECT_FALSE(m.h.minutes()[0].proceedings_truncated());
+}
+
+// KNOWN ISSUE, disabled until decided: cutting proceedings is not always
+// enough for the MeetingClosed push to fit one frame: the votes themselves
+// (up to max_votes_per_meeting, each with a subject of up to max_text_bytes)
+// can exceed it, and then nobody receives the minutes over the wire.
+TEST(Rules, DISABLED_MinutesWithManyVotesFitInOneFrame) {
+  Meet m(officials(4));
+  m.join_range(1, 3);
+  m.open();
+  const std::string subject(m.h.settings().max_text_bytes, 's');
+  for (uint64_t v = 1; v <= 100; ++v) {
+    m.ok(kChair, msg::open_vote(v, v1::VOTE_KIND_RESOLUTION, false, subject));
+    m.ok(kChair, msg::close_vote(v));
+    if (v % 10 == 0) m.pass_ms(1);  // keeps everyone alive
+  }
+  m.ok(kChair, msg::close_meeting());
+  EXPECT_EQ(m.h.oversized_frames(), 0u)
+      << "a frame larger than max_frame_bytes = " << m.h.settings().max_frame_bytes;
+  EXPECT_TRUE(m.h.last(m.conn(2), v1::Envelope::kMeetingClosed).has_value());
 }
 
 // Closing a meeting with a vote open closes the vote first and minutes it.
