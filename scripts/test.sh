@@ -16,6 +16,8 @@ if [ "${CELLSIM_SKIP_SANITIZE:-0}" != 1 ]; then
   echo "== build (ASan+UBSan) =="
   CMAKE_BUILD_TYPE=Debug bash scripts/build.sh build-asan -DCELLSIM_SANITIZE=ON -DCELLSIM_BUILD_BENCH=OFF
   echo "== tests under ASan+UBSan =="
+  # The randomized model test runs 200 seeds in the first pass; 60 here.
+  CELLSIM_MODEL_SEEDS=60 \
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -j2 --timeout 600
+    ctest --test-dir build-asan --output-on-failure -j2 --timeout 900
 fi
