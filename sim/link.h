@@ -18,7 +18,7 @@
 
 #include "agents/rng.h"
 #include "cellsim/v1/scenario.pb.h"
-#include "sim/distribution.h"
+#include "agents/distribution.h"
 #include "sim/kernel.h"
 
 namespace cellsim::sim {

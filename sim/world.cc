@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "scenario/loader.h"
+#include "scenario/plan.h"
 #include "server/engine/token.h"
 #include "sim/core_queue.h"
 
@@ -202,18 +203,9 @@ bool World::build(std::string* why) {
     node->figures->cores = node->cores.cores();
     nodes_[n] = std::move(node);
   }
-  uint32_t cell_index = 0;
-  uint64_t member_no = 0;
-  for (int t = 0; t < s.cell_types_size(); ++t) {
-    const auto& ct = s.cell_types(t);
-    const uint32_t cti = rec_->cell_type_index(ct.name());
-    const auto& mc = ct.members();
-    const uint64_t per_cell = mc.official() + mc.probationary() + mc.exempted() + mc.suspended() +
-                              mc.attached_elsewhere();
-    for (uint32_t i = 0; i < ct.count(); ++i, ++cell_index, member_no += per_cell) {
-      if (nodes_[cell_index % nodes] == nullptr) continue;
-      build_cell(cell_index, cti, member_no);
-    }
+  for (const scenario::CellSlot& slot : scenario::cell_slots(s)) {
+    if (nodes_[slot.cell_index % nodes] == nullptr) continue;  // another shard's
+    build_cell(scenario::plan_cell(s, slot, start_ns_));
   }
   for (auto& n : nodes_) {
     if (n) sync_engine_timer(n->index);
@@ -221,184 +213,45 @@ bool World::build(std::string* why) {
   return true;
 }
 
-void World::build_cell(uint32_t cell_index, uint32_t cell_type, uint64_t first_member_no) {
+void World::build_cell(scenario::CellSetup setup) {
   const v1::Scenario& s = *o_.scenario;
-  int ct_pos = 0;
-  while (s.cell_types(ct_pos).name() != rec_->cell_type_name(cell_type)) ++ct_pos;
-  const v1::CellType& ct = s.cell_types(ct_pos);
+  const v1::CellType& ct = s.cell_types(setup.cell_type_pos);
   auto cell = std::make_unique<Cell>();
-  cell->cell_id = cell_index + 1;
-  cell->cell_type = cell_type;
-  cell->node = cell_index % static_cast<uint32_t>(nodes_.size());
-  Rng cell_rng(s.seed(), StreamKind::kCell, cell->cell_id);
-  const TimeNs scheduled = start_ns_ + min_to_ns(ct.start_offset_min() +
-                                                 cell_rng.uniform(0, ct.start_window_min()));
-  // The roster: the chair first, then officials, probationary, exempted, ...
-  cell->roster.set_cell_id(cell->cell_id);
-  cell->roster.set_name(ct.name() + " #" + std::to_string(cell->cell_id));
-  const auto& mc = ct.members();
-  const std::pair<v1::Standing, uint32_t> groups[] = {
-      {v1::STANDING_OFFICIAL, mc.official()},
-      {v1::STANDING_PROBATIONARY, mc.probationary()},
-      {v1::STANDING_EXEMPTED, mc.exempted()},
-      {v1::STANDING_SUSPENDED, mc.suspended()},
-      {v1::STANDING_ATTACHED_ELSEWHERE, mc.attached_elsewhere()}};
-  for (const auto& [standing, n] : groups) {
-    for (uint32_t i = 0; i < n; ++i) {
-      auto* m = cell->roster.add_members();
-      m->set_member_id(cell->roster.members_size());
-      m->set_name("member " + std::to_string(m->member_id()));
-      m->set_standing(standing);
-      m->set_role(m->member_id() == 1 ? v1::ROLE_CHAIR : v1::ROLE_MEMBER);
-    }
-  }
+  cell->cell_id = setup.cell_id;
+  cell->cell_type = rec_->cell_type_index(ct.name());
+  cell->node = setup.node;
+  cell->roster = setup.roster;
   std::string why;
   const bool added = nodes_[cell->node]->engine->add_cell(cell->roster, &why);
-  assert(added && "a generated roster is always valid");
+  assert(added && "a planned roster is always valid");
   (void)added;
-  // The agenda as the chair will run it.
-  agents::ChairPlan chair;
-  for (const auto& a : s.agendas()) {
-    if (a.name() != ct.agenda()) continue;
-    for (const auto& item : a.items()) {
-      agents::ItemPlan ip;
-      ip.title = item.title();
-      ip.duration_ns = min_to_ns(item.duration_min());
-      for (const auto& v : item.votes()) {
-        agents::VotePlan vp;
-        vp.vote_id = v.vote_id();
-        vp.kind = v.kind();
-        vp.secret = v.secret();
-        vp.subject = v.subject();
-        vp.open_ns = static_cast<TimeNs>(v.open_s() * 1e9);
-        vp.yes_probability = v.yes_probability();
-        vp.no_probability = v.no_probability();
-        ip.votes.push_back(vp);
-      }
-      chair.agenda.push_back(std::move(ip));
-    }
-  }
-  chair.open_deadline_ns = min_to_ns(s.chair().open_deadline_min());
-  chair.wait_for_quorum_ns = min_to_ns(s.chair().wait_for_quorum_min());
-  chair.quorum_deadline_ns = min_to_ns(s.quorum_deadline_min());
-  chair.minute_taker_id = cell->roster.members_size() > 1 ? 2 : 1;
-  auto votes = std::make_shared<std::map<uint64_t, agents::VotePlan>>();
-  for (const auto& item : chair.agenda) {
-    for (const auto& v : item.votes) (*votes)[v.vote_id] = v;
-  }
-  const std::shared_ptr<const std::map<uint64_t, agents::VotePlan>> cell_votes = std::move(votes);
-  rec_->add_cells(cell_type, 1);
-  rec_->quorum(cell_type).meetings += 1;
+  rec_->add_cells(cell->cell_type, 1);
+  rec_->quorum(cell->cell_type).meetings += 1;
   nodes_[cell->node]->figures->cells += 1;
-
-  // Each member's plan, drawn from the member's own stream.
   const uint32_t cell_slot = static_cast<uint32_t>(cells_.size());
-  std::vector<uint32_t> attending;
-  for (int i = 0; i < cell->roster.members_size(); ++i) {
-    const v1::RosterMember& rm = cell->roster.members(i);
-    const uint64_t member_no = first_member_no + i;
-    Rng mrng(s.seed(), StreamKind::kMember, member_no);
-    double u = mrng.uniform(), acc = 0;
-    int profile_pos = ct.links_size() - 1;
-    for (int l = 0; l < ct.links_size(); ++l) {
-      acc += ct.links(l).share();
-      if (u < acc) {
-        profile_pos = l;
-        break;
-      }
-    }
-    const uint32_t profile = rec_->profile_index(ct.links(profile_pos).profile());
-    const bool may_attend = rm.standing() == v1::STANDING_OFFICIAL ||
-                            rm.standing() == v1::STANDING_PROBATIONARY ||
-                            rm.standing() == v1::STANDING_EXEMPTED;
-    const double p_attend = rm.standing() == v1::STANDING_EXEMPTED ? ct.exempted_attend_probability()
-                                                                   : ct.attend_probability();
-    const bool attends = may_attend && (rm.role() == v1::ROLE_CHAIR || mrng.bernoulli(p_attend));
-    const bool excused = may_attend && !attends && mrng.bernoulli(ct.excused_probability());
-    const double join_min = ct.join_earliest_min() +
-                            (ct.has_join_offset_min() ? draw(ct.join_offset_min(), mrng) : 0.0);
-    const bool crashes = attends && mrng.bernoulli(ct.crash_probability());
-    const double crash_after_min = mrng.uniform(0, 90);
-
-    agents::MemberPlan plan;
-    plan.cell_id = cell->cell_id;
-    plan.member_id = rm.member_id();
-    plan.standing = rm.standing();
-    plan.role = rm.role();
-    plan.scheduled_start_ns = scheduled;
-    plan.join_at_ns = attends ? std::max(start_ns_, scheduled + min_to_ns(join_min)) : kNever;
-    plan.crash_at_ns = crashes ? plan.join_at_ns + min_to_ns(crash_after_min) : kNever;
-    plan.reconnect.initial_backoff_ns = ms_to_ns(s.reconnect().initial_backoff_ms());
-    plan.reconnect.max_backoff_ns = ms_to_ns(s.reconnect().max_backoff_ms());
-    plan.reconnect.multiplier = s.reconnect().multiplier();
-    plan.reconnect.jitter = s.reconnect().jitter();
-    plan.quorum_num = engine_settings_.rules.quorum.num;
-    plan.quorum_den = engine_settings_.rules.quorum.den;
-    plan.votes = cell_votes;
-    if (excused) chair.excuse.push_back(rm.member_id());
-    if (attends && rm.role() != v1::ROLE_CHAIR) attending.push_back(rm.member_id());
+  for (scenario::MemberSetup& ms : setup.members) {
+    const uint32_t profile = rec_->profile_index(s.profiles(ms.profile_pos).name());
     v1::TokenClaims claims;
     claims.set_cell_id(cell->cell_id);
-    claims.set_member_id(rm.member_id());
-    claims.set_standing(rm.standing());
-    claims.set_role(rm.role());
+    claims.set_member_id(ms.plan.member_id);
+    claims.set_standing(ms.plan.standing);
+    claims.set_role(ms.plan.role);
     claims.set_expires_at_ms((end_ns_ + 86'400 * kNsPerS) / kNsPerMs);
-    plan.token = engine::mint_token(key_, claims);
-    auto m = std::make_unique<Member>(profiles_[profile], s.seed(), member_no, start_ns_);
+    ms.plan.token = engine::mint_token(key_, claims);
+    auto m = std::make_unique<Member>(profiles_[profile], s.seed(), ms.member_no, start_ns_);
+    for (const auto& [from, to] : ms.outage_windows) m->outages.add_window(from, to);
     m->cell = cell_slot;
     m->node = cell->node;
-    m->cell_type = cell_type;
+    m->cell_type = cell->cell_type;
     m->profile = profile;
     m->rtt_ns = 2 * ms_to_ns(profiles_[profile]->base_one_way_ms());
-    for (const auto& ev : s.outage_events()) {  // scheduled mass outages
-      const bool type_ok = ev.cell_types().empty() ||
-                           std::find(ev.cell_types().begin(), ev.cell_types().end(), ct.name()) !=
-                               ev.cell_types().end();
-      const auto& pname = ct.links(profile_pos).profile();
-      const bool profile_ok = ev.profiles().empty() ||
-                              std::find(ev.profiles().begin(), ev.profiles().end(), pname) !=
-                                  ev.profiles().end();
-      const double share = ev.share() > 0 ? ev.share() : 1.0;
-      if (type_ok && profile_ok && mrng.bernoulli(share)) {
-        const TimeNs from = start_ns_ + min_to_ns(ev.at_min());
-        m->outages.add_window(from, from + static_cast<TimeNs>(ev.duration_s() * 1e9));
-      }
-    }
-    plan.host_tag = members_.size();
+    ms.plan.host_tag = members_.size();
     cell->members.push_back(static_cast<uint32_t>(members_.size()));
-    rec_->add_members(cell_type, profile, 1);
+    rec_->add_members(cell->cell_type, profile, 1);
     m->agent = std::make_unique<agents::Agent>(
-        std::move(plan), Rng(s.seed(), StreamKind::kMember, member_no | (uint64_t{1} << 63)),
+        std::move(ms.plan), Rng(s.seed(), StreamKind::kMember, ms.member_no | (uint64_t{1} << 63)),
         &cell->board, this);
     members_.push_back(std::move(m));
-  }
-  // Floor requests: distinct attending members per item, chosen by the cell.
-  const auto& agenda = chair.agenda;
-  int item_index = 0;
-  for (const auto& a : s.agendas()) {
-    if (a.name() != ct.agenda()) continue;
-    for (const auto& item : a.items()) {
-      std::vector<uint32_t> pool = attending;
-      for (uint32_t k = 0; k < item.floor_requests() && !pool.empty(); ++k) {
-        const size_t pick = cell_rng.below(pool.size());
-        const uint32_t member_id = pool[pick];
-        pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(pick));
-        auto& agent = *members_[cell->members[member_id - 1]]->agent;
-        const_cast<agents::MemberPlan&>(agent.plan()).floor_on_items.insert(item_index);
-      }
-      ++item_index;
-    }
-  }
-  (void)agenda;
-  // The chair's plan goes to member 1.
-  {
-    Member& chair_member = *members_[cell->members[0]];
-    agents::MemberPlan plan = chair_member.agent->plan();
-    plan.chair = chair;
-    chair_member.agent = std::make_unique<agents::Agent>(
-        std::move(plan),
-        Rng(s.seed(), StreamKind::kMember, (first_member_no) | (uint64_t{1} << 63)), &cell->board,
-        this);
   }
   cells_.push_back(std::move(cell));
   for (uint32_t m : cells_.back()->members) {

@@ -34,6 +34,7 @@
 #include "cellsim/v1/calibration.pb.h"
 #include "cellsim/v1/scenario.pb.h"
 #include "metrics/recorder.h"
+#include "scenario/plan.h"
 #include "server/engine/engine.h"
 #include "sim/kernel.h"
 #include "sim/link.h"
@@ -95,9 +96,7 @@ class World : public EventTarget, public agents::AgentObserver {
   struct InFlight;
   struct Work;
 
-  void build_cell(uint32_t cell_index, uint32_t cell_type, uint64_t first_member_no);
-  void add_member(Cell& cell, uint32_t cell_type, const v1::RosterMember& rm, uint64_t member_no,
-                  agents::Rng& cell_rng, agents::MemberPlan plan);
+  void build_cell(scenario::CellSetup setup);
   void pump_agent(uint32_t m);
   void sync_agent_timer(uint32_t m);
   void start_connect(uint32_t m);

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <vector>
 
-#include "sim/distribution.h"
+#include "agents/distribution.h"
 #include "sim/link.h"
 
 namespace cellsim::sim {
@@ -56,7 +56,7 @@ TEST(LinkTest, DelaysFollowConfiguredDistribution) {
     std::sort(jitter_ms.begin(), jitter_ms.end());
     double d_max = 0;
     for (int k = 0; k < kN; ++k) {
-      const double f = cdf(dists[i], jitter_ms[k]);
+      const double f = agents::cdf(dists[i], jitter_ms[k]);
       d_max = std::max({d_max, f - double(k) / kN, double(k + 1) / kN - f});
     }
     EXPECT_LT(d_max, 1.628 / std::sqrt(double(kN))) << "KS statistic";

@@ -3,8 +3,8 @@
 // refuses parameters that would make that common).
 //
 // Thread-safety: stateless functions; the Rng is the caller's.
-#ifndef CELLSIM_SIM_DISTRIBUTION_H_
-#define CELLSIM_SIM_DISTRIBUTION_H_
+#ifndef CELLSIM_AGENTS_DISTRIBUTION_H_
+#define CELLSIM_AGENTS_DISTRIBUTION_H_
 
 #include <algorithm>
 #include <cmath>
@@ -12,7 +12,7 @@
 #include "agents/rng.h"
 #include "cellsim/v1/scenario.pb.h"
 
-namespace cellsim::sim {
+namespace cellsim::agents {
 
 // Piecewise-linear quantile function through the empirical points.
 inline double empirical_quantile(const v1::Empirical& e, double u) {
@@ -94,7 +94,7 @@ inline double cdf(const v1::Distribution& d, double x) {
 }
 
 // One draw, clamped at 0.
-inline double draw(const v1::Distribution& d, agents::Rng& rng) {
+inline double draw(const v1::Distribution& d, Rng& rng) {
   double x;
   switch (d.kind_case()) {
     case v1::Distribution::kNormal: x = rng.normal(d.normal().mean(), d.normal().stddev()); break;
@@ -106,6 +106,6 @@ inline double draw(const v1::Distribution& d, agents::Rng& rng) {
   return std::max(0.0, x);
 }
 
-}  // namespace cellsim::sim
+}  // namespace cellsim::agents
 
-#endif  // CELLSIM_SIM_DISTRIBUTION_H_
+#endif  // CELLSIM_AGENTS_DISTRIBUTION_H_
