@@ -1,17 +1,41 @@
-// cellsim: the simulator and its tools. Subcommands: run, merge.
+// cellsim: the simulator and its tools. Each subcommand is one entry in
+// kCommands (cli/commands.h declares their mains).
 #include <iostream>
 #include <string>
 
-#include "cli/run.h"
+#include "cli/commands.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*main)(int argc, char** argv);  // argv[0] is the command name
+  const char* usage;
+};
+
+constexpr Command kCommands[] = {
+    {"run", cellsim::cli::run_main,
+     "run SCENARIO [--seed N] [--out DIR] [--shard i/N] [--calibration FILE]"},
+    {"merge", cellsim::cli::merge_main, "merge --out DIR [--scenario FILE] RESULTS..."},
+    // New subcommands: one line each, here and in cli/commands.h.
+};
+
+int usage(std::ostream& out) {
+  out << "usage:\n";
+  for (const Command& c : kCommands) out << "  cellsim " << c.usage << "\n";
+  out << "Run `cellsim COMMAND --help` for details.\n";
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   const std::string cmd = argc > 1 ? argv[1] : "";
-  if (cmd == "run") return cellsim::cli::run_main(argc - 1, argv + 1);
-  if (cmd == "merge") return cellsim::cli::merge_main(argc - 1, argv + 1);
-  std::ostream& out = cmd.empty() || cmd == "--help" || cmd == "-h" ? std::cout : std::cerr;
-  if (!cmd.empty() && cmd != "--help" && cmd != "-h") out << "cellsim: unknown command " << cmd << "\n";
-  out << "usage: cellsim run SCENARIO [--seed N] [--out DIR] [--shard i/N] [--calibration FILE]\n"
-         "       cellsim merge --out DIR [--scenario FILE] RESULTS...\n"
-         "Run `cellsim COMMAND --help` for details.\n";
-  return cmd.empty() || cmd == "--help" || cmd == "-h" ? 0 : 2;
+  for (const Command& c : kCommands) {
+    if (cmd == c.name) return c.main(argc - 1, argv + 1);
+  }
+  if (cmd.empty() || cmd == "--help" || cmd == "-h") return usage(std::cout);
+  std::cerr << "cellsim: unknown command \"" << cmd << "\"\n";
+  usage(std::cerr);
+  return 2;
 }

@@ -1,0 +1,18 @@
+// The cellsim subcommands' entry points. Each takes (argc, argv) with argv[0]
+// the command's name and returns the process exit code (cli/run.h lists the
+// shared codes).
+#ifndef CELLSIM_CLI_COMMANDS_H_
+#define CELLSIM_CLI_COMMANDS_H_
+
+#include "cli/run.h"
+
+namespace cellsim::cli {
+
+// run.cc
+int run_main(int argc, char** argv);
+int merge_main(int argc, char** argv);
+// New subcommands: declare them here, one line each.
+
+}  // namespace cellsim::cli
+
+#endif  // CELLSIM_CLI_COMMANDS_H_
