@@ -132,6 +132,16 @@ bool load_calibration(const RunArgs& a, const v1::Scenario& s, v1::Calibration* 
     *why = "calibration file " + path + " is not a cellsim.v1.Calibration in text format";
     return false;
   }
+  if (cal->machine().empty() || (cal->default_base_us() <= 0 && cal->costs().empty())) {
+    *why = "calibration file " + path + " names no machine or no costs";
+    return false;
+  }
+  for (const auto& c : cal->costs()) {
+    if (c.base_us() < 0 || c.per_output_us() < 0) {
+      *why = "calibration file " + path + ": negative cost for \"" + c.type() + "\"";
+      return false;
+    }
+  }
   *used = path + " (" + (cal->estimated() ? "ESTIMATED" : "measured") + ", machine: " +
           cal->machine() + ")";
   return true;
