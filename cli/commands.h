@@ -11,6 +11,7 @@ namespace cellsim::cli {
 // run.cc
 int run_main(int argc, char** argv);
 int merge_main(int argc, char** argv);
+int load_main(int argc, char** argv);  // load.cc
 // New subcommands: declare them here, one line each.
 
 }  // namespace cellsim::cli

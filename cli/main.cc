@@ -17,6 +17,7 @@ constexpr Command kCommands[] = {
     {"run", cellsim::cli::run_main,
      "run SCENARIO [--seed N] [--out DIR] [--shard i/N] [--calibration FILE]"},
     {"merge", cellsim::cli::merge_main, "merge --out DIR [--scenario FILE] RESULTS..."},
+    {"load", cellsim::cli::load_main, "load SCENARIO [--target HOST:PORT --key FILE] [--duration S] [--out DIR] [--seed N]"},
     // New subcommands: one line each, here and in cli/commands.h.
 };
 

@@ -199,6 +199,9 @@ RuleResult Meeting::open(uint64_t chair_id, const v1::OpenMeeting& req, int64_t 
   if (static_cast<uint32_t>(req.agenda_size()) > settings_->max_agenda_items) {
     return RuleResult::Refuse(v1::ERROR_INVALID_REQUEST, "agenda too long");
   }
+  if (static_cast<uint32_t>(req.guests_size()) > settings_->max_guests) {
+    return RuleResult::Refuse(v1::ERROR_INVALID_REQUEST, "too many guests");
+  }
   if (req.minute_taker_id() != 0 && !knows(req.minute_taker_id())) {
     return RuleResult::Refuse(v1::ERROR_INVALID_REQUEST, "minute-taker is not on the roster");
   }
@@ -378,6 +381,11 @@ RuleResult Meeting::close_vote(uint64_t chair_id, uint64_t vote_id, int64_t now_
 RuleResult Meeting::request_floor(uint64_t member_id, const v1::RequestFloor& req,
                                   int64_t now_ms) {
   if (auto r = require_open(); !r.ok()) return r;
+  if (++floor_requests_[member_id] > settings_->max_floor_requests_per_member) {
+    return RuleResult::Refuse(v1::ERROR_RATE_LIMITED,
+                              "at most " + std::to_string(settings_->max_floor_requests_per_member) +
+                                  " floor requests per member and meeting");
+  }
   std::string topic = truncated(req.topic(), settings_->max_text_bytes);
   note(now_ms, "asks for the floor: " + topic, member_id);
   v1::Envelope env;
@@ -408,18 +416,34 @@ RuleResult Meeting::close(uint64_t chair_id, int64_t now_ms) {
   const v1::Minutes minutes = build_minutes(now_ms);
   v1::Envelope env;
   *env.mutable_meeting_closed()->mutable_minutes() = minutes;
-  // The push must fit in one frame: long proceedings are cut from it (the
-  // kept minutes have them all), oldest first kept.
-  auto* pushed = env.mutable_meeting_closed()->mutable_minutes();
-  while (env.ByteSizeLong() > settings_->max_frame_bytes && pushed->proceedings_size() > 0) {
-    const int keep = pushed->proceedings_size() / 2;
-    pushed->mutable_proceedings()->DeleteSubrange(keep, pushed->proceedings_size() - keep);
-    pushed->set_proceedings_truncated(true);
-  }
+  fit_in_one_frame(env.mutable_meeting_closed()->mutable_minutes(), &env);
   sink_->broadcast(env);
   phase_ = v1::MEETING_PHASE_CLOSED;
   sink_->minutes_ready(minutes);
   return RuleResult::Ok();
+}
+
+// The MeetingClosed push must fit in one frame (the kept minutes stay whole):
+// cut later proceedings first, then the per-member lists of the votes, then
+// later votes, each time marking what was cut.
+void Meeting::fit_in_one_frame(v1::Minutes* m, const v1::Envelope* env) const {
+  const auto too_big = [&] { return env->ByteSizeLong() > settings_->max_frame_bytes; };
+  while (too_big() && m->proceedings_size() > 0) {
+    const int keep = m->proceedings_size() / 2;
+    m->mutable_proceedings()->DeleteSubrange(keep, m->proceedings_size() - keep);
+    m->set_proceedings_truncated(true);
+  }
+  if (too_big()) {
+    for (auto& v : *m->mutable_votes()) {
+      v.clear_public_ballots();
+      v.clear_voters();
+    }
+    m->set_votes_truncated(true);
+  }
+  while (too_big() && m->votes_size() > 0) {
+    const int keep = m->votes_size() / 2;
+    m->mutable_votes()->DeleteSubrange(keep, m->votes_size() - keep);
+  }
 }
 
 v1::Minutes Meeting::interrupted_minutes(int64_t now_ms) const {

@@ -144,6 +144,7 @@ class Meeting {
   std::string name_of(uint64_t member_id) const;
   void finish_vote(int64_t now_ms);
   v1::Minutes build_minutes(int64_t now_ms) const;
+  void fit_in_one_frame(v1::Minutes* m, const v1::Envelope* env) const;
 
   const v1::CellRoster* roster_;
   const EngineSettings* settings_;
@@ -177,6 +178,7 @@ class Meeting {
   uint64_t ballots_in_closed_tallies_ = 0;
 
   std::vector<v1::ProceedingEntry> proceedings_;
+  std::unordered_map<uint64_t, uint32_t> floor_requests_;  // by member, this meeting
 };
 
 }  // namespace cellsim::engine

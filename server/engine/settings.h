@@ -73,7 +73,10 @@ struct EngineSettings {
   uint32_t max_votes_per_meeting = 256;
   // Bound on the agenda and on free text fields (bytes).
   uint32_t max_agenda_items = 64;
+  uint32_t max_guests = 64;
   uint32_t max_text_bytes = 1024;
+  // Floor requests one member may make in one meeting (each is minuted).
+  uint32_t max_floor_requests_per_member = 32;
   // Session ids are base, base + stride, base + 2 × stride, ...: a host
   // running several engines gives each its own base (its shard index) and
   // the same stride (the shard count), so ids are unique across them.

@@ -931,7 +931,9 @@ TEST(Rules, MinutesComplete) {
 // larger than any client with the default maximum accepts: the push is cut to
 // fit (marked proceedings_truncated), and the kept minutes stay whole.
 TEST(Rules, MinutesFitInOneFrame) {
-  Meet m(officials(4));
+  EngineSettings st;
+  st.max_floor_requests_per_member = 1000;  // the cut, not the rate limit, is under test
+  Meet m(officials(4), st);
   m.join_range(1, 3);
   m.open();
   const std::string topic(m.h.settings().max_text_bytes, 'x');
@@ -947,11 +949,11 @@ TEST(Rules, MinutesFitInOneFrame) {
   EXPECT_FALSE(m.h.minutes()[0].proceedings_truncated());
 }
 
-// KNOWN ISSUE, disabled until decided: cutting proceedings is not always
-// enough for the MeetingClosed push to fit one frame: the votes themselves
-// (up to max_votes_per_meeting, each with a subject of up to max_text_bytes)
-// can exceed it, and then nobody receives the minutes over the wire.
-TEST(Rules, DISABLED_MinutesWithManyVotesFitInOneFrame) {
+// Cutting proceedings is not always enough for the MeetingClosed push to fit
+// one frame: the votes themselves (up to max_votes_per_meeting, each with a
+// subject of up to max_text_bytes) can exceed it; the push then drops voter
+// lists and later votes (marked), while the kept minutes keep all 100.
+TEST(Rules, MinutesWithManyVotesFitInOneFrame) {
   Meet m(officials(4));
   m.join_range(1, 3);
   m.open();
@@ -964,7 +966,23 @@ TEST(Rules, DISABLED_MinutesWithManyVotesFitInOneFrame) {
   m.ok(kChair, msg::close_meeting());
   EXPECT_EQ(m.h.oversized_frames(), 0u)
       << "a frame larger than max_frame_bytes = " << m.h.settings().max_frame_bytes;
-  EXPECT_TRUE(m.h.last(m.conn(2), v1::Envelope::kMeetingClosed).has_value());
+  const auto pushed = m.h.last(m.conn(2), v1::Envelope::kMeetingClosed);
+  ASSERT_TRUE(pushed.has_value());
+  EXPECT_TRUE(pushed->meeting_closed().minutes().votes_truncated());
+  ASSERT_EQ(m.h.minutes().size(), 1u);
+  EXPECT_EQ(m.h.minutes()[0].votes_size(), 100);
+}
+
+// A member may ask for the floor a bounded number of times per meeting, so
+// nobody can flood the minutes.
+TEST(Rules, FloorRequestsAreBounded) {
+  Meet m(officials(3));
+  m.join_range(1, 3);
+  m.open();
+  const uint32_t max = m.h.settings().max_floor_requests_per_member;
+  for (uint32_t i = 0; i < max; ++i) m.cmd(2, msg::request_floor("point"));
+  m.refused(2, msg::request_floor("one more"), v1::ERROR_RATE_LIMITED);
+  m.cmd(3, msg::request_floor("another member may still ask"));
 }
 
 // Closing a meeting with a vote open closes the vote first and minutes it.

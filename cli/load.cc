@@ -1,0 +1,233 @@
+// `cellsim load`: the live driver's command line (live/driver.h).
+//
+// Exit codes as `cellsim run` (cli/run.h): 0 ok, 1 I/O or internal error,
+// 2 bad usage or scenario, 3 invariant broken, 4 SLO breached, 130
+// interrupted (partial results written).
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include "cli/commands.h"
+#include "live/driver.h"
+#include "metrics/results_io.h"
+#include "metrics/slo.h"
+#include "metrics/summary.h"
+#include "scenario/loader.h"
+
+namespace cellsim::cli {
+namespace {
+
+std::atomic<bool> g_load_interrupted{false};
+
+void on_load_signal(int) { g_load_interrupted.store(true); }
+
+struct LoadArgs {
+  std::string scenario_file;
+  std::string out_dir = "out/load";
+  std::string target;  // HOST:PORT
+  std::string key_file;
+  double duration_s = 0;
+  bool seed_set = false;
+  uint64_t seed = 0;
+  unsigned server_threads = 1;
+  bool quiet = false;
+};
+
+int load_usage(const std::string& problem) {
+  std::ostream& out = problem.empty() ? std::cout : std::cerr;
+  if (!problem.empty()) out << "cellsim load: " << problem << "\n";
+  out << "usage: cellsim load SCENARIO [--target HOST:PORT --key FILE] [--duration S] [--out DIR]\n"
+         "                    [--seed N] [--server-threads N] [--quiet]\n"
+         "  Runs the scenario's members live, one TCP connection each through a user-space\n"
+         "  impairment layer (the members' link profiles in real time), against cellmeetd:\n"
+         "  started in this process on a loopback port unless --target is given. A target\n"
+         "  must be on loopback, hold the scenario's planned rosters and use the key in\n"
+         "  FILE (raw bytes). Stops by itself after --duration seconds (default: the\n"
+         "  scenario's duration). Writes DIR/results.pb and DIR/results.json (mode \"live\").\n"
+         "  exit: 0 ok, 2 bad input, 3 invariant broken, 4 SLO breached, 130 interrupted.\n";
+  return problem.empty() ? kExitOk : kExitUsage;
+}
+
+bool parse_number(const std::string& s, double* out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  errno = 0;
+  *out = std::strtod(s.c_str(), &end);
+  return errno == 0 && end != nullptr && *end == '\0';
+}
+
+bool parse_unsigned(const std::string& s, uint64_t* out) {
+  if (s.empty() || s.size() > 20 || s.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  errno = 0;
+  *out = std::strtoull(s.c_str(), nullptr, 10);
+  return errno == 0;
+}
+
+// Returns 0 to go on, -1 for --help, or an exit code.
+int parse_load_args(int argc, char** argv, LoadArgs* a) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&](std::string* out) -> bool {
+      if (i + 1 >= argc) return false;
+      *out = argv[++i];
+      return true;
+    };
+    std::string v;
+    if (arg == "--help" || arg == "-h") return load_usage("") == kExitOk ? -1 : kExitUsage;
+    if (arg == "--seed") {
+      if (!value(&v) || !parse_unsigned(v, &a->seed)) {
+        return load_usage("--seed needs a number in 0..2^64-1");
+      }
+      a->seed_set = true;
+    } else if (arg == "--out") {
+      if (!value(&a->out_dir) || a->out_dir.empty()) return load_usage("--out needs a DIR");
+    } else if (arg == "--target") {
+      if (!value(&a->target)) return load_usage("--target needs HOST:PORT");
+    } else if (arg == "--key") {
+      if (!value(&a->key_file)) return load_usage("--key needs a FILE");
+    } else if (arg == "--duration") {
+      if (!value(&v) || !parse_number(v, &a->duration_s) || a->duration_s <= 0 ||
+          a->duration_s > live::kMaxDurationS) {
+        return load_usage("--duration needs seconds in (0, " +
+                          std::to_string(static_cast<int64_t>(live::kMaxDurationS)) + "]");
+      }
+    } else if (arg == "--server-threads") {
+      uint64_t n = 0;
+      if (!value(&v) || !parse_unsigned(v, &n) || n == 0 || n > 256) {
+        return load_usage("--server-threads needs 1..256");
+      }
+      a->server_threads = static_cast<unsigned>(n);
+    } else if (arg == "--time-scale") {
+      return load_usage("--time-scale is not implemented yet (the live timeline is real time)");
+    } else if (arg == "--quiet") {
+      a->quiet = true;
+    } else if (!arg.empty() && arg[0] == '-') {
+      return load_usage("unknown flag " + arg);
+    } else if (a->scenario_file.empty()) {
+      a->scenario_file = arg;
+    } else {
+      return load_usage("more than one scenario given: " + arg);
+    }
+  }
+  if (a->scenario_file.empty()) return load_usage("no scenario given");
+  if (!a->target.empty() && a->key_file.empty()) {
+    return load_usage("--target needs --key FILE (the server's HMAC key)");
+  }
+  if (a->target.empty() && !a->key_file.empty()) {
+    return load_usage("--key is only for --target (the embedded server's key is generated)");
+  }
+  return 0;
+}
+
+}  // namespace
+
+int load_main(int argc, char** argv) {
+  LoadArgs a;
+  if (int rc = parse_load_args(argc, argv, &a); rc != 0) return rc < 0 ? kExitOk : rc;
+  v1::Scenario s;
+  std::vector<scenario::LoadError> errors;
+  if (!scenario::load_scenario(a.scenario_file, &s, &errors)) {
+    for (const auto& e : errors) std::cerr << e.to_string() << "\n";
+    return kExitUsage;
+  }
+  if (a.seed_set) s.set_seed(a.seed);
+  live::LoadOptions o;
+  o.scenario_file = a.scenario_file;
+  o.duration_s = a.duration_s;
+  o.server_threads = a.server_threads;
+  if (!a.target.empty()) {
+    const auto colon = a.target.rfind(':');
+    uint64_t port = 0;
+    if (colon == std::string::npos || !parse_unsigned(a.target.substr(colon + 1), &port) ||
+        port == 0 || port > 65535) {
+      return load_usage("--target needs HOST:PORT, got \"" + a.target + "\"");
+    }
+    o.target_host = a.target.substr(0, colon);
+    if (o.target_host.size() > 2 && o.target_host.front() == '[') {
+      o.target_host = o.target_host.substr(1, o.target_host.size() - 2);
+    }
+    o.target_port = static_cast<uint16_t>(port);
+    std::ifstream in(a.key_file, std::ios::binary);
+    std::stringstream key;
+    key << in.rdbuf();
+    if (!in || key.str().empty()) {
+      std::cerr << "cellsim load: cannot read the key file " << a.key_file << "\n";
+      return kExitUsage;
+    }
+    o.key = key.str();
+  }
+  const bool tty = !a.quiet && isatty(STDERR_FILENO);
+  bool announced = false;
+  o.on_progress = [&](const live::Progress& p) {
+    if (!a.quiet && !announced) {
+      announced = true;
+      std::cerr << "cellsim load: " << s.name() << ", seed " << s.seed() << ": " << p.members
+                << " members against "
+                << (a.target.empty() ? "embedded cellmeetd on 127.0.0.1:" +
+                                           std::to_string(p.server_port)
+                                     : a.target)
+                << " for " << p.duration_s << " s\n";
+    }
+    if (tty) {
+      std::fprintf(stderr,
+                   "\r  %6.1f / %.0f s   connected %llu   joined %llu   frames %llu up %llu down"
+                   "   disconnects %llu   ",
+                   p.elapsed_s, p.duration_s, static_cast<unsigned long long>(p.connected),
+                   static_cast<unsigned long long>(p.joined),
+                   static_cast<unsigned long long>(p.frames_sent),
+                   static_cast<unsigned long long>(p.frames_received),
+                   static_cast<unsigned long long>(p.disconnects));
+    }
+    return !g_load_interrupted.load();
+  };
+  std::signal(SIGINT, on_load_signal);
+  std::signal(SIGTERM, on_load_signal);
+  std::signal(SIGPIPE, SIG_IGN);
+  const live::LoadOutcome out = live::run_load(s, o);
+  if (tty) std::fprintf(stderr, "\n");
+  if (!out.ok) {
+    std::cerr << "cellsim load: " << out.error << "\n";
+    return kExitUsage;
+  }
+  std::string why;
+  if (!metrics::write_results(a.out_dir, out.results, &why)) {
+    std::cerr << "cellsim load: " << why << "\n";
+    return kExitError;
+  }
+  const auto& run = out.results.run();
+  if (!a.quiet) {
+    metrics::print_summary(out.results, std::cout);
+    std::cout << "results: " << a.out_dir << "/results.pb, " << a.out_dir << "/results.json\n";
+    std::cout << "live: " << out.members << " members, peak " << out.peak_connected
+              << " connections, " << run.frames() << " frames in " << run.wall_s() << " s ("
+              << static_cast<uint64_t>(static_cast<double>(run.frames()) /
+                                       std::max(run.wall_s(), 1e-9))
+              << " frames/s), peak memory " << run.peak_rss_bytes() / (1024 * 1024) << " MiB\n";
+  }
+  if (out.violation_count > 0) {
+    std::cerr << "cellsim load: " << out.violation_count << " invariant violations (seed "
+              << s.seed() << "):\n";
+    for (const auto& v : out.violations) std::cerr << "  " << v << "\n";
+    return kExitInvariant;
+  }
+  if (out.partial) {
+    std::cerr << "cellsim load: interrupted; partial results written to " << a.out_dir << "\n";
+    return kExitInterrupted;
+  }
+  if (!metrics::all_met(out.results)) {
+    std::cerr << "cellsim load: an SLO was breached (exit " << kExitSloBreached << ")\n";
+    return kExitSloBreached;
+  }
+  return kExitOk;
+}
+
+}  // namespace cellsim::cli

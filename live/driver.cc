@@ -1,0 +1,881 @@
+#include "live/driver.h"
+
+#include <openssl/rand.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
+
+#include "agents/agent.h"
+#include "metrics/recorder.h"
+#include "metrics/slo.h"
+#include "scenario/loader.h"
+#include "scenario/plan.h"
+#include "server/engine/token.h"
+#include "server/net/asio.h"
+#include "server/net/server.h"
+#include "sim/link.h"
+
+namespace cellsim::live {
+namespace {
+
+using agents::kNever;
+using agents::kNsPerMs;
+using agents::kNsPerS;
+using agents::Rng;
+using agents::StreamKind;
+using agents::TimeNs;
+namespace asio = net::asio;
+using net::error_code;
+using net::tcp;
+
+constexpr char kVersion[] = "cellsim 0.1.0";
+
+// A connect attempt while the link is down fails after this long (SYN
+// retries), as in the simulator.
+constexpr TimeNs kConnectFailNs = 3 * kNsPerS;
+// Bytes read from a socket at once (one buffer per connection).
+constexpr size_t kReadChunkBytes = 4096;
+// Frames waiting in a member's upstream link; more means the link cannot
+// carry what the agent sends: the connection is closed.
+constexpr size_t kMaxUpQueueFrames = 4096;
+// Chunks waiting in a member's downstream link; at this many the socket is
+// not read until the link drains (TCP's flow control pushes back).
+constexpr size_t kMaxDownQueueChunks = 256;
+// Rounds of a member's step loop at one instant (inputs then outputs).
+constexpr int kMaxStepRounds = 64;
+// Outputs taken from an agent per pump (an agent emits a few per input).
+constexpr int kMaxOutputsPerPump = 10'000;
+// Violations kept verbatim (all are counted).
+constexpr size_t kMaxViolationsKept = 100;
+// File descriptors kept free beyond the connections (logs, results, server).
+constexpr uint64_t kSpareFds = 256;
+constexpr size_t kKeyBytes = 32;
+
+TimeNs ms_to_ns(double ms) { return static_cast<TimeNs>(ms * 1e6); }
+
+metrics::Latency to_latency(agents::Measure m) {
+  switch (m) {
+    case agents::Measure::kJoin: return metrics::Latency::kJoin;
+    case agents::Measure::kHeartbeatRtt: return metrics::Latency::kHeartbeatRtt;
+    case agents::Measure::kBroadcast: return metrics::Latency::kBroadcast;
+    case agents::Measure::kBallot: return metrics::Latency::kBallot;
+    case agents::Measure::kResult: return metrics::Latency::kResult;
+    case agents::Measure::kTimeToQuorum: return metrics::Latency::kTimeToQuorum;
+  }
+  return metrics::Latency::kJoin;
+}
+
+uint64_t peak_rss_bytes() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+// One TCP connection: I/O only. The member decides what goes on it and when.
+struct Conn {
+  explicit Conn(asio::io_context& io, uint32_t epoch_in) : socket(io), epoch(epoch_in) {}
+  tcp::socket socket;
+  uint32_t epoch;
+  bool open = true;
+  bool reading = false;
+  bool writing = false;
+  std::deque<wire::SharedFrame> write_queue;  // released by the link, in order
+  bool close_after_writes = false;
+  std::array<char, kReadChunkBytes> buf;
+};
+
+// Bytes (or the end of the stream) on their way through a link.
+struct Chunk {
+  TimeNs at_ns = 0;
+  uint32_t epoch = 0;
+  bool close = false;
+  wire::SharedFrame frame;  // upstream: a frame
+  std::string bytes;        // downstream: what one read gave
+};
+
+}  // namespace
+
+v1::Deployment plan_deployment(const v1::Scenario& s) {
+  v1::Deployment d;
+  for (const scenario::CellSlot& slot : scenario::cell_slots(s)) {
+    *d.add_cells() = scenario::plan_cell(s, slot, 0).roster;
+  }
+  return d;
+}
+
+bool raise_fd_limit(uint64_t fds, std::string* why) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    *why = "getrlimit(RLIMIT_NOFILE) failed";
+    return false;
+  }
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= fds) return true;
+  if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < fds) {
+    *why = "this run needs " + std::to_string(fds) +
+           " file descriptors but the hard limit (RLIMIT_NOFILE) is " +
+           std::to_string(rl.rlim_max) + ": raise it (`ulimit -Hn " + std::to_string(fds) +
+           "` as root, or LimitNOFILE= in a systemd unit, or nofile in "
+           "/etc/security/limits.conf) or run fewer members";
+    return false;
+  }
+  rl.rlim_cur = fds;
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    *why = "setrlimit(RLIMIT_NOFILE, " + std::to_string(fds) + ") failed: run `ulimit -n " +
+           std::to_string(fds) + "` first or run fewer members";
+    return false;
+  }
+  return true;
+}
+
+// The driver: every member's agent, link and connection, on one io_context.
+class Driver : public agents::AgentObserver {
+ public:
+  Driver(const v1::Scenario& s, const LoadOptions& o) : s_(s), o_(o) {}
+  ~Driver() override { shutdown(); }
+
+  bool build(std::string* why);
+  LoadOutcome run();
+
+  // AgentObserver.
+  void on_measure(const agents::MemberPlan& who, agents::Measure m, TimeNs value_ns) override;
+  void on_traffic(const agents::MemberPlan& who, bool sent, size_t bytes) override;
+  void on_event(const agents::MemberPlan& who, Event e, int64_t detail) override;
+  void on_meeting_report(const agents::MeetingReport& report) override;
+  void on_violation(const agents::MemberPlan& who, const std::string& what) override;
+
+ private:
+  struct Member {
+    Member(asio::io_context& io, const v1::NetworkProfile* p, uint64_t seed, uint64_t id,
+           TimeNs start_ns)
+        : up(p, p->bandwidth_up_kbps(), Rng(seed, StreamKind::kLinkUp, id)),
+          down(p, p->bandwidth_down_kbps(), Rng(seed, StreamKind::kLinkDown, id)),
+          outages(p->has_outages() ? &p->outages() : nullptr, Rng(seed, StreamKind::kOutage, id),
+                  start_ns),
+          profile_spec(p),
+          timer(io) {}
+    std::unique_ptr<agents::Agent> agent;
+    uint32_t cell = 0, cell_type = 0, profile = 0;
+    sim::LinkDirection up, down;
+    sim::OutageSchedule outages;
+    const v1::NetworkProfile* profile_spec;
+    asio::steady_timer timer;
+    TimeNs timer_at = kNever;
+    std::shared_ptr<Conn> conn;  // the current connection, if any
+    uint32_t epoch = 0;          // bumped whenever the transport is dropped
+    bool transport_up = false;   // TCP connected (the agent may not know yet)
+    bool connected = false;      // the agent was told
+    TimeNs connect_done_at = kNever;  // handshake done (or, if failing, the failure)
+    bool connect_failing = false;
+    TimeNs outage_check_at = kNever;
+    TimeNs break_at = kNever;
+    TimeNs rtt_ns = 0;
+    TimeNs up_last_ns = 0, down_last_ns = 0;
+    std::deque<Chunk> up_queue, down_queue;
+    bool ever_connected = false;
+    bool joined_once = false;
+    bool in_meeting = false;
+  };
+  struct Cell {
+    uint64_t cell_id = 0;
+    uint32_t cell_type = 0;
+    agents::CellBoard board;
+    std::vector<uint32_t> members;
+    bool reported = false;
+    agents::MeetingReport report;
+  };
+
+  TimeNs now() const {
+    return start_ns_ + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::steady_clock::now() - steady0_)
+                           .count();
+  }
+  void step(uint32_t m);
+  void pump(uint32_t m, TimeNs now);
+  void start_connect(uint32_t m, TimeNs now);
+  void drop_transport(uint32_t m);
+  void send_up(uint32_t m, TimeNs now, wire::SharedFrame frame, bool close);
+  void start_write(uint32_t m, const std::shared_ptr<Conn>& c);
+  void start_read(uint32_t m, const std::shared_ptr<Conn>& c);
+  void on_read(uint32_t m, const std::shared_ptr<Conn>& c, size_t n, bool eof);
+  TimeNs after_outages(Member& mb, TimeNs now, TimeNs at);
+  void plan_outage_check(Member& mb, TimeNs now);
+  void arm_timer(uint32_t m, TimeNs now);
+  void on_tick();
+  void violation(const std::string& what);
+  void finish(bool complete);
+  void shutdown();
+  Progress progress() const;
+
+  const v1::Scenario& s_;
+  const LoadOptions& o_;
+  asio::io_context io_;
+  std::unique_ptr<net::Server> server_;
+  tcp::endpoint target_;
+  std::string key_;
+  metrics::Recorder rec_;
+  std::vector<const v1::NetworkProfile*> profiles_;  // by recorder profile index
+  std::vector<std::unique_ptr<Member>> members_;
+  std::vector<std::unique_ptr<Cell>> cells_;
+  std::chrono::steady_clock::time_point steady0_;
+  TimeNs start_ns_ = 0;
+  TimeNs end_ns_ = 0;
+  TimeNs liveness_ns_ = 0;
+  std::unique_ptr<asio::steady_timer> tick_;
+  bool stopping_ = false;
+  bool interrupted_ = false;
+  uint64_t connected_now_ = 0, peak_connected_ = 0, joined_now_ = 0, disconnects_ = 0;
+  uint64_t frames_sent_ = 0, frames_received_ = 0;
+  uint64_t violation_count_ = 0;
+  std::vector<std::string> violations_;
+};
+
+bool Driver::build(std::string* why) {
+  const double duration_s =
+      o_.duration_s > 0 ? o_.duration_s : static_cast<double>(s_.duration_min()) * 60.0;
+  if (duration_s > kMaxDurationS) {
+    *why = "duration " + std::to_string(duration_s) + " s is more than the driver's bound of " +
+           std::to_string(kMaxDurationS) + " s";
+    return false;
+  }
+  const std::vector<scenario::CellSlot> slots = scenario::cell_slots(s_);
+  steady0_ = std::chrono::steady_clock::now();
+  start_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  end_ns_ = start_ns_ + static_cast<TimeNs>(duration_s * 1e9);
+  liveness_ns_ = TimeNs{s_.rules().heartbeat_interval_ms()} * s_.rules().missed_heartbeats() * kNsPerMs;
+
+  std::vector<scenario::CellSetup> setups;
+  uint64_t members = 0;
+  for (const auto& slot : slots) {
+    setups.push_back(scenario::plan_cell(s_, slot, start_ns_));
+    members += setups.back().members.size();
+    if (members > kMaxMembers) {
+      *why = "the scenario has more than " + std::to_string(kMaxMembers) +
+             " members: more connections than one live driver holds (shard the cells)";
+      return false;
+    }
+  }
+  if (!raise_fd_limit(members * (o_.target_host.empty() ? 2 : 1) + kSpareFds, why)) return false;
+
+  if (o_.target_host.empty()) {
+    std::string key(kKeyBytes, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), kKeyBytes) != 1) {
+      *why = "cannot generate a key (OpenSSL RAND_bytes failed)";
+      return false;
+    }
+    key_ = key;
+    net::ServerOptions so;
+    so.listen_address = "127.0.0.1";
+    so.port = 0;
+    so.metrics_enabled = false;
+    so.threads = std::max(1u, o_.server_threads);
+    so.max_connections = members + kSpareFds;
+    so.key = key_;
+    const auto q = scenario::engine_quorum(s_.rules().quorum_fraction());
+    so.engine.rules.quorum = {q.num, q.den};
+    so.engine.rules.heartbeat_interval_ms = s_.rules().heartbeat_interval_ms();
+    so.engine.rules.missed_heartbeats = s_.rules().missed_heartbeats();
+    so.engine.run_id = s_.seed();
+    for (const auto& c : setups) *so.deployment.add_cells() = c.roster;
+    server_ = std::make_unique<net::Server>(std::move(so));
+    if (!server_->start(why)) {
+      *why = "the embedded cellmeetd did not start: " + *why;
+      return false;
+    }
+    target_ = tcp::endpoint(asio::ip::address_v4::loopback(), server_->port());
+  } else {
+    if (o_.key.empty()) {
+      *why = "a target needs the server's key (--key FILE)";
+      return false;
+    }
+    key_ = o_.key;
+    error_code ec;
+    const auto addr = asio::ip::make_address(o_.target_host, ec);
+    if (ec || !addr.is_loopback()) {
+      *why = "the target must be a loopback address (127.0.0.0/8 or ::1), got \"" +
+             o_.target_host + "\"";
+      return false;
+    }
+    target_ = tcp::endpoint(addr, o_.target_port);
+  }
+
+  for (const auto& p : s_.profiles()) {
+    const uint32_t i = rec_.profile_index(p.name());
+    if (profiles_.size() <= i) profiles_.resize(i + 1);
+    profiles_[i] = &p;
+  }
+  for (scenario::CellSetup& setup : setups) {
+    const v1::CellType& ct = s_.cell_types(setup.cell_type_pos);
+    auto cell = std::make_unique<Cell>();
+    cell->cell_id = setup.cell_id;
+    cell->cell_type = rec_.cell_type_index(ct.name());
+    rec_.add_cells(cell->cell_type, 1);
+    rec_.quorum(cell->cell_type).meetings += 1;
+    const uint32_t cell_slot = static_cast<uint32_t>(cells_.size());
+    for (scenario::MemberSetup& ms : setup.members) {
+      const uint32_t profile = rec_.profile_index(s_.profiles(ms.profile_pos).name());
+      v1::TokenClaims claims;
+      claims.set_cell_id(cell->cell_id);
+      claims.set_member_id(ms.plan.member_id);
+      claims.set_standing(ms.plan.standing);
+      claims.set_role(ms.plan.role);
+      claims.set_expires_at_ms((end_ns_ + 86'400 * kNsPerS) / kNsPerMs);
+      ms.plan.token = engine::mint_token(key_, claims);
+      auto m = std::make_unique<Member>(io_, profiles_[profile], s_.seed(), ms.member_no, start_ns_);
+      for (const auto& [from, to] : ms.outage_windows) m->outages.add_window(from, to);
+      m->cell = cell_slot;
+      m->cell_type = cell->cell_type;
+      m->profile = profile;
+      m->rtt_ns = 2 * ms_to_ns(profiles_[profile]->base_one_way_ms());
+      ms.plan.host_tag = members_.size();
+      cell->members.push_back(static_cast<uint32_t>(members_.size()));
+      rec_.add_members(cell->cell_type, profile, 1);
+      m->agent = std::make_unique<agents::Agent>(
+          std::move(ms.plan),
+          Rng(s_.seed(), StreamKind::kMember, ms.member_no | (uint64_t{1} << 63)), &cell->board,
+          this);
+      members_.push_back(std::move(m));
+    }
+    cells_.push_back(std::move(cell));
+  }
+  return true;
+}
+
+// --- One member's step: inputs due now, then the agent's outputs ----------------
+
+void Driver::step(uint32_t m) {
+  if (stopping_) return;
+  Member& mb = *members_[m];
+  for (int round = 0; round < kMaxStepRounds; ++round) {
+    const TimeNs t = now();
+    bool any = false;
+    if (mb.connect_done_at <= t) {
+      mb.connect_done_at = kNever;
+      any = true;
+      if (mb.connect_failing) {
+        mb.connect_failing = false;
+        drop_transport(m);
+        mb.agent->handle_disconnected(t);
+      } else {
+        mb.connected = true;
+        mb.up.reset(t);
+        mb.down.reset(t);
+        mb.up_last_ns = mb.down_last_ns = t;
+        plan_outage_check(mb, t);
+        mb.agent->handle_connected(t);
+      }
+    }
+    if (mb.outage_check_at <= t) {
+      any = true;
+      mb.outage_check_at = kNever;
+      if (mb.connected) {
+        const auto w = mb.outages.next_window(t);
+        if (w.start <= t && w.end - t >= liveness_ns_) {
+          mb.break_at = t + liveness_ns_;
+        } else {
+          const auto next = mb.outages.next_window(std::max(w.end, t));
+          if (next.start != sim::OutageSchedule::kNoOutage && next.start < end_ns_) {
+            mb.outage_check_at = std::max(next.start, t + 1);
+          }
+        }
+      }
+    }
+    if (mb.break_at <= t) {
+      any = true;
+      mb.break_at = kNever;
+      if (mb.connected) {
+        drop_transport(m);
+        mb.agent->handle_disconnected(t);
+      }
+    }
+    while (!mb.down_queue.empty() && mb.down_queue.front().at_ns <= t) {
+      any = true;
+      Chunk c = std::move(mb.down_queue.front());
+      mb.down_queue.pop_front();
+      if (c.epoch != mb.epoch || !mb.connected) continue;
+      if (c.close) {
+        drop_transport(m);
+        mb.agent->handle_disconnected(t);
+      } else {
+        mb.agent->handle_bytes(t, c.bytes);
+      }
+    }
+    if (mb.conn && !mb.conn->reading && mb.down_queue.size() < kMaxDownQueueChunks) {
+      start_read(m, mb.conn);
+    }
+    while (!mb.up_queue.empty() && mb.up_queue.front().at_ns <= t) {
+      any = true;
+      Chunk c = std::move(mb.up_queue.front());
+      mb.up_queue.pop_front();
+      if (!mb.conn || c.epoch != mb.conn->epoch) continue;
+      if (c.close) {
+        mb.conn->close_after_writes = true;
+      } else {
+        mb.conn->write_queue.push_back(std::move(c.frame));
+      }
+      start_write(m, mb.conn);
+    }
+    const auto due = mb.agent->poll_timeout();
+    if (due && *due <= t) {
+      any = true;
+      mb.agent->handle_timeout(t);
+    }
+    pump(m, t);
+    if (!any) break;
+  }
+  arm_timer(m, now());
+}
+
+void Driver::pump(uint32_t m, TimeNs t) {
+  Member& mb = *members_[m];
+  agents::AgentOutput out;
+  for (int i = 0; i < kMaxOutputsPerPump && mb.agent->poll_output(&out); ++i) {
+    switch (out.kind) {
+      case agents::AgentOutput::Kind::kConnect: start_connect(m, t); break;
+      case agents::AgentOutput::Kind::kTransmit: send_up(m, t, std::move(out.frame), false); break;
+      case agents::AgentOutput::Kind::kClose: send_up(m, t, nullptr, true); break;
+    }
+  }
+}
+
+void Driver::arm_timer(uint32_t m, TimeNs t) {
+  Member& mb = *members_[m];
+  TimeNs at = std::min({mb.connect_done_at, mb.outage_check_at, mb.break_at});
+  if (!mb.down_queue.empty()) at = std::min(at, mb.down_queue.front().at_ns);
+  if (!mb.up_queue.empty()) at = std::min(at, mb.up_queue.front().at_ns);
+  if (const auto due = mb.agent->poll_timeout()) at = std::min(at, *due);
+  if (at == kNever || at >= end_ns_) {
+    if (mb.timer_at != kNever) mb.timer.cancel();
+    mb.timer_at = kNever;
+    return;
+  }
+  at = std::max(at, t);
+  if (at == mb.timer_at) return;
+  mb.timer_at = at;
+  mb.timer.expires_after(std::chrono::nanoseconds(at - t));
+  mb.timer.async_wait([this, m](const error_code& ec) {
+    if (ec || stopping_) return;
+    members_[m]->timer_at = kNever;
+    step(m);
+  });
+}
+
+// --- Transport ----------------------------------------------------------------
+
+void Driver::drop_transport(uint32_t m) {
+  Member& mb = *members_[m];
+  ++mb.epoch;
+  if (mb.connected || mb.transport_up) {
+    if (connected_now_ > 0) --connected_now_;
+  }
+  mb.connected = false;
+  mb.transport_up = false;
+  mb.connect_done_at = kNever;
+  mb.connect_failing = false;
+  mb.outage_check_at = kNever;
+  mb.break_at = kNever;
+  mb.down_queue.clear();
+  mb.up_queue.clear();
+  if (mb.conn) {
+    mb.conn->open = false;
+    error_code ec;
+    mb.conn->socket.close(ec);
+    mb.conn.reset();
+  }
+  if (mb.in_meeting) {
+    mb.in_meeting = false;
+    if (joined_now_ > 0) --joined_now_;
+  }
+}
+
+void Driver::start_connect(uint32_t m, TimeNs t) {
+  Member& mb = *members_[m];
+  drop_transport(m);
+  TimeNs until;
+  if (mb.outages.down_at(t, &until)) {
+    mb.connect_failing = true;
+    mb.connect_done_at = t + kConnectFailNs;
+    return;
+  }
+  auto c = std::make_shared<Conn>(io_, mb.epoch);
+  mb.conn = c;
+  c->socket.async_connect(target_, [this, m, c](const error_code& ec) {
+    if (stopping_ || !c->open) return;
+    Member& mb = *members_[m];
+    const TimeNs t = now();
+    if (ec) {
+      mb.connect_failing = true;
+      mb.connect_done_at = t;  // refused: fails now (the agent backs off)
+      step(m);
+      return;
+    }
+    error_code ignored;
+    c->socket.set_option(tcp::no_delay(true), ignored);
+    mb.transport_up = true;
+    ++connected_now_;
+    peak_connected_ = std::max(peak_connected_, connected_now_);
+    TimeNs rtt = mb.up.draw_delay_ns() + mb.down.draw_delay_ns();
+    if (mb.profile_spec->tls()) rtt += mb.up.draw_delay_ns() + mb.down.draw_delay_ns();
+    mb.connect_done_at = t + rtt;
+    start_read(m, c);
+    step(m);
+  });
+}
+
+// The stream stalls through an outage: what would arrive during it arrives
+// one retransmission timeout after it ends (sim::World::after_outages).
+TimeNs Driver::after_outages(Member& mb, TimeNs t, TimeNs at) {
+  const auto w = mb.outages.next_window(t);
+  if (w.start < at) {
+    at = std::max(at, w.end + std::max(ms_to_ns(mb.profile_spec->rto_min_ms()), mb.rtt_ns));
+  }
+  return at;
+}
+
+void Driver::plan_outage_check(Member& mb, TimeNs t) {
+  const auto w = mb.outages.next_window(t);
+  if (w.start == sim::OutageSchedule::kNoOutage || w.start >= end_ns_) return;
+  mb.outage_check_at = std::max(w.start, t);
+}
+
+void Driver::send_up(uint32_t m, TimeNs t, wire::SharedFrame frame, bool close) {
+  Member& mb = *members_[m];
+  if (!mb.connected || !mb.conn) return;
+  if (mb.up_queue.size() >= kMaxUpQueueFrames) {
+    violation("cell " + std::to_string(mb.agent->plan().cell_id) + " member " +
+              std::to_string(mb.agent->plan().member_id) + ": upstream link queue over " +
+              std::to_string(kMaxUpQueueFrames) + " frames; connection closed");
+    drop_transport(m);
+    mb.agent->handle_disconnected(t);
+    return;
+  }
+  TimeNs at = close ? std::max(t + mb.up.draw_delay_ns(), mb.up_last_ns)
+                    : mb.up.transmit(t, frame->size(), mb.rtt_ns);
+  at = after_outages(mb, t, at);
+  mb.up.stall_until(at);
+  mb.up_last_ns = at;
+  Chunk c;
+  c.at_ns = at;
+  c.epoch = mb.conn->epoch;
+  c.close = close;
+  c.frame = std::move(frame);
+  mb.up_queue.push_back(std::move(c));
+  if (close) {
+    // The member's side is gone; the FIN travels on with the old connection.
+    std::shared_ptr<Conn> old = mb.conn;
+    std::deque<Chunk> pending = std::move(mb.up_queue);
+    mb.conn.reset();
+    drop_transport(m);
+    // Keep the old connection's pending frames: hand them to the socket now,
+    // in order (their link delay has mostly passed; close follows them).
+    for (Chunk& p : pending) {
+      if (!p.close) old->write_queue.push_back(std::move(p.frame));
+    }
+    old->close_after_writes = true;
+    start_write(m, old);
+  }
+}
+
+void Driver::start_write(uint32_t m, const std::shared_ptr<Conn>& c) {
+  if (c->writing || stopping_) return;
+  if (c->write_queue.empty()) {
+    if (c->close_after_writes && c->socket.is_open()) {
+      error_code ec;
+      c->socket.shutdown(tcp::socket::shutdown_both, ec);
+      c->socket.close(ec);
+      c->open = false;
+    }
+    return;
+  }
+  if (!c->socket.is_open()) {
+    c->write_queue.clear();
+    return;
+  }
+  c->writing = true;
+  wire::SharedFrame f = c->write_queue.front();
+  asio::async_write(c->socket, asio::buffer(*f), [this, m, c, f](const error_code& ec, size_t) {
+    c->writing = false;
+    if (stopping_) return;
+    if (ec) {
+      c->write_queue.clear();
+      return;  // the read side sees the broken connection
+    }
+    c->write_queue.pop_front();
+    start_write(m, c);
+  });
+}
+
+void Driver::start_read(uint32_t m, const std::shared_ptr<Conn>& c) {
+  if (c->reading || !c->open || stopping_) return;
+  c->reading = true;
+  c->socket.async_read_some(asio::buffer(c->buf), [this, m, c](const error_code& ec, size_t n) {
+    c->reading = false;
+    if (stopping_ || !c->open) return;
+    on_read(m, c, n, static_cast<bool>(ec));
+  });
+}
+
+void Driver::on_read(uint32_t m, const std::shared_ptr<Conn>& c, size_t n, bool eof) {
+  Member& mb = *members_[m];
+  if (mb.conn != c) return;
+  const TimeNs t = now();
+  Chunk chunk;
+  chunk.epoch = mb.epoch;
+  if (eof) {
+    chunk.close = true;
+    chunk.at_ns = after_outages(mb, t, std::max(t + mb.down.draw_delay_ns(), mb.down_last_ns));
+    c->open = false;
+    error_code ignored;
+    c->socket.close(ignored);
+  } else {
+    chunk.bytes.assign(c->buf.data(), n);
+    chunk.at_ns = after_outages(mb, t, mb.down.transmit(t, n, mb.rtt_ns));
+    mb.down.stall_until(chunk.at_ns);
+  }
+  mb.down_last_ns = chunk.at_ns;
+  mb.down_queue.push_back(std::move(chunk));
+  if (!eof && mb.down_queue.size() < kMaxDownQueueChunks) start_read(m, c);
+  step(m);
+}
+
+// --- Observer -------------------------------------------------------------------
+
+void Driver::on_measure(const agents::MemberPlan& who, agents::Measure m, TimeNs value_ns) {
+  const Member& mb = *members_[who.host_tag];
+  const uint32_t profile =
+      m == agents::Measure::kTimeToQuorum ? metrics::Recorder::kNone : mb.profile;
+  rec_.record_latency(to_latency(m), mb.cell_type, profile, value_ns / 1000);
+}
+
+void Driver::on_traffic(const agents::MemberPlan& who, bool sent, size_t bytes) {
+  const Member& mb = *members_[who.host_tag];
+  metrics::Traffic& t = rec_.traffic(mb.cell_type, mb.profile);
+  if (sent) {
+    ++t.frames_sent;
+    ++frames_sent_;
+    t.bytes_up += bytes;
+  } else {
+    ++t.frames_received;
+    ++frames_received_;
+    t.bytes_down += bytes;
+  }
+}
+
+void Driver::on_event(const agents::MemberPlan& who, Event e, int64_t detail) {
+  (void)detail;
+  Member& mb = *members_[who.host_tag];
+  metrics::Traffic& t = rec_.traffic(mb.cell_type, mb.profile);
+  switch (e) {
+    case Event::kConnected:
+      ++t.connects;
+      if (mb.ever_connected) ++t.reconnects;
+      mb.ever_connected = true;
+      break;
+    case Event::kDisconnected:
+      ++t.disconnects;
+      ++disconnects_;
+      break;
+    case Event::kJoined:
+      mb.joined_once = true;
+      if (!mb.in_meeting) {
+        mb.in_meeting = true;
+        ++joined_now_;
+      }
+      break;
+    default: break;
+  }
+}
+
+void Driver::on_meeting_report(const agents::MeetingReport& report) {
+  for (auto& c : cells_) {
+    if (c->cell_id != report.cell_id) continue;
+    if (c->reported) return;  // a chair reports once; finish() after a close is a no-op
+    c->reported = true;
+    c->report = report;
+    metrics::Quorum& q = rec_.quorum(c->cell_type);
+    q.meetings_quorate_by_deadline += report.quorate_by_deadline;
+    q.meetings_ever_quorate += report.ever_quorate;
+    q.meeting_time_ns += static_cast<uint64_t>(std::max<TimeNs>(0, report.meeting_ns));
+    q.quorate_time_ns += static_cast<uint64_t>(std::max<TimeNs>(0, report.quorate_ns));
+    q.quorum_losses += report.quorum_losses;
+    q.votes_held += report.votes_held;
+    q.votes_valid += report.votes_valid;
+    q.votes_passed += report.votes_passed;
+    q.ballots_counted += report.ballots_counted;
+    q.meetings_closed += report.closed;
+    q.minutes_complete += report.minutes_complete;
+    return;
+  }
+}
+
+void Driver::on_violation(const agents::MemberPlan& who, const std::string& what) {
+  violation("cell " + std::to_string(who.cell_id) + " member " + std::to_string(who.member_id) +
+            ": " + what);
+}
+
+void Driver::violation(const std::string& what) {
+  ++violation_count_;
+  if (violations_.size() < kMaxViolationsKept) {
+    violations_.push_back("seed " + std::to_string(s_.seed()) + ", t=" +
+                          std::to_string((now() - start_ns_) / kNsPerMs) + " ms: " + what);
+  }
+}
+
+// --- Run ------------------------------------------------------------------------
+
+Progress Driver::progress() const {
+  Progress p;
+  p.elapsed_s = static_cast<double>(now() - start_ns_) / 1e9;
+  p.duration_s = static_cast<double>(end_ns_ - start_ns_) / 1e9;
+  p.members = members_.size();
+  p.connected = connected_now_;
+  p.joined = joined_now_;
+  p.frames_sent = frames_sent_;
+  p.frames_received = frames_received_;
+  p.disconnects = disconnects_;
+  p.server_port = target_.port();
+  return p;
+}
+
+void Driver::on_tick() {
+  if (stopping_) return;
+  const TimeNs t = now();
+  if (o_.on_progress && !o_.on_progress(progress())) {
+    interrupted_ = true;
+    io_.stop();
+    return;
+  }
+  if (t >= end_ns_) {
+    io_.stop();
+    return;
+  }
+  const TimeNs every = std::max<TimeNs>(1, static_cast<TimeNs>(o_.progress_every_s * 1e9));
+  tick_->expires_after(std::chrono::nanoseconds(std::min(every, end_ns_ - t)));
+  tick_->async_wait([this](const error_code& ec) {
+    if (!ec) on_tick();
+  });
+}
+
+void Driver::finish(bool complete) {
+  const TimeNs t = std::min(now(), end_ns_);
+  for (auto& c : cells_) {
+    for (uint32_t m : c->members) members_[m]->agent->finish(t);
+    uint64_t acked = 0;
+    for (const auto& [vote, n] : c->board.acked_by_vote) acked += n;
+    rec_.quorum(c->cell_type).ballots_acked += acked;
+    if (!complete || !c->report.closed) continue;
+    for (const auto& [vote, counted] : c->report.tally_by_vote) {
+      const auto it = c->board.acked_by_vote.find(vote);
+      const uint64_t n = it == c->board.acked_by_vote.end() ? 0 : it->second;
+      if (n != counted) {
+        violation("cell " + std::to_string(c->cell_id) + " vote " + std::to_string(vote) + ": " +
+                  std::to_string(n) + " ballots acknowledged, " + std::to_string(counted) +
+                  " counted");
+      }
+    }
+  }
+  for (auto& mb : members_) {
+    if (mb->agent->plan().join_at_ns != kNever && mb->agent->plan().join_at_ns < t &&
+        !mb->joined_once) {
+      ++rec_.traffic(mb->cell_type, mb->profile).failed_joins;
+    }
+  }
+}
+
+void Driver::shutdown() {
+  if (!stopping_) {
+    stopping_ = true;
+    for (auto& mb : members_) {
+      error_code ec;
+      mb->timer.cancel();
+      if (mb->conn) {
+        mb->conn->open = false;
+        mb->conn->socket.close(ec);
+      }
+    }
+    if (tick_) tick_->cancel();
+    io_.restart();
+    io_.poll();  // the aborted handlers run and return
+  }
+  if (server_) {
+    server_->stop();
+    server_.reset();
+  }
+}
+
+LoadOutcome Driver::run() {
+  LoadOutcome out;
+  out.members = members_.size();
+  out.cells = cells_.size();
+  out.server_port = target_.port();
+  const auto wall0 = std::chrono::steady_clock::now();
+  const TimeNs t0 = now();
+  for (size_t m = 0; m < members_.size(); ++m) {
+    members_[m]->agent->start(t0);
+    step(static_cast<uint32_t>(m));
+  }
+  tick_ = std::make_unique<asio::steady_timer>(io_);
+  on_tick();
+  io_.run();
+  out.partial = interrupted_ || now() < end_ns_;
+  const TimeNs t_end = std::min(now(), end_ns_);
+  // Stop the traffic before the meetings are reported.
+  stopping_ = true;
+  finish(!out.partial);
+  stopping_ = false;
+  shutdown();
+
+  v1::RunInfo run;
+  run.set_scenario(s_.name());
+  run.set_scenario_file(o_.scenario_file);
+  run.set_seed(s_.seed());
+  run.set_mode("live");
+  run.set_cellsim_version(kVersion);
+  run.set_calibration(o_.target_host.empty() ? "live (embedded cellmeetd)"
+                                             : "live (target " + o_.target_host + ")");
+  run.add_shards("0/1");
+  run.set_shard_count(1);
+  run.set_partial(out.partial);
+  run.set_virtual_ns(static_cast<uint64_t>(t_end - start_ns_));
+  run.set_events(frames_sent_ + frames_received_);
+  run.set_frames(frames_sent_ + frames_received_);
+  run.set_wall_s(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count());
+  run.set_finished_unix_s(std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count());
+  run.set_peak_rss_bytes(peak_rss_bytes());
+  run.set_host(host_name());
+  out.results = rec_.to_results(run);
+  metrics::evaluate_slos(s_, &out.results);
+  out.violation_count = violation_count_;
+  out.violations = violations_;
+  out.peak_connected = peak_connected_;
+  out.ok = true;
+  return out;
+}
+
+LoadOutcome run_load(const v1::Scenario& scenario, const LoadOptions& options) {
+  Driver d(scenario, options);
+  std::string why;
+  if (!d.build(&why)) {
+    LoadOutcome out;
+    out.error = why;
+    return out;
+  }
+  return d.run();
+}
+
+}  // namespace cellsim::live

@@ -1,0 +1,109 @@
+// The live load driver (DESIGN.md, "Live mode"): the simulator's agents over
+// real TCP against cellmeetd, one connection per member, each through a
+// user-space impairment layer that applies the member's link profile in real
+// time (sim/link.h's LinkDirection and OutageSchedule, on the steady clock).
+//
+// Time. Agents see nanoseconds on the host's steady clock, offset so that the
+// scenario's start is the driver's start, and that start is the wall clock's
+// Unix time then (so tokens and the server's clock agree with the agents').
+//
+// The impairment layer, per member and direction: a frame (upstream) or a
+// chunk of bytes read from the socket (downstream) is released at the time
+// LinkDirection::transmit() gives (delay + jitter, serialisation at the
+// bandwidth, in-order delivery, Gilbert–Elliott loss as retransmission
+// delay); an outage holds the bytes until it ends plus one retransmission
+// timeout; an outage longer than the liveness window (heartbeat interval ×
+// missed heartbeats) closes the socket when the window has passed, as the
+// simulator breaks it; a connect attempt during an outage fails after
+// kConnectFailNs. The connection waits one handshake round trip (two with
+// TLS) after TCP connects before the agent hears it is connected.
+//
+// Server. With no target, cellmeetd is started inside the process on an
+// ephemeral loopback port, holding exactly the planned rosters
+// (plan_deployment()) and a key generated in-process. With a target, the
+// caller passes the key, and the server must hold the same rosters.
+//
+// Results: the same metric names and results message as `cellsim run`, with
+// run.mode "live"; `cellsim merge` takes either.
+//
+// Bounds: at most kMaxMembers connections, at most kMaxDurationS seconds;
+// every per-member queue is bounded (live/driver.cc names the constants).
+//
+// Thread-safety: run_load() runs the whole driver on the calling thread (one
+// io_context); on_progress is called on that thread. Distinct calls may run
+// in parallel on distinct threads.
+#ifndef CELLSIM_LIVE_DRIVER_H_
+#define CELLSIM_LIVE_DRIVER_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cellsim/v1/results.pb.h"
+#include "cellsim/v1/scenario.pb.h"
+#include "cellsim/v1/wire.pb.h"
+
+namespace cellsim::live {
+
+namespace v1 = ::cellsim::v1;
+
+inline constexpr uint64_t kMaxMembers = 200'000;
+inline constexpr double kMaxDurationS = 24 * 3600;
+
+// What the driver reports while it runs.
+struct Progress {
+  double elapsed_s = 0;
+  double duration_s = 0;
+  uint64_t members = 0;
+  uint64_t connected = 0;     // transports up now
+  uint64_t joined = 0;        // members in their meeting now
+  uint64_t frames_sent = 0;   // so far
+  uint64_t frames_received = 0;
+  uint64_t disconnects = 0;
+  uint16_t server_port = 0;
+};
+
+struct LoadOptions {
+  // Empty host: start cellmeetd in this process on 127.0.0.1, port 0.
+  std::string target_host;
+  uint16_t target_port = 0;
+  std::string key;            // the server's HMAC key; required with a target
+  double duration_s = 0;      // 0: the scenario's duration
+  std::string scenario_file;  // recorded in the results
+  unsigned server_threads = 1;  // the embedded server's
+  // How often on_progress is called.
+  double progress_every_s = 0.5;
+  // Called on the driver's thread; return false to stop (results partial).
+  std::function<bool(const Progress&)> on_progress;
+};
+
+struct LoadOutcome {
+  bool ok = false;
+  std::string error;                    // when !ok: nothing ran
+  v1::Results results;                  // with SLOs evaluated
+  uint64_t violation_count = 0;
+  std::vector<std::string> violations;  // each names the seed
+  bool partial = false;
+  uint64_t members = 0;
+  uint64_t cells = 0;
+  uint64_t peak_connected = 0;
+  uint16_t server_port = 0;             // the embedded server's, or the target's
+};
+
+// The rosters of the planned cells: what a server must hold for the run.
+v1::Deployment plan_deployment(const v1::Scenario& s);
+
+// The engine settings a server needs for the scenario's rules are those of
+// the simulator: quorum fraction, heartbeat interval, missed heartbeats.
+
+// Raises RLIMIT_NOFILE's soft limit to hold `fds` descriptors. False with
+// what to do in *why when the hard limit is too low.
+bool raise_fd_limit(uint64_t fds, std::string* why);
+
+// REQUIRES: scenario validated with defaults applied.
+LoadOutcome run_load(const v1::Scenario& scenario, const LoadOptions& options);
+
+}  // namespace cellsim::live
+
+#endif  // CELLSIM_LIVE_DRIVER_H_
