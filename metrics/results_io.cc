@@ -376,6 +376,9 @@ bool merge_results(const v1::Results& a, const v1::Results& b, v1::Results* out,
   std::string vwhy;
   if (!validate_results(a, &vwhy)) return fail(why, "cannot merge: first results: " + vwhy);
   if (!validate_results(b, &vwhy)) return fail(why, "cannot merge: second results: " + vwhy);
+  if (a.has_sizing() || b.has_sizing()) {
+    return fail(why, "cannot merge: results of `cellsim size` are a search, not shards of one run");
+  }
 
   v1::Results merged;
   if (!merge_run(a.run(), b.run(), merged.mutable_run(), why)) return false;

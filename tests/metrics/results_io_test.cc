@@ -339,11 +339,23 @@ TEST_F(ResultsIoTest, MergeDropsSlos) {
   EXPECT_EQ(out.slos_size(), 0);
 }
 
+// Sizing results (`cellsim size`) are a search over runs, not shards: never merged.
+TEST_F(ResultsIoTest, MergeRefusesSizing) {
+  const SyntheticRun run{.seed = 8, .cells = 12, .nodes = 2};
+  v1::Results a = shard_results(run, {0}, 0, 2);
+  v1::Results b = shard_results(run, {1}, 1, 2);
+  a.mutable_sizing()->set_scenario("s");
+  v1::Results out;
+  std::string why;
+  EXPECT_FALSE(merge_results(a, b, &out, &why));
+  EXPECT_NE(why.find("cellsim size"), std::string::npos) << why;
+}
+
 // merge_results has a rule for every field of RunInfo, Group, Results: a new field needs one.
 TEST_F(ResultsIoTest, MergeKnowsEveryField) {
   EXPECT_EQ(v1::RunInfo::descriptor()->field_count(), 18);
   EXPECT_EQ(v1::Group::descriptor()->field_count(), 7);
-  EXPECT_EQ(v1::Results::descriptor()->field_count(), 4);
+  EXPECT_EQ(v1::Results::descriptor()->field_count(), 5);  // sizing: refused, see below
   EXPECT_EQ(v1::Histogram::descriptor()->field_count(), 11);
 }
 
