@@ -12,6 +12,8 @@ namespace cellsim::cli {
 int run_main(int argc, char** argv);
 int merge_main(int argc, char** argv);
 int load_main(int argc, char** argv);  // load.cc
+int report_main(int argc, char** argv);  // report.cc
+int size_main(int argc, char** argv);  // size.cc
 // New subcommands: declare them here, one line each.
 
 }  // namespace cellsim::cli

@@ -18,6 +18,8 @@ constexpr Command kCommands[] = {
      "run SCENARIO [--seed N] [--out DIR] [--shard i/N] [--calibration FILE]"},
     {"merge", cellsim::cli::merge_main, "merge --out DIR [--scenario FILE] RESULTS..."},
     {"load", cellsim::cli::load_main, "load SCENARIO [--target HOST:PORT --key FILE] [--duration S] [--out DIR] [--seed N]"},
+    {"report", cellsim::cli::report_main, "report DIR... [--lang vi|en] [--out DIR]"},
+    {"size", cellsim::cli::size_main, "size SCENARIO [--replications R] [--out DIR] [--total-cells N] [--peak-share F]"},
     // New subcommands: one line each, here and in cli/commands.h.
 };
 

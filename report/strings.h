@@ -11,6 +11,7 @@
 #define CELLSIM_REPORT_STRINGS_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -30,7 +31,7 @@ enum class Msg : size_t {
   kColP90, kColP99, kColMedian, kColNeverQuorate, kColNode, kColCores, kColUtilisation,
   kColFramesIn, kColEgress, kColPeakQueue, kColItem, kColValue, kColAssumption,
   kColCellsPerNode, kColAllMet, kColReplications,
-  kYes, kNo, kNoData, kUnitMinutes,
+  kYes, kNo, kNoData, kUnitMinutes, kQuantileShort,
   kFindingsHeading, kFindMeetings, kFindNoMeetings, kFindTally, kFindQuorum, kFindValidVotes,
   kFindNoVotes, kFindMinutes, kFindNoMinutes, kFindLatency, kFindLatencyAll, kFindLatencyMissing,
   kCondHeading, kCondQuorum, kCondLatencyProfile, kCondLatencyGeneric, kCondVotes, kCondMinutes,
@@ -42,7 +43,7 @@ enum class Msg : size_t {
   kCdfNote, kAxisMinutes, kAxisShareQuorate, kAxisMsLog, kAxisUtilisation, kNodeLabel,
   kLatencyChartTitle, kNoServers, kUtilisationNote,
   kSizingAbsent, kSizeMaxCells, kSizeBend, kSizePeak, kSizeNodes, kSizeCores, kSizeEgress,
-  kSizeMemory, kAssumeMaxCells, kAssumeBend, kAssumePeak, kAssumeNodes, kAssumeCores,
+  kSizeMemory, kAssumeMaxCells, kAssumeCapped, kAssumeBend, kAssumePeak, kAssumeNodes, kAssumeCores,
   kAssumeEgress, kAssumeMemory, kAssumeCalibration, kSizeNone, kBendNone,
   kCapacityAbsent, kCapacityAxisX, kCapacityAxisY, kCapacityNote,
   kAttendanceAbsent, kCapacityGap,

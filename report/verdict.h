@@ -8,8 +8,9 @@
 //   check                 passes when                          fails (not feasible) when
 //   meetings              the group has meetings               it has none
 //   tally integrity       ballots acked == ballots counted     they differ
-//   quorum attainment     >= the cell type's quorum SLO        < SLO - kQuorumConditionMargin
-//                         (or kDefaultMinQuorumAttainment)
+//   quorum attainment     >= the cell type's quorum SLO (else  < target - kQuorumConditionMargin
+//                         the all-cells one, else
+//                         kDefaultMinQuorumAttainment)
 //   valid votes           votes_valid / votes_held >=          < kMinValidVoteShare
 //                         kFeasibleValidVoteShare
 //   complete minutes      minutes_complete / closed >=         < kMinMinutesCompleteShare

@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/setup-browser.sh   # chromium for the report's browser test
 echo "== build (RelWithDebInfo) =="
 bash scripts/build.sh build
 echo "== tests =="

@@ -1,0 +1,234 @@
+#include "report/sizing.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <vector>
+
+#include "metrics/slo.h"
+#include "sim/runner.h"
+
+namespace cellsim::report {
+namespace {
+
+// Student t, two-sided 95%, by degrees of freedom 1..30; beyond, the normal's.
+constexpr double kT95[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                           2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                           2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
+constexpr double kZ95 = 1.960;
+constexpr double kBitsPerByte = 8;
+constexpr double kBytesPerGib = 1024.0 * 1024 * 1024;
+
+struct Replicated {
+  v1::CapacityPoint point;
+  v1::Results first;  // the first replication's results
+};
+
+bool has_problem(const v1::SloResult& s) {
+  return s.description().find(": ") != std::string::npos;
+}
+
+void estimate(const std::vector<v1::Results>& runs, v1::CapacityPoint* p) {
+  const int slos = runs.front().slos_size();
+  const uint32_t n = static_cast<uint32_t>(runs.size());
+  bool all_met = true;
+  for (int i = 0; i < slos; ++i) {
+    std::vector<double> xs;
+    bool problem = false;
+    for (const v1::Results& r : runs) {
+      xs.push_back(i < r.slos_size() ? r.slos(i).observed() : 0.0);
+      problem = problem || i >= r.slos_size() || has_problem(r.slos(i));
+    }
+    const double mean = std::accumulate(xs.begin(), xs.end(), 0.0) / n;
+    double ss = 0;
+    for (double x : xs) ss += (x - mean) * (x - mean);
+    const double sd = n > 1 ? std::sqrt(ss / (n - 1)) : 0;
+    v1::SloEstimate* e = p->add_slos();
+    const v1::SloResult& s0 = runs.front().slos(i);
+    e->set_description(s0.description());
+    e->set_quorum(metrics::is_quorum_slo(s0));
+    e->set_mean(mean);
+    e->set_ci95_half_width(ci95_half_width(sd, n));
+    e->set_limit(s0.limit());
+    const double hw = e->ci95_half_width();
+    e->set_met(!problem && (e->quorum() ? mean - hw >= s0.limit() : mean + hw <= s0.limit()));
+    all_met = all_met && e->met();
+  }
+  p->set_all_met(all_met);
+}
+
+void server_figures(const std::vector<v1::Results>& runs, v1::CapacityPoint* p) {
+  double util = 0, egress = 0, rss = 0;
+  for (const v1::Results& r : runs) {
+    for (const v1::ServerStats& s : r.servers()) {
+      const double elapsed = static_cast<double>(s.elapsed_ns());
+      if (elapsed <= 0) continue;
+      util += static_cast<double>(s.busy_ns()) / (elapsed * std::max<uint32_t>(1, s.cores()));
+      egress += static_cast<double>(s.egress_bytes()) * kBitsPerByte * 1e3 / elapsed;  // Mb/s
+    }
+    rss += static_cast<double>(r.run().peak_rss_bytes()) / (1024.0 * 1024);
+  }
+  const double n = static_cast<double>(runs.size());
+  p->set_utilisation_mean(util / n);
+  p->set_egress_mbps_peak_mean(egress / n);
+  p->set_peak_rss_mib(rss / n);
+}
+
+bool run_point(const v1::Scenario& base, const v1::Calibration& cal, const SizeOptions& o,
+               uint32_t cells, Replicated* out, std::string* error) {
+  const v1::Scenario scaled = scale_to_node(base, cells);
+  sim::SimulateOptions so;
+  so.scenario_file = o.scenario_file;
+  so.calibration_label = o.calibration_label;
+  std::vector<v1::Results> runs;
+  for (uint32_t r = 0; r < std::max<uint32_t>(1, o.replications); ++r) {
+    v1::Scenario s = scaled;
+    s.set_seed(base.seed() + r);
+    sim::SimulateOutcome sim_out = sim::simulate(s, cal, so);
+    if (!sim_out.ok) {
+      *error = "at " + std::to_string(cells) + " cells per node: " + sim_out.error;
+      return false;
+    }
+    runs.push_back(std::move(sim_out.results));
+  }
+  out->point.set_cells_per_node(cells);
+  out->point.set_replications(static_cast<uint32_t>(runs.size()));
+  estimate(runs, &out->point);
+  server_figures(runs, &out->point);
+  out->first = std::move(runs.front());
+  return true;
+}
+
+uint32_t find_bend(const v1::Sizing& z) {
+  std::vector<std::pair<double, double>> r;  // (cells, worst latency ratio)
+  for (const v1::CapacityPoint& p : z.curve()) {
+    double worst = 0;
+    for (const v1::SloEstimate& e : p.slos()) {
+      if (!e.quorum() && e.limit() > 0) worst = std::max(worst, e.mean() / e.limit());
+    }
+    r.push_back({p.cells_per_node(), worst});
+  }
+  if (r.size() < 3) return 0;
+  auto slope = [&](size_t i) { return (r[i + 1].second - r[i].second) / (r[i + 1].first - r[i].first); };
+  const double base = std::max(slope(0), 1e-12);
+  for (size_t i = 1; i + 1 < r.size(); ++i) {
+    if (slope(i) > kBendSlopeFactor * base) return static_cast<uint32_t>(r[i].first);
+  }
+  return 0;
+}
+
+void answer_rollout(const v1::Scenario& s, const SizeOptions& o, const v1::Results& at_answer,
+                    v1::Sizing* z) {
+  uint64_t scenario_cells = 0;
+  for (const v1::CellType& c : s.cell_types()) scenario_cells += c.count();
+  z->set_total_cells(o.total_cells > 0 ? o.total_cells : scenario_cells);
+  z->set_peak_share(o.peak_share);
+  z->set_peak_cells(static_cast<uint64_t>(
+      std::ceil(static_cast<double>(z->total_cells()) * o.peak_share - 1e-9)));
+  z->set_headroom(o.headroom);
+  z->set_memory_bytes_per_member(o.memory_bytes_per_member);
+  const uint32_t per_node = z->max_cells_per_node();
+  if (per_node == 0) return;
+  const uint64_t nodes = (z->peak_cells() + per_node - 1) / per_node;
+  z->set_nodes_needed(static_cast<uint32_t>(nodes));
+  z->set_nodes_n_plus_1(static_cast<uint32_t>(nodes + 1));
+  z->set_cores_total(z->nodes_n_plus_1() * z->cores_per_node());
+  for (const v1::CapacityPoint& p : z->curve()) {
+    if (p.cells_per_node() == per_node) z->set_egress_mbps_per_node(p.egress_mbps_peak_mean() * o.headroom);
+  }
+  const double members = static_cast<double>(at_answer.run().members());
+  z->set_memory_gib_per_node(members * o.memory_bytes_per_member * o.headroom / kBytesPerGib);
+  if (at_answer.run().cells() > 0) {
+    z->set_members_per_cell(static_cast<uint32_t>(std::lround(members / at_answer.run().cells())));
+  }
+}
+
+}  // namespace
+
+double ci95_half_width(double sd, uint32_t n) {
+  if (n < 2) return 0;
+  const uint32_t df = n - 1;
+  const double t = df <= std::size(kT95) ? kT95[df - 1] : kZ95;
+  return t * sd / std::sqrt(static_cast<double>(n));
+}
+
+v1::Scenario scale_to_node(const v1::Scenario& s, uint32_t cells) {
+  v1::Scenario out = s;
+  out.mutable_server()->set_nodes(1);
+  const int types = s.cell_types_size();
+  double total = 0;
+  for (const v1::CellType& c : s.cell_types()) total += c.count();
+  // Largest remainder over the cells left after one per type.
+  const double spare = static_cast<double>(cells) - types;
+  std::vector<std::pair<double, int>> remainders;
+  uint32_t given = 0;
+  for (int i = 0; i < types; ++i) {
+    const double exact = total > 0 ? spare * s.cell_types(i).count() / total : 0;
+    const uint32_t whole = static_cast<uint32_t>(std::floor(exact));
+    out.mutable_cell_types(i)->set_count(1 + whole);
+    given += 1 + whole;
+    remainders.push_back({exact - whole, i});
+  }
+  std::stable_sort(remainders.begin(), remainders.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  for (size_t k = 0; given < cells && k < remainders.size(); ++k, ++given) {
+    auto* c = out.mutable_cell_types(remainders[k].second);
+    c->set_count(c->count() + 1);
+  }
+  return out;
+}
+
+SizeOutcome size(const v1::Scenario& s, const v1::Calibration& cal, const SizeOptions& o) {
+  SizeOutcome out;
+  const uint32_t smallest = std::max<uint32_t>(o.min_cells, std::max(1, s.cell_types_size()));
+  std::map<uint32_t, Replicated> points;
+  auto eval = [&](uint32_t cells) -> bool {
+    if (points.count(cells)) return points[cells].point.all_met();
+    Replicated r;
+    if (!run_point(s, cal, o, cells, &r, &out.error)) return false;
+    if (o.on_point) o.on_point(r.point);
+    const bool met = r.point.all_met();
+    points[cells] = std::move(r);
+    return met;
+  };
+  uint32_t ok = 0, fail = 0;
+  for (uint32_t x = smallest;; x = std::min<uint64_t>(2ull * x, o.max_cells)) {
+    if (eval(x)) {
+      ok = x;
+      if (x >= o.max_cells) break;
+    } else {
+      if (!out.error.empty()) return out;
+      fail = x;
+      break;
+    }
+  }
+  while (ok > 0 && fail > 0 &&
+         fail - ok > std::max<uint32_t>(1, static_cast<uint32_t>(o.resolution_share * ok))) {
+    const uint32_t mid = ok + (fail - ok) / 2;
+    if (eval(mid)) {
+      ok = mid;
+    } else {
+      if (!out.error.empty()) return out;
+      fail = mid;
+    }
+  }
+  v1::Sizing* z = out.results.mutable_sizing();
+  z->set_scenario(s.name());
+  z->set_replications(std::max<uint32_t>(1, o.replications));
+  z->set_cores_per_node(s.server().cores_per_node());
+  z->set_calibration(o.calibration_label);
+  for (const auto& [cells, r] : points) *z->add_curve() = r.point;
+  z->set_max_cells_per_node(ok);
+  z->set_capped(ok > 0 && fail == 0);
+  z->set_bend_cells_per_node(find_bend(*z));
+  const v1::Results& at = points.at(ok > 0 ? ok : smallest).first;
+  answer_rollout(s, o, at, z);
+  const v1::Sizing sizing = *z;
+  out.results = at;
+  *out.results.mutable_sizing() = sizing;
+  out.ok = true;
+  return out;
+}
+
+}  // namespace cellsim::report

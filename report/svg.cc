@@ -1,0 +1,188 @@
+#include "report/svg.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+namespace cellsim::report {
+namespace {
+
+// Okabe-Ito colours: distinguishable with colour-blindness.
+constexpr const char* kPalette[] = {"#0072B2", "#E69F00", "#009E73", "#D55E00",
+                                    "#CC79A7", "#56B4E9", "#F0E442", "#000000"};
+constexpr size_t kPaletteSize = sizeof kPalette / sizeof kPalette[0];
+
+constexpr int kMarginLeft = 70;
+constexpr int kMarginRight = 20;
+constexpr int kMarginTop = 44;  // title, then the y axis label above the plot
+constexpr int kMarginBottom = 50;
+constexpr int kLegendRowPx = 18;
+constexpr int kTicks = 5;
+constexpr int kBarRowPx = 14;
+constexpr int kBarGroupGapPx = 10;
+constexpr int kBarLabelPx = 170;
+
+const char* colour(size_t i) { return kPalette[i % kPaletteSize]; }
+
+std::string num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
+}
+
+std::string tick_label(double v, bool percent) {
+  char buf[32];
+  if (percent) {
+    std::snprintf(buf, sizeof buf, "%.0f%%", v * 100);
+  } else if (v >= 100 || v == std::floor(v)) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.2g", v);
+  }
+  return buf;
+}
+
+void open_svg(std::ostringstream& o, int w, int h, const std::string& title) {
+  o << "<svg role=\"img\" width=\"" << w << "\" height=\""
+    << h << "\" viewBox=\"0 0 " << w << ' ' << h << "\" font-size=\"12\">"
+    << "<title>" << xml_escape(title) << "</title>"
+    << "<text x=\"" << w / 2 << "\" y=\"18\" text-anchor=\"middle\" font-weight=\"bold\">"
+    << xml_escape(title) << "</text>";
+}
+
+void legend(std::ostringstream& o, const std::vector<std::string>& labels, int x, int y) {
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const int row = y + static_cast<int>(i) * kLegendRowPx;
+    o << "<rect x=\"" << x << "\" y=\"" << row - 10 << "\" width=\"12\" height=\"12\" fill=\""
+      << colour(i) << "\"/><text x=\"" << x + 18 << "\" y=\"" << row << "\">"
+      << xml_escape(labels[i]) << "</text>";
+  }
+}
+
+}  // namespace
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string line_chart(const LineChart& c) {
+  std::vector<std::string> labels;
+  for (const Series& s : c.series) labels.push_back(s.label);
+  const int legend_h = static_cast<int>(labels.size()) * kLegendRowPx;
+  const int w = kChartWidthPx, h = kChartHeightPx + legend_h;
+  const int pw = w - kMarginLeft - kMarginRight, ph = kChartHeightPx - kMarginTop - kMarginBottom;
+  const double x_max = c.x_max > 0 ? c.x_max : 1, y_max = c.y_max > 0 ? c.y_max : 1;
+  auto px = [&](double x) { return kMarginLeft + std::clamp(x / x_max, 0.0, 1.0) * pw; };
+  auto py = [&](double y) { return kMarginTop + ph - std::clamp(y / y_max, 0.0, 1.0) * ph; };
+  std::ostringstream o;
+  open_svg(o, w, h, c.title);
+  o << "<rect x=\"" << kMarginLeft << "\" y=\"" << kMarginTop << "\" width=\"" << pw
+    << "\" height=\"" << ph << "\" fill=\"none\" stroke=\"#999\"/>";
+  for (int i = 0; i <= kTicks; ++i) {
+    const double fx = x_max * i / kTicks, fy = y_max * i / kTicks;
+    o << "<text x=\"" << num(px(fx)) << "\" y=\"" << kMarginTop + ph + 16
+      << "\" text-anchor=\"middle\">" << tick_label(fx, false) << "</text>"
+      << "<text x=\"" << kMarginLeft - 6 << "\" y=\"" << num(py(fy) + 4)
+      << "\" text-anchor=\"end\">" << tick_label(fy, c.y_percent) << "</text>"
+      << "<line x1=\"" << kMarginLeft << "\" x2=\"" << kMarginLeft + pw << "\" y1=\""
+      << num(py(fy)) << "\" y2=\"" << num(py(fy)) << "\" stroke=\"#eee\"/>";
+  }
+  if (c.y_ref > 0) {
+    o << "<line x1=\"" << kMarginLeft << "\" x2=\"" << kMarginLeft + pw << "\" y1=\""
+      << num(py(c.y_ref)) << "\" y2=\"" << num(py(c.y_ref))
+      << "\" stroke=\"#c00\" stroke-dasharray=\"6 4\"/>";
+  }
+  for (size_t i = 0; i < c.series.size(); ++i) {
+    o << "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"" << colour(i) << "\" points=\"";
+    double last_y = 0;
+    bool first = true;
+    for (const auto& [x, y] : c.series[i].points) {
+      if (c.step && !first) o << num(px(x)) << ',' << num(py(last_y)) << ' ';
+      o << num(px(x)) << ',' << num(py(y)) << ' ';
+      last_y = y;
+      first = false;
+    }
+    o << "\"/>";
+    if (c.step) continue;
+    for (const auto& [x, y] : c.series[i].points) {  // markers: a lone point still shows
+      o << "<circle cx=\"" << num(px(x)) << "\" cy=\"" << num(py(y)) << "\" r=\"3\" fill=\""
+        << colour(i) << "\"/>";
+    }
+  }
+  o << "<text x=\"" << kMarginLeft + pw / 2 << "\" y=\"" << kMarginTop + ph + 36
+    << "\" text-anchor=\"middle\">" << xml_escape(c.x_label) << "</text>"
+    << "<text x=\"" << kMarginLeft << "\" y=\"" << kMarginTop - 8 << "\">"
+    << xml_escape(c.y_label) << "</text>";
+  legend(o, labels, kMarginLeft, kChartHeightPx + 4);
+  o << "</svg>";
+  return o.str();
+}
+
+std::string bar_chart(const BarChart& c) {
+  const int series = static_cast<int>(c.series_labels.size());
+  const int group_h = std::max(1, series) * kBarRowPx + kBarGroupGapPx;
+  const int plot_h = static_cast<int>(c.categories.size()) * group_h;
+  const int legend_h = series * kLegendRowPx;
+  const int w = kChartWidthPx, h = kMarginTop + plot_h + kMarginBottom + legend_h;
+  const int pw = w - kBarLabelPx - kMarginRight;
+  double lo = 0, hi = c.percent ? 1.0 : 0.0, min_pos = 0;
+  for (const auto& row : c.values) {
+    for (double v : row) {
+      hi = std::max(hi, v);
+      if (v > 0 && (min_pos == 0 || v < min_pos)) min_pos = v;
+    }
+  }
+  if (c.log_scale) {
+    lo = min_pos > 0 ? std::floor(std::log10(min_pos)) : 0;
+    hi = hi > 0 ? std::ceil(std::log10(hi)) : lo + 1;
+    if (hi <= lo) hi = lo + 1;
+  } else if (hi <= 0) {
+    hi = 1;
+  }
+  auto px = [&](double v) {
+    const double t = c.log_scale ? (v > 0 ? (std::log10(v) - lo) / (hi - lo) : 0) : v / hi;
+    return kBarLabelPx + std::clamp(t, 0.0, 1.0) * pw;
+  };
+  std::ostringstream o;
+  open_svg(o, w, h, c.title);
+  const int ticks = c.log_scale ? static_cast<int>(hi - lo) : kTicks;
+  for (int i = 0; i <= ticks; ++i) {
+    const double v = c.log_scale ? std::pow(10.0, lo + i) : hi * i / ticks;
+    o << "<line x1=\"" << num(px(v)) << "\" x2=\"" << num(px(v)) << "\" y1=\"" << kMarginTop
+      << "\" y2=\"" << kMarginTop + plot_h << "\" stroke=\"#eee\"/>"
+      << "<text x=\"" << num(px(v)) << "\" y=\"" << kMarginTop + plot_h + 16
+      << "\" text-anchor=\"middle\">" << tick_label(v, c.percent) << "</text>";
+  }
+  for (size_t g = 0; g < c.categories.size(); ++g) {
+    const int gy = kMarginTop + static_cast<int>(g) * group_h;
+    o << "<text x=\"" << kBarLabelPx - 6 << "\" y=\"" << gy + group_h / 2
+      << "\" text-anchor=\"end\">" << xml_escape(c.categories[g]) << "</text>";
+    for (size_t s = 0; s < c.values[g].size(); ++s) {
+      const double v = c.values[g][s];
+      if (v <= 0 && c.log_scale) continue;
+      o << "<rect x=\"" << kBarLabelPx << "\" y=\"" << gy + static_cast<int>(s) * kBarRowPx
+        << "\" width=\"" << num(std::max(1.0, px(v) - kBarLabelPx)) << "\" height=\""
+        << kBarRowPx - 2 << "\" fill=\"" << colour(s) << "\"/>";
+    }
+  }
+  o << "<text x=\"" << kBarLabelPx + pw / 2 << "\" y=\"" << kMarginTop + plot_h + 36
+    << "\" text-anchor=\"middle\">" << xml_escape(c.x_label) << "</text>";
+  legend(o, c.series_labels, kBarLabelPx, kMarginTop + plot_h + kMarginBottom + 10);
+  o << "</svg>";
+  return o.str();
+}
+
+}  // namespace cellsim::report

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Shows: the feasibility report renders in a real browser with every section.
+# Simulates the tiny scenario, writes the report in Vietnamese and English,
+# opens each page in headless chromium (no network: background networking,
+# sync and component updates off, a throw-away profile), takes a screenshot,
+# prints it to PDF and checks that every section's title is in the printed
+# text (pdftotext) and in the rendered DOM.
+#
+# usage: browser_test.sh CELLSIM_BINARY SOURCE_DIR [OUT_DIR]
+# exit: 0 pass, 1 fail, 77 skipped (no chromium: scripts/setup-browser.sh).
+set -euo pipefail
+
+CELLSIM=$1
+SRC=$2
+OUT=${3:-$SRC/out/report-browser}
+readonly SKIP=77
+
+BROWSER=$(command -v chromium || command -v chromium-browser || true)
+if [ -z "$BROWSER" ]; then
+  echo "browser_test: chromium not installed (scripts/setup-browser.sh); skipped"
+  exit $SKIP
+fi
+
+work=$(mktemp -d)
+profile=$(mktemp -d)
+trap 'rm -rf "$work" "$profile"' EXIT
+mkdir -p "$OUT"
+
+# An SLO breach (exit 4) still writes results.
+"$CELLSIM" run "$SRC/scenarios/test/tiny.textproto" --out "$work/run" --quiet || [ $? -eq 4 ]
+
+chrome() {
+  timeout 120 "$BROWSER" --headless --no-sandbox --disable-gpu --disable-background-networking \
+    --no-first-run --disable-component-update --disable-sync --user-data-dir="$profile" \
+    --hide-scrollbars "$@" 2>>"$work/chromium.log"
+}
+
+fail=0
+for lang in vi en; do
+  "$CELLSIM" report "$work/run" --lang "$lang" --out "$OUT"
+  page="file://$OUT/report.$lang.html"
+  chrome --window-size=1280,6000 --screenshot="$OUT/report.$lang.png" "$page"
+  chrome --no-pdf-header-footer --print-to-pdf="$OUT/report.$lang.pdf" "$page"
+  chrome --dump-dom "$page" > "$work/dom.$lang.html"
+  for f in "$OUT/report.$lang.png" "$OUT/report.$lang.pdf"; do
+    if [ ! -s "$f" ]; then echo "browser_test: $f missing or empty"; fail=1; fi
+  done
+  # Section titles: the <h2> of each section in the page as written.
+  mapfile -t titles < <(grep -o '<h2>[^<]*</h2>' "$OUT/report.$lang.html" | sed 's/<h2>//; s/<\/h2>//')
+  if [ "${#titles[@]}" -lt 12 ]; then
+    echo "browser_test: $lang: only ${#titles[@]} sections in the page"; fail=1
+  fi
+  for id in summary verdicts rules slos time-to-quorum latency servers sizing capacity attendance gaps basis; do
+    grep -q "<section id=\"$id\">" "$work/dom.$lang.html" || { echo "browser_test: $lang: section $id not rendered"; fail=1; }
+  done
+  if command -v pdftotext >/dev/null; then
+    pdftotext -layout "$OUT/report.$lang.pdf" "$work/pdf.$lang.txt"
+    flat=$(tr -s ' \n' ' ' < "$work/pdf.$lang.txt")
+    for t in "${titles[@]}"; do
+      t=${t//&amp;/&}
+      case "$flat" in
+        *"$t"*) ;;
+        *) echo "browser_test: $lang: section \"$t\" not in the printed PDF"; fail=1 ;;
+      esac
+    done
+  else
+    echo "browser_test: pdftotext absent: the PDF's text is not checked"
+  fi
+  echo "browser_test: $lang: screenshot $OUT/report.$lang.png, PDF $OUT/report.$lang.pdf"
+done
+exit $fail

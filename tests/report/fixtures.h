@@ -1,0 +1,114 @@
+// Hand-made results for the report tests: cell types whose figures are
+// chosen to land on each side of the verdict rules (report/verdict.h).
+#ifndef CELLSIM_TESTS_REPORT_FIXTURES_H_
+#define CELLSIM_TESTS_REPORT_FIXTURES_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cellsim/v1/results.pb.h"
+#include "cellsim/v1/scenario.pb.h"
+#include "metrics/histogram.h"
+#include "metrics/recorder.h"
+#include "metrics/slo.h"
+
+namespace cellsim::report::testing {
+
+namespace v1 = ::cellsim::v1;
+
+struct TypeFigures {
+  std::string name;
+  uint64_t meetings = 20, quorate = 20, votes_held = 40, votes_valid = 40;
+  int64_t join_ms = 500;  // every join sample (100 of them) takes this long
+  int64_t ttq_min = 3;    // every meeting reaches quorum after this many minutes
+};
+
+inline void add_latency(v1::Group* g, const std::string& name, int64_t value_us, uint64_t n) {
+  metrics::Histogram h;
+  h.record(value_us, n);
+  v1::LatencyMetric* m = g->add_latencies();
+  m->set_name(name);
+  h.to_proto(m->mutable_histogram());
+}
+
+inline v1::Group make_group(const char* kind, const TypeFigures& f) {
+  v1::Group g;
+  g.set_kind(kind);
+  g.set_name(f.name);
+  g.set_cells(f.meetings);
+  g.set_members(f.meetings * 15);
+  add_latency(&g, "join_latency", f.join_ms * 1000, 100);
+  add_latency(&g, "time_to_quorum", f.ttq_min * 60'000'000, f.quorate);
+  if (std::string(kind) == metrics::kGroupProfile) return g;
+  auto* q = g.mutable_quorum();
+  q->set_meetings(f.meetings);
+  q->set_meetings_quorate_by_deadline(f.quorate);
+  q->set_meetings_ever_quorate(f.quorate);
+  q->set_meetings_closed(f.meetings);
+  q->set_minutes_complete(f.meetings);
+  q->set_votes_held(f.votes_held);
+  q->set_votes_valid(f.votes_valid);
+  q->set_ballots_acked(f.votes_held * 10);
+  q->set_ballots_counted(f.votes_held * 10);
+  return g;
+}
+
+// Three cell types: "steady" clearly feasible; "thin-quorum" reaches quorum
+// in 10 of 20 meetings against a 90% target; "slow-link" takes 9 s to join
+// against a 2 s SLO (4.5 times over). One all-cells SLO that every type meets.
+inline v1::Results three_types() {
+  TypeFigures steady{"steady"};
+  TypeFigures thin{"thin-quorum"};
+  thin.quorate = 10;
+  TypeFigures slow{"slow-link"};
+  slow.join_ms = 9000;
+  v1::Results r;
+  auto* run = r.mutable_run();
+  run->set_scenario("hand-made");
+  run->set_seed(7);
+  run->set_mode("sim");
+  run->set_cellsim_version("test");
+  run->set_calibration("built-in estimate");
+  run->add_shards("0/1");
+  run->set_shard_count(1);
+  TypeFigures all{""};
+  all.meetings = 60;
+  all.quorate = 50;
+  all.join_ms = 9000;
+  *r.add_groups() = make_group(metrics::kGroupOverall, all);
+  for (const TypeFigures* f : {&slow, &steady, &thin}) {
+    *r.add_groups() = make_group(metrics::kGroupCellType, *f);
+  }
+  TypeFigures fibre{"fibre"}, vsat{"vsat"};
+  vsat.join_ms = 9000;
+  *r.add_groups() = make_group(metrics::kGroupProfile, fibre);
+  *r.add_groups() = make_group(metrics::kGroupProfile, vsat);
+  v1::ServerStats* s = r.add_servers();
+  s->set_node(0);
+  s->set_cores(2);
+  s->set_busy_ns(600);
+  s->set_elapsed_ns(1000);
+  s->set_cells(60);
+  v1::Scenario sc;
+  for (const char* type : {"steady", "thin-quorum", "slow-link"}) {
+    v1::Slo* slo = sc.add_slos();
+    slo->set_metric("join_latency");
+    slo->set_quantile(0.99);
+    slo->set_max_ms(2000);
+    slo->set_cell_type(type);
+    v1::QuorumSlo* q = sc.add_quorum_slos();
+    q->set_min_attainment(0.9);
+    q->set_cell_type(type);
+  }
+  v1::Slo* global = sc.add_slos();
+  global->set_metric("time_to_quorum");
+  global->set_quantile(0.9);
+  global->set_max_ms(600000);
+  metrics::evaluate_slos(sc, &r);
+  return r;
+}
+
+}  // namespace cellsim::report::testing
+
+#endif  // CELLSIM_TESTS_REPORT_FIXTURES_H_
