@@ -41,7 +41,29 @@ for lang in vi en; do
   page="file://$OUT/report.$lang.html"
   chrome --window-size=1280,6000 --screenshot="$OUT/report.$lang.png" "$page"
   chrome --no-pdf-header-footer --print-to-pdf="$OUT/report.$lang.pdf" "$page"
-  chrome --dump-dom "$page" > "$work/dom.$lang.html"
+  # The DOM as rendered, with the page's console messages logged to stderr.
+  : > "$work/console.$lang.log"
+  timeout 120 "$BROWSER" --headless --no-sandbox --disable-gpu --disable-background-networking \
+    --no-first-run --disable-component-update --disable-sync --user-data-dir="$profile" \
+    --enable-logging=stderr --v=0 --dump-dom "$page" > "$work/dom.$lang.html" \
+    2> "$work/console.$lang.log"
+  if grep -E 'CONSOLE|Uncaught|Failed to load resource|net::ERR' "$work/console.$lang.log"; then
+    echo "browser_test: $lang: the page logged console errors (above)"; fail=1
+  fi
+  # Every chart has drawn data: each <svg> holds marks (bars, lines, points).
+  svgs=$(grep -o '<svg' "$work/dom.$lang.html" | wc -l)
+  drawn=$(python3 - "$work/dom.$lang.html" <<'PY'
+import re, sys
+dom = open(sys.argv[1], encoding="utf-8").read()
+charts = re.findall(r"<svg.*?</svg>", dom, flags=re.S)
+print(sum(1 for c in charts if re.search(r"<(rect|path|polyline|circle|line)\b", c)))
+PY
+)
+  if [ "$svgs" -lt 3 ] || [ "$drawn" -ne "$svgs" ]; then
+    echo "browser_test: $lang: $drawn of $svgs charts have drawn data"; fail=1
+  else
+    echo "browser_test: $lang: all $svgs charts have drawn data, no console errors"
+  fi
   for f in "$OUT/report.$lang.png" "$OUT/report.$lang.pdf"; do
     if [ ! -s "$f" ]; then echo "browser_test: $f missing or empty"; fail=1; fi
   done
