@@ -11,7 +11,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 
 #include "cli/commands.h"
@@ -37,6 +36,9 @@ struct LoadArgs {
   bool seed_set = false;
   uint64_t seed = 0;
   unsigned server_threads = 1;
+  int metrics_port = -1;
+  std::string pushgateway;
+  std::string write_deployment;
   bool quiet = false;
 };
 
@@ -44,13 +46,19 @@ int load_usage(const std::string& problem) {
   std::ostream& out = problem.empty() ? std::cout : std::cerr;
   if (!problem.empty()) out << "cellsim load: " << problem << "\n";
   out << "usage: cellsim load SCENARIO [--target HOST:PORT --key FILE] [--duration S] [--out DIR]\n"
-         "                    [--seed N] [--server-threads N] [--quiet]\n"
+         "                    [--seed N] [--server-threads N] [--metrics-port P] [--pushgateway URL]\n"
+         "                    [--quiet]\n"
+         "       cellsim load SCENARIO --write-deployment FILE [--seed N]\n"
          "  Runs the scenario's members live, one TCP connection each through a user-space\n"
          "  impairment layer (the members' link profiles in real time), against cellmeetd:\n"
          "  started in this process on a loopback port unless --target is given. A target\n"
-         "  must be on loopback, hold the scenario's planned rosters and use the key in\n"
-         "  FILE (raw bytes). Stops by itself after --duration seconds (default: the\n"
+         "  must be on loopback, hold the scenario's planned rosters (--write-deployment\n"
+         "  writes them as a cellmeetd --deployment file), use the key in FILE (cellmeetd's\n"
+         "  hex key file) and the scenario's rules (heartbeat interval, missed heartbeats,\n"
+         "  quorum). Stops by itself after --duration seconds (default: the\n"
          "  scenario's duration). Writes DIR/results.pb and DIR/results.json (mode \"live\").\n"
+         "  --metrics-port P serves Prometheus /metrics on 127.0.0.1:P while it runs (0: any\n"
+         "  free port, printed); --pushgateway URL pushes the final figures there.\n"
          "  exit: 0 ok, 2 bad input, 3 invariant broken, 4 SLO breached, 130 interrupted.\n";
   return problem.empty() ? kExitOk : kExitUsage;
 }
@@ -106,6 +114,20 @@ int parse_load_args(int argc, char** argv, LoadArgs* a) {
         return load_usage("--server-threads needs 1..256");
       }
       a->server_threads = static_cast<unsigned>(n);
+    } else if (arg == "--metrics-port") {
+      uint64_t n = 0;
+      if (!value(&v) || !parse_unsigned(v, &n) || n > 65535) {
+        return load_usage("--metrics-port needs 0..65535 (0: ephemeral)");
+      }
+      a->metrics_port = static_cast<int>(n);
+    } else if (arg == "--pushgateway") {
+      if (!value(&a->pushgateway) || a->pushgateway.empty()) {
+        return load_usage("--pushgateway needs a URL (http://HOST[:PORT])");
+      }
+    } else if (arg == "--write-deployment") {
+      if (!value(&a->write_deployment) || a->write_deployment.empty()) {
+        return load_usage("--write-deployment needs a FILE");
+      }
     } else if (arg == "--time-scale") {
       return load_usage("--time-scale is not implemented yet (the live timeline is real time)");
     } else if (arg == "--quiet") {
@@ -119,6 +141,7 @@ int parse_load_args(int argc, char** argv, LoadArgs* a) {
     }
   }
   if (a->scenario_file.empty()) return load_usage("no scenario given");
+  if (!a->write_deployment.empty()) return 0;
   if (!a->target.empty() && a->key_file.empty()) {
     return load_usage("--target needs --key FILE (the server's HMAC key)");
   }
@@ -140,10 +163,22 @@ int load_main(int argc, char** argv) {
     return kExitUsage;
   }
   if (a.seed_set) s.set_seed(a.seed);
+  if (!a.write_deployment.empty()) {
+    std::ofstream out(a.write_deployment);
+    out << live::deployment_text(s);
+    out.close();
+    if (!out) {
+      std::cerr << "cellsim load: cannot write " << a.write_deployment << "\n";
+      return kExitError;
+    }
+    return kExitOk;
+  }
   live::LoadOptions o;
   o.scenario_file = a.scenario_file;
   o.duration_s = a.duration_s;
   o.server_threads = a.server_threads;
+  o.metrics_port = a.metrics_port;
+  o.pushgateway_url = a.pushgateway;
   if (!a.target.empty()) {
     const auto colon = a.target.rfind(':');
     uint64_t port = 0;
@@ -156,18 +191,19 @@ int load_main(int argc, char** argv) {
       o.target_host = o.target_host.substr(1, o.target_host.size() - 2);
     }
     o.target_port = static_cast<uint16_t>(port);
-    std::ifstream in(a.key_file, std::ios::binary);
-    std::stringstream key;
-    key << in.rdbuf();
-    if (!in || key.str().empty()) {
-      std::cerr << "cellsim load: cannot read the key file " << a.key_file << "\n";
+    std::string why;
+    if (!live::read_key_file(a.key_file, &o.key, &why)) {
+      std::cerr << "cellsim load: --key: " << why << "\n";
       return kExitUsage;
     }
-    o.key = key.str();
   }
   const bool tty = !a.quiet && isatty(STDERR_FILENO);
-  bool announced = false;
+  bool announced = false, metrics_announced = false;
   o.on_progress = [&](const live::Progress& p) {
+    if (p.metrics_port != 0 && !metrics_announced) {  // printed even with --quiet
+      metrics_announced = true;
+      std::cerr << "cellsim load: metrics on http://127.0.0.1:" << p.metrics_port << "/metrics\n";
+    }
     if (!a.quiet && !announced) {
       announced = true;
       std::cerr << "cellsim load: " << s.name() << ", seed " << s.seed() << ": " << p.members
@@ -176,6 +212,7 @@ int load_main(int argc, char** argv) {
                                            std::to_string(p.server_port)
                                      : a.target)
                 << " for " << p.duration_s << " s\n";
+
     }
     if (tty) {
       std::fprintf(stderr,
@@ -198,6 +235,7 @@ int load_main(int argc, char** argv) {
     std::cerr << "cellsim load: " << out.error << "\n";
     return kExitUsage;
   }
+  if (!out.push_error.empty()) std::cerr << "cellsim load: " << out.push_error << "\n";
   std::string why;
   if (!metrics::write_results(a.out_dir, out.results, &why)) {
     std::cerr << "cellsim load: " << why << "\n";

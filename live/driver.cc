@@ -1,5 +1,6 @@
 #include "live/driver.h"
 
+#include <google/protobuf/text_format.h>
 #include <openssl/rand.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -12,12 +13,14 @@
 #include <optional>
 
 #include "agents/agent.h"
+#include "live/live_metrics.h"
 #include "metrics/recorder.h"
 #include "metrics/slo.h"
 #include "scenario/loader.h"
 #include "scenario/plan.h"
 #include "server/engine/token.h"
 #include "server/net/asio.h"
+#include "server/net/config.h"
 #include "server/net/server.h"
 #include "sim/link.h"
 
@@ -47,6 +50,10 @@ constexpr size_t kMaxUpQueueFrames = 4096;
 // Chunks waiting in a member's downstream link; at this many the socket is
 // not read until the link drains (TCP's flow control pushes back).
 constexpr size_t kMaxDownQueueChunks = 256;
+// Frames cut from one read (a read holds at most kReadChunkBytes).
+constexpr int kMaxFramesPerRead = static_cast<int>(kReadChunkBytes / wire::kFrameHeaderBytes) + 1;
+// A downstream frame larger than this (the engine's limit) is not cut out.
+constexpr size_t kMaxDownFrameBytes = wire::kFrameHeaderBytes + wire::kDefaultMaxFrameBytes;
 // Rounds of a member's step loop at one instant (inputs then outputs).
 constexpr int kMaxStepRounds = 64;
 // Outputs taken from an agent per pump (an agent emits a few per input).
@@ -94,6 +101,7 @@ struct Conn {
   std::deque<wire::SharedFrame> write_queue;  // released by the link, in order
   bool close_after_writes = false;
   std::array<char, kReadChunkBytes> buf;
+  std::string partial;  // downstream bytes of a frame not yet whole
 };
 
 // Bytes (or the end of the stream) on their way through a link.
@@ -113,6 +121,17 @@ v1::Deployment plan_deployment(const v1::Scenario& s) {
     *d.add_cells() = scenario::plan_cell(s, slot, 0).roster;
   }
   return d;
+}
+
+std::string deployment_text(const v1::Scenario& s) {
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(plan_deployment(s), &text);
+  return "# The planned rosters of scenario \"" + s.name() + "\", seed " +
+         std::to_string(s.seed()) + " (cellsim load --write-deployment).\n" + text;
+}
+
+bool read_key_file(const std::string& path, std::string* key, std::string* why) {
+  return net::load_key_file(path, key, why);
 }
 
 bool raise_fd_limit(uint64_t fds, std::string* why) {
@@ -222,6 +241,7 @@ class Driver : public agents::AgentObserver {
   const LoadOptions& o_;
   asio::io_context io_;
   std::unique_ptr<net::Server> server_;
+  std::unique_ptr<LiveMetrics> prom_;  // null when neither served nor pushed
   tcp::endpoint target_;
   std::string key_;
   metrics::Recorder rec_;
@@ -351,6 +371,17 @@ bool Driver::build(std::string* why) {
     }
     cells_.push_back(std::move(cell));
   }
+  if (o_.metrics_port >= 0 || !o_.pushgateway_url.empty()) {
+    prom_ = std::make_unique<LiveMetrics>();
+    prom_->set_members(members_.size());
+    if (o_.metrics_port >= 0) {
+      if (o_.metrics_port > 65535) {
+        *why = "the metrics port must be in 0..65535";
+        return false;
+      }
+      if (!prom_->serve(static_cast<uint16_t>(o_.metrics_port), why)) return false;
+    }
+  }
   return true;
 }
 
@@ -405,13 +436,14 @@ void Driver::step(uint32_t m) {
       any = true;
       Chunk c = std::move(mb.down_queue.front());
       mb.down_queue.pop_front();
-      if (c.epoch != mb.epoch || !mb.connected) continue;
+      if (c.epoch != mb.epoch) continue;
       if (c.close) {
+        // Before the handshake is done this is a failed connect attempt.
         drop_transport(m);
         mb.agent->handle_disconnected(t);
-      } else {
+      } else if (mb.connected) {
         mb.agent->handle_bytes(t, c.bytes);
-      }
+      }  // bytes before the handshake is done: the server refusing; dropped
     }
     if (mb.conn && !mb.conn->reading && mb.down_queue.size() < kMaxDownQueueChunks) {
       start_read(m, mb.conn);
@@ -632,21 +664,50 @@ void Driver::on_read(uint32_t m, const std::shared_ptr<Conn>& c, size_t n, bool 
   Member& mb = *members_[m];
   if (mb.conn != c) return;
   const TimeNs t = now();
-  Chunk chunk;
-  chunk.epoch = mb.epoch;
+  auto enqueue = [&](Chunk chunk) {
+    chunk.epoch = mb.epoch;
+    mb.down_last_ns = chunk.at_ns;
+    mb.down_queue.push_back(std::move(chunk));
+  };
   if (eof) {
-    chunk.close = true;
-    chunk.at_ns = after_outages(mb, t, std::max(t + mb.down.draw_delay_ns(), mb.down_last_ns));
+    // What is left of a partial frame goes first, then the end of the stream.
+    if (!c->partial.empty()) {
+      Chunk rest;
+      rest.at_ns = after_outages(mb, t, mb.down.transmit(t, c->partial.size(), mb.rtt_ns));
+      mb.down.stall_until(rest.at_ns);
+      rest.bytes = std::move(c->partial);
+      c->partial.clear();
+      enqueue(std::move(rest));
+    }
+    Chunk fin;
+    fin.close = true;
+    fin.at_ns = after_outages(mb, t, std::max(t + mb.down.draw_delay_ns(), mb.down_last_ns));
+    enqueue(std::move(fin));
     c->open = false;
     error_code ignored;
     c->socket.close(ignored);
   } else {
-    chunk.bytes.assign(c->buf.data(), n);
-    chunk.at_ns = after_outages(mb, t, mb.down.transmit(t, n, mb.rtt_ns));
-    mb.down.stall_until(chunk.at_ns);
+    // The link carries frames, as in the simulator: cut the bytes at frame
+    // boundaries and send each whole frame through the link model.
+    c->partial.append(c->buf.data(), n);
+    size_t pos = 0;
+    for (int i = 0; i < kMaxFramesPerRead; ++i) {
+      if (c->partial.size() - pos < wire::kFrameHeaderBytes) break;
+      const auto* h = reinterpret_cast<const unsigned char*>(c->partial.data() + pos);
+      const size_t len = wire::kFrameHeaderBytes +
+                         ((size_t{h[0]} << 24) | (size_t{h[1]} << 16) | (size_t{h[2]} << 8) | h[3]);
+      // A frame over the limit is passed on as is: the agent's decoder refuses it.
+      const size_t take = len > kMaxDownFrameBytes ? c->partial.size() - pos : len;
+      if (c->partial.size() - pos < take) break;
+      Chunk chunk;
+      chunk.at_ns = after_outages(mb, t, mb.down.transmit(t, take, mb.rtt_ns));
+      mb.down.stall_until(chunk.at_ns);
+      chunk.bytes.assign(c->partial, pos, take);
+      pos += take;
+      enqueue(std::move(chunk));
+    }
+    c->partial.erase(0, pos);
   }
-  mb.down_last_ns = chunk.at_ns;
-  mb.down_queue.push_back(std::move(chunk));
   if (!eof && mb.down_queue.size() < kMaxDownQueueChunks) start_read(m, c);
   step(m);
 }
@@ -658,6 +719,7 @@ void Driver::on_measure(const agents::MemberPlan& who, agents::Measure m, TimeNs
   const uint32_t profile =
       m == agents::Measure::kTimeToQuorum ? metrics::Recorder::kNone : mb.profile;
   rec_.record_latency(to_latency(m), mb.cell_type, profile, value_ns / 1000);
+  if (prom_) prom_->observe(to_latency(m), value_ns);
 }
 
 void Driver::on_traffic(const agents::MemberPlan& who, bool sent, size_t bytes) {
@@ -667,10 +729,12 @@ void Driver::on_traffic(const agents::MemberPlan& who, bool sent, size_t bytes) 
     ++t.frames_sent;
     ++frames_sent_;
     t.bytes_up += bytes;
+    if (prom_) prom_->count_frame(true);
   } else {
     ++t.frames_received;
     ++frames_received_;
     t.bytes_down += bytes;
+    if (prom_) prom_->count_frame(false);
   }
 }
 
@@ -683,10 +747,12 @@ void Driver::on_event(const agents::MemberPlan& who, Event e, int64_t detail) {
       ++t.connects;
       if (mb.ever_connected) ++t.reconnects;
       mb.ever_connected = true;
+      if (prom_) prom_->count_connect();
       break;
     case Event::kDisconnected:
       ++t.disconnects;
       ++disconnects_;
+      if (prom_) prom_->count_disconnect();
       break;
     case Event::kJoined:
       mb.joined_once = true;
@@ -747,12 +813,17 @@ Progress Driver::progress() const {
   p.frames_received = frames_received_;
   p.disconnects = disconnects_;
   p.server_port = target_.port();
+  p.metrics_port = prom_ ? prom_->port() : 0;
   return p;
 }
 
 void Driver::on_tick() {
   if (stopping_) return;
   const TimeNs t = now();
+  if (prom_) {
+    prom_->set_connections(connected_now_);
+    prom_->set_joined(joined_now_);
+  }
   if (o_.on_progress && !o_.on_progress(progress())) {
     interrupted_ = true;
     io_.stop();
@@ -863,6 +934,13 @@ LoadOutcome Driver::run() {
   out.violation_count = violation_count_;
   out.violations = violations_;
   out.peak_connected = peak_connected_;
+  if (prom_) {
+    out.metrics_port = prom_->port();
+    prom_->set_connections(0);
+    prom_->set_joined(0);
+    // A failed push is reported by the caller; the run's results stand.
+    if (!o_.pushgateway_url.empty()) prom_->push(o_.pushgateway_url, &out.push_error);
+  }
   out.ok = true;
   return out;
 }

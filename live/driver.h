@@ -23,6 +23,9 @@
 // (plan_deployment()) and a key generated in-process. With a target, the
 // caller passes the key, and the server must hold the same rosters.
 //
+// Observability: live/live_metrics.h's figures on a loopback /metrics
+// endpoint while the driver runs, pushed to a Pushgateway at the end.
+//
 // Results: the same metric names and results message as `cellsim run`, with
 // run.mode "live"; `cellsim merge` takes either.
 //
@@ -62,6 +65,7 @@ struct Progress {
   uint64_t frames_received = 0;
   uint64_t disconnects = 0;
   uint16_t server_port = 0;
+  uint16_t metrics_port = 0;  // 0: not serving
 };
 
 struct LoadOptions {
@@ -74,6 +78,11 @@ struct LoadOptions {
   unsigned server_threads = 1;  // the embedded server's
   // How often on_progress is called.
   double progress_every_s = 0.5;
+  // Prometheus /metrics on 127.0.0.1 while the driver runs: -1 off, 0
+  // ephemeral (the bound port is in Progress and LoadOutcome).
+  int metrics_port = -1;
+  // Non-empty: the final figures are pushed there (http://HOST[:PORT]).
+  std::string pushgateway_url;
   // Called on the driver's thread; return false to stop (results partial).
   std::function<bool(const Progress&)> on_progress;
 };
@@ -89,10 +98,18 @@ struct LoadOutcome {
   uint64_t cells = 0;
   uint64_t peak_connected = 0;
   uint16_t server_port = 0;             // the embedded server's, or the target's
+  uint16_t metrics_port = 0;            // the driver's /metrics, 0 if off
+  std::string push_error;               // the Pushgateway push failed: why
 };
 
 // The rosters of the planned cells: what a server must hold for the run.
 v1::Deployment plan_deployment(const v1::Scenario& s);
+
+// The same, in Protobuf text format: a cellmeetd --deployment file.
+std::string deployment_text(const v1::Scenario& s);
+
+// Reads a cellmeetd key file (hex) into the key's bytes. False with why.
+bool read_key_file(const std::string& path, std::string* key, std::string* why);
 
 // The engine settings a server needs for the scenario's rules are those of
 // the simulator: quorum fraction, heartbeat interval, missed heartbeats.

@@ -1,0 +1,148 @@
+#include "live/live_metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gateway.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "server/net/asio.h"
+
+namespace cellsim::live {
+namespace {
+
+// Threads the exposer serves scrapes with.
+constexpr size_t kExposerThreads = 1;
+// While the exposer stops, its port is poked this often, at most
+// kMaxExposerWakes times (its listener wakes only on a connection; the same
+// snag as server/net/server.cc's stop_exposer()).
+constexpr uint32_t kExposerWakeIntervalMs = 5;
+constexpr int kMaxExposerWakes = 1000;
+constexpr char kDefaultPushgatewayPort[] = "9091";
+
+prometheus::Histogram::BucketBoundaries latency_buckets_s() {
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+          1,     2.5,    5,     10,   30,    60,   120, 300};
+}
+
+}  // namespace
+
+LiveMetrics::LiveMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  auto gauge = [&](const char* name, const char* help) {
+    return &prometheus::BuildGauge().Name(name).Help(help).Register(*registry_).Add({});
+  };
+  auto counter = [&](const char* name, const char* help) {
+    return &prometheus::BuildCounter().Name(name).Help(help).Register(*registry_).Add({});
+  };
+  members_ = gauge("cellsim_live_members", "Members planned for the run");
+  connections_ = gauge("cellsim_live_connections", "Member connections up now");
+  joined_ = gauge("cellsim_live_joined", "Members in their meeting now");
+  connects_ = counter("cellsim_live_connects_total", "Member connections established");
+  disconnects_ = counter("cellsim_live_disconnects_total", "Member connections broken");
+  auto& frames = prometheus::BuildCounter()
+                     .Name("cellsim_live_frames_total")
+                     .Help("Frames sent (up) and received (down) by members")
+                     .Register(*registry_);
+  frames_up_ = &frames.Add({{"direction", "up"}});
+  frames_down_ = &frames.Add({{"direction", "down"}});
+  auto& lat = prometheus::BuildHistogram()
+                  .Name("cellsim_live_latency_seconds")
+                  .Help("Latencies as the results name them (DESIGN.md, Metrics)")
+                  .Register(*registry_);
+  for (size_t i = 0; i < metrics::kLatencyCount; ++i) {
+    const auto m = static_cast<metrics::Latency>(i);
+    latency_[i] = &lat.Add({{"metric", std::string(metrics::latency_name(m))}}, latency_buckets_s());
+  }
+}
+
+LiveMetrics::~LiveMetrics() {
+  if (!exposer_) return;
+  std::atomic<bool> stopped{false};
+  std::thread waker([&stopped, port = port_] {
+    net::asio::io_context io(1);
+    const net::tcp::endpoint endpoint(net::asio::ip::address_v4::loopback(), port);
+    for (int i = 0; i < kMaxExposerWakes && !stopped.load(); ++i) {
+      net::tcp::socket poke(io);
+      net::error_code ignored;
+      poke.connect(endpoint, ignored);
+      poke.close(ignored);
+      std::this_thread::sleep_for(std::chrono::milliseconds(kExposerWakeIntervalMs));
+    }
+  });
+  exposer_.reset();
+  stopped = true;
+  waker.join();
+}
+
+bool LiveMetrics::serve(uint16_t port, std::string* why) {
+  const std::string where = "127.0.0.1:" + std::to_string(port);
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(where, kExposerThreads);
+  } catch (const std::exception& e) {
+    *why = "cannot serve metrics on " + where + ": " + e.what();
+    return false;
+  }
+  const auto ports = exposer_->GetListeningPorts();
+  if (ports.empty()) {
+    *why = "cannot serve metrics on " + where + ": no listening port";
+    return false;
+  }
+  port_ = static_cast<uint16_t>(ports.front());
+  exposer_->RegisterCollectable(registry_);
+  return true;
+}
+
+bool LiveMetrics::push(const std::string& url, std::string* why) {
+  const auto scheme = url.find("://");
+  const size_t host_from = scheme == std::string::npos ? 0 : scheme + 3;
+  const auto colon = url.find(':', host_from);
+  const auto slash = url.find('/', host_from);
+  std::string host, port;
+  if (colon != std::string::npos && (slash == std::string::npos || colon < slash)) {
+    host = url.substr(0, colon);
+    port = url.substr(colon + 1, slash == std::string::npos ? std::string::npos : slash - colon - 1);
+  } else {
+    host = url.substr(0, slash);
+    port = kDefaultPushgatewayPort;
+  }
+  if (scheme == std::string::npos) host = "http://" + host;
+  if (host.size() <= 7 || port.empty() || port.find_first_not_of("0123456789") != std::string::npos) {
+    *why = "--pushgateway needs http://HOST[:PORT], got \"" + url + "\"";
+    return false;
+  }
+  try {
+    prometheus::Gateway gateway(host, port, "cellsim_load");
+    gateway.RegisterCollectable(registry_);
+    const int status = gateway.Push();
+    if (status < 0) {
+      *why = "cannot reach the Pushgateway at " + url + " (curl error " +
+             std::to_string(-status) + ")";
+      return false;
+    }
+    if (status < 200 || status >= 300) {
+      *why = "the Pushgateway at " + url + " answered HTTP " + std::to_string(status);
+      return false;
+    }
+  } catch (const std::exception& e) {
+    *why = "cannot push to " + url + ": " + e.what();
+    return false;
+  }
+  return true;
+}
+
+void LiveMetrics::set_members(uint64_t n) { members_->Set(static_cast<double>(n)); }
+void LiveMetrics::set_connections(uint64_t n) { connections_->Set(static_cast<double>(n)); }
+void LiveMetrics::set_joined(uint64_t n) { joined_->Set(static_cast<double>(n)); }
+void LiveMetrics::count_connect() { connects_->Increment(); }
+void LiveMetrics::count_disconnect() { disconnects_->Increment(); }
+void LiveMetrics::count_frame(bool sent) { (sent ? frames_up_ : frames_down_)->Increment(); }
+void LiveMetrics::observe(metrics::Latency m, int64_t value_ns) {
+  latency_[static_cast<size_t>(m)]->Observe(static_cast<double>(value_ns) / 1e9);
+}
+
+}  // namespace cellsim::live
