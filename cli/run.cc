@@ -110,43 +110,6 @@ int parse_run_args(int argc, char** argv, RunArgs* a) {
   return 0;
 }
 
-bool load_calibration(const RunArgs& a, const v1::Scenario& s, v1::Calibration* cal,
-                      std::string* used, std::string* why) {
-  std::string path = a.calibration_file;
-  if (path.empty() && !s.server().calibration().empty()) {
-    path = (fs::path(a.scenario_file).parent_path() / s.server().calibration()).string();
-  }
-  if (path.empty()) {
-    *cal = sim::built_in_calibration();
-    *used = "built-in estimate";
-    return true;
-  }
-  std::ifstream in(path);
-  if (!in) {
-    *why = "cannot read calibration file " + path;
-    return false;
-  }
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!google::protobuf::TextFormat::ParseFromString(text.str(), cal)) {
-    *why = "calibration file " + path + " is not a cellsim.v1.Calibration in text format";
-    return false;
-  }
-  if (cal->machine().empty() || (cal->default_base_us() <= 0 && cal->costs().empty())) {
-    *why = "calibration file " + path + " names no machine or no costs";
-    return false;
-  }
-  for (const auto& c : cal->costs()) {
-    if (c.base_us() < 0 || c.per_output_us() < 0) {
-      *why = "calibration file " + path + ": negative cost for \"" + c.type() + "\"";
-      return false;
-    }
-  }
-  *used = path + " (" + (cal->estimated() ? "ESTIMATED" : "measured") + ", machine: " +
-          cal->machine() + ")";
-  return true;
-}
-
 std::string clock_text(sim::TimeNs ns) {
   const int64_t s = ns / sim::kNsPerS;
   char buf[32];
@@ -170,7 +133,8 @@ int run_main(int argc, char** argv) {
   v1::Calibration cal;
   sim::SimulateOptions so;
   std::string why;
-  if (!load_calibration(a, s, &cal, &so.calibration_label, &why)) {
+  if (!sim::resolve_calibration(a.calibration_file, a.scenario_file, s, &cal,
+                                &so.calibration_label, &why)) {
     std::cerr << "cellsim run: " << why << "\n";
     return kExitUsage;
   }

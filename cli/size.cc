@@ -115,31 +115,6 @@ int parse_size_args(int argc, char** argv, SizeArgs* a) {
   return 0;
 }
 
-// As `cellsim run` reads it (cli/run.cc): the flag, else the scenario's file,
-// else the built-in estimate.
-bool read_calibration(const SizeArgs& a, const v1::Scenario& s, v1::Calibration* cal,
-                      std::string* label, std::string* why) {
-  std::string path = a.calibration_file;
-  if (path.empty() && !s.server().calibration().empty()) {
-    path = (fs::path(a.scenario_file).parent_path() / s.server().calibration()).string();
-  }
-  if (path.empty()) {
-    *cal = sim::built_in_calibration();
-    *label = "built-in estimate";
-    return true;
-  }
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in || !google::protobuf::TextFormat::ParseFromString(text.str(), cal)) {
-    *why = "cannot read calibration file " + path + " as a cellsim.v1.Calibration";
-    return false;
-  }
-  *label = path + " (" + (cal->estimated() ? "ESTIMATED" : "measured") + ", machine: " +
-           cal->machine() + ")";
-  return true;
-}
-
 void print_point(const v1::CapacityPoint& p) {
   double worst = 0;
   for (const v1::SloEstimate& e : p.slos()) {
@@ -180,7 +155,8 @@ int size_main(int argc, char** argv) {
   }
   v1::Calibration cal;
   std::string why;
-  if (!read_calibration(a, s, &cal, &a.options.calibration_label, &why)) {
+  if (!sim::resolve_calibration(a.calibration_file, a.scenario_file, s, &cal,
+                                &a.options.calibration_label, &why)) {
     std::cerr << "cellsim size: " << why << "\n";
     return kExitUsage;
   }

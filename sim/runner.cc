@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "metrics/recorder.h"
 #include "metrics/slo.h"
@@ -45,6 +48,44 @@ v1::Calibration built_in_calibration() {
   v1::Calibration c;
   google::protobuf::TextFormat::ParseFromString(kBuiltInCalibration, &c);
   return c;
+}
+
+bool resolve_calibration(const std::string& flag_path, const std::string& scenario_file,
+                         const v1::Scenario& s, v1::Calibration* cal, std::string* label,
+                         std::string* why) {
+  std::string path = flag_path;
+  if (path.empty() && !s.server().calibration().empty()) {
+    path = (std::filesystem::path(scenario_file).parent_path() / s.server().calibration()).string();
+  }
+  if (path.empty()) {
+    *cal = built_in_calibration();
+    *label = "built-in estimate";
+    return true;
+  }
+  std::ifstream in(path);
+  if (!in) {
+    *why = "cannot read calibration file " + path;
+    return false;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!google::protobuf::TextFormat::ParseFromString(text.str(), cal)) {
+    *why = "calibration file " + path + " is not a cellsim.v1.Calibration in text format";
+    return false;
+  }
+  if (cal->machine().empty() || (cal->default_base_us() <= 0 && cal->costs().empty())) {
+    *why = "calibration file " + path + " names no machine or no costs";
+    return false;
+  }
+  for (const auto& c : cal->costs()) {
+    if (c.base_us() < 0 || c.per_output_us() < 0) {
+      *why = "calibration file " + path + ": negative cost for \"" + c.type() + "\"";
+      return false;
+    }
+  }
+  *label = path + " (" + (cal->estimated() ? "ESTIMATED" : "measured") + ", machine: " +
+           cal->machine() + ")";
+  return true;
 }
 
 void clear_wall_clock_fields(v1::Results* r) {

@@ -48,6 +48,15 @@ SimulateOutcome simulate(const v1::Scenario& scenario, const v1::Calibration& ca
 // The estimated costs used when no calibration file is given.
 v1::Calibration built_in_calibration();
 
+// The calibration a command uses: `flag_path` if given, else the scenario's
+// server.calibration (relative to `scenario_file`), else the built-in
+// estimate. `*label` says which, and the machine it names. False with *why
+// for a file that cannot be read, does not parse, or names no machine or
+// costs (or a negative cost).
+bool resolve_calibration(const std::string& flag_path, const std::string& scenario_file,
+                         const v1::Scenario& scenario, v1::Calibration* calibration,
+                         std::string* label, std::string* why);
+
 // Clears the fields that depend on the wall clock or the host, so two runs'
 // results can be compared byte for byte.
 void clear_wall_clock_fields(v1::Results* results);

@@ -56,6 +56,8 @@ cellmeetd serve --key FILE --deployment FILE [FLAGS]
     --max-connections N      connection limit, 1..10000000 (default 100000)
     --minutes-dir DIR        write each closed meeting's minutes there as JSON
     --heartbeat-interval-ms N  heartbeat interval, 100..3600000 (default 10000)
+    --missed-heartbeats N    heartbeats missed before a member is absent, 1..100 (default 3)
+    --quorum NUM/DEN         quorum fraction of D, 0 < NUM <= DEN <= 1000 (default 2/3)
     --port-file FILE         once listening, write "PORT METRICS_PORT\n" there
   Prints "cellmeetd listening on ADDR:PORT, metrics on ADDR:MPORT, N shards,
   C cells" to stderr once listening.
@@ -236,6 +238,22 @@ bool serve_options(const Flags& flags, ServerOptions* o, std::string* why) {
                             : std::max(1u, std::thread::hardware_concurrency());
   o->max_connections = max_conns;
   o->engine.rules.heartbeat_interval_ms = static_cast<uint32_t>(heartbeat_ms);
+  uint64_t missed = o->engine.rules.missed_heartbeats;
+  if (!number_flag(flags, "--missed-heartbeats", 1, 100, &missed, why)) return false;
+  o->engine.rules.missed_heartbeats = static_cast<uint32_t>(missed);
+  if (auto it = flags.find("--quorum"); it != flags.end()) {
+    const std::string& v = it->second;
+    const auto slash = v.find('/');
+    char* end = nullptr;
+    const unsigned long num = slash == std::string::npos ? 0 : std::strtoul(v.c_str(), &end, 10);
+    const bool num_ok = slash != std::string::npos && end == v.c_str() + slash;
+    const unsigned long den = num_ok ? std::strtoul(v.c_str() + slash + 1, &end, 10) : 0;
+    if (!num_ok || *end != '\0' || num == 0 || den == 0 || num > den || den > 1000) {
+      *why = "--quorum needs NUM/DEN with 0 < NUM <= DEN <= 1000, got \"" + v + "\"";
+      return false;
+    }
+    o->engine.rules.quorum = {static_cast<uint32_t>(num), static_cast<uint32_t>(den)};
+  }
   if (auto it = flags.find("--minutes-dir"); it != flags.end()) {
     struct stat st {};
     if (::stat(it->second.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -265,6 +283,8 @@ int serve(int argc, char** argv) {
                                   {"--max-connections", true},
                                   {"--minutes-dir", true},
                                   {"--heartbeat-interval-ms", true},
+                                  {"--missed-heartbeats", true},
+                                  {"--quorum", true},
                                   {"--port-file", true}},
                                  &why);
   ServerOptions o;

@@ -42,6 +42,8 @@ expect_usage --metrics-port "${S[@]}" --metrics-port x
 expect_usage --threads "${S[@]}" --threads 0
 expect_usage --max-connections "${S[@]}" --max-connections 99999999999999999999999
 expect_usage --heartbeat-interval-ms "${S[@]}" --heartbeat-interval-ms 5
+expect_usage --missed-heartbeats "${S[@]}" --missed-heartbeats 0
+expect_usage --quorum "${S[@]}" --quorum 3/2
 expect_usage --listen "${S[@]}" --listen 300.1.1.1
 expect_usage --minutes-dir "${S[@]}" --minutes-dir /nonexistent
 expect_usage --bogus "${S[@]}" --bogus
