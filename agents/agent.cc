@@ -342,7 +342,7 @@ void Agent::start(TimeNs now) {
 std::optional<TimeNs> Agent::poll_timeout() const {
   TimeNs t = min_time(min_time(join_timer_ns_, heartbeat_timer_ns_),
                       min_time(reconnect_timer_ns_, crash_timer_ns_));
-  t = min_time(t, floor_timer_ns_);
+  t = min_time(t, min_time(floor_timer_ns_, handshake_timer_ns_));
   if (!ballot_.sent && ballot_.vote_id != 0 && conn_ == ConnState::kReady && joined_) {
     t = min_time(t, ballot_.intended_ns);  // otherwise cast on rejoining
   }
@@ -369,10 +369,10 @@ void Agent::send(TimeNs now, const v1::Envelope& env) {
 }
 
 void Agent::connect(TimeNs now) {
-  (void)now;
   if (done_ || conn_ != ConnState::kDown) return;
   conn_ = ConnState::kConnecting;
   ++attempts_;
+  handshake_timer_ns_ = now + plan_.reconnect.handshake_timeout_ns;
   AgentOutput o;
   o.kind = AgentOutput::Kind::kConnect;
   out_.push_back(std::move(o));
@@ -400,6 +400,13 @@ void Agent::handle_timeout(TimeNs now) {
   if (crash_timer_ns_ <= now) {
     crash_timer_ns_ = kNever;
     if (conn_ != ConnState::kDown) {
+      out_.push_back(AgentOutput{AgentOutput::Kind::kClose, nullptr});
+      lose_connection(now);
+    }
+  }
+  if (handshake_timer_ns_ <= now) {  // never welcomed: give up and retry
+    handshake_timer_ns_ = kNever;
+    if (conn_ == ConnState::kConnecting || conn_ == ConnState::kHandshaking) {
       out_.push_back(AgentOutput{AgentOutput::Kind::kClose, nullptr});
       lose_connection(now);
     }
@@ -441,6 +448,7 @@ void Agent::handle_disconnected(TimeNs now) {
 void Agent::lose_connection(TimeNs now) {
   const bool was_up = conn_ != ConnState::kConnecting;
   conn_ = ConnState::kDown;
+  handshake_timer_ns_ = kNever;
   joined_ = false;
   heartbeat_timer_ns_ = kNever;
   heartbeat_sent_ns_.clear();
@@ -551,6 +559,7 @@ void Agent::on_frame(TimeNs now, const v1::Envelope& env) {
 
 void Agent::on_welcome(TimeNs now, const v1::Welcome& w) {
   conn_ = ConnState::kReady;
+  handshake_timer_ns_ = kNever;
   attempts_ = 0;
   resume_ = w.resume_token();
   heartbeat_interval_ms_ = std::max<uint32_t>(w.heartbeat_interval_ms(), 1);

@@ -89,6 +89,9 @@ struct ReconnectPlan {
   TimeNs max_backoff_ns = 30 * kNsPerS;
   double multiplier = 2.0;
   double jitter = 0.5;  // backoff × uniform(1 − j/2, 1 + j/2)
+  // A connection not welcomed within this long (connect + Hello → Welcome)
+  // is given up and retried with backoff.
+  TimeNs handshake_timeout_ns = 30 * kNsPerS;
 };
 
 struct MemberPlan {
@@ -232,6 +235,7 @@ class Agent {
   TimeNs reconnect_timer_ns_ = kNever;
   TimeNs crash_timer_ns_ = kNever;
   TimeNs floor_timer_ns_ = kNever;
+  TimeNs handshake_timer_ns_ = kNever;
 
   // The ballot in hand: vote, choice, intended time, whether acknowledged.
   struct Ballot {

@@ -367,7 +367,10 @@ TimeNs World::after_outages(Member& mb, TimeNs at) {
 
 void World::send_up(uint32_t m, wire::SharedFrame frame, bool close) {
   Member& mb = *members_[m];
-  if (!mb.connected) return;
+  if (!mb.connected) {
+    if (close) drop_transport(m);  // a connect in progress is abandoned
+    return;
+  }
   const TimeNs now = kernel_.now();
   TimeNs at = close ? std::max(now + mb.up.draw_delay_ns(), mb.up_last_ns)
                     : mb.up.transmit(now, frame->size(), mb.rtt_ns);
