@@ -1,5 +1,7 @@
 #include "live/driver.h"
 
+
+
 #include <google/protobuf/text_format.h>
 #include <openssl/rand.h>
 #include <sys/resource.h>
@@ -18,6 +20,7 @@
 #include "metrics/slo.h"
 #include "scenario/loader.h"
 #include "scenario/plan.h"
+#include "sim/host.h"
 #include "server/engine/token.h"
 #include "server/net/asio.h"
 #include "server/net/config.h"
@@ -25,6 +28,10 @@
 #include "sim/link.h"
 
 namespace cellsim::live {
+
+using sim::host_name;
+using sim::peak_rss_bytes;
+using sim::to_latency;
 namespace {
 
 using agents::kNever;
@@ -66,29 +73,6 @@ constexpr size_t kKeyBytes = 32;
 
 TimeNs ms_to_ns(double ms) { return static_cast<TimeNs>(ms * 1e6); }
 
-metrics::Latency to_latency(agents::Measure m) {
-  switch (m) {
-    case agents::Measure::kJoin: return metrics::Latency::kJoin;
-    case agents::Measure::kHeartbeatRtt: return metrics::Latency::kHeartbeatRtt;
-    case agents::Measure::kBroadcast: return metrics::Latency::kBroadcast;
-    case agents::Measure::kBallot: return metrics::Latency::kBallot;
-    case agents::Measure::kResult: return metrics::Latency::kResult;
-    case agents::Measure::kTimeToQuorum: return metrics::Latency::kTimeToQuorum;
-  }
-  return metrics::Latency::kJoin;
-}
-
-uint64_t peak_rss_bytes() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
-}
-
-std::string host_name() {
-  char buf[256] = {};
-  gethostname(buf, sizeof buf - 1);
-  return buf;
-}
 
 // One TCP connection: I/O only. The member decides what goes on it and when.
 struct Conn {

@@ -11,6 +11,7 @@
 
 #include "metrics/recorder.h"
 #include "metrics/slo.h"
+#include "sim/host.h"
 #include "sim/world.h"
 
 namespace cellsim::sim {
@@ -30,17 +31,6 @@ constexpr char kBuiltInCalibration[] = R"pb(
   costs { type: "close_meeting" base_us: 40 per_output_us: 6 }
 )pb";
 
-uint64_t peak_rss_bytes() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
-}
-
-std::string host_name() {
-  char buf[256] = {};
-  gethostname(buf, sizeof buf - 1);
-  return buf;
-}
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 #include "scenario/plan.h"
 #include "server/engine/token.h"
 #include "sim/core_queue.h"
+#include "sim/host.h"
 
 namespace cellsim::sim {
 namespace {
@@ -58,17 +59,6 @@ v1::Envelope::BodyCase peek_body(const std::string& frame) {
   return v1::Envelope::BODY_NOT_SET;
 }
 
-metrics::Latency to_latency(agents::Measure m) {
-  switch (m) {
-    case agents::Measure::kJoin: return metrics::Latency::kJoin;
-    case agents::Measure::kHeartbeatRtt: return metrics::Latency::kHeartbeatRtt;
-    case agents::Measure::kBroadcast: return metrics::Latency::kBroadcast;
-    case agents::Measure::kBallot: return metrics::Latency::kBallot;
-    case agents::Measure::kResult: return metrics::Latency::kResult;
-    case agents::Measure::kTimeToQuorum: return metrics::Latency::kTimeToQuorum;
-  }
-  return metrics::Latency::kJoin;
-}
 
 }  // namespace
 
