@@ -1,5 +1,7 @@
 #include "metrics/recorder.h"
 
+#include "metrics/attendance.h"
+
 #include <algorithm>
 #include <cassert>
 #include <utility>
@@ -31,6 +33,8 @@ void add_traffic(const Traffic& t, Traffic* sum) {
   sum->reconnects += t.reconnects;
   sum->failed_joins += t.failed_joins;
   sum->media_bytes += t.media_bytes;
+  sum->media_bytes_sent += t.media_bytes_sent;
+  sum->media_frames_sent += t.media_frames_sent;
 }
 
 void add_quorum(const Quorum& q, Quorum* sum) {
@@ -59,6 +63,8 @@ void traffic_to_proto(const Traffic& t, v1::TrafficStats* out) {
   out->set_reconnects(t.reconnects);
   out->set_failed_joins(t.failed_joins);
   out->set_media_bytes(t.media_bytes);
+  out->set_media_bytes_sent(t.media_bytes_sent);
+  out->set_media_frames_sent(t.media_frames_sent);
 }
 
 void quorum_to_proto(const Quorum& q, v1::QuorumStats* out) {
@@ -112,6 +118,9 @@ uint32_t Recorder::cell_type_index(std::string_view name) {
   slices_.emplace_back(profiles_.size());
   quorum_.emplace_back();
   cells_.push_back(0);
+  cell_type_titles_.emplace_back();
+  attendance_.emplace_back();
+  attendance_.back().set_cell_type(std::string(name));
   return index;
 }
 
@@ -123,7 +132,23 @@ uint32_t Recorder::profile_index(std::string_view name) {
   profile_by_name_.emplace(std::string(name), index);
   profile_latency_.emplace_back();
   for (auto& row : slices_) row.emplace_back();
+  profile_titles_.emplace_back();
   return index;
+}
+
+void Recorder::set_cell_type_titles(uint32_t cell_type, std::string vi, std::string en) {
+  assert(cell_type < cell_type_count());
+  cell_type_titles_[cell_type] = {std::move(vi), std::move(en)};
+}
+
+void Recorder::set_profile_titles(uint32_t profile, std::string vi, std::string en) {
+  assert(profile < profile_count());
+  profile_titles_[profile] = {std::move(vi), std::move(en)};
+}
+
+void Recorder::offer_attendance(uint32_t cell_type, const v1::AttendanceTrace& trace) {
+  assert(cell_type < cell_type_count());
+  metrics::offer_attendance(trace, &attendance_[cell_type]);
 }
 
 const std::string& Recorder::cell_type_name(uint32_t cell_type) const {
@@ -196,10 +221,13 @@ v1::Results Recorder::to_results(const v1::RunInfo& run) const {
   v1::Results results;
 
   auto add_group = [&](const char* kind, const std::string& name, uint64_t members, uint64_t cells,
-                       const LatencySet& latencies, const Quorum* quorum, const Traffic& traffic) {
+                       const LatencySet& latencies, const Quorum* quorum, const Traffic& traffic,
+                       const std::pair<std::string, std::string>& titles) {
     v1::Group* g = results.add_groups();
     g->set_kind(kind);
     g->set_name(name);
+    g->set_title_vi(titles.first);
+    g->set_title_en(titles.second);
     g->set_members(members);
     g->set_cells(cells);
     for (Latency m : kOrder) {
@@ -233,14 +261,15 @@ v1::Results Recorder::to_results(const v1::RunInfo& run) const {
     add_quorum(quorum_[c], &quorum_all);
   }
 
-  add_group(kGroupOverall, "", members_all, cells_all, overall_, &quorum_all, traffic_all);
+  add_group(kGroupOverall, "", members_all, cells_all, overall_, &quorum_all, traffic_all, {});
   for (uint32_t c : by_name(cell_types_)) {
     add_group(kGroupCellType, cell_types_[c], members_by_cell[c], cells_[c], cell_type_latency_[c],
-              &quorum_[c], traffic_by_cell[c]);
+              &quorum_[c], traffic_by_cell[c], cell_type_titles_[c]);
+    if (attendance_[c].meetings_seen() > 0) *results.add_attendance() = attendance_[c];
   }
   for (uint32_t p : by_name(profiles_)) {
     add_group(kGroupProfile, profiles_[p], members_by_profile[p], 0, profile_latency_[p], nullptr,
-              traffic_by_profile[p]);
+              traffic_by_profile[p], profile_titles_[p]);
   }
 
   for (const auto& [node, f] : servers_) {
@@ -255,6 +284,10 @@ v1::Results Recorder::to_results(const v1::RunInfo& run) const {
     s->set_peak_queue_frames(f.peak_queue_frames);
     f.queue_wait_us.to_proto(s->mutable_queue_wait());
     s->set_cells(f.cells);
+    s->set_process_cpu_ns(f.process_cpu_ns);
+    s->set_peak_rss_bytes(f.peak_rss_bytes);
+    s->set_peak_connections(f.peak_connections);
+    s->set_ingress_bytes(f.ingress_bytes);
   }
 
   *results.mutable_run() = run;

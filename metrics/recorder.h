@@ -31,6 +31,10 @@
 // RunInfo is copied from the caller except members and cells, which are set
 // from the recorder's totals. slos are left empty: see slo.h.
 //
+// Attendance: per cell type, the worst meeting's trace and a bottom-k sample
+// (metrics/attendance.h); exported in Results.attendance by cell type name,
+// types with no meeting offered left out.
+//
 // Memory: one Histogram per (latency metric × group): 6 × (1 + cell types +
 // profiles) histograms, ~1.6 KB each when empty (histogram.h); plus a Traffic
 // and a member count per (cell type, profile).
@@ -83,7 +87,8 @@ inline constexpr char kGroupProfile[] = "profile";
 // Transport figures (v1::TrafficStats has the meaning of each).
 struct Traffic {
   uint64_t frames_sent = 0, frames_received = 0, bytes_up = 0, bytes_down = 0, connects = 0,
-           disconnects = 0, reconnects = 0, failed_joins = 0, media_bytes = 0;
+           disconnects = 0, reconnects = 0, failed_joins = 0, media_bytes = 0,
+           media_bytes_sent = 0, media_frames_sent = 0;
 };
 
 // Meeting figures (v1::QuorumStats has the meaning of each).
@@ -100,6 +105,8 @@ struct ServerFigures {
   uint64_t busy_ns = 0, elapsed_ns = 0, frames_in = 0, frames_out = 0, egress_bytes = 0,
            peak_queue_frames = 0, cells = 0;
   Histogram queue_wait_us;  // latency layout
+  // Measured on a real server (live mode).
+  uint64_t process_cpu_ns = 0, peak_rss_bytes = 0, peak_connections = 0, ingress_bytes = 0;
 };
 
 class Recorder {
@@ -119,6 +126,14 @@ class Recorder {
   uint32_t profile_count() const { return static_cast<uint32_t>(profiles_.size()); }
   const std::string& cell_type_name(uint32_t cell_type) const;
   const std::string& profile_name(uint32_t profile) const;
+  // Display names copied into the groups (v1::Group.title_vi/en).
+  // REQUIRES: the index registered.
+  void set_cell_type_titles(uint32_t cell_type, std::string vi, std::string en);
+  void set_profile_titles(uint32_t profile, std::string vi, std::string en);
+
+  // Offers a meeting's attendance trace to its cell type's selection
+  // (metrics/attendance.h). REQUIRES: cell_type registered; each cell once.
+  void offer_attendance(uint32_t cell_type, const v1::AttendanceTrace& trace);
 
   // Records one latency in the overall group, the cell type's group and the
   // profile's group (either may be kNone). No string lookup; allocates only
@@ -166,6 +181,9 @@ class Recorder {
   std::deque<Quorum> quorum_;                  // by cell type
   std::vector<uint64_t> cells_;                // by cell type
   std::map<uint32_t, ServerFigures> servers_;  // by node
+  std::vector<std::pair<std::string, std::string>> cell_type_titles_;  // by index: vi, en
+  std::vector<std::pair<std::string, std::string>> profile_titles_;
+  std::deque<v1::AttendanceSamples> attendance_;  // by cell type
 };
 
 }  // namespace cellsim::metrics

@@ -1,5 +1,7 @@
 #include "metrics/results_io.h"
 
+#include "metrics/attendance.h"
+
 #include <fcntl.h>
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
@@ -140,6 +142,8 @@ bool merge_histograms(const v1::Histogram& a, const v1::Histogram& b, v1::Histog
 
 // Adds group `g` into `acc` (same kind and name).
 bool merge_group(const v1::Group& g, v1::Group* acc, std::string* why) {
+  if (acc->title_vi().empty()) acc->set_title_vi(g.title_vi());
+  if (acc->title_en().empty()) acc->set_title_en(g.title_en());
   acc->set_members(acc->members() + g.members());
   acc->set_cells(acc->cells() + g.cells());
 
@@ -379,6 +383,10 @@ bool merge_results(const v1::Results& a, const v1::Results& b, v1::Results* out,
   if (a.has_sizing() || b.has_sizing()) {
     return fail(why, "cannot merge: results of `cellsim size` are a search, not shards of one run");
   }
+  if (a.has_validation() || b.has_validation()) {
+    return fail(why, "cannot merge: results of `cellsim validate` compare two runs, they are not "
+                     "shards of one run");
+  }
 
   v1::Results merged;
   if (!merge_run(a.run(), b.run(), merged.mutable_run(), why)) return false;
@@ -414,6 +422,12 @@ bool merge_results(const v1::Results& a, const v1::Results& b, v1::Results* out,
     }
     *merged.add_servers() = *servers[i];
   }
+
+  std::map<std::string, v1::AttendanceSamples> attendance;  // by cell type name
+  for (const v1::Results* r : {&a, &b}) {
+    for (const v1::AttendanceSamples& s : r->attendance()) merge_attendance(s, &attendance[s.cell_type()]);
+  }
+  for (auto& [name, s] : attendance) *merged.add_attendance() = std::move(s);
   *out = std::move(merged);
   return true;
 }

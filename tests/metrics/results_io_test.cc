@@ -351,11 +351,24 @@ TEST_F(ResultsIoTest, MergeRefusesSizing) {
   EXPECT_NE(why.find("cellsim size"), std::string::npos) << why;
 }
 
+// Validation results compare two runs: never merged either.
+TEST_F(ResultsIoTest, MergeRefusesValidation) {
+  const SyntheticRun run{.seed = 8, .cells = 12, .nodes = 2};
+  v1::Results a = shard_results(run, {0}, 0, 2);
+  v1::Results b = shard_results(run, {1}, 1, 2);
+  b.mutable_validation()->set_scenario("s");
+  v1::Results out;
+  std::string why;
+  EXPECT_FALSE(merge_results(a, b, &out, &why));
+  EXPECT_NE(why.find("cellsim validate"), std::string::npos) << why;
+}
+
 // merge_results has a rule for every field of RunInfo, Group, Results: a new field needs one.
 TEST_F(ResultsIoTest, MergeKnowsEveryField) {
   EXPECT_EQ(v1::RunInfo::descriptor()->field_count(), 18);
-  EXPECT_EQ(v1::Group::descriptor()->field_count(), 7);
-  EXPECT_EQ(v1::Results::descriptor()->field_count(), 5);  // sizing: refused, see below
+  EXPECT_EQ(v1::Group::descriptor()->field_count(), 9);     // titles: the first non-empty
+  EXPECT_EQ(v1::Results::descriptor()->field_count(), 7);   // sizing, validation: refused;
+                                                            // attendance: attendance_test.cc
   EXPECT_EQ(v1::Histogram::descriptor()->field_count(), 11);
 }
 
