@@ -43,6 +43,8 @@ class Agent::Chair {
   void on_timeout(TimeNs now);
   std::string debug(TimeNs now) const;
   void on_quorum(TimeNs now, bool quorate);
+  // Records the quorum status seen in the attendance trace.
+  void on_status(TimeNs now, const v1::QuorumStatus& q);
   void on_floor_requested(TimeNs now, uint64_t member_id);
   void on_vote_closed(TimeNs now, const v1::VoteClosed& v);
   void on_meeting_closed(TimeNs now, const v1::Minutes& m);
@@ -153,6 +155,20 @@ void Agent::Chair::on_quorum(TimeNs now, bool quorate) {
   if (quorate && (step_ == Step::kGathering || step_ == Step::kVote)) act(now);
 }
 
+void Agent::Chair::on_status(TimeNs now, const v1::QuorumStatus& q) {
+  auto& trace = report_.attendance;
+  const AttendancePoint p{now - start(), q.present_in_d(), q.required(), q.denominator()};
+  if (!trace.empty() && trace.back().present == p.present && trace.back().required == p.required &&
+      trace.back().denominator == p.denominator) {
+    return;
+  }
+  if (trace.size() >= kMaxAttendancePoints) {
+    report_.attendance_truncated = true;
+    return;
+  }
+  trace.push_back(p);
+}
+
 void Agent::Chair::on_floor_requested(TimeNs now, uint64_t member_id) {
   if (grants_.size() >= 1024) return;
   grants_.emplace_back(now + plan_.grant_delay_ns, member_id);
@@ -186,6 +202,7 @@ void Agent::Chair::on_meeting_closed(TimeNs now, const v1::Minutes& m) {
   step_ = Step::kClosed;
   timer_ns_ = kNever;
   report_.closed = true;
+  report_.closed_since_start_ns = std::max<TimeNs>(1, now - start());
   account_quorum(now);
   // The minutes are the record: votes the chair missed while away are in them.
   report_.tally_by_vote.clear();
@@ -343,6 +360,7 @@ std::optional<TimeNs> Agent::poll_timeout() const {
   TimeNs t = min_time(min_time(join_timer_ns_, heartbeat_timer_ns_),
                       min_time(reconnect_timer_ns_, crash_timer_ns_));
   t = min_time(t, min_time(floor_timer_ns_, handshake_timer_ns_));
+  t = min_time(t, min_time(speak_until_ns_, media_timer_ns_));
   if (!ballot_.sent && ballot_.vote_id != 0 && conn_ == ConnState::kReady && joined_) {
     t = min_time(t, ballot_.intended_ns);  // otherwise cast on rejoining
   }
@@ -419,8 +437,52 @@ void Agent::handle_timeout(TimeNs now) {
       send(now, env);
     }
   }
+  if (media_timer_ns_ <= now && now < speak_until_ns_) send_media(now);
+  if (speak_until_ns_ <= now) stop_speaking(now);
   if (ballot_.vote_id != 0 && !ballot_.sent && ballot_.intended_ns <= now) cast_ballot(now);
   if (chair_) chair_->on_timeout(now);
+}
+
+// --- Media -------------------------------------------------------------------
+
+void Agent::start_speaking(TimeNs now) {
+  if (plan_.media.frame_ms == 0 || !joined_ || speak_until_ns_ != kNever) return;
+  speak_since_ns_ = now;
+  speak_until_ns_ = now + static_cast<TimeNs>(rng_.uniform(
+                              static_cast<double>(plan_.media.speak_min_ns),
+                              static_cast<double>(plan_.media.speak_max_ns)));
+  if (plan_.media.send_frames) media_timer_ns_ = now;
+}
+
+void Agent::stop_speaking(TimeNs now) {
+  if (speak_until_ns_ == kNever) return;
+  const TimeNs until = std::min(now, speak_until_ns_);
+  speak_until_ns_ = kNever;
+  media_timer_ns_ = kNever;
+  if (plan_.media.send_frames) return;  // the frames were counted as they went
+  const TimeNs frame_ns = TimeNs{plan_.media.frame_ms} * kNsPerMs;
+  const uint64_t frames = static_cast<uint64_t>(std::max<TimeNs>(0, until - speak_since_ns_) / frame_ns);
+  const uint64_t payload = frames * plan_.media.payload_bytes;
+  if (payload == 0) return;
+  obs_->on_media(plan_, true, payload, 0);
+  obs_->on_media(plan_, false, payload * present_others(), 0);
+}
+
+void Agent::send_media(TimeNs now) {
+  media_timer_ns_ = now + TimeNs{plan_.media.frame_ms} * kNsPerMs;
+  if (conn_ != ConnState::kReady || !joined_) return;
+  v1::Envelope env;
+  auto* f = env.mutable_media_frame();
+  f->set_seq(++media_seq_);
+  f->mutable_payload()->assign(plan_.media.payload_bytes, '\0');
+  send(now, env);
+  obs_->on_media(plan_, true, plan_.media.payload_bytes, 1);
+}
+
+uint32_t Agent::present_others() const {
+  uint32_t n = 0;
+  for (const auto& [id, s] : seen_) n += s.present && id != plan_.member_id;
+  return n;
 }
 
 void Agent::handle_connected(TimeNs now) {
@@ -446,6 +508,7 @@ void Agent::handle_disconnected(TimeNs now) {
 }
 
 void Agent::lose_connection(TimeNs now) {
+  stop_speaking(now);
   const bool was_up = conn_ != ConnState::kConnecting;
   conn_ = ConnState::kDown;
   handshake_timer_ns_ = kNever;
@@ -514,12 +577,16 @@ void Agent::on_frame(TimeNs now, const v1::Envelope& env) {
     case v1::Envelope::kAgendaAdvanced: {
       const int32_t index = env.agenda_advanced().index();
       measure_push(now, v1::Envelope::kAgendaAdvanced, static_cast<uint64_t>(index));
+      stop_speaking(now);
       if (plan_.floor_on_items.count(index)) {
         floor_timer_ns_ = now + static_cast<TimeNs>(rng_.uniform(kFloorAskMinNs, kFloorAskMaxNs));
       }
       break;
     }
-    case v1::Envelope::kVoteOpened: on_vote_opened(now, env.vote_opened()); break;
+    case v1::Envelope::kVoteOpened:
+      stop_speaking(now);
+      on_vote_opened(now, env.vote_opened());
+      break;
     case v1::Envelope::kBallotAck: {
       const auto& ack = env.ballot_ack();
       if (ballot_.vote_id == ack.vote_id() && !ballot_.acked) {
@@ -533,12 +600,21 @@ void Agent::on_frame(TimeNs now, const v1::Envelope& env) {
     case v1::Envelope::kVoteClosed: on_vote_closed(now, env.vote_closed()); break;
     case v1::Envelope::kFloorGranted:
       measure_push(now, v1::Envelope::kFloorGranted, env.floor_granted().member_id());
+      if (env.floor_granted().member_id() == plan_.member_id) {
+        start_speaking(now);
+      } else {
+        stop_speaking(now);
+      }
+      break;
+    case v1::Envelope::kMediaFrame:
+      obs_->on_media(plan_, false, env.media_frame().payload().size(), 1);
       break;
     case v1::Envelope::kFloorRequested:
       if (chair_) chair_->on_floor_requested(now, env.floor_requested().member_id());
       break;
     case v1::Envelope::kMeetingClosed:
       measure_push(now, v1::Envelope::kMeetingClosed, 0);
+      stop_speaking(now);
       done_ = true;
       if (chair_) chair_->on_meeting_closed(now, env.meeting_closed().minutes());
       out_.push_back(AgentOutput{AgentOutput::Kind::kClose, nullptr});
@@ -553,7 +629,7 @@ void Agent::on_frame(TimeNs now, const v1::Envelope& env) {
       if (code == v1::ERROR_VOTE_CLOSED || code == v1::ERROR_UNKNOWN_VOTE) ballot_ = Ballot{};
       break;
     }
-    default: break;  // MediaFrame and others: nothing to do
+    default: break;  // nothing to do
   }
 }
 
@@ -609,6 +685,7 @@ void Agent::on_meeting_state(TimeNs now, const v1::MeetingState& s, bool direct)
     cast_ballot(now);  // (re)send: idempotent at the server
   }
   if (chair_) {
+    chair_->on_status(now, s.quorum());
     chair_->on_quorum(now, s.quorum().quorate());
     if (first_on_connection) chair_->on_joined(now, s);
   }
@@ -632,7 +709,10 @@ Agent::Seen* Agent::find_seen(uint64_t member_id) {
 void Agent::on_quorum(TimeNs now, const v1::QuorumStatus& q) {
   if (!joined_) return;  // pushes that precede our own MeetingState
   check_quorum_view(q);
-  if (chair_) chair_->on_quorum(now, q.quorate());
+  if (chair_) {
+    chair_->on_status(now, q);
+    chair_->on_quorum(now, q.quorate());
+  }
 }
 
 void Agent::check_quorum_view(const v1::QuorumStatus& q) {
@@ -717,6 +797,7 @@ std::string Agent::debug_state(TimeNs now) const {
 }
 
 void Agent::finish(TimeNs now) {
+  stop_speaking(now);
   if (chair_) chair_->finish(now);
 }
 

@@ -94,6 +94,20 @@ struct ReconnectPlan {
   TimeNs handshake_timeout_ns = 30 * kNsPerS;
 };
 
+// Media (DESIGN.md "Protocol", "Simulator"): a member given the floor speaks
+// for a while, sending one MediaFrame of `payload_bytes` every `frame_ms`
+// (live), or, as the simulator's fluid model, only reports the bytes it
+// would have sent and their recipients when it stops (send_frames false).
+// It stops when its time is up, the floor goes to someone else, the agenda
+// moves on, a vote opens, the meeting closes or its connection breaks.
+struct MediaPlan {
+  uint32_t frame_ms = 0;                   // 0: no media
+  uint32_t payload_bytes = 0;              // bitrate × frame_ms / 8
+  bool send_frames = false;
+  TimeNs speak_min_ns = 20 * kNsPerS;      // speaking time, uniform
+  TimeNs speak_max_ns = 90 * kNsPerS;
+};
+
 struct MemberPlan {
   uint64_t host_tag = 0;                   // opaque to the agent: the host's index
   uint64_t cell_id = 0;
@@ -112,6 +126,7 @@ struct MemberPlan {
   ReconnectPlan reconnect;
   uint32_t quorum_num = 2;                 // the quorum fraction, for the member's own check
   uint32_t quorum_den = 3;
+  MediaPlan media;
   std::optional<ChairPlan> chair;          // set for the chair
 };
 
@@ -124,6 +139,17 @@ struct CellBoard {
   static uint64_t action_key(v1::Envelope::BodyCase push, uint64_t id) {
     return (static_cast<uint64_t>(push) << 48) ^ id;
   }
+};
+
+// Points kept in a meeting's attendance trace; later changes are dropped.
+inline constexpr size_t kMaxAttendancePoints = 256;
+
+// One quorum status the chair saw (a MeetingState or QuorumChanged).
+struct AttendancePoint {
+  TimeNs since_start_ns = 0;  // since the scheduled start
+  uint32_t present = 0;       // present members counting in D
+  uint32_t required = 0;
+  uint32_t denominator = 0;
 };
 
 // What the chair reports when its meeting closes (or the run ends).
@@ -142,6 +168,11 @@ struct MeetingReport {
   uint64_t ballots_counted = 0; // sum of tallies
   std::map<uint64_t, uint64_t> tally_by_vote;
   bool minutes_complete = false;
+  // Attendance over time as the chair saw it: a point per change, at most
+  // kMaxAttendancePoints (then `attendance_truncated`).
+  std::vector<AttendancePoint> attendance;
+  bool attendance_truncated = false;
+  TimeNs closed_since_start_ns = 0;  // 0: not closed
 };
 
 // Hooks to the host's metrics and invariant checks.
@@ -153,6 +184,12 @@ class AgentObserver {
   enum class Event { kConnected, kDisconnected, kReconnecting, kJoined, kRefused, kBallotAcked };
   virtual void on_event(const MemberPlan& who, Event e, int64_t detail) = 0;
   virtual void on_meeting_report(const MeetingReport& report) = 0;
+  // Media payload: sent by this member (`sent`), or received — in the fluid
+  // model the speaker reports the payload times its recipients. `frames` is
+  // the number of MediaFrames (0 in the fluid model).
+  virtual void on_media(const MemberPlan& who, bool sent, uint64_t payload_bytes, uint64_t frames) {
+    (void)who, (void)sent, (void)payload_bytes, (void)frames;
+  }
   // An invariant seen broken from this agent's side.
   virtual void on_violation(const MemberPlan& who, const std::string& what) = 0;
 };
@@ -212,6 +249,10 @@ class Agent {
   void schedule_reconnect(TimeNs now);
   void lose_connection(TimeNs now);
   void check_quorum_view(const v1::QuorumStatus& q);
+  void start_speaking(TimeNs now);
+  void stop_speaking(TimeNs now);
+  void send_media(TimeNs now);
+  uint32_t present_others() const;
 
   MemberPlan plan_;
   Rng rng_;
@@ -236,6 +277,12 @@ class Agent {
   TimeNs crash_timer_ns_ = kNever;
   TimeNs floor_timer_ns_ = kNever;
   TimeNs handshake_timer_ns_ = kNever;
+  // Media: speaking until speak_until_ns_ (kNever: silent); the next frame
+  // at media_timer_ns_ (frames mode).
+  TimeNs speak_until_ns_ = kNever;
+  TimeNs speak_since_ns_ = 0;
+  TimeNs media_timer_ns_ = kNever;
+  uint64_t media_seq_ = 0;
 
   // The ballot in hand: vote, choice, intended time, whether acknowledged.
   struct Ballot {

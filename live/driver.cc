@@ -30,6 +30,10 @@
 namespace cellsim::live {
 
 using sim::host_name;
+using sim::record_media;
+using sim::record_meeting_report;
+using sim::register_cell_type;
+using sim::register_profile;
 using sim::peak_rss_bytes;
 using sim::to_latency;
 namespace {
@@ -156,6 +160,8 @@ class Driver : public agents::AgentObserver {
   void on_traffic(const agents::MemberPlan& who, bool sent, size_t bytes) override;
   void on_event(const agents::MemberPlan& who, Event e, int64_t detail) override;
   void on_meeting_report(const agents::MeetingReport& report) override;
+  void on_media(const agents::MemberPlan& who, bool sent, uint64_t payload_bytes,
+                uint64_t frames) override;
   void on_violation(const agents::MemberPlan& who, const std::string& what) override;
 
  private:
@@ -219,6 +225,7 @@ class Driver : public agents::AgentObserver {
   void violation(const std::string& what);
   void finish(bool complete);
   void shutdown();
+  void record_server_figures(TimeNs t_end);
   Progress progress() const;
 
   const v1::Scenario& s_;
@@ -241,6 +248,9 @@ class Driver : public agents::AgentObserver {
   bool interrupted_ = false;
   uint64_t connected_now_ = 0, peak_connected_ = 0, joined_now_ = 0, disconnects_ = 0;
   uint64_t frames_sent_ = 0, frames_received_ = 0;
+  uint64_t bytes_up_ = 0, bytes_down_ = 0;
+  uint64_t server_cpu_ns_ = 0;
+  uint32_t server_threads_ = 0;  // the embedded server's; 0 for a target  // the embedded server's threads, read before it stops
   uint64_t violation_count_ = 0;
   std::vector<std::string> violations_;
 };
@@ -286,6 +296,7 @@ bool Driver::build(std::string* why) {
     so.port = 0;
     so.metrics_enabled = false;
     so.threads = std::max(1u, o_.server_threads);
+    server_threads_ = so.threads;
     so.max_connections = members + kSpareFds;
     so.key = key_;
     const auto q = scenario::engine_quorum(s_.rules().quorum_fraction());
@@ -317,7 +328,7 @@ bool Driver::build(std::string* why) {
   }
 
   for (const auto& p : s_.profiles()) {
-    const uint32_t i = rec_.profile_index(p.name());
+    const uint32_t i = register_profile(rec_, p);
     if (profiles_.size() <= i) profiles_.resize(i + 1);
     profiles_[i] = &p;
   }
@@ -325,7 +336,7 @@ bool Driver::build(std::string* why) {
     const v1::CellType& ct = s_.cell_types(setup.cell_type_pos);
     auto cell = std::make_unique<Cell>();
     cell->cell_id = setup.cell_id;
-    cell->cell_type = rec_.cell_type_index(ct.name());
+    cell->cell_type = register_cell_type(rec_, ct);
     rec_.add_cells(cell->cell_type, 1);
     rec_.quorum(cell->cell_type).meetings += 1;
     const uint32_t cell_slot = static_cast<uint32_t>(cells_.size());
@@ -345,6 +356,7 @@ bool Driver::build(std::string* why) {
       m->profile = profile;
       m->rtt_ns = 2 * ms_to_ns(profiles_[profile]->base_one_way_ms());
       ms.plan.host_tag = members_.size();
+      ms.plan.media.send_frames = true;  // live: real MediaFrames
       cell->members.push_back(static_cast<uint32_t>(members_.size()));
       rec_.add_members(cell->cell_type, profile, 1);
       m->agent = std::make_unique<agents::Agent>(
@@ -713,11 +725,13 @@ void Driver::on_traffic(const agents::MemberPlan& who, bool sent, size_t bytes) 
     ++t.frames_sent;
     ++frames_sent_;
     t.bytes_up += bytes;
+    bytes_up_ += bytes;
     if (prom_) prom_->count_frame(true);
   } else {
     ++t.frames_received;
     ++frames_received_;
     t.bytes_down += bytes;
+    bytes_down_ += bytes;
     if (prom_) prom_->count_frame(false);
   }
 }
@@ -755,20 +769,16 @@ void Driver::on_meeting_report(const agents::MeetingReport& report) {
     if (c->reported) return;  // a chair reports once; finish() after a close is a no-op
     c->reported = true;
     c->report = report;
-    metrics::Quorum& q = rec_.quorum(c->cell_type);
-    q.meetings_quorate_by_deadline += report.quorate_by_deadline;
-    q.meetings_ever_quorate += report.ever_quorate;
-    q.meeting_time_ns += static_cast<uint64_t>(std::max<TimeNs>(0, report.meeting_ns));
-    q.quorate_time_ns += static_cast<uint64_t>(std::max<TimeNs>(0, report.quorate_ns));
-    q.quorum_losses += report.quorum_losses;
-    q.votes_held += report.votes_held;
-    q.votes_valid += report.votes_valid;
-    q.votes_passed += report.votes_passed;
-    q.ballots_counted += report.ballots_counted;
-    q.meetings_closed += report.closed;
-    q.minutes_complete += report.minutes_complete;
+    record_meeting_report(rec_, c->cell_type, report, s_.seed(),
+                          static_cast<uint32_t>(c->members.size()));
     return;
   }
+}
+
+void Driver::on_media(const agents::MemberPlan& who, bool sent, uint64_t payload_bytes,
+                      uint64_t frames) {
+  const Member& mb = *members_[who.host_tag];
+  record_media(rec_.traffic(mb.cell_type, mb.profile), sent, payload_bytes, frames);
 }
 
 void Driver::on_violation(const agents::MemberPlan& who, const std::string& what) {
@@ -866,9 +876,28 @@ void Driver::shutdown() {
     io_.poll();  // the aborted handlers run and return
   }
   if (server_) {
+    server_cpu_ns_ = server_->cpu_ns();
     server_->stop();
     server_.reset();
   }
+}
+
+// The live server as node 0, seen from the members' side (frames and bytes
+// they exchanged) and, when embedded, its threads' CPU time. The embedded
+// server shares this process, so its memory is not told apart (peak_rss 0);
+// bench/live_bench.cc measures it out of process.
+void Driver::record_server_figures(TimeNs t_end) {
+  metrics::ServerFigures& f = rec_.server(0);
+  f.cores = server_threads_;
+  f.elapsed_ns = static_cast<uint64_t>(std::max<TimeNs>(0, t_end - start_ns_));
+  f.frames_in = frames_sent_;
+  f.frames_out = frames_received_;
+  f.egress_bytes = bytes_down_;
+  f.ingress_bytes = bytes_up_;
+  f.peak_connections = peak_connected_;
+  f.cells = cells_.size();
+  f.process_cpu_ns = server_cpu_ns_;
+  f.busy_ns = server_cpu_ns_;
 }
 
 LoadOutcome Driver::run() {
@@ -913,6 +942,7 @@ LoadOutcome Driver::run() {
                               .count());
   run.set_peak_rss_bytes(peak_rss_bytes());
   run.set_host(host_name());
+  record_server_figures(t_end);
   out.results = rec_.to_results(run);
   metrics::evaluate_slos(s_, &out.results);
   out.violation_count = violation_count_;

@@ -174,6 +174,11 @@ CellSetup plan_cell(const v1::Scenario& s, const CellSlot& slot, TimeNs start_ns
     plan.quorum_num = q.num;
     plan.quorum_den = q.den;
     plan.votes = cell_votes;
+    if (s.media().bitrate_kbps() > 0 && s.media().frame_ms() > 0) {
+      plan.media.frame_ms = s.media().frame_ms();
+      plan.media.payload_bytes =
+          static_cast<uint32_t>(uint64_t{s.media().bitrate_kbps()} * s.media().frame_ms() / 8);
+    }
     if (excused) chair.excuse.push_back(rm.member_id());
     if (attends && rm.role() != v1::ROLE_CHAIR) attending.push_back(static_cast<uint32_t>(i));
     add_mass_outages(s, ct, ct.links(link).profile(), start_ns, mrng, &m);

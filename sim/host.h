@@ -1,6 +1,7 @@
 // What every host of the agents (the simulator's world, the live driver)
-// needs the same way: the agents' measures as metric names, and the process
-// figures a results file records.
+// needs the same way: the agents' measures as metric names, the cell types
+// and profiles registered with their titles, a chair's meeting report and
+// media turned into figures, and the process figures a results file records.
 //
 // Thread-safety: stateless functions.
 #ifndef CELLSIM_SIM_HOST_H_
@@ -12,7 +13,11 @@
 #include <cstdint>
 #include <string>
 
+#include <algorithm>
+
 #include "agents/agent.h"
+#include "cellsim/v1/scenario.pb.h"
+#include "metrics/attendance.h"
 #include "metrics/recorder.h"
 
 namespace cellsim::sim {
@@ -28,6 +33,71 @@ inline metrics::Latency to_latency(agents::Measure m) {
     case agents::Measure::kTimeToQuorum: return metrics::Latency::kTimeToQuorum;
   }
   return metrics::Latency::kJoin;
+}
+
+// The recorder index of a cell type (profile), its titles copied.
+inline uint32_t register_cell_type(metrics::Recorder& rec, const v1::CellType& ct) {
+  const uint32_t i = rec.cell_type_index(ct.name());
+  rec.set_cell_type_titles(i, ct.title_vi(), ct.title_en());
+  return i;
+}
+inline uint32_t register_profile(metrics::Recorder& rec, const v1::NetworkProfile& p) {
+  const uint32_t i = rec.profile_index(p.name());
+  rec.set_profile_titles(i, p.title_vi(), p.title_en());
+  return i;
+}
+
+// A meeting's attendance trace for the results (metrics/attendance.h).
+inline v1::AttendanceTrace attendance_trace(const agents::MeetingReport& r, uint64_t seed,
+                                            uint32_t members) {
+  v1::AttendanceTrace t;
+  t.set_cell_id(r.cell_id);
+  t.set_sample_key(metrics::attendance_sample_key(seed, r.cell_id));
+  const double share = r.meeting_ns > 0 ? static_cast<double>(r.quorate_ns) /
+                                              static_cast<double>(r.meeting_ns)
+                                        : 0.0;
+  t.set_quorate_ppm(static_cast<uint32_t>(std::clamp(share, 0.0, 1.0) * 1e6 + 0.5));
+  t.set_quorum_losses(r.quorum_losses);
+  t.set_quorate_by_deadline(r.quorate_by_deadline);
+  t.set_members(members);
+  for (const agents::AttendancePoint& p : r.attendance) {
+    t.add_t_ms(p.since_start_ns / agents::kNsPerMs);
+    t.add_present(p.present);
+    t.add_required(p.required);
+    t.add_denominator(p.denominator);
+  }
+  t.set_truncated(r.attendance_truncated);
+  t.set_closed_ms(r.closed_since_start_ns / agents::kNsPerMs);
+  return t;
+}
+
+// A chair's meeting report into the cell type's figures.
+inline void record_meeting_report(metrics::Recorder& rec, uint32_t cell_type,
+                                  const agents::MeetingReport& r, uint64_t seed,
+                                  uint32_t members) {
+  metrics::Quorum& q = rec.quorum(cell_type);
+  q.meetings_quorate_by_deadline += r.quorate_by_deadline;
+  q.meetings_ever_quorate += r.ever_quorate;
+  q.meeting_time_ns += static_cast<uint64_t>(std::max<agents::TimeNs>(0, r.meeting_ns));
+  q.quorate_time_ns += static_cast<uint64_t>(std::max<agents::TimeNs>(0, r.quorate_ns));
+  q.quorum_losses += r.quorum_losses;
+  q.votes_held += r.votes_held;
+  q.votes_valid += r.votes_valid;
+  q.votes_passed += r.votes_passed;
+  q.ballots_counted += r.ballots_counted;
+  q.meetings_closed += r.closed;
+  q.minutes_complete += r.minutes_complete;
+  rec.offer_attendance(cell_type, attendance_trace(r, seed, members));
+}
+
+// Media reported by an agent (agents::AgentObserver::on_media).
+inline void record_media(metrics::Traffic& t, bool sent, uint64_t payload_bytes, uint64_t frames) {
+  if (sent) {
+    t.media_bytes_sent += payload_bytes;
+    t.media_frames_sent += frames;
+  } else {
+    t.media_bytes += payload_bytes;
+  }
 }
 
 // This process's peak resident memory, bytes.

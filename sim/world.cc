@@ -176,7 +176,7 @@ bool World::build(std::string* why) {
     output_cost_us_[f->number()] = c.per_output_us();
   }
   for (const auto& p : s.profiles()) {
-    const uint32_t i = rec_->profile_index(p.name());
+    const uint32_t i = register_profile(*rec_, p);
     if (profiles_.size() <= i) profiles_.resize(i + 1);
     profiles_[i] = &p;
   }
@@ -208,7 +208,7 @@ void World::build_cell(scenario::CellSetup setup) {
   const v1::CellType& ct = s.cell_types(setup.cell_type_pos);
   auto cell = std::make_unique<Cell>();
   cell->cell_id = setup.cell_id;
-  cell->cell_type = rec_->cell_type_index(ct.name());
+  cell->cell_type = register_cell_type(*rec_, ct);
   cell->node = setup.node;
   cell->roster = setup.roster;
   std::string why;
@@ -599,20 +599,18 @@ void World::on_meeting_report(const agents::MeetingReport& report) {
     if (c->cell_id != report.cell_id) continue;
     c->reported = true;
     c->report = report;
-    metrics::Quorum& q = rec_->quorum(c->cell_type);
-    q.meetings_quorate_by_deadline += report.quorate_by_deadline;
-    q.meetings_ever_quorate += report.ever_quorate;
-    q.meeting_time_ns += static_cast<uint64_t>(std::max<TimeNs>(0, report.meeting_ns));
-    q.quorate_time_ns += static_cast<uint64_t>(std::max<TimeNs>(0, report.quorate_ns));
-    q.quorum_losses += report.quorum_losses;
-    q.votes_held += report.votes_held;
-    q.votes_valid += report.votes_valid;
-    q.votes_passed += report.votes_passed;
-    q.ballots_counted += report.ballots_counted;
-    q.meetings_closed += report.closed;
-    q.minutes_complete += report.minutes_complete;
+    record_meeting_report(*rec_, c->cell_type, report, o_.scenario->seed(),
+                          static_cast<uint32_t>(c->members.size()));
     return;
   }
+}
+
+void World::on_media(const agents::MemberPlan& who, bool sent, uint64_t payload_bytes,
+                     uint64_t frames) {
+  const Member& mb = *members_[who.host_tag];
+  record_media(rec_->traffic(mb.cell_type, mb.profile), sent, payload_bytes, frames);
+  // The fluid model: what the speaker's recipients receive leaves the node.
+  if (!sent) nodes_[mb.node]->figures->egress_bytes += payload_bytes;
 }
 
 void World::on_violation(const agents::MemberPlan& who, const std::string& what) {

@@ -87,6 +87,8 @@ class World : public EventTarget, public agents::AgentObserver {
   void on_traffic(const agents::MemberPlan& who, bool sent, size_t bytes) override;
   void on_event(const agents::MemberPlan& who, Event e, int64_t detail) override;
   void on_meeting_report(const agents::MeetingReport& report) override;
+  void on_media(const agents::MemberPlan& who, bool sent, uint64_t payload_bytes,
+                uint64_t frames) override;
   void on_violation(const agents::MemberPlan& who, const std::string& what) override;
 
  private:

@@ -1,7 +1,9 @@
 #include "server/net/server.h"
 
 #include <prometheus/exposer.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -160,6 +162,23 @@ class Server::Impl : public AcceptorOwner {
   void stop_exposer();
   bool on_own_thread() const;
   MeetingCounts sample_meetings();
+
+ public:
+  uint64_t cpu_ns() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ != State::kRunning) return 0;
+    uint64_t sum = 0;
+    for (std::thread& t : threads_) {
+      clockid_t clock{};
+      timespec ts{};
+      if (pthread_getcpuclockid(t.native_handle(), &clock) == 0 && clock_gettime(clock, &ts) == 0) {
+        sum += static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+      }
+    }
+    return sum;
+  }
+
+ private:
 
   ServerOptions options_;
   unsigned shard_count_ = 1;
@@ -435,5 +454,6 @@ uint16_t Server::port() const { return impl_->port(); }
 uint16_t Server::metrics_port() const { return impl_->metrics_port(); }
 void Server::stop() { impl_->stop(); }
 void Server::wait() { impl_->wait(); }
+uint64_t Server::cpu_ns() const { return impl_->cpu_ns(); }
 
 }  // namespace cellsim::net

@@ -65,6 +65,9 @@ class Server {
   // are flushed (bounded wait), sockets closed, threads joined. Idempotent.
   // REQUIRES: not called on one of the server's own threads.
   void stop();
+  // CPU time of the server's threads so far (per-thread process accounting),
+  // ns; 0 unless running.
+  uint64_t cpu_ns() const;
   // Blocks until stop() has completed.
   void wait();
 

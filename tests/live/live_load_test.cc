@@ -164,6 +164,19 @@ TEST(LiveLoad, ImpairedScenarioAgainstEmbeddedServer) {
   EXPECT_EQ(g->quorum().ballots_acked(), g->quorum().ballots_counted());
   EXPECT_GT(g->traffic().connects(), 200u);
 
+  // The live server's figures, and each cell type's attendance traces.
+  ASSERT_EQ(r.servers_size(), 1);
+  EXPECT_GT(r.servers(0).process_cpu_ns(), 0u);
+  EXPECT_GT(r.servers(0).peak_connections(), 0u);
+  EXPECT_LE(r.servers(0).peak_connections(), 240u);
+  EXPECT_GT(r.servers(0).egress_bytes(), 0u);
+  ASSERT_EQ(r.attendance_size(), 1);
+  for (const auto& a : r.attendance()) {
+    EXPECT_GT(a.meetings_seen(), 0u) << a.cell_type();
+    ASSERT_TRUE(a.has_worst()) << a.cell_type();
+    EXPECT_GT(a.worst().t_ms_size(), 0) << a.cell_type();
+  }
+
   // The results file: written, read back (validated) and mergeable.
   const auto dir = std::filesystem::temp_directory_path() /
                    ("cellsim-live-test-" + std::to_string(::getpid()));
@@ -178,6 +191,8 @@ TEST(LiveLoad, ImpairedScenarioAgainstEmbeddedServer) {
   b.mutable_run()->clear_shards();
   b.mutable_run()->add_shards("1/2");
   b.mutable_run()->set_shard_count(2);
+  b.clear_servers();     // shards own whole nodes
+  b.clear_attendance();  // and whole cells
   ASSERT_TRUE(metrics::merge_results(a, b, &merged, &why)) << why;
   EXPECT_EQ(overall(merged)->quorum().meetings(), 40u);
   std::filesystem::remove_all(dir);
@@ -199,6 +214,51 @@ TEST(LiveLoad, ImpairedScenarioAgainstEmbeddedServer) {
   const double la = attainment(r), sa = attainment(sr);
   std::printf("%-18s %8s %9.1f%% %9.1f%%\n", "quorum attainment", "", la * 100, sa * 100);
   EXPECT_LE(std::abs(la - sa), 0.05) << "live " << la << ", sim " << sa;
+}
+
+// Shows members given the floor send real MediaFrames at the scenario's rate
+// (24 kb/s in 20 ms frames: 60 B each) and the server relays them to the
+// others present; the simulator, same seed, accounts the same speech as a
+// fluid (bytes, no frames).
+TEST(LiveLoad, MediaFromFloorHolders) {
+  std::string text = kScenario;
+  auto replace = [&](const std::string& from, const std::string& to) {
+    const size_t at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
+  };
+  replace("bitrate_kbps: 0", "bitrate_kbps: 24");
+  replace("duration_min: 0.75", "duration_min: 0.6");
+  replace("items { title: \"Khai mạc\" duration_min: 0.05 }",
+          "items { title: \"Thảo luận\" duration_min: 0.45 floor_requests: 6 }");
+  replace("count: 20", "count: 4");
+  const v1::Scenario s = load(text.c_str());
+  LoadOptions o;
+  o.scenario_file = "live-media (in the test)";
+  o.server_threads = 1;
+  const LoadOutcome live = run_load(s, o);
+  ASSERT_TRUE(live.ok) << live.error;
+  EXPECT_EQ(live.violation_count, 0u);
+  const v1::TrafficStats& t = overall(live.results)->traffic();
+  std::printf("media: %llu frames, %llu B sent, %llu B relayed to members\n",
+              static_cast<unsigned long long>(t.media_frames_sent()),
+              static_cast<unsigned long long>(t.media_bytes_sent()),
+              static_cast<unsigned long long>(t.media_bytes()));
+  EXPECT_GT(t.media_frames_sent(), 100u);
+  EXPECT_EQ(t.media_bytes_sent(), 60 * t.media_frames_sent());
+  EXPECT_GT(t.media_bytes(), t.media_bytes_sent());  // each frame to several others
+  EXPECT_LE(t.media_bytes(), 11 * t.media_bytes_sent());
+
+  const sim::SimulateOutcome simulated = sim::simulate(s, sim::built_in_calibration(), {});
+  ASSERT_TRUE(simulated.ok) << simulated.error;
+  const v1::TrafficStats& st = overall(simulated.results)->traffic();
+  EXPECT_EQ(st.media_frames_sent(), 0u);
+  EXPECT_GT(st.media_bytes_sent(), 0u);
+  // The same speakers for about the same time: within 25 %.
+  const double ratio = static_cast<double>(st.media_bytes_sent()) /
+                       static_cast<double>(t.media_bytes_sent());
+  EXPECT_NEAR(ratio, 1.0, 0.25) << "sim " << st.media_bytes_sent() << " B, live "
+                                << t.media_bytes_sent() << " B";
 }
 
 }  // namespace

@@ -20,6 +20,7 @@ namespace {
 constexpr char kMixed[] = R"pb(
   name: "mixed" question: "test" seed: 11 duration_min: 60
   server { nodes: 4 cores_per_node: 2 }
+  media { bitrate_kbps: 24 frame_ms: 20 }
   profiles { name: "fibre" base_one_way_ms: 5 jitter_ms { exponential { mean: 1 } }
              bandwidth_down_kbps: 50000 bandwidth_up_kbps: 50000 }
   profiles { name: "4g" base_one_way_ms: 40 jitter_ms { lognormal { median: 10 sigma: 0.5 } }
@@ -116,6 +117,35 @@ TEST(WorldTest, MeetingsCompleteWithIntegrity) {
   EXPECT_EQ(q.minutes_complete(), 12u);
   EXPECT_EQ(q.ballots_acked(), q.ballots_counted());
   EXPECT_GT(q.ballots_counted(), 0u);
+
+  // Media, the fluid model: floor holders speak at 24 kb/s (60 B per 20 ms),
+  // each second of speech reaching the others present; no frames are sent.
+  const auto& t = out.results.groups(0).traffic();
+  EXPECT_GT(t.media_bytes_sent(), 0u);
+  EXPECT_EQ(t.media_bytes_sent() % 60, 0u);
+  EXPECT_EQ(t.media_frames_sent(), 0u);
+  EXPECT_GT(t.media_bytes(), t.media_bytes_sent());       // several recipients each
+  EXPECT_LT(t.media_bytes(), 15 * t.media_bytes_sent());  // at most 14 others
+  uint64_t egress = 0;
+  for (const auto& sv : out.results.servers()) egress += sv.egress_bytes();
+  EXPECT_GT(egress, t.media_bytes());
+
+  // Attendance: every meeting's trace offered; each cell type's worst is no
+  // better than any sampled meeting; traces start at or after the first join.
+  ASSERT_EQ(out.results.attendance_size(), 2);
+  uint64_t seen = 0;
+  for (const auto& a : out.results.attendance()) {
+    seen += a.meetings_seen();
+    ASSERT_TRUE(a.has_worst());
+    EXPECT_GT(a.sample_size(), 0);
+    for (const auto& x : a.sample()) EXPECT_LE(a.worst().quorate_ppm(), x.quorate_ppm());
+    const auto& w = a.worst();
+    EXPECT_EQ(w.t_ms_size(), w.present_size());
+    EXPECT_EQ(w.t_ms_size(), w.required_size());
+    EXPECT_GT(w.t_ms_size(), 0);
+    for (int i = 0; i < w.present_size(); ++i) EXPECT_LE(w.present(i), w.denominator(i));
+  }
+  EXPECT_EQ(seen, 12u);
 }
 
 // P(quorate) when the chair attends and each of the other n-1 official
