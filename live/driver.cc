@@ -30,6 +30,7 @@
 namespace cellsim::live {
 
 using sim::host_name;
+using sim::member_token;
 using sim::record_media;
 using sim::record_meeting_report;
 using sim::register_cell_type;
@@ -342,13 +343,7 @@ bool Driver::build(std::string* why) {
     const uint32_t cell_slot = static_cast<uint32_t>(cells_.size());
     for (scenario::MemberSetup& ms : setup.members) {
       const uint32_t profile = rec_.profile_index(s_.profiles(ms.profile_pos).name());
-      v1::TokenClaims claims;
-      claims.set_cell_id(cell->cell_id);
-      claims.set_member_id(ms.plan.member_id);
-      claims.set_standing(ms.plan.standing);
-      claims.set_role(ms.plan.role);
-      claims.set_expires_at_ms((end_ns_ + 86'400 * kNsPerS) / kNsPerMs);
-      ms.plan.token = engine::mint_token(key_, claims);
+      ms.plan.token = member_token(key_, ms.plan, end_ns_);
       auto m = std::make_unique<Member>(io_, profiles_[profile], s_.seed(), ms.member_no, start_ns_);
       for (const auto& [from, to] : ms.outage_windows) m->outages.add_window(from, to);
       m->cell = cell_slot;

@@ -19,6 +19,7 @@
 #include "cellsim/v1/scenario.pb.h"
 #include "metrics/attendance.h"
 #include "metrics/recorder.h"
+#include "server/engine/token.h"
 
 namespace cellsim::sim {
 
@@ -98,6 +99,19 @@ inline void record_media(metrics::Traffic& t, bool sent, uint64_t payload_bytes,
   } else {
     t.media_bytes += payload_bytes;
   }
+}
+
+// A member's token, as its server would mint it: the plan's cell, member,
+// standing and role, valid until a day after the run ends.
+inline std::string member_token(const std::string& key, const agents::MemberPlan& plan,
+                                agents::TimeNs run_end_ns) {
+  v1::TokenClaims claims;
+  claims.set_cell_id(plan.cell_id);
+  claims.set_member_id(plan.member_id);
+  claims.set_standing(plan.standing);
+  claims.set_role(plan.role);
+  claims.set_expires_at_ms((run_end_ns + 86'400 * agents::kNsPerS) / agents::kNsPerMs);
+  return engine::mint_token(key, claims);
 }
 
 // This process's peak resident memory, bytes.
