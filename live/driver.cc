@@ -469,7 +469,15 @@ void Driver::pump(uint32_t m, TimeNs t) {
     switch (out.kind) {
       case agents::AgentOutput::Kind::kConnect: start_connect(m, t); break;
       case agents::AgentOutput::Kind::kTransmit: send_up(m, t, std::move(out.frame), false); break;
-      case agents::AgentOutput::Kind::kClose: send_up(m, t, nullptr, true); break;
+      case agents::AgentOutput::Kind::kClose:
+        // A connect or handshake in progress is abandoned at once (as the
+        // simulator does); an established connection closes after its writes.
+        if (mb.connected) {
+          send_up(m, t, nullptr, true);
+        } else {
+          drop_transport(m);
+        }
+        break;
     }
   }
 }
