@@ -502,6 +502,17 @@ bool Engine::poll_output(Output* out) {
   return true;
 }
 
+void Engine::open_meeting_list(std::vector<std::pair<uint64_t, const Meeting*>>* out) const {
+  const size_t first = out->size();
+  for (const auto& [cell_id, cell] : cells_) {
+    if (cell->meeting && cell->meeting->phase() == v1::MEETING_PHASE_OPEN) {
+      out->emplace_back(cell_id, cell->meeting.get());
+    }
+  }
+  std::sort(out->begin() + static_cast<std::ptrdiff_t>(first), out->end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+}
+
 size_t Engine::open_meetings() const {
   size_t n = 0;
   for (const auto& [id, cell] : cells_) n += cell->meeting && !cell->meeting->closed();

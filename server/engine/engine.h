@@ -28,6 +28,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "cellsim/v1/wire.pb.h"
 #include "proto/frame.h"
@@ -101,6 +102,9 @@ class Engine {
   size_t quorate_meetings() const;
   // The cell's current meeting, or nullptr.
   const Meeting* meeting(uint64_t cell_id) const;
+  // Every opened meeting not yet closed, by cell id ascending, appended to
+  // *out as (cell id, meeting). Pointers valid until the next input.
+  void open_meeting_list(std::vector<std::pair<uint64_t, const Meeting*>>* out) const;
   const EngineSettings& settings() const { return settings_; }
   bool holds_cell(uint64_t cell_id) const { return cells_.count(cell_id) != 0; }
 

@@ -90,6 +90,7 @@ std::string Meeting::name_of(uint64_t member_id) const {
 }
 
 void Meeting::note(int64_t now_ms, std::string what, uint64_t member_id) {
+  ++revision_;
   if (proceedings_.size() >= settings_->max_proceedings) return;
   v1::ProceedingEntry e;
   e.set_at_ms(now_ms);
@@ -141,6 +142,7 @@ void Meeting::set_present(uint64_t member_id, int64_t now_ms) {
   MemberState* m = find(member_id);
   assert(m != nullptr && standing_may_attend(m->info->standing()));
   if (m->present || closed()) return;
+  ++revision_;
   m->present = true;
   m->attended = true;
   v1::Envelope env;
@@ -155,6 +157,7 @@ void Meeting::set_present(uint64_t member_id, int64_t now_ms) {
 void Meeting::set_absent(uint64_t member_id, int64_t now_ms) {
   MemberState* m = find(member_id);
   if (m == nullptr || !m->present || closed()) return;
+  ++revision_;
   m->present = false;
   v1::Envelope env;
   auto* a = env.mutable_attendance_changed();
@@ -318,6 +321,7 @@ RuleResult Meeting::cast_ballot(uint64_t member_id, const v1::CastBallot& req, i
 
 void Meeting::finish_vote(int64_t now_ms) {
   assert(vote_open_);
+  ++revision_;
   const VoteRule& rule = settings_->rules.votes[vote_.kind];
   const uint32_t base = rule.base == ThresholdBase::kDenominator ? d_ : official_members_;
   const uint32_t need = yes_required(rule, base);

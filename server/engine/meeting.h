@@ -81,8 +81,13 @@ class Meeting {
   RuleResult close_vote(uint64_t chair_id, uint64_t vote_id, int64_t now_ms);
   RuleResult grant_floor(uint64_t chair_id, uint64_t member_id, int64_t now_ms);
   RuleResult close(uint64_t chair_id, int64_t now_ms);
-  // The minutes as they stand, marked interrupted (the server is stopping).
+  // The minutes as they stand, marked interrupted (the server is stopping,
+  // or a checkpoint of the open meeting in case it crashes).
   v1::Minutes interrupted_minutes(int64_t now_ms) const;
+  // Grows whenever the record the minutes are made from changes (a
+  // proceeding, attendance, a vote's result): a host keeping checkpoints
+  // rewrites one only when this moved.
+  uint64_t revision() const { return revision_; }
 
   // Member requests. On success `*ack` holds the BallotAck to send.
   RuleResult cast_ballot(uint64_t member_id, const v1::CastBallot& req, int64_t now_ms,
@@ -160,6 +165,7 @@ class Meeting {
   bool quorate_ = false;
   int64_t first_quorate_at_ms_ = 0;
   uint32_t quorum_losses_ = 0;
+  uint64_t revision_ = 0;
 
   // Set by open().
   int64_t opened_at_ms_ = 0;

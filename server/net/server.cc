@@ -20,6 +20,7 @@
 #include "server/engine/token.h"
 #include "server/net/acceptor.h"
 #include "server/net/asio.h"
+#include "server/net/config.h"
 #include "server/net/connection.h"
 #include "server/net/metrics.h"
 #include "server/net/router.h"
@@ -156,6 +157,7 @@ class Server::Impl : public AcceptorOwner {
 
   bool validate(std::string* why);
   bool build_shards(std::string* why);
+  bool recover_minutes(std::string* why);
   bool start_metrics(std::string* why);
   void teardown();
   void shutdown();
@@ -200,13 +202,29 @@ class Server::Impl : public AcceptorOwner {
   std::vector<std::thread> threads_;
 };
 
+// Checkpoints left in minutes_dir/open by a server that did not stop
+// gracefully become recovered minutes (config.h).
+bool Server::Impl::recover_minutes(std::string* why) {
+  if (options_.minutes_dir.empty()) return true;
+  std::vector<std::string> recovered;
+  if (!recover_checkpoints(options_.minutes_dir, &recovered, why)) {
+    *why = "--minutes-dir: recovering open meetings' checkpoints: " + *why;
+    return false;
+  }
+  for (const std::string& path : recovered) {
+    log_line("recovered the minutes of a meeting open when the server last stopped without "
+             "closing it: " + path);
+  }
+  return true;
+}
+
 bool Server::Impl::start(std::string* why) {
   std::lock_guard<std::mutex> lock(mu_);
   if (state_ != State::kNew) {
     *why = state_ == State::kStopped ? "the server was stopped" : "the server is already started";
     return false;
   }
-  if (!validate(why) || !build_shards(why)) {
+  if (!validate(why) || !recover_minutes(why) || !build_shards(why)) {
     teardown();
     return false;
   }
@@ -261,6 +279,7 @@ bool Server::Impl::build_shards(std::string* why) {
     so.key = options_.key;
     so.max_send_queue_bytes = options_.max_send_queue_bytes;
     so.minutes_dir = options_.minutes_dir;
+    so.checkpoint_interval_ms = options_.checkpoint_interval_ms;
     shards_.push_back(std::make_unique<Shard>(std::move(so), metrics_.get(), count_.get()));
   }
   for (const v1::CellRoster& cell : options_.deployment.cells()) {

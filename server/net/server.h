@@ -38,6 +38,10 @@ struct ServerOptions {
   // Non-empty: each MeetingClosed's minutes written there as JSON, one file
   // per meeting, atomically (tmp + rename).
   std::string minutes_dir;
+  // With minutes_dir: open meetings are checkpointed this often (when their
+  // record changed) to minutes_dir/open, and checkpoints a crash left there
+  // are recovered at start (server/net/config.h).
+  uint32_t checkpoint_interval_ms = 1000;
   engine::EngineSettings engine;
   std::string key;            // HMAC key bytes
   v1::Deployment deployment;  // cell rosters

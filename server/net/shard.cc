@@ -8,14 +8,6 @@
 #include "server/net/config.h"
 
 namespace cellsim::net {
-namespace {
-
-void log_line(const std::string& line) {
-  const std::string text = "cellmeetd: " + line + "\n";
-  std::fwrite(text.data(), 1, text.size(), stderr);  // one write per line
-}
-
-}  // namespace
 
 engine::TimeNs wall_clock_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -51,8 +43,10 @@ Shard::Shard(ShardOptions options, Metrics* metrics, ConnectionCount* count)
       work_(ctx_.get_executor()),
       observer_(metrics),
       engine_(options_.engine, options_.key),
-      timer_(ctx_) {
+      timer_(ctx_),
+      checkpoint_timer_(ctx_) {
   engine_.set_observer(&observer_);
+  arm_checkpoint_timer();
 }
 
 Shard::~Shard() { engine_.set_observer(nullptr); }
@@ -115,6 +109,7 @@ void Shard::begin_stop(std::function<void()> drained) {
   for (const auto& conn : all) conn->close_after_flush(/*quick=*/true);
   error_code ignored;
   timer_.cancel(ignored);
+  checkpoint_timer_.cancel(ignored);
   check_drained();
 }
 
@@ -198,6 +193,37 @@ void Shard::keep_minutes(const v1::Minutes& minutes) {
   if (!write_minutes_file(options_.minutes_dir, minutes, &path, &why)) {
     log_line("minutes of cell " + std::to_string(minutes.cell_id()) + " meeting " +
              std::to_string(minutes.meeting_id()) + " NOT written: " + why);
+    return;  // the checkpoint, if any, stays: it is recovered at the next start
+  }
+  remove_checkpoint_file(options_.minutes_dir, minutes.cell_id(), minutes.meeting_id());
+  checkpointed_.erase(minutes.cell_id());
+}
+
+void Shard::arm_checkpoint_timer() {
+  if (options_.minutes_dir.empty() || stopping_) return;
+  checkpoint_timer_.expires_after(std::chrono::milliseconds(options_.checkpoint_interval_ms));
+  checkpoint_timer_.async_wait([this](const error_code& ec) {
+    if (ec == asio::error::operation_aborted || stopping_) return;
+    checkpoint_open_meetings();
+    arm_checkpoint_timer();
+  });
+}
+
+// Rewrites the checkpoint of every open meeting whose record moved since.
+void Shard::checkpoint_open_meetings() {
+  std::vector<std::pair<uint64_t, const engine::Meeting*>> open;
+  engine_.open_meeting_list(&open);
+  const int64_t now_ms = wall_clock_ns() / engine::kNsPerMs;
+  for (const auto& [cell_id, meeting] : open) {
+    const std::pair<uint64_t, uint64_t> mark{meeting->id(), meeting->revision()};
+    auto it = checkpointed_.find(cell_id);
+    if (it != checkpointed_.end() && it->second == mark) continue;
+    std::string why;
+    if (!write_checkpoint_file(options_.minutes_dir, meeting->interrupted_minutes(now_ms), &why)) {
+      log_line("checkpoint of cell " + std::to_string(cell_id) + " NOT written: " + why);
+      continue;
+    }
+    checkpointed_[cell_id] = mark;
   }
 }
 

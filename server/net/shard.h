@@ -66,7 +66,9 @@ struct ShardOptions {
   engine::EngineSettings engine;
   std::string key;
   size_t max_send_queue_bytes = 1 << 20;
-  std::string minutes_dir;  // empty: minutes are not written
+  std::string minutes_dir;  // empty: minutes are not written (nor checkpoints)
+  // How often open meetings' changed records are checkpointed (config.h).
+  uint32_t checkpoint_interval_ms = 1000;
 };
 
 class Shard : public ConnectionOwner {
@@ -116,6 +118,8 @@ class Shard : public ConnectionOwner {
   void keep_minutes(const v1::Minutes& minutes);
   void arm_timer();
   void on_timer(const error_code& ec);
+  void arm_checkpoint_timer();
+  void checkpoint_open_meetings();
   void check_drained();
 
   const ShardOptions options_;
@@ -128,6 +132,9 @@ class Shard : public ConnectionOwner {
   asio::steady_timer timer_;
   bool timer_armed_ = false;
   engine::TimeNs timer_at_ns_ = 0;
+  asio::steady_timer checkpoint_timer_;
+  // cell id → (meeting id, revision) of its last checkpoint.
+  std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> checkpointed_;
   // Every live connection of this shard, attached or closing.
   std::unordered_map<engine::ConnId, std::shared_ptr<Connection>> conns_;
   // Refused connections closing with a lingering close (bounded).
