@@ -3,12 +3,14 @@
 // (untimed), runs E events (timed) and checks the peers' validation values;
 // a run that does not reproduce them is reported as an error, not a speed.
 //
-//   phold_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
-// The kernel's speed-up is events_per_second(kernel) / events_per_second(naive).
+//   phold_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true [--gate]
+// The kernel's speed-up is events_per_second(kernel) / events_per_second(naive);
+// --gate makes the run fail when it falls below the gate in main().
 #include <benchmark/benchmark.h>
 
 #include <memory>
 
+#include "bench/ratio_gate.h"
 #include "sim/phold.h"
 
 namespace {
@@ -46,4 +48,11 @@ BENCHMARK_TEMPLATE(BM_Phold, NaivePhold)->Name("phold/naive_priority_queue")->Un
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  // The gate: about half the speed-up measured on the development machine
+  // (2.56x, medians of 3), so CI fails on a real regression of the queue only.
+  return cellsim::bench::run_with_gates(
+      argc, argv,
+      {{"phold/cellsim_kernel/real_time", "phold/naive_priority_queue/real_time", 1.3,
+        "the kernel's radix queue against std::priority_queue on PHOLD"}});
+}

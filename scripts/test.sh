@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every test, from nothing: installs what is missing, builds, runs the whole
 # suite, then builds and runs it again under AddressSanitizer and
-# UndefinedBehaviorSanitizer. CELLSIM_SKIP_SANITIZE=1 skips the second pass.
+# UndefinedBehaviorSanitizer. Between the two, the demo meeting against the
+# real cellmeetd and the gated benchmarks (scripts/bench.sh).
+# CELLSIM_SKIP_SANITIZE=1 skips the second pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -13,6 +15,8 @@ ctest --test-dir build --output-on-failure -j2 --timeout 300
 echo "== demo meeting against cellmeetd =="
 bash scripts/demo.sh build out/demo-test >/dev/null
 echo "demo meeting: ok"
+echo "== benchmarks (ratios against a peer, gated) =="
+bash scripts/bench.sh build out/bench
 if [ "${CELLSIM_SKIP_SANITIZE:-0}" != 1 ]; then
   echo "== build (ASan+UBSan) =="
   CMAKE_BUILD_TYPE=Debug bash scripts/build.sh build-asan -DCELLSIM_SANITIZE=ON -DCELLSIM_BUILD_BENCH=OFF
