@@ -1,51 +1,182 @@
 // The live driver at scale: N members (default 20,000), each one TCP
-// connection through the impairment layer to the embedded cellmeetd, joining
-// over the first 20 s and then heartbeating every 2 s in a meeting that
-// stays open. One iteration = one run of kRunS seconds of real time.
+// connection through the impairment layer to a cellmeetd started as a child
+// process (build's cellmeetd, out of process, so the driver needs one
+// descriptor per member and the server its own), joining over the first 20 s
+// (small: 5 s) and then heartbeating every 2 s (rules.heartbeat_interval_ms:
+// 2000) in a meeting that stays open. One iteration = one run of the case's
+// seconds of real time.
 //
-//   live_bench                                   20,000 connections
-//   CELLSIM_LIVE_BENCH_CONNECTIONS=5000 live_bench
+//   live_bench                                    both cases
+//   live_bench --benchmark_filter=small           240 connections, 15 s (CI)
+//   live_bench --benchmark_filter=full            20,000 connections, 40 s
+//   CELLSIM_LIVE_BENCH_CONNECTIONS=5000 live_bench --benchmark_filter=full
+//   CELLSIM_LIVE_BENCH_SECONDS=60                 the full case's run time
+//   CELLSIM_CELLMEETD=PATH                        another cellmeetd binary
+//   CELLSIM_LIVE_BENCH_VERBOSE=1                  a progress line every second
 //
-// Counters: connections_held (peak transports up), frames_per_second (frames
-// sent + received by members over the run), rss_bytes_per_connection
-// (resident-memory growth during the run / connections held; the embedded
-// server's side of each connection is in the same process, so this is the
-// driver's and the server's memory per connection together).
+// Counters:
+//   connections_planned    members in the run (after the descriptor cap)
+//   connections_held       peak member transports up (LoadOutcome.peak_connected)
+//   server_connections     peak cellmeet_connections_open on the server's /metrics
+//   connections_at_end, server_connections_at_end  the same in the last second
+//   disconnects            member connections broken during the run
+//   frames_per_second      frames sent + received by members / run wall time
+//   steady_frames_per_second  the same from 2 heartbeat intervals after the
+//                          last join to the end (all members heartbeating)
+//   driver_cpu_share, server_cpu_share  CPU seconds / wall seconds (1 = a core)
+//   heartbeats_per_second  heartbeat round trips measured by members / wall time
+//   heartbeat_rtt_p50_ms, _p99_ms, _max_ms  their quantiles over the run
+//   steady_heartbeat_rtt_p50_le_ms, _p99_le_ms  the steady state's, as the
+//                          upper bound of the driver's /metrics histogram
+//                          bucket holding them (1, 2.5, 5, 10, 25, ... ms)
+//   driver_bytes_per_connection  driver RSS growth during the run / held
+//   server_bytes_per_connection  server (VmHWM − RSS once listening) / held
+//   driver_peak_rss_mib, server_peak_rss_mib  the absolute peaks
+// RSS counts user-space memory only; the kernel's socket buffers are not in it.
 //
-// The process needs two descriptors per connection (both ends are in it):
-// the driver raises RLIMIT_NOFILE or says what to do.
+// Descriptors. The driver needs one per member plus live/driver.cc's
+// kSpareFds (256) under the hard RLIMIT_NOFILE; the server one per
+// connection plus its own (cellmeetd raises its soft limit to the hard one).
+// When the hard limit cannot hold the full case, the bench runs the largest
+// count it allows and prints which limit stopped it and how to raise it.
 #include <benchmark/benchmark.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "live/driver.h"
+#include "metrics/histogram.h"
 #include "scenario/loader.h"
+
+#ifndef CELLSIM_CELLMEETD_PATH
+#define CELLSIM_CELLMEETD_PATH "cellmeetd"
+#endif
 
 namespace {
 
-constexpr uint64_t kDefaultConnections = 20'000;
+constexpr uint64_t kFullConnections = 20'000;
+constexpr double kFullRunS = 40;
+constexpr double kFullJoinS = 20;
+constexpr uint64_t kSmallConnections = 240;
+constexpr double kSmallRunS = 15;
+constexpr double kSmallJoinS = 5;
 constexpr uint64_t kMembersPerCell = 12;
-constexpr double kRunS = 40;
+constexpr uint32_t kHeartbeatIntervalMs = 2000;
+// live/driver.cc's kSpareFds: what the driver reserves besides its sockets
+// when it checks RLIMIT_NOFILE (members + kSpareFds <= the hard limit).
+constexpr uint64_t kDriverSpareFds = 256;
+// Descriptors this process may open besides the driver's (the /metrics
+// scrape, /proc files), on top of those open when the bench starts.
+constexpr uint64_t kBenchHeadroomFds = 16;
+// cellmeetd --max-connections slack over the members.
+constexpr uint64_t kServerSlack = 64;
+constexpr int kServerStartTimeoutMs = 15'000;
+constexpr int kServerStopTimeoutMs = 15'000;
+constexpr double kScrapeEveryS = 1;
+constexpr int kScrapeTimeoutMs = 1000;
 
-uint64_t connections() {
-  const char* env = std::getenv("CELLSIM_LIVE_BENCH_CONNECTIONS");
-  const uint64_t n = env != nullptr ? std::strtoull(env, nullptr, 10) : kDefaultConnections;
-  return std::clamp<uint64_t>(n, kMembersPerCell, cellsim::live::kMaxMembers);
+std::string cellmeetd_path() {
+  const char* env = std::getenv("CELLSIM_CELLMEETD");
+  return env != nullptr && *env != '\0' ? env : CELLSIM_CELLMEETD_PATH;
 }
 
-uint64_t rss_bytes() {
+uint64_t env_u64(const char* name, uint64_t fallback) {
+  const char* env = std::getenv(name);
+  return env != nullptr && *env != '\0' ? std::strtoull(env, nullptr, 10) : fallback;
+}
+
+// Resident memory of a process, from /proc/PID/status ("VmRSS", "VmHWM"), bytes.
+uint64_t proc_status_bytes(const std::string& pid, const char* field) {
+  std::ifstream f("/proc/" + pid + "/status");
+  std::string line;
+  const std::string prefix = std::string(field) + ":";
+  while (std::getline(f, line)) {
+    if (line.rfind(prefix, 0) == 0) return std::strtoull(line.c_str() + prefix.size(), nullptr, 10) * 1024;
+  }
+  return 0;
+}
+
+// User + system CPU time of a process, seconds (/proc/PID/stat fields 14, 15).
+double proc_cpu_s(const std::string& pid) {
+  const std::string stat = [&] {
+    std::ifstream f("/proc/" + pid + "/stat");
+    std::string line;
+    std::getline(f, line);
+    return line;
+  }();
+  const auto close = stat.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream in(stat.substr(close + 2));
+  std::string field;
+  uint64_t utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
+    if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+uint64_t self_rss_bytes() {
   std::ifstream statm("/proc/self/statm");
   uint64_t size = 0, resident = 0;
   statm >> size >> resident;
   return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
 }
 
-std::string scenario_text(uint64_t cells) {
+uint64_t open_fds() {
+  uint64_t n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (const dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
+    ::closedir(d);
+  }
+  return n > 0 ? n - 1 : 0;  // the directory's own descriptor
+}
+
+// The member count the hard RLIMIT_NOFILE allows this process (the driver's
+// side); `why` says what stopped it when that is below `wanted`.
+uint64_t fd_capped_members(uint64_t wanted, std::string* why) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_max == RLIM_INFINITY) return wanted;
+  const uint64_t hard = rl.rlim_max;
+  const uint64_t others = std::max(kDriverSpareFds, open_fds() + kBenchHeadroomFds);
+  const uint64_t allowed = hard > others ? hard - others : 0;
+  if (wanted <= allowed) return wanted;
+  const uint64_t needed = wanted + others;
+  std::ostringstream m;
+  m << "live_bench: " << wanted << " connections need " << needed
+    << " file descriptors in the driver (one per member + " << others
+    << " it keeps for everything else) but the hard limit RLIMIT_NOFILE is " << hard
+    << ", which this process cannot raise; running " << allowed - allowed % kMembersPerCell
+    << " connections instead. To run " << wanted << ": raise the hard limit to at least "
+    << needed << " (`ulimit -Hn " << needed << "` as root in the shell that starts the bench; "
+    << "a container: `docker run --ulimit nofile=" << needed << ":" << needed
+    << "`; a systemd unit: LimitNOFILE=" << needed << "; a login: nofile in "
+    << "/etc/security/limits.conf)";
+  *why = m.str();
+  return allowed;
+}
+
+// Members join over the first `join_s` seconds, uniformly.
+std::string scenario_text(uint64_t cells, double join_s) {
   return R"pb(
     name: "live-bench"
     question: "How many heartbeating connections does one live driver hold?"
@@ -54,7 +185,8 @@ std::string scenario_text(uint64_t cells) {
     start_unix_s: 1796086800
     quorum_deadline_min: 1
     server { nodes: 1 cores_per_node: 1 nic_egress_mbps: 10000 }
-    rules { quorum_fraction: 0.6666666666666666 heartbeat_interval_ms: 2000 missed_heartbeats: 3 }
+    rules { quorum_fraction: 0.6666666666666666 heartbeat_interval_ms: )pb" +
+         std::to_string(kHeartbeatIntervalMs) + R"pb( missed_heartbeats: 3 }
     chair { open_deadline_min: 0.5 wait_for_quorum_min: 0.1 }
     media { bitrate_kbps: 0 frame_ms: 20 }
     profiles {
@@ -72,7 +204,7 @@ std::string scenario_text(uint64_t cells) {
       members { official: 12 }
       links { profile: "urban-fibre" share: 1 }
       attend_probability: 1
-      join_offset_min { uniform { min: 0 max: 0.33 } }
+      join_offset_min { uniform { min: 0 max: )pb" + std::to_string(join_s / 60) + R"pb( } }
       join_earliest_min: 0
       agenda: "long"
       start_window_min: 0.01
@@ -81,24 +213,346 @@ std::string scenario_text(uint64_t cells) {
   )pb";
 }
 
-void BM_LiveHeartbeat(benchmark::State& state) {
-  const uint64_t cells = (connections() + kMembersPerCell - 1) / kMembersPerCell;
+// Runs `argv` to completion (stdout and stderr to `log`); its exit status.
+int run_child(const std::vector<std::string>& argv, const std::string& log) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+    }
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// GET /metrics from 127.0.0.1:port (blocking, kScrapeTimeoutMs per call); ""
+// when it fails.
+std::string http_get_metrics(uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  timeval tv{kScrapeTimeoutMs / 1000, (kScrapeTimeoutMs % 1000) * 1000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string body;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (::send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof req - 1)) {
+      char buf[16384];
+      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0 && body.size() < (1u << 22);) {
+        body.append(buf, static_cast<size_t>(n));
+      }
+    }
+  }
+  ::close(fd);
+  return body;
+}
+
+// The cumulative bucket counts (le in seconds → count) of the driver's
+// cellsim_live_latency_seconds{metric="heartbeat_rtt"} in a /metrics body.
+std::vector<std::pair<double, double>> heartbeat_buckets(const std::string& body) {
+  std::vector<std::pair<double, double>> out;
+  std::istringstream in(body);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("cellsim_live_latency_seconds_bucket{", 0) != 0 ||
+        line.find("metric=\"heartbeat_rtt\"") == std::string::npos) {
+      continue;
+    }
+    const auto le = line.find("le=\"");
+    const auto close = line.rfind('}');
+    if (le == std::string::npos || close == std::string::npos) continue;
+    const std::string bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);
+    const double b = bound == "+Inf" ? HUGE_VAL : std::strtod(bound.c_str(), nullptr);
+    out.emplace_back(b, std::strtod(line.c_str() + close + 1, nullptr));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The upper bound (ms) of the bucket holding quantile q of the samples between
+// two scrapes of heartbeat_buckets(); 0 when there are none.
+double bucket_quantile_ms(const std::vector<std::pair<double, double>>& before,
+                          const std::vector<std::pair<double, double>>& after, double q) {
+  if (after.empty() || before.size() != after.size()) return 0;
+  const double total = after.back().second - before.back().second;
+  if (total <= 0) return 0;
+  for (size_t i = 0; i < after.size(); ++i) {
+    if (after[i].second - before[i].second >= q * total) return after[i].first * 1000;
+  }
+  return HUGE_VAL;
+}
+
+std::string file_text(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// build's cellmeetd as a child process on 127.0.0.1, ephemeral ports, in a
+// temporary directory; stopped (SIGTERM, then SIGKILL) and cleaned up by the
+// destructor. The child gets SIGTERM if this process dies first.
+class ServerProcess {
+ public:
+  ~ServerProcess() { stop(); }
+
+  bool start(const std::string& deployment_text, uint64_t max_connections, std::string* why) {
+    char tmpl[] = "/tmp/cellsim-live-bench.XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) {
+      *why = "mkdtemp failed";
+      return false;
+    }
+    dir_ = tmpl;
+    const std::string bin = cellmeetd_path();
+    if (::access(bin.c_str(), X_OK) != 0) {
+      *why = "no cellmeetd at " + bin + " (build the cellmeetd target, or set CELLSIM_CELLMEETD)";
+      return false;
+    }
+    log_ = dir_ + "/cellmeetd.log";
+    if (run_child({bin, "keygen", "--out", dir_ + "/key"}, log_) != 0) {
+      *why = "cellmeetd keygen failed: " + file_text(log_);
+      return false;
+    }
+    {
+      std::ofstream f(dir_ + "/deployment.textproto");
+      f << deployment_text;
+      if (!f) {
+        *why = "cannot write the deployment in " + dir_;
+        return false;
+      }
+    }
+    const std::vector<std::string> argv = {
+        bin, "serve", "--key", dir_ + "/key", "--deployment", dir_ + "/deployment.textproto",
+        "--listen", "127.0.0.1", "--port", "0", "--metrics-address", "127.0.0.1",
+        "--metrics-port", "0", "--threads", "1", "--max-connections",
+        std::to_string(max_connections), "--heartbeat-interval-ms",
+        std::to_string(kHeartbeatIntervalMs), "--missed-heartbeats", "3", "--quorum", "2/3",
+        "--port-file", dir_ + "/ports"};
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    const pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ < 0) {
+      *why = std::string("fork failed: ") + std::strerror(errno);
+      return false;
+    }
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != parent) ::_exit(1);
+      const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+      if (fd >= 0) {
+        ::dup2(fd, STDOUT_FILENO);
+        ::dup2(fd, STDERR_FILENO);
+      }
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    for (int waited = 0; waited < kServerStartTimeoutMs; waited += 50) {
+      std::ifstream ports(dir_ + "/ports");
+      if (ports >> port_ >> metrics_port_) break;
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        *why = "cellmeetd exited before listening: " + file_text(log_);
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (port_ == 0) {
+      *why = "cellmeetd did not listen within the start timeout: " + file_text(log_);
+      return false;
+    }
+    if (!live_key(why)) return false;
+    listening_rss_ = proc_status_bytes(std::to_string(pid_), "VmRSS");
+    return true;
+  }
+
+  // SIGTERM, up to kServerStopTimeoutMs, then SIGKILL; removes the directory.
+  void stop() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      int status = 0;
+      bool gone = false;
+      for (int waited = 0; waited < kServerStopTimeoutMs && !gone; waited += 20) {
+        gone = ::waitpid(pid_, &status, WNOHANG) == pid_;
+        if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      if (!gone) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+      }
+      pid_ = -1;
+    }
+    if (!dir_.empty()) {
+      for (const char* f : {"/key", "/deployment.textproto", "/ports", "/cellmeetd.log"}) {
+        ::unlink((dir_ + f).c_str());
+      }
+      ::rmdir(dir_.c_str());
+      dir_.clear();
+    }
+  }
+
+  // cellmeet_connections_open from the server's /metrics; -1 if unreadable.
+  int64_t connections_open() const {
+    const std::string body = http_get_metrics(metrics_port_);
+    const std::string name = "\ncellmeet_connections_open ";
+    const auto at = body.find(name);
+    if (at == std::string::npos) return -1;
+    return static_cast<int64_t>(std::strtod(body.c_str() + at + name.size(), nullptr));
+  }
+
+  uint64_t rss() const { return proc_status_bytes(std::to_string(pid_), "VmRSS"); }
+  double cpu_s() const { return proc_cpu_s(std::to_string(pid_)); }
+  uint64_t hwm() const { return proc_status_bytes(std::to_string(pid_), "VmHWM"); }
+  uint64_t listening_rss() const { return listening_rss_; }
+  uint16_t port() const { return port_; }
+  const std::string& key() const { return key_; }
+
+ private:
+  bool live_key(std::string* why) {
+    std::string reason;
+    if (!cellsim::live::read_key_file(dir_ + "/key", &key_, &reason)) {
+      *why = "cannot read cellmeetd's key: " + reason;
+      return false;
+    }
+    return true;
+  }
+
+  std::string dir_, log_, key_;
+  pid_t pid_ = -1;
+  uint16_t port_ = 0, metrics_port_ = 0;
+  uint64_t listening_rss_ = 0;
+};
+
+// The quantiles (ms) of an overall latency metric, and its sample count.
+std::vector<double> quantiles_ms(const cellsim::v1::Results& r, const std::string& name,
+                                 const std::vector<double>& qs, uint64_t* count) {
+  std::vector<double> out(qs.size(), 0.0);
+  *count = 0;
+  for (const auto& g : r.groups()) {
+    if (g.kind() != "overall") continue;
+    for (const auto& l : g.latencies()) {
+      if (l.name() != name) continue;
+      cellsim::metrics::Histogram h;
+      std::string why;
+      if (!cellsim::metrics::Histogram::from_proto(l.histogram(), &h, &why)) return out;
+      *count = l.histogram().total_count();
+      for (size_t i = 0; i < qs.size(); ++i) {
+        out[i] = static_cast<double>(h.value_at_quantile(qs[i])) / 1000.0;  // µs → ms
+      }
+    }
+  }
+  return out;
+}
+
+void BM_LiveHeartbeat(benchmark::State& state, uint64_t wanted_default, double run_s_default,
+                      double join_s, bool full) {
+  const uint64_t wanted = std::clamp<uint64_t>(
+      full ? env_u64("CELLSIM_LIVE_BENCH_CONNECTIONS", wanted_default) : wanted_default,
+      kMembersPerCell, cellsim::live::kMaxMembers);
+  const double run_s = full ? static_cast<double>(env_u64("CELLSIM_LIVE_BENCH_SECONDS",
+                                                          static_cast<uint64_t>(run_s_default)))
+                            : run_s_default;
+  std::string fd_note;
+  const uint64_t members = fd_capped_members(wanted, &fd_note);
+  if (!fd_note.empty()) std::fprintf(stderr, "%s\n", fd_note.c_str());
+  const uint64_t cells = members / kMembersPerCell;
+  if (cells == 0) {
+    state.SkipWithError("the descriptor limit leaves room for no cell (see the message above)");
+    return;
+  }
   cellsim::v1::Scenario s;
   std::vector<cellsim::scenario::LoadError> errors;
-  if (!cellsim::scenario::parse_scenario(scenario_text(cells), "live-bench", &s, &errors)) {
+  if (!cellsim::scenario::parse_scenario(scenario_text(cells, join_s), "live-bench", &s, &errors)) {
     state.SkipWithError(errors.empty() ? "bad scenario" : errors[0].to_string().c_str());
     return;
   }
-  uint64_t held = 0, frames = 0;
-  double wall_s = 0, rss_per_conn = 0;
+  uint64_t held = 0, server_held = 0, frames = 0, heartbeats = 0;
+  uint64_t held_at_end = 0, disconnects = 0;
+  int64_t server_at_end = 0;
+  double wall_s = 0;
+  std::vector<double> rtt_ms(3, 0.0);  // p50, p99, max
+  uint64_t driver_growth = 0, driver_peak = 0, server_growth = 0, server_peak = 0;
+  double steady_fps = 0, driver_cpu = 0, server_cpu = 0;
+  double steady_rtt_p50 = 0, steady_rtt_p99 = 0;  // bucket upper bounds, ms
+  // Steady state: from two heartbeat intervals after the last join to the end.
+  const double steady_from_s = join_s + 2.0 * kHeartbeatIntervalMs / 1000.0;
   for (auto _ : state) {
-    const uint64_t rss0 = rss_bytes();
-    uint64_t rss_peak = rss0;
+    ServerProcess server;
+    std::string why;
+    if (!server.start(cellsim::live::deployment_text(s), cells * kMembersPerCell + kServerSlack,
+                      &why)) {
+      state.SkipWithError(why.c_str());
+      return;
+    }
+    const uint64_t rss0 = self_rss_bytes();
+    uint64_t rss_peak = rss0, server_rss_peak = server.rss();
+    int64_t server_conns_peak = 0;
+    double next_scrape_s = 0;
+    double steady_t0 = -1, steady_t1 = -1;
+    uint64_t steady_f0 = 0, steady_f1 = 0;
+    const double driver_cpu0 = proc_cpu_s("self"), server_cpu0 = server.cpu_s();
+    const bool verbose = env_u64("CELLSIM_LIVE_BENCH_VERBOSE", 0) != 0;
+    double next_line_s = 0;
     cellsim::live::LoadOptions o;
-    o.duration_s = kRunS;
-    o.server_threads = 1;
-    o.on_progress = [&](const cellsim::live::Progress&) {
-      rss_peak = std::max(rss_peak, rss_bytes());
+    o.target_host = "127.0.0.1";
+    o.target_port = server.port();
+    o.key = server.key();
+    o.duration_s = run_s;
+    o.scenario_file = "live-bench (in bench/live_bench.cc)";
+    o.metrics_port = 0;  // the driver's /metrics: heartbeat RTTs of the steady state
+    std::vector<std::pair<double, double>> hb0, hb1;
+    o.on_progress = [&](const cellsim::live::Progress& p) {
+      rss_peak = std::max(rss_peak, self_rss_bytes());
+      held_at_end = p.connected;
+      disconnects = p.disconnects;
+      const uint64_t f = p.frames_sent + p.frames_received;
+      if (p.elapsed_s >= steady_from_s && steady_t0 < 0) {
+        steady_t0 = p.elapsed_s;
+        steady_f0 = f;
+        if (p.metrics_port != 0) hb0 = heartbeat_buckets(http_get_metrics(p.metrics_port));
+      }
+      if (steady_t0 >= 0) {
+        steady_t1 = p.elapsed_s;
+        steady_f1 = f;
+      }
+      // The last progress call comes within progress_every_s of the end.
+      if (p.metrics_port != 0 && steady_t0 >= 0 && p.elapsed_s + 2 * o.progress_every_s >= run_s &&
+          hb1.empty()) {
+        hb1 = heartbeat_buckets(http_get_metrics(p.metrics_port));
+      }
+      server_rss_peak = std::max(server_rss_peak, server.rss());
+      if (p.elapsed_s >= next_scrape_s) {
+        next_scrape_s = p.elapsed_s + kScrapeEveryS;
+        server_at_end = server.connections_open();
+        server_conns_peak = std::max(server_conns_peak, server_at_end);
+      }
+      if (verbose && p.elapsed_s >= next_line_s) {
+        next_line_s = p.elapsed_s + 1;
+        std::fprintf(stderr,
+                     "  %5.1f s  connected %6llu  joined %6llu  server %6lld  frames %9llu"
+                     "  disconnects %6llu  cpu driver %5.1f s server %5.1f s\n",
+                     p.elapsed_s, static_cast<unsigned long long>(p.connected),
+                     static_cast<unsigned long long>(p.joined),
+                     static_cast<long long>(server_at_end),
+                     static_cast<unsigned long long>(f),
+                     static_cast<unsigned long long>(p.disconnects),
+                     proc_cpu_s("self") - driver_cpu0, server.cpu_s() - server_cpu0);
+      }
       return true;
     };
     const cellsim::live::LoadOutcome out = cellsim::live::run_load(s, o);
@@ -106,17 +560,65 @@ void BM_LiveHeartbeat(benchmark::State& state) {
       state.SkipWithError(out.error.c_str());
       return;
     }
+    server_peak = std::max(server_rss_peak, server.hwm());
+    server_growth = server_peak > server.listening_rss() ? server_peak - server.listening_rss() : 0;
+    server_cpu = server.cpu_s() - server_cpu0;
+    driver_cpu = proc_cpu_s("self") - driver_cpu0;
+    steady_rtt_p50 = bucket_quantile_ms(hb0, hb1, 0.5);
+    steady_rtt_p99 = bucket_quantile_ms(hb0, hb1, 0.99);
+    steady_fps = steady_t1 > steady_t0 + 1
+                     ? static_cast<double>(steady_f1 - steady_f0) / (steady_t1 - steady_t0)
+                     : 0;
+    server.stop();
     held = out.peak_connected;
+    server_held = static_cast<uint64_t>(std::max<int64_t>(server_conns_peak, 0));
     frames = out.results.run().frames();
     wall_s = out.results.run().wall_s();
-    rss_per_conn = held > 0 ? static_cast<double>(rss_peak - rss0) / static_cast<double>(held) : 0;
+    driver_peak = rss_peak;
+    driver_growth = rss_peak - rss0;
+    rtt_ms = quantiles_ms(out.results, "heartbeat_rtt", {0.5, 0.99, 1.0}, &heartbeats);
   }
+  const auto per_conn = [&](uint64_t bytes) {
+    return held > 0 ? static_cast<double>(bytes) / static_cast<double>(held) : 0.0;
+  };
+  const double wall = std::max(wall_s, 1e-9);
+  state.counters["connections_wanted"] = static_cast<double>(wanted);
   state.counters["connections_planned"] = static_cast<double>(cells * kMembersPerCell);
   state.counters["connections_held"] = static_cast<double>(held);
-  state.counters["frames_per_second"] = static_cast<double>(frames) / std::max(wall_s, 1e-9);
-  state.counters["rss_bytes_per_connection"] = rss_per_conn;
+  state.counters["server_connections"] = static_cast<double>(server_held);
+  state.counters["connections_at_end"] = static_cast<double>(held_at_end);
+  state.counters["server_connections_at_end"] = static_cast<double>(std::max<int64_t>(server_at_end, 0));
+  state.counters["disconnects"] = static_cast<double>(disconnects);
+  state.counters["frames_per_second"] = static_cast<double>(frames) / wall;
+  state.counters["steady_frames_per_second"] = steady_fps;
+  state.counters["driver_cpu_share"] = driver_cpu / wall;
+  state.counters["server_cpu_share"] = server_cpu / wall;
+  state.counters["heartbeats_per_second"] = static_cast<double>(heartbeats) / wall;
+  state.counters["heartbeat_rtt_p50_ms"] = rtt_ms[0];
+  state.counters["heartbeat_rtt_p99_ms"] = rtt_ms[1];
+  state.counters["heartbeat_rtt_max_ms"] = rtt_ms[2];
+  state.counters["steady_heartbeat_rtt_p50_le_ms"] = steady_rtt_p50;
+  state.counters["steady_heartbeat_rtt_p99_le_ms"] = steady_rtt_p99;
+  state.counters["driver_bytes_per_connection"] = per_conn(driver_growth);
+  state.counters["server_bytes_per_connection"] = per_conn(server_growth);
+  state.counters["driver_peak_rss_mib"] = static_cast<double>(driver_peak) / (1 << 20);
+  state.counters["server_peak_rss_mib"] = static_cast<double>(server_peak) / (1 << 20);
+  std::string label = fd_note.empty() ? "" : "fd-capped by the hard RLIMIT_NOFILE";
+  if (disconnects > 0) {
+    label += std::string(label.empty() ? "" : "; ") + std::to_string(disconnects) +
+             " connections broke (liveness missed: CPU-starved?)";
+  }
+  if (!label.empty()) state.SetLabel(label);
 }
-BENCHMARK(BM_LiveHeartbeat)->Iterations(1)->Unit(benchmark::kSecond)->UseRealTime();
+// A quick case for CI (--benchmark_filter=small), and the acceptance case.
+BENCHMARK_CAPTURE(BM_LiveHeartbeat, small, kSmallConnections, kSmallRunS, kSmallJoinS, false)
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(BM_LiveHeartbeat, full, kFullConnections, kFullRunS, kFullJoinS, true)
+    ->Iterations(1)
+    ->Unit(benchmark::kSecond)
+    ->UseRealTime();
 
 }  // namespace
 

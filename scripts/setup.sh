@@ -13,6 +13,7 @@ PACKAGES=(
   libbenchmark-dev
   libssl-dev zlib1g-dev libcurl4-openssl-dev
   curl
+  prometheus
 )
 if [ "${1:-}" = "--with-peers" ]; then
   PACKAGES+=(libns3-dev)

@@ -7,12 +7,14 @@
 //
 // Exit codes: 0 success, 1 failure at run time (e.g. the port is in use),
 // 2 a bad command line (the message names the flag).
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -39,6 +41,10 @@ constexpr uint64_t kMinHeartbeatIntervalMs = 100;
 constexpr uint64_t kMaxHeartbeatIntervalMs = 3'600'000;
 constexpr uint64_t kDefaultTokenTtlS = 24 * 3600;
 constexpr uint64_t kMaxTokenTtlS = 10ull * 365 * 24 * 3600;
+// Descriptors the server needs besides its connections: stdio, the listener,
+// the metrics endpoint and its clients, epoll and eventfds of each shard,
+// the key, deployment and minutes files.
+constexpr uint64_t kReservedFds = 64;
 
 constexpr char kUsage[] = R"(usage: cellmeetd COMMAND [FLAGS]
 
@@ -269,6 +275,38 @@ bool serve_options(const Flags& flags, ServerOptions* o, std::string* why) {
   return true;
 }
 
+// The kernel's ceiling for RLIMIT_NOFILE when the hard limit is unlimited.
+uint64_t kernel_nr_open() {
+  std::ifstream f("/proc/sys/fs/nr_open");
+  uint64_t n = 0;
+  return (f >> n) && n > 0 ? n : 1024 * 1024;
+}
+
+// A server holds one descriptor per connection: raises RLIMIT_NOFILE's soft
+// limit to the hard limit at startup, and warns on stderr (it still serves)
+// when --max-connections does not fit under it, saying what to do.
+void raise_fd_limit(uint64_t max_connections) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  const uint64_t hard = rl.rlim_max == RLIM_INFINITY ? kernel_nr_open() : rl.rlim_max;
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur < hard) {
+    rlimit want = rl;
+    want.rlim_cur = static_cast<rlim_t>(hard);
+    if (::setrlimit(RLIMIT_NOFILE, &want) == 0) rl = want;
+  }
+  const uint64_t soft = rl.rlim_cur == RLIM_INFINITY ? hard : rl.rlim_cur;
+  const uint64_t needed = max_connections + kReservedFds;
+  if (needed <= soft) return;
+  const uint64_t fit = soft > kReservedFds ? soft - kReservedFds : 0;
+  std::cerr << "cellmeetd: warning: --max-connections " << max_connections << " needs about "
+            << needed << " file descriptors but RLIMIT_NOFILE is " << soft << " (hard limit "
+            << hard << "): connections past about " << fit
+            << " will be refused. Raise the hard limit (`ulimit -Hn " << needed
+            << "` as root before starting cellmeetd, LimitNOFILE=" << needed
+            << " in its systemd unit, `--ulimit nofile=" << needed << ":" << needed
+            << "` for a container) or pass --max-connections " << fit << "." << std::endl;
+}
+
 int serve(int argc, char** argv) {
   std::string why;
   const auto flags = parse_flags(argc, argv, 2,
@@ -289,6 +327,7 @@ int serve(int argc, char** argv) {
                                  &why);
   ServerOptions o;
   if (!flags || !serve_options(*flags, &o, &why)) return usage_error(why);
+  raise_fd_limit(o.max_connections);
   // Installed before the server starts, so an early SIGTERM stops it cleanly.
   asio::io_context signal_ctx(1);
   asio::signal_set signals(signal_ctx, SIGINT, SIGTERM);
