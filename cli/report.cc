@@ -2,8 +2,8 @@
 // (report/report.h) from results folders.
 //
 // Exit codes: 0 written; 1 the report could not be written; 2 bad usage, or
-// a folder with no results, or results that cannot be read or merged (the
-// message names the folder or file).
+// a folder with no results, or results that cannot be read or merged, or
+// results of different scenarios (the message names the folder or file).
 #include <iostream>
 #include <string>
 #include <vector>
@@ -20,11 +20,14 @@ int report_usage(const std::string& problem) {
   std::ostream& out = problem.empty() ? std::cout : std::cerr;
   if (!problem.empty()) out << "cellsim report: " << problem << "\n";
   out << "usage: cellsim report DIR... [--lang vi|en] [--out DIR]\n"
-         "  Reads the results in each DIR (results.pb or results.json; several DIRs are the\n"
-         "  shards of one run, merged; a DIR from `cellsim size` adds the sizing) and writes\n"
-         "  OUT/report.LANG.html (self-contained) and OUT/report.LANG.md. Default: --lang vi,\n"
-         "  --out " << kDefaultReportDir << ".\n"
-         "  exit: 0 written, 1 cannot write, 2 bad usage or unreadable results.\n";
+         "  Reads the results in each DIR (results.pb or results.json): DIRs of one seed are\n"
+         "  the shards of one run, merged; DIRs of other seeds are further runs, and each cell\n"
+         "  type's verdict is its worst seed's; a DIR from `cellsim size` adds the sizing, one\n"
+         "  from `cellsim validate` the validation. Results of different scenarios are refused.\n"
+         "  Writes OUT/report.LANG.html (self-contained) and OUT/report.LANG.md. Default:\n"
+         "  --lang vi, --out " << kDefaultReportDir << ".\n"
+         "  exit: 0 written, 1 cannot write, 2 bad usage, unreadable results or different\n"
+         "  scenarios.\n";
   return problem.empty() ? kExitOk : kExitUsage;
 }
 

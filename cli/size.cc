@@ -15,6 +15,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "metrics/results_io.h"
@@ -37,7 +38,8 @@ int size_usage(const std::string& problem) {
          "                    [--peak-share F] [--headroom F] [--min-cells N] [--max-cells N]\n"
          "                    [--calibration FILE]\n"
          "  Searches the cells per server node at which every SLO of the scenario holds (R seeds\n"
-         "  per point, 95% confidence), records the capacity curve and answers for a rollout of\n"
+         "  per point, 95% confidence; SLOs missed while the server is idle are link-bound,\n"
+         "  reported and left out of the search), records the capacity curve and answers for a rollout of\n"
          "  N cells (default: the scenario's) of which F meet in the same peak (default 1):\n"
          "  nodes with N+1, cores, egress and memory. Writes DIR/results.pb and .json\n"
          "  (default " << kDefaultSizeDir << "); `cellsim report DIR` shows them.\n"
@@ -121,18 +123,37 @@ void print_point(const v1::CapacityPoint& p) {
     if (!e.quorum() && e.limit() > 0) worst = std::max(worst, (e.mean() + e.ci95_half_width()) / e.limit());
   }
   std::fprintf(stderr, "  %6u cells/node: %s  cpu %5.1f%%  worst latency/limit %.2f\n",
-               p.cells_per_node(), p.all_met() ? "every SLO holds" : "an SLO fails  ",
+               p.cells_per_node(),
+               p.all_met() ? "server-bound SLOs hold" : "a server-bound SLO fails",
                p.utilisation_mean() * 100, worst);
 }
 
 void print_answer(const v1::Sizing& z) {
   std::cout << "cellsim size: " << z.scenario() << ", " << z.replications()
             << " seeds per point, " << z.curve_size() << " points\n";
+  const std::vector<int> link_bound = report::link_bound_slos(z);
+  if (!link_bound.empty()) {
+    const v1::CapacityPoint& p0 = z.curve(0);
+    std::cout << "  link-bound SLOs (missed while the server was idle: at the smallest point, "
+              << p0.cells_per_node() << " cells/node with the CPU at "
+              << p0.utilisation_mean() * 100 << "%, or with frames waiting <= "
+              << report::kIdleQueueWaitMs << " ms for a core at p99; left out of the search;\n"
+              << "  each at the first point where it was missed while the server was idle):\n";
+    for (int i : link_bound) {
+      const v1::CapacityPoint& p = z.curve(report::first_idle_miss(z, i));
+      const v1::SloEstimate& e = p.slos(i);
+      std::cout << "    " << e.description() << ": " << (e.quorum() ? e.mean() * 100 : e.mean())
+                << " +- " << (e.quorum() ? e.ci95_half_width() * 100 : e.ci95_half_width())
+                << (e.quorum() ? " %" : " ms") << " at " << p.cells_per_node()
+                << " cells/node\n";
+    }
+  }
   if (z.max_cells_per_node() == 0) {
-    std::cout << "  no point searched holds every SLO\n";
+    std::cout << "  no server-bound SLO: every SLO is missed while the server is idle, so none "
+                 "decides the cells per node\n";
     return;
   }
-  std::cout << "  cells per node with every SLO held: " << z.max_cells_per_node()
+  std::cout << "  cells per node with every server-bound SLO held: " << z.max_cells_per_node()
             << (z.capped() ? " or more (every point held up to --max-cells)" : "")
             << " (curve bends at " << z.bend_cells_per_node() << ")\n"
             << "  peak: " << z.peak_cells() << " of " << z.total_cells() << " cells\n"

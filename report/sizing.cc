@@ -6,6 +6,7 @@
 #include <numeric>
 #include <vector>
 
+#include "metrics/histogram.h"
 #include "metrics/slo.h"
 #include "sim/runner.h"
 
@@ -23,7 +24,26 @@ constexpr double kBytesPerGib = 1024.0 * 1024 * 1024;
 struct Replicated {
   v1::CapacityPoint point;
   v1::Results first;  // the first replication's results
+  double queue_wait_p99_ms = 0;  // the largest over nodes and replications
 };
+
+// The p99 of the time frames waited for a core, in ms, the largest over the
+// runs' nodes.
+double queue_wait_p99_ms(const std::vector<v1::Results>& runs) {
+  double worst = 0;
+  for (const v1::Results& r : runs) {
+    for (const v1::ServerStats& s : r.servers()) {
+      metrics::Histogram h;
+      if (!s.has_queue_wait() || !metrics::Histogram::from_proto(s.queue_wait(), &h, nullptr) ||
+          h.empty()) {
+        continue;
+      }
+      const int64_t p99_us = std::min(h.value_at_quantile(0.99), h.max());
+      worst = std::max(worst, static_cast<double>(p99_us) / 1e3);
+    }
+  }
+  return worst;
+}
 
 bool has_problem(const v1::SloResult& s) {
   return s.description().find(": ") != std::string::npos;
@@ -96,15 +116,29 @@ bool run_point(const v1::Scenario& base, const v1::Calibration& cal, const SizeO
   out->point.set_replications(static_cast<uint32_t>(runs.size()));
   estimate(runs, &out->point);
   server_figures(runs, &out->point);
+  out->queue_wait_p99_ms = queue_wait_p99_ms(runs);
   out->first = std::move(runs.front());
   return true;
 }
 
+// all_met over the server-bound SLOs only (link_bound[i]: SLO i is left out).
+void apply_link_bound(const std::vector<bool>& link_bound, v1::CapacityPoint* p) {
+  bool all = true;
+  for (int i = 0; i < p->slos_size(); ++i) {
+    const bool excluded = static_cast<size_t>(i) < link_bound.size() && link_bound[i];
+    if (!excluded && !p->slos(i).met()) all = false;
+  }
+  p->set_all_met(all);
+}
+
 uint32_t find_bend(const v1::Sizing& z) {
+  const std::vector<int> excluded = link_bound_slos(z);
   std::vector<std::pair<double, double>> r;  // (cells, worst latency ratio)
   for (const v1::CapacityPoint& p : z.curve()) {
     double worst = 0;
-    for (const v1::SloEstimate& e : p.slos()) {
+    for (int i = 0; i < p.slos_size(); ++i) {
+      const v1::SloEstimate& e = p.slos(i);
+      if (std::find(excluded.begin(), excluded.end(), i) != excluded.end()) continue;
       if (!e.quorum() && e.limit() > 0) worst = std::max(worst, e.mean() / e.limit());
     }
     r.push_back({p.cells_per_node(), worst});
@@ -146,6 +180,23 @@ void answer_rollout(const v1::Scenario& s, const SizeOptions& o, const v1::Resul
 
 }  // namespace
 
+int first_idle_miss(const v1::Sizing& z, int slo) {
+  for (int k = 0; k < z.curve_size(); ++k) {
+    const v1::CapacityPoint& p = z.curve(k);
+    if (slo < p.slos_size() && !p.slos(slo).met() && (k == 0 || p.all_met())) return k;
+  }
+  return -1;
+}
+
+std::vector<int> link_bound_slos(const v1::Sizing& z) {
+  std::vector<int> out;
+  if (z.curve().empty()) return out;
+  for (int i = 0; i < z.curve(0).slos_size(); ++i) {
+    if (first_idle_miss(z, i) >= 0) out.push_back(i);
+  }
+  return out;
+}
+
 double ci95_half_width(double sd, uint32_t n) {
   if (n < 2) return 0;
   const uint32_t df = n - 1;
@@ -183,36 +234,58 @@ SizeOutcome size(const v1::Scenario& s, const v1::Calibration& cal, const SizeOp
   SizeOutcome out;
   const uint32_t smallest = std::max<uint32_t>(o.min_cells, std::max(1, s.cell_types_size()));
   std::map<uint32_t, Replicated> points;
+  std::vector<bool> link_bound;  // by SLO index; grows as idle points are seen
+  // Simulates a point (once) and marks link-bound every SLO it misses while
+  // the server is idle (the smallest point always counts as idle).
   auto eval = [&](uint32_t cells) -> bool {
-    if (points.count(cells)) return points[cells].point.all_met();
+    if (points.count(cells)) return true;
     Replicated r;
     if (!run_point(s, cal, o, cells, &r, &out.error)) return false;
+    link_bound.resize(r.point.slos_size(), false);
+    const bool idle = points.empty() || r.queue_wait_p99_ms <= kIdleQueueWaitMs;
+    for (int i = 0; i < r.point.slos_size(); ++i) {
+      if (idle && !r.point.slos(i).met()) link_bound[i] = true;
+    }
+    apply_link_bound(link_bound, &r.point);
     if (o.on_point) o.on_point(r.point);
-    const bool met = r.point.all_met();
     points[cells] = std::move(r);
-    return met;
+    return true;
   };
+  auto holds = [&](uint32_t cells) {
+    apply_link_bound(link_bound, &points.at(cells).point);
+    return points.at(cells).point.all_met();
+  };
+  auto any_server_bound = [&] {
+    return std::find(link_bound.begin(), link_bound.end(), false) != link_bound.end() ||
+           link_bound.empty();
+  };
+  if (!eval(smallest)) return out;
   uint32_t ok = 0, fail = 0;
-  for (uint32_t x = smallest;; x = std::min<uint64_t>(2ull * x, o.max_cells)) {
-    if (eval(x)) {
+  // Double from the largest point that holds until one fails, bisect, and do it
+  // again if an SLO that failed it has since turned out link-bound (the set
+  // only grows, so a point that held still holds).
+  for (bool again = true; again && any_server_bound();) {
+    again = false;
+    for (uint32_t x = std::max(ok, smallest);; x = std::min<uint64_t>(2ull * x, o.max_cells)) {
+      if (!eval(x)) return out;
+      if (!holds(x)) {
+        fail = x;
+        break;
+      }
       ok = x;
+      fail = 0;
       if (x >= o.max_cells) break;
-    } else {
-      if (!out.error.empty()) return out;
-      fail = x;
-      break;
     }
-  }
-  while (ok > 0 && fail > 0 &&
-         fail - ok > std::max<uint32_t>(1, static_cast<uint32_t>(o.resolution_share * ok))) {
-    const uint32_t mid = ok + (fail - ok) / 2;
-    if (eval(mid)) {
-      ok = mid;
-    } else {
-      if (!out.error.empty()) return out;
-      fail = mid;
+    while (ok > 0 && fail > 0 &&
+           fail - ok > std::max<uint32_t>(1, static_cast<uint32_t>(o.resolution_share * ok))) {
+      const uint32_t mid = ok + (fail - ok) / 2;
+      if (!eval(mid)) return out;
+      (holds(mid) ? ok : fail) = mid;
     }
+    if (fail > 0 && holds(fail)) again = true;
   }
+  if (!any_server_bound()) ok = 0, fail = 0;
+  for (auto& [cells, r] : points) apply_link_bound(link_bound, &r.point);
   v1::Sizing* z = out.results.mutable_sizing();
   z->set_scenario(s.name());
   z->set_replications(std::max<uint32_t>(1, o.replications));

@@ -16,7 +16,23 @@
 // the largest point that held. Monotonicity in load is assumed; the curve
 // records every point simulated, so a reader can see when it is not.
 //
-// Bend. The curve's worst ratio r(x) = max over latency SLOs of mean / limit;
+// Link-bound and server-bound SLOs. An SLO missed while the server is idle
+// does not depend on the server: the links (or the cells' behaviour, or chance
+// in small samples) decide it, and more servers cannot meet it. The server
+// counts as idle at the smallest point (curve(0): one cell per type or
+// --min-cells) and at any point where frames waited for a core no more than
+// kIdleQueueWaitMs at p99 (every node, every replication). An SLO missed at
+// such a point is link-bound: it keeps its estimate at every point (met =
+// false where missed), so its figures stay in the curve, but it is left out of
+// the search: a point's all_met, and so the answer, count only the
+// server-bound SLOs (those never missed while the server was idle). The set
+// only grows as points are simulated; when an SLO that failed a point turns
+// out link-bound, the search resumes from there. link_bound_slos() recovers
+// the set from a Sizing: the SLOs missed at curve(0) or at any point whose
+// all_met holds. When every SLO is link-bound no SLO can decide the load:
+// max_cells_per_node is 0.
+//
+// Bend. The curve's worst ratio r(x) = max over server-bound latency SLOs of mean / limit;
 // the bend is the first point where r's slope exceeds kBendSlopeFactor times
 // its slope over the first segment (0: not found, or fewer than 3 points).
 //
@@ -33,6 +49,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "cellsim/v1/calibration.pb.h"
 #include "cellsim/v1/results.pb.h"
@@ -48,6 +65,9 @@ inline constexpr double kDefaultMemoryBytesPerMember = 64.0 * 1024;
 inline constexpr double kDefaultResolutionShare = 0.02;
 inline constexpr uint32_t kDefaultMaxCellsPerNode = 100'000;
 inline constexpr double kBendSlopeFactor = 3.0;
+// At or below this p99 wait for a core, the server is idle: an SLO missed
+// there is link-bound (see above).
+inline constexpr double kIdleQueueWaitMs = 10.0;
 
 struct SizeOptions {
   uint32_t replications = kDefaultReplications;
@@ -73,6 +93,16 @@ struct SizeOutcome {
 // The scenario on one node carrying `cells` cells. REQUIRES: cells >= the
 // number of cell types.
 v1::Scenario scale_to_node(const v1::Scenario& s, uint32_t cells);
+
+// Indices (into CapacityPoint.slos) of the link-bound SLOs: those missed at
+// the smallest point, curve(0), or at a point whose all_met holds. Empty when
+// the curve is.
+std::vector<int> link_bound_slos(const v1::Sizing& z);
+
+// The curve index of the first point where link-bound SLO `slo` was missed
+// while the server was idle (the figures that show it is link-bound); -1 if
+// it is not link-bound.
+int first_idle_miss(const v1::Sizing& z, int slo);
 
 // Half width of a 95% confidence interval of the mean of `n` samples with
 // standard deviation `sd` (0 when n < 2).

@@ -78,7 +78,7 @@ constexpr Table kEn = {{
     {Msg::kColValue, "Value"},
     {Msg::kColAssumption, "Assumption"},
     {Msg::kColCellsPerNode, "Cells per node"},
-    {Msg::kColAllMet, "Every objective met"},
+    {Msg::kColAllMet, "Every objective that depends on the server met"},
     {Msg::kColReplications, "Replications"},
     {Msg::kYes, "yes"},
     {Msg::kNo, "no"},
@@ -90,7 +90,8 @@ constexpr Table kEn = {{
     {Msg::kFindNoMeetings, "no meetings in the results: nothing to judge"},
     {Msg::kFindTally, "tally integrity: {0} ballots acknowledged, {1} counted"},
     {Msg::kFindQuorum, "quorum attainment by the deadline: {0} of {1} meetings, target {2}"},
-    {Msg::kFindValidVotes, "valid votes (held with quorum throughout): {0} of {1} votes, target {2}"},
+    {Msg::kFindValidVotes,
+     "valid votes (held with quorum throughout): {0} of {1} votes, target {2}"},
     {Msg::kFindNoVotes, "valid votes: no votes held"},
     {Msg::kFindMinutes, "complete minutes: {0} of {1} meetings closed, target {2}"},
     {Msg::kFindNoMinutes, "complete minutes: no meeting closed"},
@@ -157,7 +158,8 @@ constexpr Table kEn = {{
     {Msg::kSizingAbsent,
      "These results hold no sizing: run `cellsim size SCENARIO` and give its output folder to "
      "the report as well."},
-    {Msg::kSizeMaxCells, "Cells per node at which every objective holds"},
+    {Msg::kSizeMaxCells,
+     "Cells per node at which every objective that depends on the server holds"},
     {Msg::kSizeBend, "Where the curve bends"},
     {Msg::kSizePeak, "Cells meeting at the peak"},
     {Msg::kSizeNodes, "Server nodes (N+1)"},
@@ -165,8 +167,8 @@ constexpr Table kEn = {{
     {Msg::kSizeEgress, "Egress per node"},
     {Msg::kSizeMemory, "Memory per node"},
     {Msg::kAssumeMaxCells,
-     "the largest point searched at which every objective holds with 95% confidence ({0} seeds "
-     "per point)"},
+     "the largest point searched at which every objective that depends on the server holds with "
+     "95% confidence ({0} seeds per point)"},
     {Msg::kAssumeCapped,
      "every point searched held, up to the search's ceiling (--max-cells): a node carries at "
      "least this many, so the node count below is an upper bound ({0} seeds per point)"},
@@ -181,9 +183,9 @@ constexpr Table kEn = {{
      "{0} KiB per connected member (an estimate, not measured on cellmeetd) × {1} headroom"},
     {Msg::kAssumeCalibration, "CPU costs per frame from: {0}"},
     {Msg::kSizeNone,
-     "no point searched met every objective with 95% confidence; those missed at the smallest "
-     "point are listed below (an objective missed even at light load, with the CPU idle, is set "
-     "by the links or by seed-to-seed variation, not by the server)"},
+     "every objective is missed while the server is idle: the "
+     "links set them, not the server, so none of them can decide how many cells a node carries "
+     "(they are listed below)"},
     {Msg::kBendNone, "no bend found in the range searched"},
     {Msg::kCapacityAbsent,
      "The capacity curve needs sizing results (`cellsim size`); these results hold none, so it "
@@ -194,9 +196,9 @@ constexpr Table kEn = {{
      "Each line is one objective: its mean over the seeds divided by its limit (quorum: the "
      "target divided by the attainment). Above 1 the objective is missed."},
     {Msg::kAttendanceAbsent,
-     "Attendance over time is not shown: the results hold per-meeting totals only (quorum "
-     "attainment, time held, losses), not the number of members present over time. It needs a "
-     "time series of members present per cell type in the results format."},
+     "Attendance over time is not shown: these results hold no attendance traces (members "
+     "present over time per meeting), only per-meeting totals (quorum attainment, time held, "
+     "losses). Results written by a cellsim that records the traces will show it."},
     {Msg::kCapacityGap,
      "The capacity curve and the sizing table appear only when the report is given the output "
      "of `cellsim size`."},
@@ -221,6 +223,85 @@ constexpr Table kEn = {{
     {Msg::kBasisInputs, "Results read"},
     {Msg::kBasisWhat, "What"},
     {Msg::kBasisValue, "Value"},
+    {Msg::kColVerdictOverSeeds, "Verdict over {0} seeds"},
+    {Msg::kColDecidingSeed, "Deciding seed"},
+    {Msg::kSeedsRule,
+     "These results are {0} runs of the same scenario with different seeds ({1}). A cell type's "
+     "verdict is its worst seed's: feasible only if feasible in every seed, not feasible if not "
+     "feasible in any. The figures that decide it are those of the deciding seed; every seed's "
+     "figures are in the table that follows."},
+    {Msg::kPerSeedHeading, "Figures per seed"},
+    {Msg::kDecidedBySeed, "Decided on seed {0}: {1} of {2} seeds give this verdict."},
+    {Msg::kColObservedSeed, "Observed, seed {0}"},
+    {Msg::kColMetEverySeed, "Met in every seed"},
+    {Msg::kBasisChartsFrom, "Time to quorum, latency and servers shown for"},
+    {Msg::kBasisChartsSeed,
+     "seed {0}, the first of the seeds; the verdicts, the objectives and attendance over time "
+     "cover every seed"},
+    {Msg::kAttendanceNote,
+     "For each cell type: the members present who count in the denominator (solid line) and the "
+     "number needed for quorum (dashed), against minutes since the scheduled start, in its "
+     "typical meeting (the median, by share of time quorate, of a random sample of its "
+     "meetings) and in its worst one (the least time quorate). Numbered dotted lines mark when "
+     "each meeting closed and where a record was cut short."},
+    {Msg::kAttendanceChartTitle, "{0}: members present over time"},
+    {Msg::kAxisMembers, "members"},
+    {Msg::kTypicalMeeting, "typical meeting"},
+    {Msg::kWorstMeeting, "worst meeting"},
+    {Msg::kSeriesPresent, "{0} ({1}): present"},
+    {Msg::kSeriesRequired, "{0}: needed for quorum"},
+    {Msg::kMarkerClosed, "{0}: closed at minute {1}"},
+    {Msg::kMarkerTruncated, "{0}: record cut short after minute {1} (too many changes recorded)"},
+    {Msg::kCellLabel, "cell {0}"},
+    {Msg::kCellSeedLabel, "cell {0}, seed {1}"},
+    {Msg::kColMeetingsTraced, "Meetings traced"},
+    {Msg::kColTypicalMeeting, "Typical meeting"},
+    {Msg::kColWorstMeeting, "Worst meeting"},
+    {Msg::kMeetingSummary, "{0}: quorate {1} of the time, quorum losses: {2}, {3}, {4}"},
+    {Msg::kQuorateByDeadline, "quorate by the deadline"},
+    {Msg::kNotQuorateByDeadline, "not quorate by the deadline"},
+    {Msg::kClosedAt, "closed at minute {0}"},
+    {Msg::kNeverClosed, "never closed"},
+    {Msg::kNoTrace, "no meeting traced"},
+    {Msg::kValidationHeading, "How the simulator was validated"},
+    {Msg::kValidationNone,
+     "No validation among the results read: the simulator's figures are not compared here with "
+     "a live server (`cellsim validate`)."},
+    {Msg::kValidationIntro,
+     "`cellsim validate` ran scenario {0} (seed {1}, {2} cells, {3} members) in the simulator "
+     "and live against a real server, with the same calibration ({4}). Tolerance: latencies "
+     "within {5} of the live figure, shares within {6} percentage points."},
+    {Msg::kValidationOk, "Verdict: all {0} figures within tolerance."},
+    {Msg::kValidationFail,
+     "Verdict: {0} of {1} figures outside tolerance: read the simulator's figures for them with "
+     "care."},
+    {Msg::kColMetric, "Metric"},
+    {Msg::kColGroup, "Group"},
+    {Msg::kColStat, "Statistic"},
+    {Msg::kColSimulator, "Simulator"},
+    {Msg::kColLiveServer, "Live server"},
+    {Msg::kColDifference, "Difference"},
+    {Msg::kColWithinTolerance, "Within tolerance"},
+    {Msg::kStatShare, "share"},
+    {Msg::kSizeLinkBound, "Objectives set by the links (left out of the search)"},
+    {Msg::kAssumeLinkBound,
+     "missed while the server was idle (at the smallest load, {0} cells per node with the CPU "
+     "at {1}, or wherever frames waited at most {2} ms for a core at p99): more servers cannot "
+     "meet them, the links (or chance, in the few meetings of a small load) decide them; each "
+     "is listed below with the figures that show it"},
+    {Msg::kSizeServerBound, "Objectives that decide cells per node"},
+    {Msg::kAssumeServerBound,
+     "met whenever the server was idle; the search stops where one of them is missed"},
+    {Msg::kLinkBoundHeading,
+     "Objectives set by the links, each at the first point where it was missed while the server "
+     "was idle (mean ± 95% interval over the seeds); the verdicts above say which cell types "
+     "and links they concern:"},
+    {Msg::kLinkBoundSuffix, "{0} (links)"},
+    {Msg::kPoints, "{0} points"},
+    {Msg::kAtCellsPerNode, "missed at {0} cells per node"},
+    {Msg::kDecidingSeedNote,
+     "The figures in this table are the deciding seed's; the next table gives every seed's."},
+    {Msg::kNoGaps, "Nothing: these results hold every figure this report shows."},
 }};
 static_assert(in_order(kEn), "kEn must list every Msg in order");
 
@@ -287,7 +368,7 @@ constexpr Table kVi = {{
     {Msg::kColValue, "Giá trị"},
     {Msg::kColAssumption, "Giả định"},
     {Msg::kColCellsPerNode, "Số chi bộ mỗi nút"},
-    {Msg::kColAllMet, "Mọi chỉ tiêu đều đạt"},
+    {Msg::kColAllMet, "Mọi chỉ tiêu phụ thuộc máy chủ đều đạt"},
     {Msg::kColReplications, "Số lần lặp"},
     {Msg::kYes, "có"},
     {Msg::kNo, "không"},
@@ -377,7 +458,7 @@ constexpr Table kVi = {{
     {Msg::kSizingAbsent,
      "Bộ kết quả này chưa có phần tính toán quy mô: hãy chạy lệnh `cellsim size KỊCH_BẢN` và "
      "đưa thêm thư mục kết quả của lệnh đó vào báo cáo."},
-    {Msg::kSizeMaxCells, "Số chi bộ mỗi nút mà mọi chỉ tiêu vẫn đạt"},
+    {Msg::kSizeMaxCells, "Số chi bộ mỗi nút mà mọi chỉ tiêu phụ thuộc máy chủ vẫn đạt"},
     {Msg::kSizeBend, "Điểm uốn của đường cong"},
     {Msg::kSizePeak, "Số chi bộ họp vào giờ cao điểm"},
     {Msg::kSizeNodes, "Số nút máy chủ (dự phòng N+1)"},
@@ -385,8 +466,8 @@ constexpr Table kVi = {{
     {Msg::kSizeEgress, "Băng thông gửi đi mỗi nút"},
     {Msg::kSizeMemory, "Bộ nhớ mỗi nút"},
     {Msg::kAssumeMaxCells,
-     "điểm lớn nhất đã thử mà mọi chỉ tiêu đều đạt với độ tin cậy 95% ({0} hạt giống ngẫu nhiên "
-     "mỗi điểm)"},
+     "điểm lớn nhất đã thử mà mọi chỉ tiêu phụ thuộc máy chủ đều đạt với độ tin cậy 95% ({0} hạt "
+     "giống ngẫu nhiên mỗi điểm)"},
     {Msg::kAssumeCapped,
      "mọi điểm đã thử đều đạt, đến mức trần của lượt tìm kiếm (--max-cells): mỗi nút phục vụ "
      "được ít nhất chừng này chi bộ, nên số nút dưới đây là cận trên ({0} hạt giống ngẫu nhiên "
@@ -404,9 +485,9 @@ constexpr Table kVi = {{
      "phòng {1}"},
     {Msg::kAssumeCalibration, "chi phí CPU cho mỗi gói tin lấy từ: {0}"},
     {Msg::kSizeNone,
-     "không điểm nào đã thử đạt mọi chỉ tiêu với độ tin cậy 95%; các chỉ tiêu chưa đạt ở điểm "
-     "nhỏ nhất được liệt kê dưới đây (chỉ tiêu chưa đạt ngay cả khi tải nhẹ, CPU gần như rảnh, là "
-     "do đường truyền hoặc do dao động giữa các hạt giống ngẫu nhiên, không phải do máy chủ)"},
+     "mọi chỉ tiêu đều chưa đạt ngay cả khi máy chủ còn rảnh: đường truyền quyết "
+     "định các chỉ tiêu này chứ không phải máy chủ, nên không chỉ tiêu nào quyết định được số chi "
+     "bộ mỗi nút (liệt kê dưới đây)"},
     {Msg::kBendNone, "không thấy điểm uốn trong khoảng đã thử"},
     {Msg::kCapacityAbsent,
      "Đường cong năng lực cần kết quả tính toán quy mô (`cellsim size`); bộ kết quả này chưa có "
@@ -418,10 +499,10 @@ constexpr Table kVi = {{
      "hạn (với chỉ tiêu đủ số đảng viên dự họp theo quy định: chỉ tiêu chia cho tỷ lệ đạt được). "
      "Trên 1 là không đạt chỉ tiêu."},
     {Msg::kAttendanceAbsent,
-     "Chưa thể hiện số đảng viên dự họp theo thời gian: kết quả chỉ có số liệu tổng hợp theo "
-     "từng cuộc họp (tỷ lệ đủ số đảng viên dự họp theo quy định, thời gian duy trì, số lần mất), "
-     "không có số đảng viên có mặt theo thời gian. Cần bổ sung chuỗi số liệu theo thời gian về "
-     "số đảng viên có mặt của từng loại chi bộ vào định dạng kết quả."},
+     "Chưa thể hiện số đảng viên dự họp theo thời gian: bộ kết quả này không có bản ghi số đảng "
+     "viên có mặt theo thời gian của từng cuộc họp, chỉ có số liệu tổng hợp theo từng cuộc họp "
+     "(tỷ lệ đủ số đảng viên dự họp theo quy định, thời gian duy trì, số lần mất). Kết quả do "
+     "phiên bản cellsim có ghi các bản ghi này tạo ra sẽ thể hiện được."},
     {Msg::kCapacityGap,
      "Đường cong năng lực và bảng quy mô hạ tầng chỉ xuất hiện khi báo cáo được cung cấp kết quả "
      "của lệnh `cellsim size`."},
@@ -446,6 +527,96 @@ constexpr Table kVi = {{
     {Msg::kBasisInputs, "Các kết quả đã đọc"},
     {Msg::kBasisWhat, "Nội dung"},
     {Msg::kBasisValue, "Giá trị"},
+    {Msg::kColVerdictOverSeeds, "Kết luận qua {0} hạt giống ngẫu nhiên"},
+    {Msg::kColDecidingSeed, "Hạt giống ngẫu nhiên quyết định kết luận"},
+    {Msg::kSeedsRule,
+     "Bộ kết quả này gồm {0} lượt chạy cùng một kịch bản với các hạt giống ngẫu nhiên khác nhau "
+     "({1}). Kết luận của mỗi loại chi bộ là kết luận ở hạt giống ngẫu nhiên kém nhất: chỉ khả "
+     "thi khi khả thi ở mọi hạt giống ngẫu nhiên, không khả thi nếu không khả thi ở bất kỳ hạt "
+     "giống ngẫu nhiên nào. Các số liệu quyết định là của hạt giống ngẫu nhiên quyết định kết "
+     "luận; số liệu của từng hạt giống ngẫu nhiên nằm ở bảng tiếp theo."},
+    {Msg::kPerSeedHeading, "Số liệu theo từng hạt giống ngẫu nhiên"},
+    {Msg::kDecidedBySeed,
+     "Kết luận dựa trên hạt giống ngẫu nhiên {0}: {1} trên {2} hạt giống ngẫu nhiên cho kết "
+     "luận này."},
+    {Msg::kColObservedSeed, "Giá trị đo được, hạt giống ngẫu nhiên {0}"},
+    {Msg::kColMetEverySeed, "Đạt ở mọi hạt giống ngẫu nhiên"},
+    {Msg::kBasisChartsFrom,
+     "Thời gian đến khi đủ số đảng viên dự họp theo quy định, độ trễ và máy chủ được trình bày "
+     "theo"},
+    {Msg::kBasisChartsSeed,
+     "hạt giống ngẫu nhiên {0}, hạt giống đầu tiên; kết luận, các chỉ tiêu và số đảng viên dự "
+     "họp theo thời gian tính trên mọi hạt giống ngẫu nhiên"},
+    {Msg::kAttendanceNote,
+     "Với từng loại chi bộ: số đảng viên có mặt được tính vào mẫu số (nét liền) và số đảng viên "
+     "cần có để đủ số đảng viên dự họp theo quy định (nét đứt), theo số phút kể từ giờ họp dự "
+     "kiến, trong cuộc họp điển hình (trung vị theo tỷ lệ thời gian đủ số đảng viên dự họp theo "
+     "quy định, trong một mẫu ngẫu nhiên các cuộc họp) và trong cuộc họp kém nhất (ít thời gian "
+     "đủ số đảng viên dự họp theo quy định nhất). Các vạch chấm có đánh số đánh dấu lúc bế mạc "
+     "từng cuộc họp và chỗ bản ghi bị cắt ngắn."},
+    {Msg::kAttendanceChartTitle, "{0}: số đảng viên có mặt theo thời gian"},
+    {Msg::kAxisMembers, "số đảng viên"},
+    {Msg::kTypicalMeeting, "cuộc họp điển hình"},
+    {Msg::kWorstMeeting, "cuộc họp kém nhất"},
+    {Msg::kSeriesPresent, "{0} ({1}): có mặt"},
+    {Msg::kSeriesRequired, "{0}: số cần có để đủ số đảng viên dự họp theo quy định"},
+    {Msg::kMarkerClosed, "{0}: bế mạc ở phút thứ {1}"},
+    {Msg::kMarkerTruncated, "{0}: bản ghi bị cắt ngắn sau phút thứ {1} (quá nhiều thay đổi)"},
+    {Msg::kCellLabel, "chi bộ số {0}"},
+    {Msg::kCellSeedLabel, "chi bộ số {0}, hạt giống ngẫu nhiên {1}"},
+    {Msg::kColMeetingsTraced, "Số cuộc họp được ghi"},
+    {Msg::kColTypicalMeeting, "Cuộc họp điển hình"},
+    {Msg::kColWorstMeeting, "Cuộc họp kém nhất"},
+    {Msg::kMeetingSummary,
+     "{0}: đủ số đảng viên dự họp theo quy định trong {1} thời gian, số lần mất: {2}, {3}, {4}"},
+    {Msg::kQuorateByDeadline, "đủ số trước thời hạn"},
+    {Msg::kNotQuorateByDeadline, "không đủ số trước thời hạn"},
+    {Msg::kClosedAt, "bế mạc ở phút thứ {0}"},
+    {Msg::kNeverClosed, "không bế mạc"},
+    {Msg::kNoTrace, "không có cuộc họp nào được ghi"},
+    {Msg::kValidationHeading, "Việc kiểm chứng mô hình mô phỏng"},
+    {Msg::kValidationNone,
+     "Không có kết quả kiểm chứng trong các kết quả đã đọc: số liệu mô phỏng chưa được đối "
+     "chiếu ở đây với máy chủ chạy thực (`cellsim validate`)."},
+    {Msg::kValidationIntro,
+     "Lệnh `cellsim validate` đã chạy kịch bản {0} (hạt giống ngẫu nhiên {1}, {2} chi bộ, {3} "
+     "đảng viên) trên mô hình mô phỏng và chạy thực trên máy chủ thật, với cùng một bộ hiệu "
+     "chuẩn ({4}). Sai số cho phép: độ trễ lệch không quá {5} so với số đo thực, tỷ lệ lệch "
+     "không quá {6} điểm phần trăm."},
+    {Msg::kValidationOk, "Kết luận: cả {0} số liệu đều nằm trong sai số cho phép."},
+    {Msg::kValidationFail,
+     "Kết luận: {0} trên {1} số liệu vượt sai số cho phép: cần thận trọng khi dùng số liệu mô "
+     "phỏng của các chỉ số đó."},
+    {Msg::kColMetric, "Chỉ số"},
+    {Msg::kColGroup, "Nhóm"},
+    {Msg::kColStat, "Thống kê"},
+    {Msg::kColSimulator, "Mô phỏng"},
+    {Msg::kColLiveServer, "Máy chủ chạy thực"},
+    {Msg::kColDifference, "Chênh lệch"},
+    {Msg::kColWithinTolerance, "Trong sai số cho phép"},
+    {Msg::kStatShare, "tỷ lệ"},
+    {Msg::kSizeLinkBound, "Các chỉ tiêu do đường truyền quyết định (không đưa vào tìm kiếm)"},
+    {Msg::kAssumeLinkBound,
+     "chưa đạt ngay cả khi máy chủ còn rảnh (ở mức tải nhỏ nhất, {0} chi bộ mỗi nút với CPU ở "
+     "mức {1}, hoặc ở bất kỳ điểm nào mà gói tin chờ lõi CPU không quá {2} ms ở phân vị 99): "
+     "thêm máy chủ không làm các chỉ tiêu này đạt được, vì đường truyền (hoặc yếu tố ngẫu "
+     "nhiên, khi tải nhỏ chỉ có ít cuộc họp) quyết định chúng; từng chỉ tiêu được nêu dưới đây "
+     "cùng số liệu chứng minh điều đó"},
+    {Msg::kSizeServerBound, "Các chỉ tiêu quyết định số chi bộ mỗi nút"},
+    {Msg::kAssumeServerBound,
+     "đạt mỗi khi máy chủ còn rảnh; việc tìm kiếm dừng ở điểm có một chỉ tiêu trong số này "
+     "không đạt"},
+    {Msg::kLinkBoundHeading,
+     "Các chỉ tiêu do đường truyền quyết định, mỗi chỉ tiêu ở điểm đầu tiên mà nó không đạt khi "
+     "máy chủ còn rảnh (trung bình ± khoảng tin cậy 95% qua các hạt giống ngẫu nhiên); phần kết "
+     "luận ở trên nêu rõ loại chi bộ và loại đường truyền liên quan:"},
+    {Msg::kLinkBoundSuffix, "{0} (đường truyền)"},
+    {Msg::kPoints, "{0} điểm phần trăm"},
+    {Msg::kAtCellsPerNode, "không đạt khi có {0} chi bộ mỗi nút"},
+    {Msg::kDecidingSeedNote,
+     "Số liệu trong bảng này là của hạt giống ngẫu nhiên quyết định kết luận; bảng tiếp theo nêu "
+     "số liệu của từng hạt giống ngẫu nhiên."},
+    {Msg::kNoGaps, "Không có: bộ kết quả này có đủ mọi số liệu mà báo cáo trình bày."},
 }};
 static_assert(in_order(kVi), "kVi must list every Msg in order");
 

@@ -50,6 +50,17 @@ enum class Msg : size_t {
   kBasisScenario, kBasisFile, kBasisSeed, kBasisMode, kModeSim, kModeLive, kBasisCalibration,
   kCalibrationEstimated, kBasisVersion, kBasisShards, kBasisPartial, kPartialWarning,
   kBasisVirtual, kBasisMembersCells, kBasisHost, kBasisInputs, kBasisWhat, kBasisValue,
+  // Seeds, attendance over time, validation, link-bound objectives.
+  kColVerdictOverSeeds, kColDecidingSeed, kSeedsRule, kPerSeedHeading, kDecidedBySeed,
+  kColObservedSeed, kColMetEverySeed, kBasisChartsFrom, kBasisChartsSeed, kAttendanceNote,
+  kAttendanceChartTitle, kAxisMembers, kTypicalMeeting, kWorstMeeting, kSeriesPresent,
+  kSeriesRequired, kMarkerClosed, kMarkerTruncated, kCellLabel, kCellSeedLabel,
+  kColMeetingsTraced, kColTypicalMeeting, kColWorstMeeting, kMeetingSummary, kQuorateByDeadline,
+  kNotQuorateByDeadline, kClosedAt, kNeverClosed, kNoTrace, kValidationHeading, kValidationNone,
+  kValidationIntro, kValidationOk, kValidationFail, kColMetric, kColGroup, kColStat,
+  kColSimulator, kColLiveServer, kColDifference, kColWithinTolerance, kStatShare, kSizeLinkBound,
+  kAssumeLinkBound, kSizeServerBound, kAssumeServerBound, kLinkBoundHeading, kLinkBoundSuffix,
+  kPoints, kAtCellsPerNode, kDecidingSeedNote, kNoGaps,
   kCount,
 };
 

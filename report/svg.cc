@@ -79,20 +79,24 @@ std::string xml_escape(const std::string& s) {
 }
 
 std::string line_chart(const LineChart& c) {
-  std::vector<std::string> labels;
-  for (const Series& s : c.series) labels.push_back(s.label);
-  const int legend_h = static_cast<int>(labels.size()) * kLegendRowPx;
+  const int legend_h = static_cast<int>(c.series.size() + c.markers.size()) * kLegendRowPx;
   const int w = kChartWidthPx, h = kChartHeightPx + legend_h;
   const int pw = w - kMarginLeft - kMarginRight, ph = kChartHeightPx - kMarginTop - kMarginBottom;
-  const double x_max = c.x_max > 0 ? c.x_max : 1, y_max = c.y_max > 0 ? c.y_max : 1;
-  auto px = [&](double x) { return kMarginLeft + std::clamp(x / x_max, 0.0, 1.0) * pw; };
+  const double x_min = c.x_min;
+  const double x_max = c.x_max > x_min ? c.x_max : x_min + 1, y_max = c.y_max > 0 ? c.y_max : 1;
+  auto px = [&](double x) {
+    return kMarginLeft + std::clamp((x - x_min) / (x_max - x_min), 0.0, 1.0) * pw;
+  };
+  auto series_colour = [&](size_t i) {
+    return c.series[i].colour >= 0 ? colour(static_cast<size_t>(c.series[i].colour)) : colour(i);
+  };
   auto py = [&](double y) { return kMarginTop + ph - std::clamp(y / y_max, 0.0, 1.0) * ph; };
   std::ostringstream o;
   open_svg(o, w, h, c.title);
   o << "<rect x=\"" << kMarginLeft << "\" y=\"" << kMarginTop << "\" width=\"" << pw
     << "\" height=\"" << ph << "\" fill=\"none\" stroke=\"#999\"/>";
   for (int i = 0; i <= kTicks; ++i) {
-    const double fx = x_max * i / kTicks, fy = y_max * i / kTicks;
+    const double fx = x_min + (x_max - x_min) * i / kTicks, fy = y_max * i / kTicks;
     o << "<text x=\"" << num(px(fx)) << "\" y=\"" << kMarginTop + ph + 16
       << "\" text-anchor=\"middle\">" << tick_label(fx, false) << "</text>"
       << "<text x=\"" << kMarginLeft - 6 << "\" y=\"" << num(py(fy) + 4)
@@ -105,8 +109,18 @@ std::string line_chart(const LineChart& c) {
       << num(py(c.y_ref)) << "\" y2=\"" << num(py(c.y_ref))
       << "\" stroke=\"#c00\" stroke-dasharray=\"6 4\"/>";
   }
+  for (size_t i = 0; i < c.markers.size(); ++i) {
+    const Marker& m = c.markers[i];
+    const char* mc = m.colour >= 0 ? colour(static_cast<size_t>(m.colour)) : "#666";
+    o << "<line x1=\"" << num(px(m.x)) << "\" x2=\"" << num(px(m.x)) << "\" y1=\"" << kMarginTop
+      << "\" y2=\"" << kMarginTop + ph << "\" stroke=\"" << mc
+      << "\" stroke-width=\"1.5\" stroke-dasharray=\"2 3\"/>"
+      << "<text x=\"" << num(px(m.x) + 3) << "\" y=\"" << kMarginTop + 12 + 14 * static_cast<int>(i)
+      << "\" fill=\"" << mc << "\">" << i + 1 << "</text>";
+  }
   for (size_t i = 0; i < c.series.size(); ++i) {
-    o << "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"" << colour(i) << "\" points=\"";
+    o << "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"" << series_colour(i) << "\""
+      << (c.series[i].dashed ? " stroke-dasharray=\"6 4\"" : "") << " points=\"";
     double last_y = 0;
     bool first = true;
     for (const auto& [x, y] : c.series[i].points) {
@@ -119,14 +133,31 @@ std::string line_chart(const LineChart& c) {
     if (c.step) continue;
     for (const auto& [x, y] : c.series[i].points) {  // markers: a lone point still shows
       o << "<circle cx=\"" << num(px(x)) << "\" cy=\"" << num(py(y)) << "\" r=\"3\" fill=\""
-        << colour(i) << "\"/>";
+        << series_colour(i) << "\"/>";
     }
   }
   o << "<text x=\"" << kMarginLeft + pw / 2 << "\" y=\"" << kMarginTop + ph + 36
     << "\" text-anchor=\"middle\">" << xml_escape(c.x_label) << "</text>"
     << "<text x=\"" << kMarginLeft << "\" y=\"" << kMarginTop - 8 << "\">"
     << xml_escape(c.y_label) << "</text>";
-  legend(o, labels, kMarginLeft, kChartHeightPx + 4);
+  // Legend: a line sample per series (dashed as drawn), then the markers by number.
+  for (size_t i = 0; i < c.series.size(); ++i) {
+    const int row = kChartHeightPx + 4 + static_cast<int>(i) * kLegendRowPx;
+    o << "<line x1=\"" << kMarginLeft << "\" x2=\"" << kMarginLeft + 24 << "\" y1=\"" << row - 4
+      << "\" y2=\"" << row - 4 << "\" stroke-width=\"2\" stroke=\"" << series_colour(i) << "\""
+      << (c.series[i].dashed ? " stroke-dasharray=\"6 4\"" : "") << "/><text x=\""
+      << kMarginLeft + 30 << "\" y=\"" << row << "\">" << xml_escape(c.series[i].label)
+      << "</text>";
+  }
+  for (size_t i = 0; i < c.markers.size(); ++i) {
+    const Marker& m = c.markers[i];
+    const int row =
+        kChartHeightPx + 4 + static_cast<int>(c.series.size() + i) * kLegendRowPx;
+    const char* mc = m.colour >= 0 ? colour(static_cast<size_t>(m.colour)) : "#666";
+    o << "<text x=\"" << kMarginLeft + 8 << "\" y=\"" << row << "\" fill=\"" << mc << "\">"
+      << i + 1 << "</text><text x=\"" << kMarginLeft + 30 << "\" y=\"" << row << "\">"
+      << xml_escape(m.label) << "</text>";
+  }
   o << "</svg>";
   return o.str();
 }

@@ -15,19 +15,31 @@ namespace cellsim::report {
 inline constexpr int kChartWidthPx = 720;
 inline constexpr int kChartHeightPx = 320;
 
-// A line through points (x, y), in data units.
+// A line through points (x, y), in data units. colour < 0: the series'
+// index picks it from the palette; dashed: drawn dashed (a limit that moves).
 struct Series {
   std::string label;
   std::vector<std::pair<double, double>> points;
+  int colour = -1;
+  bool dashed = false;
 };
 
-// A line chart on linear axes from 0 to x_max and 0 to y_max; y_ref > 0
+// A vertical line at x, labelled at the top of the plot (an event: a
+// meeting closing, a trace cut short).
+struct Marker {
+  double x = 0;
+  std::string label;
+  int colour = -1;  // < 0: grey
+};
+
+// A line chart on linear axes from x_min to x_max and 0 to y_max; y_ref > 0
 // draws a dashed horizontal line there (a limit). y_percent labels the y
 // ticks as percentages of 1.
 struct LineChart {
   std::string title, x_label, y_label;
   std::vector<Series> series;
-  double x_max = 1, y_max = 1;
+  std::vector<Marker> markers;
+  double x_min = 0, x_max = 1, y_max = 1;
   double y_ref = 0;
   bool y_percent = false;
   bool step = false;  // draw as a step function (a CDF)

@@ -245,6 +245,30 @@ std::vector<CellTypeVerdict> judge(const v1::Results& results, const CellTypeLin
   return out;
 }
 
+std::vector<CombinedVerdict> combine_seeds(const std::vector<SeedVerdicts>& seeds) {
+  std::vector<CombinedVerdict> out;
+  auto rank = [](Verdict v) { return static_cast<int>(v); };  // kNotFeasible is the worst
+  for (const SeedVerdicts& s : seeds) {
+    for (const CellTypeVerdict& v : s.verdicts) {
+      auto it = std::find_if(out.begin(), out.end(), [&](const CombinedVerdict& c) {
+        return c.decisive.cell_type == v.cell_type;
+      });
+      if (it == out.end()) {
+        CombinedVerdict c;
+        c.decisive = v;
+        c.decisive_seed = s.seed;
+        out.push_back(std::move(c));
+        it = out.end() - 1;
+      } else if (rank(v.verdict) > rank(it->decisive.verdict)) {
+        it->decisive = v;
+        it->decisive_seed = s.seed;
+      }
+      it->per_seed.emplace_back(s.seed, v);
+    }
+  }
+  return out;
+}
+
 const char* verdict_name(Verdict v) {
   switch (v) {
     case Verdict::kFeasible: return "feasible";

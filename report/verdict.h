@@ -30,6 +30,12 @@
 // (the figure is missing, not bad). Votes and minutes checks with nothing
 // to count (no votes held, no meetings closed) pass vacuously.
 //
+// Several seeds (combine_seeds). The same scenario run with different seeds
+// gives one verdict per cell type per seed; the verdict over the seeds is the
+// worst of them: feasible only if feasible in every seed, not feasible if not
+// feasible in any. The seed that decides it is the first (in the order
+// given) whose verdict is that worst one; its findings are the reasons shown.
+//
 // Thread-safety: pure functions, no state.
 #ifndef CELLSIM_REPORT_VERDICT_H_
 #define CELLSIM_REPORT_VERDICT_H_
@@ -37,6 +43,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cellsim/v1/results.pb.h"
@@ -107,6 +114,25 @@ using CellTypeLinks = std::map<std::string, std::vector<std::string>>;
 
 // Judges every cell_type group of the results, in the results' order.
 std::vector<CellTypeVerdict> judge(const v1::Results& results, const CellTypeLinks& links = {});
+
+// One seed's verdicts (judge() on that seed's results).
+struct SeedVerdicts {
+  uint64_t seed = 0;
+  std::vector<CellTypeVerdict> verdicts;
+};
+
+// A cell type's verdict over several seeds.
+struct CombinedVerdict {
+  CellTypeVerdict decisive;     // the deciding seed's verdict; its .verdict is the worst
+  uint64_t decisive_seed = 0;
+  // Every seed's verdict of this cell type, in the order of `seeds` (a seed
+  // whose results lack the type is left out).
+  std::vector<std::pair<uint64_t, CellTypeVerdict>> per_seed;
+};
+
+// Combines seeds' verdicts per cell type, in the first seed's cell type order
+// (then any type only later seeds have). REQUIRES: seeds non-empty.
+std::vector<CombinedVerdict> combine_seeds(const std::vector<SeedVerdicts>& seeds);
 
 // The quantile of a latency metric in a group, in ms, as the SLOs compute it
 // (min(value_at_quantile, max)). False if the metric is missing or empty.

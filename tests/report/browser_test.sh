@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Shows: the feasibility report renders in a real browser with every section.
-# Simulates the tiny scenario, writes the report in Vietnamese and English,
+# Simulates the tiny scenario with two seeds, writes the report over both in
+# Vietnamese and English,
 # opens each page in headless chromium (no network: background networking,
 # sync and component updates off, a throw-away profile), takes a screenshot,
 # prints it to PDF and checks that every section's title is in the printed
@@ -26,8 +27,10 @@ profile=$(mktemp -d)
 trap 'rm -rf "$work" "$profile"' EXIT
 mkdir -p "$OUT"
 
-# An SLO breach (exit 4) still writes results.
+# An SLO breach (exit 4) still writes results. Two seeds: the report judges
+# over both (and draws attendance over time from both).
 "$CELLSIM" run "$SRC/scenarios/test/tiny.textproto" --out "$work/run" --quiet || [ $? -eq 4 ]
+"$CELLSIM" run "$SRC/scenarios/test/tiny.textproto" --seed 2 --out "$work/run2" --quiet || [ $? -eq 4 ]
 
 chrome() {
   timeout 120 "$BROWSER" --headless --no-sandbox --disable-gpu --disable-background-networking \
@@ -37,7 +40,7 @@ chrome() {
 
 fail=0
 for lang in vi en; do
-  "$CELLSIM" report "$work/run" --lang "$lang" --out "$OUT"
+  "$CELLSIM" report "$work/run" "$work/run2" --lang "$lang" --out "$OUT"
   page="file://$OUT/report.$lang.html"
   chrome --window-size=1280,6000 --screenshot="$OUT/report.$lang.png" "$page"
   chrome --no-pdf-header-footer --print-to-pdf="$OUT/report.$lang.pdf" "$page"

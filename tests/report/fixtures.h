@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cellsim/v1/results.pb.h"
@@ -107,6 +108,63 @@ inline v1::Results three_types() {
   global->set_max_ms(600000);
   metrics::evaluate_slos(sc, &r);
   return r;
+}
+
+// A meeting's attendance trace: `steps` are (minute, present) changes, with
+// `required` members needed throughout, out of D = `denominator`.
+inline v1::AttendanceTrace make_trace(uint64_t cell_id, uint64_t sample_key, uint32_t quorate_ppm,
+                                      std::vector<std::pair<double, uint32_t>> steps,
+                                      uint32_t required, uint32_t denominator, double closed_min,
+                                      bool truncated = false) {
+  v1::AttendanceTrace t;
+  t.set_cell_id(cell_id);
+  t.set_sample_key(sample_key);
+  t.set_quorate_ppm(quorate_ppm);
+  t.set_members(denominator + 2);
+  t.set_quorate_by_deadline(quorate_ppm > 500'000);
+  uint32_t losses = 0;
+  bool quorate = false;
+  for (const auto& [minute, present] : steps) {
+    t.add_t_ms(static_cast<int64_t>(minute * 60'000));
+    t.add_present(present);
+    t.add_required(required);
+    t.add_denominator(denominator);
+    if (quorate && present < required) ++losses;
+    quorate = present >= required;
+  }
+  t.set_quorum_losses(losses);
+  t.set_closed_ms(static_cast<int64_t>(closed_min * 60'000));
+  t.set_truncated(truncated);
+  return t;
+}
+
+// Attendance for the three types: a typical meeting reaching quorum at minute
+// 4 and closing at 110; "thin-quorum"'s worst never quorate, cut short.
+inline void add_attendance(v1::Results* r) {
+  for (const char* type : {"slow-link", "steady", "thin-quorum"}) {
+    v1::AttendanceSamples* a = r->add_attendance();
+    a->set_cell_type(type);
+    a->set_meetings_seen(20);
+    for (uint64_t i = 0; i < 5; ++i) {
+      *a->add_sample() = make_trace(100 + i, 10 + i, 1'000'000 - 10'000 * static_cast<uint32_t>(i),
+                                    {{-2, 3}, {1, 8}, {4, 11}, {60, 10}, {61, 12}}, 10, 15, 110);
+    }
+    const bool thin = std::string(type) == "thin-quorum";
+    *a->mutable_worst() =
+        thin ? make_trace(7, 99, 0, {{0, 2}, {5, 6}, {20, 9}}, 10, 15, 0, /*truncated=*/true)
+             : make_trace(9, 98, 900'000, {{0, 4}, {8, 10}, {50, 7}, {55, 11}}, 10, 15, 115);
+  }
+}
+
+// Display names in both languages for the cell types and one profile.
+inline void add_titles(v1::Results* r) {
+  for (v1::Group& g : *r->mutable_groups()) {
+    if (g.name() == "steady") g.set_title_vi("Chi bộ ổn định"), g.set_title_en("Steady cells");
+    if (g.name() == "slow-link") {
+      g.set_title_vi("Chi bộ đường truyền chậm"), g.set_title_en("Cells on slow links");
+    }
+    if (g.name() == "vsat") g.set_title_vi("Vệ tinh VSAT"), g.set_title_en("VSAT satellite");
+  }
 }
 
 }  // namespace cellsim::report::testing

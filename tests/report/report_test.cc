@@ -16,6 +16,7 @@
 
 #include "metrics/results_io.h"
 #include "report/strings.h"
+#include "report/svg.h"
 #include "tests/report/fixtures.h"
 
 namespace cellsim::report {
@@ -60,6 +61,13 @@ v1::Sizing sample_sizing() {
     e->set_description("join_latency p99 <= 2000 ms (all cells)");
     e->set_mean(cells * 40.0);
     e->set_limit(2000);
+    e->set_met(cells <= 40);
+    // Link-bound: missed at every point, the smallest included.
+    v1::SloEstimate* link = p->add_slos();
+    link->set_description("join_latency p99 <= 2000 ms (cell type slow-link)");
+    link->set_mean(9000);
+    link->set_ci95_half_width(300);
+    link->set_limit(2000);
   }
   return z;
 }
@@ -73,6 +81,62 @@ ReportInput sample_input(bool with_sizing) {
     in.sizing = sample_sizing();
     in.has_sizing = true;
   }
+  return in;
+}
+
+// Results of `cellsim validate`: two rows, the second outside tolerance
+// unless `all_within`.
+v1::Results validation_results(bool all_within) {
+  v1::Results r;
+  r.mutable_run()->set_scenario("tiny");
+  r.mutable_run()->set_mode("validate");
+  r.mutable_run()->set_seed(42);
+  v1::Validation* v = r.mutable_validation();
+  v->set_scenario("tiny");
+  v->set_seed(42);
+  v->set_calibration("calibration/measured.textproto (machine: test)");
+  v->set_latency_tolerance(0.2);
+  v->set_share_tolerance(0.05);
+  v->set_members(60);
+  v->set_cells(4);
+  v1::ValidationRow* a = v->add_rows();
+  a->set_metric("join_latency");
+  a->set_group("overall");
+  a->set_stat("p99");
+  a->set_sim(110);
+  a->set_live(100);
+  a->set_difference(0.1);
+  a->set_within_tolerance(true);
+  v1::ValidationRow* b = v->add_rows();
+  b->set_metric("quorum_attainment");
+  b->set_group("steady");
+  b->set_stat("share");
+  b->set_sim(0.95);
+  b->set_live(all_within ? 0.96 : 0.85);
+  b->set_difference(all_within ? -0.01 : 0.10);
+  b->set_within_tolerance(all_within);
+  v->set_within_tolerance(all_within);
+  return r;
+}
+
+// Everything the report can show: two seeds (seed 8 breaks "steady"'s
+// tally), titles, attendance traces, a validation, sizing with a link-bound
+// objective.
+ReportInput full_input() {
+  ReportInput in = sample_input(true);
+  testing::add_titles(&in.results);
+  testing::add_attendance(&in.results);
+  v1::Results second = in.results;
+  second.mutable_run()->set_seed(8);
+  for (v1::Group& g : *second.mutable_groups()) {
+    if (g.name() == "steady") g.mutable_quorum()->set_ballots_counted(399);
+  }
+  for (v1::AttendanceSamples& a : *second.mutable_attendance()) {
+    for (v1::AttendanceTrace& t : *a.mutable_sample()) t.set_sample_key(t.sample_key() + 1000);
+  }
+  in.seeds = {{7, in.results, {"seed-7"}}, {8, second, {"seed-8"}}};
+  in.validations.push_back(validation_results(false));
+  in.links = {{"slow-link", {"fibre", "vsat"}}};
   return in;
 }
 
@@ -100,6 +164,123 @@ TEST(ReportTest, EverySectionInBothLanguages) {
   }
 }
 
+// Shows: with every input (seeds, titles, attendance, validation, sizing),
+// every section is there in both languages, each seed is named, and every
+// chart is an inline SVG with marks drawn.
+TEST(ReportTest, FullInputEverySection) {
+  const ReportInput in = full_input();
+  for (Lang l : kLangs) {
+    const std::string html = render_html(in, l), md = render_markdown(in, l);
+    for (const char* id : kSectionIds) {
+      EXPECT_NE(html.find("<section id=\"" + std::string(id) + "\">"), std::string::npos) << id;
+    }
+    EXPECT_NE(md.find(format(l, Msg::kColVerdictOverSeeds, {"2"})), std::string::npos);
+    EXPECT_NE(md.find(format(l, Msg::kSeedsRule, {"2", "7, 8"})), std::string::npos);
+    EXPECT_NE(md.find(std::string(text(l, Msg::kPerSeedHeading))), std::string::npos);
+    EXPECT_NE(md.find(format(l, Msg::kColObservedSeed, {"8"})), std::string::npos);
+    EXPECT_NE(md.find(format(l, Msg::kBasisChartsSeed, {"7"})), std::string::npos);
+    EXPECT_EQ(md.find(std::string(text(l, Msg::kAttendanceAbsent))), std::string::npos);
+    EXPECT_EQ(md.find(std::string(text(l, Msg::kValidationNone))), std::string::npos);
+    EXPECT_NE(md.find(std::string(text(l, Msg::kValidationHeading))), std::string::npos);
+    EXPECT_NE(md.find(std::string(text(l, Msg::kNoGaps))), std::string::npos);
+    size_t svgs = 0;
+    for (size_t at = html.find("<svg"); at != std::string::npos; at = html.find("<svg", at + 1)) {
+      ++svgs;
+      const std::string chart = html.substr(at, html.find("</svg>", at) - at);
+      EXPECT_TRUE(chart.find("<polyline") != std::string::npos ||
+                  chart.find("<rect") != std::string::npos)
+          << chart.substr(0, 200);
+    }
+    // Time to quorum, join latency (the only latency the fixture has), servers,
+    // capacity, attendance of each of the 3 types.
+    EXPECT_EQ(svgs, 1u + 1u + 1u + 1u + 3u);
+  }
+}
+
+// Shows: over two seeds, "steady" (feasible in seed 7, tally broken in seed 8)
+// is not feasible, decided by seed 8, with each seed's verdict in the table.
+TEST(ReportTest, VerdictOverSeedsIsTheWorst) {
+  const std::string md = render_markdown(full_input(), Lang::kEn);
+  std::cout << md.substr(0, md.find("## How the verdict"));
+  EXPECT_NE(md.find("| Steady cells | Not feasible | 8 |"), std::string::npos);
+  EXPECT_NE(md.find("| Steady cells | 7 | Feasible |"), std::string::npos);
+  EXPECT_NE(md.find("| Steady cells | 8 | Not feasible |"), std::string::npos);
+  EXPECT_NE(md.find(format(Lang::kEn, Msg::kDecidedBySeed, {"8", "1", "2"})), std::string::npos);
+}
+
+// Shows: cell types and profiles appear by their title in the report's
+// language, and by their identifier when they have none.
+TEST(ReportTest, TitlesInTheReportsLanguage) {
+  const ReportInput in = full_input();
+  const std::string vi = render_markdown(in, Lang::kVi), en = render_markdown(in, Lang::kEn);
+  EXPECT_NE(vi.find("| Chi bộ ổn định |"), std::string::npos);
+  EXPECT_EQ(vi.find("Steady cells"), std::string::npos);
+  EXPECT_NE(en.find("| Steady cells |"), std::string::npos);
+  EXPECT_EQ(en.find("Chi bộ ổn định"), std::string::npos);
+  for (const std::string* md : {&vi, &en}) {
+    EXPECT_NE(md->find("| thin-quorum |"), std::string::npos);  // no title: the identifier
+    EXPECT_EQ(md->find("| steady |"), std::string::npos);
+  }
+  EXPECT_NE(vi.find("| Vệ tinh VSAT |"), std::string::npos);  // a profile in the latency tables
+  EXPECT_NE(en.find("than VSAT satellite"), std::string::npos);  // and in a condition
+  // The SLO table names the type by its title alone.
+  EXPECT_NE(en.find("(Cells on slow links)"), std::string::npos);
+  EXPECT_NE(en.find("(cell type thin-quorum)"), std::string::npos);
+}
+
+// Shows: attendance over time: one chart per cell type with the typical
+// meeting (the sample's median by quorate share: cell 102 of 100..104) and
+// the worst, the quorum line, close times and a truncated trace marked.
+TEST(ReportTest, AttendanceTypicalAndWorst) {
+  ReportInput in = sample_input(false);
+  testing::add_attendance(&in.results);
+  for (Lang l : kLangs) {
+    const std::string html = render_html(in, l), md = render_markdown(in, l);
+    for (const char* type : {"steady", "thin-quorum", "slow-link"}) {
+      EXPECT_NE(html.find(xml_escape(format(l, Msg::kAttendanceChartTitle, {type}))),
+                std::string::npos) << type;
+    }
+    EXPECT_NE(md.find(format(l, Msg::kCellLabel, {"102"})), std::string::npos);
+    EXPECT_EQ(md.find(format(l, Msg::kCellLabel, {"100"}) + ":"), std::string::npos);
+    EXPECT_NE(md.find(format(l, Msg::kCellLabel, {"7"}) + ":"), std::string::npos);
+    EXPECT_NE(md.find(std::string(text(l, Msg::kNeverClosed))), std::string::npos);
+    EXPECT_NE(md.find(format(l, Msg::kMarkerTruncated,
+                             {std::string(text(l, Msg::kWorstMeeting)), fmt_fixed(l, 20, 1)})),
+              std::string::npos);
+    EXPECT_NE(md.find(format(l, Msg::kClosedAt, {fmt_fixed(l, 110, 1)})), std::string::npos);
+    EXPECT_NE(html.find("stroke-dasharray=\"6 4\""), std::string::npos);  // the quorum line
+    EXPECT_EQ(html.find(std::string(text(l, Msg::kAttendanceAbsent))), std::string::npos);
+  }
+  std::cout << render_markdown(in, Lang::kEn).substr(
+      render_markdown(in, Lang::kEn).find("## Attendance"), 2500);
+}
+
+// Shows: a validation is shown in "what the figures rest on": every row and
+// the verdict; without one, the report says the simulator is not validated here.
+TEST(ReportTest, ValidationInTheBasis) {
+  ReportInput in = sample_input(false);
+  for (bool within : {false, true}) {
+    in.validations = {validation_results(within)};
+    for (Lang l : kLangs) {
+      const std::string md = render_markdown(in, l);
+      const std::string basis = md.substr(md.find("## " + std::string(text(l, Msg::kSecBasis))));
+      EXPECT_NE(basis.find(std::string(text(l, Msg::kValidationHeading))), std::string::npos);
+      EXPECT_NE(basis.find(std::string(text(l, Msg::kColWithinTolerance))), std::string::npos);
+      EXPECT_NE(basis.find(fmt_ms(l, 110) + " ms"), std::string::npos);
+      EXPECT_NE(basis.find(fmt_share(l, within ? 0.96 : 0.85)), std::string::npos);
+      if (within) {
+        EXPECT_NE(basis.find(format(l, Msg::kValidationOk, {"2"})), std::string::npos);
+      } else {
+        EXPECT_NE(basis.find(format(l, Msg::kValidationFail, {"1", "2"})), std::string::npos);
+      }
+      if (l == Lang::kEn && !within) std::cout << basis;
+    }
+  }
+  in.validations.clear();
+  EXPECT_NE(render_markdown(in, Lang::kEn).find(std::string(text(Lang::kEn, Msg::kValidationNone))),
+            std::string::npos);
+}
+
 // Shows: the page is self-contained: inline SVG charts, no script, no
 // external URL, no link or image reference.
 TEST(ReportTest, HtmlIsSelfContained) {
@@ -124,15 +305,20 @@ TEST(ReportTest, VietnameseHasNoUntranslatedEnglish) {
     const Msg m = static_cast<Msg>(i);
     EXPECT_NE(text(Lang::kVi, m), text(Lang::kEn, m)) << "Msg " << i << ": " << text(Lang::kEn, m);
   }
-  const ReportInput in = sample_input(true);
-  const std::string html = render_html(in, Lang::kVi), md = render_markdown(in, Lang::kVi);
-  for (size_t i = 0; i < kMsgCount; ++i) {
-    const std::string en(text(Lang::kEn, static_cast<Msg>(i)));
-    // The literal part of the string before its first placeholder.
-    const std::string head = en.substr(0, en.find('{'));
-    if (head.size() < kMinCheckedEnglishChars) continue;
-    EXPECT_EQ(html.find(head), std::string::npos) << head;
-    EXPECT_EQ(md.find(head), std::string::npos) << head;
+  for (const ReportInput& in : {sample_input(true), full_input()}) {
+    const std::string html = render_html(in, Lang::kVi), md = render_markdown(in, Lang::kVi);
+    for (size_t i = 0; i < kMsgCount; ++i) {
+      const std::string en(text(Lang::kEn, static_cast<Msg>(i)));
+      // Every literal part of the string between its placeholders.
+      for (size_t from = 0; from < en.size();) {
+        const size_t open = en.find('{', from);
+        const std::string part = en.substr(from, open == std::string::npos ? open : open - from);
+        from = open == std::string::npos ? en.size() : en.find('}', open) + 1;
+        if (part.size() < kMinCheckedEnglishChars) continue;
+        EXPECT_EQ(html.find(part), std::string::npos) << part;
+        EXPECT_EQ(md.find(part), std::string::npos) << part;
+      }
+    }
   }
 }
 
@@ -211,6 +397,80 @@ TEST(ReportCommandTest, MissingFolderIsAnError) {
   std::cout << r.output;
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find(d.string()), std::string::npos);
+}
+
+// Writes results to DIR/results.pb as they are (no validation).
+void write_raw(const fs::path& dir, const v1::Results& r) {
+  fs::create_directories(dir);
+  std::ofstream(dir / "results.pb", std::ios::binary) << r.SerializeAsString();
+}
+
+// Shows: results of one seed are shards and merge (two shards: counts add);
+// another seed is another run, judged on its own; a validation file is not
+// a run.
+TEST(ReportInputsTest, ShardsMergeSeedsStaySeparateValidationIsNotARun) {
+  const fs::path d = temp_dir("seeds");
+  v1::Results shard0 = testing::three_types(), shard1 = testing::three_types();
+  shard0.mutable_run()->set_shard_count(2);
+  shard0.mutable_run()->set_shards(0, "0/2");
+  shard1.mutable_run()->set_shard_count(2);
+  shard1.mutable_run()->set_shards(0, "1/2");
+  shard1.mutable_servers(0)->set_node(1);
+  testing::add_attendance(&shard0);
+  v1::Results other_seed = testing::three_types();
+  other_seed.mutable_run()->set_seed(8);
+  write_raw(d / "s0", shard0);
+  write_raw(d / "s1", shard1);
+  write_raw(d / "seed8", other_seed);
+  write_raw(d / "validate", validation_results(true));
+  ReportInput in;
+  std::string why;
+  ASSERT_TRUE(load_inputs({(d / "s0").string(), (d / "seed8").string(), (d / "validate").string(),
+                           (d / "s1").string()},
+                          &in, &why))
+      << why;
+  ASSERT_EQ(in.seeds.size(), 2u);
+  EXPECT_EQ(in.seeds[0].seed, 7u);
+  EXPECT_EQ(in.seeds[1].seed, 8u);
+  EXPECT_EQ(in.seeds[0].results.run().shards_size(), 2);
+  EXPECT_EQ(in.seeds[0].results.groups(0).quorum().meetings(), 120u);  // 60 + 60
+  EXPECT_EQ(in.seeds[0].results.attendance_size(), 3);  // kept through the merge
+  EXPECT_EQ(in.seeds[1].results.groups(0).quorum().meetings(), 60u);
+  EXPECT_EQ(in.validations.size(), 1u);
+  EXPECT_TRUE(in.has_run);
+  EXPECT_EQ(in.results.run().seed(), 7u);
+  const std::string md = render_markdown(in, Lang::kEn);
+  EXPECT_NE(md.find("| Seed | 7, 8 |"), std::string::npos);
+  EXPECT_NE(md.find(format(Lang::kEn, Msg::kValidationOk, {"2"})), std::string::npos);
+}
+
+// Shows: results of different scenarios in one report are refused, naming
+// both scenarios and folders (exit 2 from the command).
+TEST(ReportInputsTest, DifferentScenariosAreRefused) {
+  const fs::path d = temp_dir("scenarios");
+  v1::Results a = testing::three_types(), b = testing::three_types();
+  b.mutable_run()->set_scenario("another-scenario");
+  b.mutable_run()->set_seed(8);
+  write_raw(d / "a", a);
+  write_raw(d / "b", b);
+  ReportInput in;
+  std::string why;
+  EXPECT_FALSE(load_inputs({(d / "a").string(), (d / "b").string()}, &in, &why));
+  std::cout << why << "\n";
+  EXPECT_NE(why.find("different scenarios"), std::string::npos);
+  EXPECT_NE(why.find("another-scenario"), std::string::npos);
+  EXPECT_NE(why.find((d / "b").string()), std::string::npos);
+  const CommandResult r =
+      run_cellsim("report " + (d / "a").string() + " " + (d / "b").string() + " --out " +
+                  (d / "out").string());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("different scenarios"), std::string::npos);
+  // A sizing of another scenario is refused too.
+  v1::Results z = testing::three_types();
+  z.mutable_sizing()->set_scenario("another-scenario");
+  write_raw(d / "z", z);
+  EXPECT_FALSE(load_inputs({(d / "a").string(), (d / "z").string()}, &in, &why));
+  EXPECT_NE(why.find("another-scenario"), std::string::npos);
 }
 
 // Shows: the command writes both files in the language asked, from results on

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <vector>
 
 #include "report/report.h"
 #include "scenario/loader.h"
@@ -97,6 +98,74 @@ TEST(SizingTest, FindsTheHandSolvedCapacity) {
   const std::string md = render_markdown(in, Lang::kEn);
   EXPECT_NE(md.find(std::string(text(Lang::kEn, Msg::kSizeNodes))), std::string::npos);
   EXPECT_EQ(md.find(std::string(text(Lang::kEn, Msg::kCapacityAbsent))), std::string::npos);
+}
+
+// Shows: an objective the links break at every load (join p99 <= 1 ms over
+// a 10 ms link: missed already with one cell on the node) is link-bound: it
+// is reported with its figures but left out of the search, which still finds
+// the hand-solved capacity from the server-bound heartbeat objective.
+TEST(SizingTest, LinkBoundObjectivesAreLeftOutOfTheSearch) {
+  v1::Scenario s = load_fixture();
+  v1::Slo* impossible = s.add_slos();
+  impossible->set_metric("join_latency");
+  impossible->set_quantile(0.99);
+  impossible->set_max_ms(1);
+  SizeOptions o;
+  o.replications = 3;
+  o.total_cells = 1000;
+  o.peak_share = 0.6;
+  const SizeOutcome out = size(s, load_calibration(), o);
+  ASSERT_TRUE(out.ok) << out.error;
+  const v1::Sizing& z = out.results.sizing();
+  ASSERT_FALSE(z.curve().empty());
+  ASSERT_EQ(z.curve(0).slos_size(), 2);
+  EXPECT_EQ(link_bound_slos(z), std::vector<int>{1});
+  for (const v1::CapacityPoint& p : z.curve()) {
+    EXPECT_FALSE(p.slos(1).met()) << p.cells_per_node();  // still recorded, never met
+    EXPECT_GT(p.slos(1).mean(), 1.0);
+  }
+  EXPECT_GE(z.max_cells_per_node(), 91u);
+  EXPECT_LE(z.max_cells_per_node(), 100u);
+  EXPECT_GT(z.nodes_needed(), 0u);
+  // The report says which objective the links set, with its figure.
+  ReportInput in;
+  in.results = out.results;
+  in.sizing = z;
+  in.has_sizing = in.has_run = true;
+  for (Lang l : {Lang::kEn, Lang::kVi}) {
+    const std::string md = render_markdown(in, l);
+    std::cout << md.substr(md.find(std::string(text(l, Msg::kSecSizing))), 1800) << "\n";
+    EXPECT_NE(md.find(std::string(text(l, Msg::kSizeLinkBound))), std::string::npos);
+    EXPECT_NE(md.find(std::string(text(l, Msg::kSizeServerBound))), std::string::npos);
+    EXPECT_NE(md.find(std::string(text(l, Msg::kLinkBoundHeading))), std::string::npos);
+    EXPECT_NE(md.find(std::string(text(l, Msg::kSizeNodes))), std::string::npos);
+  }
+}
+
+// Shows: when every objective is link-bound, no objective can decide the
+// load: the search stops at the smallest point and answers none.
+TEST(SizingTest, OnlyLinkBoundObjectivesGiveNoAnswer) {
+  v1::Scenario s = load_fixture();
+  s.clear_slos();
+  v1::Slo* impossible = s.add_slos();
+  impossible->set_metric("join_latency");
+  impossible->set_quantile(0.99);
+  impossible->set_max_ms(1);
+  SizeOptions o;
+  o.replications = 2;
+  const SizeOutcome out = size(s, load_calibration(), o);
+  ASSERT_TRUE(out.ok) << out.error;
+  const v1::Sizing& z = out.results.sizing();
+  EXPECT_EQ(z.curve_size(), 1);
+  EXPECT_EQ(z.max_cells_per_node(), 0u);
+  EXPECT_FALSE(z.capped());
+  EXPECT_EQ(link_bound_slos(z), std::vector<int>{0});
+  ReportInput in;
+  in.results = out.results;
+  in.sizing = z;
+  in.has_sizing = in.has_run = true;
+  EXPECT_NE(render_markdown(in, Lang::kEn).find(std::string(text(Lang::kEn, Msg::kSizeNone))),
+            std::string::npos);
 }
 
 // Shows: scaling keeps the mix and gives every type a cell.

@@ -113,6 +113,39 @@ TEST(VerdictTest, TallyMismatchIsNotFeasible) {
   EXPECT_EQ(find(vs, "steady").verdict, Verdict::kNotFeasible);
 }
 
+// Shows: over several seeds a cell type's verdict is its worst seed's, the
+// deciding seed is the first with that verdict, and every seed is kept.
+TEST(VerdictTest, SeveralSeedsTakeTheWorst) {
+  v1::Results a = testing::three_types();
+  v1::Results b = testing::three_types();
+  for (v1::Group& g : *b.mutable_groups()) {
+    if (g.name() == "steady") g.mutable_quorum()->set_ballots_counted(399);  // seed 8: tally broken
+    if (g.name() == "thin-quorum") g.mutable_quorum()->set_meetings_quorate_by_deadline(20);
+  }
+  const auto combined = combine_seeds({{7, judge(a)}, {8, judge(b)}});
+  ASSERT_EQ(combined.size(), 3u);
+  for (const CombinedVerdict& c : combined) {
+    ASSERT_EQ(c.per_seed.size(), 2u);
+    EXPECT_EQ(c.per_seed[0].first, 7u);
+    EXPECT_EQ(c.per_seed[1].first, 8u);
+    std::cout << c.decisive.cell_type << ": " << verdict_name(c.decisive.verdict) << " (seed "
+              << c.decisive_seed << ")\n";
+    if (c.decisive.cell_type == "steady") {  // feasible in 7, not in 8
+      EXPECT_EQ(c.per_seed[0].second.verdict, Verdict::kFeasible);
+      EXPECT_EQ(c.decisive.verdict, Verdict::kNotFeasible);
+      EXPECT_EQ(c.decisive_seed, 8u);
+    }
+    if (c.decisive.cell_type == "thin-quorum") {  // not feasible in 7, feasible in 8
+      EXPECT_EQ(c.decisive.verdict, Verdict::kNotFeasible);
+      EXPECT_EQ(c.decisive_seed, 7u);
+    }
+    if (c.decisive.cell_type == "slow-link") {  // not feasible in both: the first decides
+      EXPECT_EQ(c.decisive.verdict, Verdict::kNotFeasible);
+      EXPECT_EQ(c.decisive_seed, 7u);
+    }
+  }
+}
+
 // Shows: SLO descriptions as metrics/slo.cc writes them parse back.
 TEST(VerdictTest, ParsesSloDescriptions) {
   ParsedSlo p;
