@@ -452,6 +452,7 @@ void Agent::start_speaking(TimeNs now) {
                               static_cast<double>(plan_.media.speak_min_ns),
                               static_cast<double>(plan_.media.speak_max_ns)));
   if (plan_.media.send_frames) media_timer_ns_ = now;
+  obs_->on_event(plan_, AgentObserver::Event::kSpeaking, 1);
 }
 
 void Agent::stop_speaking(TimeNs now) {
@@ -459,6 +460,7 @@ void Agent::stop_speaking(TimeNs now) {
   const TimeNs until = std::min(now, speak_until_ns_);
   speak_until_ns_ = kNever;
   media_timer_ns_ = kNever;
+  obs_->on_event(plan_, AgentObserver::Event::kSpeaking, 0);
   if (plan_.media.send_frames) return;  // the frames were counted as they went
   const TimeNs frame_ns = TimeNs{plan_.media.frame_ms} * kNsPerMs;
   const uint64_t frames = static_cast<uint64_t>(std::max<TimeNs>(0, until - speak_since_ns_) / frame_ns);

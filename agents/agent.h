@@ -181,7 +181,11 @@ class AgentObserver {
   virtual ~AgentObserver() = default;
   virtual void on_measure(const MemberPlan& who, Measure m, TimeNs value_ns) = 0;
   virtual void on_traffic(const MemberPlan& who, bool sent, size_t bytes) = 0;
-  enum class Event { kConnected, kDisconnected, kReconnecting, kJoined, kRefused, kBallotAcked };
+  // kSpeaking: detail 1 when the member starts speaking (holds the floor
+  // with media), 0 when it stops.
+  enum class Event {
+    kConnected, kDisconnected, kReconnecting, kJoined, kRefused, kBallotAcked, kSpeaking
+  };
   virtual void on_event(const MemberPlan& who, Event e, int64_t detail) = 0;
   virtual void on_meeting_report(const MeetingReport& report) = 0;
   // Media payload: sent by this member (`sent`), or received — in the fluid

@@ -28,6 +28,11 @@ inline constexpr uint32_t kMssBytes = 1448;
 inline constexpr uint32_t kPacketOverheadBytes = 52;
 // Retransmissions of one packet before the model gives up growing the delay.
 inline constexpr int kMaxRetransmissions = 8;
+// Frames of a stream caught up at once; a longer gap skips the excess (a
+// stream is meant to be stopped within minutes).
+inline constexpr uint64_t kMaxStreamCatchUpFrames = 1'000'000;
+// LinkDirection::stop_stream() with this owner stops whoever's stream it is.
+inline constexpr uint64_t kStreamOwnerAny = UINT64_MAX;
 
 // One direction of a member's link.
 class LinkDirection {
@@ -48,6 +53,57 @@ class LinkDirection {
   // is delivered. `rtt_ns` is the connection's smoothed round trip, for the
   // retransmission timeout.
   TimeNs transmit(TimeNs now, size_t bytes, TimeNs rtt_ns) {
+    catch_up(now, rtt_ns);
+    return transmit_one(now, bytes, rtt_ns);
+  }
+
+  // A stream this direction carries besides the frames given to transmit():
+  // a frame of `bytes` every `period_ns` from `start_ns` until stop_stream()
+  // (the simulator's media: DESIGN.md's fluid model, made to occupy the link
+  // as the real frames do). Its frames take bandwidth, draw delays and
+  // losses, and hold back the frames behind them (in-order delivery: TCP's
+  // head-of-line blocking), exactly as transmit() would; nobody receives
+  // them. They are caught up lazily, before each transmit() and at stop. One
+  // stream at a time: a new one (another `owner`) replaces it; stop_stream()
+  // of an owner whose stream was replaced does nothing.
+  // REQUIRES: period_ns > 0.
+  void start_stream(uint64_t owner, TimeNs start_ns, TimeNs period_ns, uint32_t bytes,
+                    TimeNs rtt_ns) {
+    catch_up(start_ns, rtt_ns);
+    stream_owner_ = owner;
+    stream_next_ns_ = start_ns;
+    stream_period_ns_ = period_ns;
+    stream_bytes_ = bytes;
+  }
+  void stop_stream(uint64_t owner, TimeNs now, TimeNs rtt_ns) {
+    if (stream_next_ns_ == kNoStream || (owner != stream_owner_ && owner != kStreamOwnerAny)) {
+      return;
+    }
+    catch_up(now, rtt_ns);
+    stream_next_ns_ = kNoStream;
+  }
+  bool streaming() const { return stream_next_ns_ != kNoStream; }
+  uint64_t stream_frames() const { return stream_frames_; }
+
+ private:
+  static constexpr TimeNs kNoStream = INT64_MAX;
+
+  // Sends the stream's frames due before `now`.
+  void catch_up(TimeNs now, TimeNs rtt_ns) {
+    if (stream_next_ns_ >= now) return;
+    uint64_t due = static_cast<uint64_t>((now - 1 - stream_next_ns_) / stream_period_ns_) + 1;
+    if (due > kMaxStreamCatchUpFrames) {
+      stream_next_ns_ += static_cast<TimeNs>(due - kMaxStreamCatchUpFrames) * stream_period_ns_;
+      due = kMaxStreamCatchUpFrames;
+    }
+    for (uint64_t i = 0; i < due; ++i) {
+      transmit_one(stream_next_ns_, stream_bytes_, rtt_ns);
+      stream_next_ns_ += stream_period_ns_;
+    }
+    stream_frames_ += due;
+  }
+
+  TimeNs transmit_one(TimeNs now, size_t bytes, TimeNs rtt_ns) {
     const uint64_t packets = (bytes + kMssBytes - 1) / kMssBytes;
     const double wire_bytes = static_cast<double>(bytes + packets * kPacketOverheadBytes);
     const TimeNs start = std::max(now, busy_until_ns_);
@@ -59,6 +115,8 @@ class LinkDirection {
     return arrival;
   }
 
+
+ public:
   // Forgets the queue (a new connection starts with an idle link).
   void reset(TimeNs now) {
     busy_until_ns_ = std::max(busy_until_ns_, now);
@@ -102,6 +160,11 @@ class LinkDirection {
   TimeNs last_delivery_ns_ = 0;
   bool bad_ = false;
   uint64_t bytes_ = 0;
+  uint64_t stream_owner_ = 0;
+  TimeNs stream_next_ns_ = kNoStream;
+  TimeNs stream_period_ns_ = 1;
+  uint32_t stream_bytes_ = 0;
+  uint64_t stream_frames_ = 0;
 };
 
 // The outage windows of one member's link: the profile's on/off process

@@ -104,6 +104,9 @@ struct World::Member {
   uint32_t timer_spins = 0;  // consecutive timer runs that left the timer due
   TimeNs up_last_ns = 0;     // latest arrival scheduled upstream (a FIN goes after it)
   TimeNs down_last_ns = 0;
+  // While speaking: the members whose downlinks carry this member's media
+  // stream (at most the cell's members).
+  std::vector<uint32_t> stream_to;
 };
 
 struct World::Node {
@@ -179,6 +182,19 @@ bool World::build(std::string* why) {
     const uint32_t i = register_profile(*rec_, p);
     if (profiles_.size() <= i) profiles_.resize(i + 1);
     profiles_[i] = &p;
+  }
+  if (s.media().bitrate_kbps() > 0 && s.media().frame_ms() > 0) {
+    // The encoded sizes of a media frame, as sent and as relayed.
+    v1::Envelope env;
+    env.mutable_media_frame()->set_seq(100'000);
+    env.mutable_media_frame()->set_payload(
+        std::string(uint64_t{s.media().bitrate_kbps()} * s.media().frame_ms() / 8, '\0'));
+    media_up_bytes_ = static_cast<uint32_t>(wire::encode_frame(env).size());
+    env.mutable_media_frame()->set_from_member_id(1'000'000);
+    media_down_bytes_ = static_cast<uint32_t>(wire::encode_frame(env).size());
+    media_period_ns_ = TimeNs{s.media().frame_ms()} * kNsPerMs;
+    media_payload_bytes_ =
+        static_cast<uint32_t>(uint64_t{s.media().bitrate_kbps()} * s.media().frame_ms() / 8);
   }
   const uint32_t nodes = std::max<uint32_t>(1, s.server().nodes());
   nodes_.resize(nodes);
@@ -287,6 +303,8 @@ void World::start_connect(uint32_t m) {
 
 void World::drop_transport(uint32_t m) {
   Member& mb = *members_[m];
+  // The server sends a member it has lost no media; whoever's stream it was.
+  if (mb.down.streaming()) mb.down.stop_stream(kStreamOwnerAny, kernel_.now(), mb.rtt_ns);
   ++mb.epoch;
   mb.epoch &= 0x7fffffffu;
   mb.connected = false;
@@ -584,7 +602,36 @@ void World::on_event(const agents::MemberPlan& who, Event e, int64_t detail) {
       break;
     case Event::kDisconnected: ++t.disconnects; break;
     case Event::kJoined: mb.joined = true; break;
+    case Event::kSpeaking: speaking(who.host_tag, detail != 0); break;
     default: break;
+  }
+}
+
+// The media of a member who starts (stops) speaking: a stream on its uplink
+// and on the downlink of each member present, as the server relays it
+// (sim/link.h: the frames occupy the links and hold back those behind them;
+// the bytes are accounted in on_media()).
+void World::speaking(uint32_t m, bool start) {
+  if (media_period_ns_ == 0) return;
+  Member& mb = *members_[m];
+  const TimeNs now = kernel_.now();
+  const TimeNs relay_ns = ms_to_ns(mb.profile_spec->base_one_way_ms());
+  if (!start) {
+    mb.up.stop_stream(m, now, mb.rtt_ns);
+    for (uint32_t r : mb.stream_to) {
+      members_[r]->down.stop_stream(m, now + relay_ns, members_[r]->rtt_ns);
+    }
+    mb.stream_to.clear();
+    return;
+  }
+  if (!mb.connected) return;
+  mb.up.start_stream(m, now, media_period_ns_, media_up_bytes_, mb.rtt_ns);
+  mb.stream_to.clear();
+  for (uint32_t r : cells_[mb.cell]->members) {
+    Member& rb = *members_[r];
+    if (r == m || !rb.connected || !rb.joined) continue;
+    rb.down.start_stream(m, now + relay_ns, media_period_ns_, media_down_bytes_, rb.rtt_ns);
+    mb.stream_to.push_back(r);
   }
 }
 
@@ -603,8 +650,16 @@ void World::on_media(const agents::MemberPlan& who, bool sent, uint64_t payload_
                      uint64_t frames) {
   const Member& mb = *members_[who.host_tag];
   record_media(rec_->traffic(mb.cell_type, mb.profile), sent, payload_bytes, frames);
-  // The fluid model: what the speaker's recipients receive leaves the node.
-  if (!sent) nodes_[mb.node]->figures->egress_bytes += payload_bytes;
+  // The fluid model: what the speaker's recipients receive leaves the node,
+  // and the node's cores pay for each frame and each relay (utilisation only:
+  // media does not queue for a core here).
+  metrics::ServerFigures& f = *nodes_[mb.node]->figures;
+  if (!sent) f.egress_bytes += payload_bytes;
+  if (media_payload_bytes_ == 0) return;
+  const uint64_t n = payload_bytes / media_payload_bytes_;
+  const double base_us = cost_us(v1::Envelope::kMediaFrame, 0);
+  const double us = sent ? base_us : cost_us(v1::Envelope::kMediaFrame, 1) - base_us;
+  f.busy_ns += static_cast<uint64_t>(static_cast<double>(n) * us * 1e3);
 }
 
 void World::on_violation(const agents::MemberPlan& who, const std::string& what) {

@@ -12,6 +12,11 @@
 // seed and the entity's id, so a shard's cells behave exactly as in the
 // whole run and shard results merge into the whole run's.
 //
+// Media is a fluid (DESIGN.md): a speaker's frames are not events; they are
+// streams on the speaker's uplink and the present members' downlinks
+// (sim/link.h), so they take bandwidth and hold back the frames behind them
+// on lossy links as the real ones do, and their bytes and CPU are accounted.
+//
 // Invariants checked while running (violations are collected with the seed,
 // and make the run fail): each member's own view of quorum equals the
 // engine's at every QuorumChanged and MeetingState it receives; at the end,
@@ -120,6 +125,7 @@ class World : public EventTarget, public agents::AgentObserver {
   void break_connection(uint32_t m, uint32_t epoch);
   void drop_transport(uint32_t m);
   void violation(const std::string& what);
+  void speaking(uint32_t m, bool start);
   double cost_us(v1::Envelope::BodyCase body, size_t outputs) const;
 
   WorldOptions o_;
@@ -139,6 +145,11 @@ class World : public EventTarget, public agents::AgentObserver {
   std::vector<double> output_cost_us_;
   std::vector<const v1::NetworkProfile*> profiles_;  // by recorder profile index
   uint64_t frames_ = 0;
+  // Media (0: none): a frame every media_period_ns_, of these encoded sizes.
+  TimeNs media_period_ns_ = 0;
+  uint32_t media_up_bytes_ = 0;
+  uint32_t media_down_bytes_ = 0;
+  uint32_t media_payload_bytes_ = 0;
   uint64_t violation_count_ = 0;
   std::vector<std::string> violations_;
 };

@@ -109,5 +109,46 @@ TEST(LinkTest, LossBecomesRetransmissionDelay) {
   EXPECT_NEAR(lost_share, 0.05 / 0.55 * 0.5, 0.004);
 }
 
+// Shows a stream (the simulator's media) is exactly the frames it stands
+// for: against a model link given the same frames one by one with
+// transmit(), same seed, every control frame in between arrives at the same
+// time, the stream holds them back (in order, bandwidth, lossy), and a
+// replaced stream's owner cannot stop its successor.
+TEST(LinkTest, StreamEqualsItsFramesSentOneByOne) {
+  v1::Distribution jitter;
+  jitter.mutable_lognormal()->set_median(30);
+  jitter.mutable_lognormal()->set_sigma(0.6);
+  v1::NetworkProfile p = profile(jitter);
+  auto* ge = p.mutable_loss();
+  ge->set_p_good_to_bad(0.02);
+  ge->set_p_bad_to_good(0.2);
+  ge->set_loss_good(0.01);
+  ge->set_loss_bad(0.5);
+  constexpr TimeNs kPeriod = 20 * kNsPerMs;
+  constexpr uint32_t kBytes = 80;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    LinkDirection streamed(&p, 256, agents::Rng(seed, agents::StreamKind::kLinkDown, 1));
+    LinkDirection model(&p, 256, agents::Rng(seed, agents::StreamKind::kLinkDown, 1));
+    LinkDirection quiet(&p, 256, agents::Rng(seed, agents::StreamKind::kLinkDown, 1));
+    streamed.start_stream(7, 1 * kNsPerS, kPeriod, kBytes, 800 * kNsPerMs);
+    TimeNs next_frame = 1 * kNsPerS;
+    TimeNs held_back = 0;
+    for (int k = 0; k < 200; ++k) {
+      const TimeNs t = 1 * kNsPerS + k * 333 * kNsPerMs + 7;  // between stream frames
+      for (; next_frame < t; next_frame += kPeriod) model.transmit(next_frame, kBytes, 800 * kNsPerMs);
+      const TimeNs a = streamed.transmit(t, 200, 800 * kNsPerMs);
+      ASSERT_EQ(a, model.transmit(t, 200, 800 * kNsPerMs)) << "frame " << k;
+      held_back += a - quiet.transmit(t, 200, 800 * kNsPerMs);
+    }
+    EXPECT_GT(held_back, 0);
+    EXPECT_EQ(streamed.stream_frames(), static_cast<uint64_t>((next_frame - 1 * kNsPerS) / kPeriod));
+    streamed.stop_stream(8, next_frame + 5 * kNsPerS, 0);  // not its owner: still streaming
+    EXPECT_TRUE(streamed.streaming());
+    streamed.stop_stream(7, next_frame, 0);
+    EXPECT_FALSE(streamed.streaming());
+  }
+}
+
 }  // namespace
 }  // namespace cellsim::sim
