@@ -65,7 +65,14 @@ void print_run(const v1::RunInfo& run, std::ostream& out) {
       static_cast<unsigned long long>(run.cells()), run.wall_s());
 }
 
-void print_group(const v1::Group& g, std::ostream& out) {
+// Mean bit rate of `bytes` per member over the run, kb/s.
+double kbps_per_member(uint64_t bytes, uint64_t members, uint64_t run_ns) {
+  if (members == 0 || run_ns == 0) return 0;
+  return static_cast<double>(bytes) * 8e6 / static_cast<double>(run_ns) /
+         static_cast<double>(members);
+}
+
+void print_group(const v1::Group& g, uint64_t run_ns, std::ostream& out) {
   out << "\n== " << group_title(g) << ": " << g.members() << " members";
   if (g.kind() != kGroupProfile) out << ", " << g.cells() << " cells";
   out << "\n";
@@ -104,13 +111,19 @@ void print_group(const v1::Group& g, std::ostream& out) {
   const v1::TrafficStats& t = g.traffic();
   out << "  links     disconnects " << t.disconnects() << ", reconnects " << t.reconnects()
       << ", failed joins " << t.failed_joins() << ", connects " << t.connects() << "\n";
+  out << fmt("  traffic   kb/s per member, mean: up %.3f, down %.3f; media sent %.3f, received %.3f\n",
+             kbps_per_member(t.bytes_up(), g.members(), run_ns),
+             kbps_per_member(t.bytes_down(), g.members(), run_ns),
+             kbps_per_member(t.media_bytes_sent(), g.members(), run_ns),
+             kbps_per_member(t.media_bytes(), g.members(), run_ns));
 }
 
 void print_servers(const v1::Results& results, std::ostream& out) {
   if (results.servers_size() == 0) return;
   out << "\n== servers\n";
-  out << fmt("  %4s %6s %7s %11s %11s %11s %11s %12s %6s\n", "node", "cores", "util %", "frames in",
-             "frames out", "egress MiB", "peak queue", "wait p99 ms", "cells");
+  out << fmt("  %4s %5s %6s %11s %11s %10s %11s %10s %11s %5s\n", "node", "cores", "util %",
+             "frames in", "frames out", "egress MiB", "egress Mb/s", "peak queue", "wait p99 ms",
+             "cells");
   for (const v1::ServerStats& s : results.servers()) {
     const double capacity = static_cast<double>(s.elapsed_ns()) * s.cores();
     const std::string util =
@@ -120,10 +133,23 @@ void print_servers(const v1::Results& results, std::ostream& out) {
     if (s.has_queue_wait() && Histogram::from_proto(s.queue_wait(), &h, nullptr) && !h.empty()) {
       wait = ms(quantile_us(h, 0.99));
     }
-    out << fmt("  %4u %6u %7s %11s %11s %11.1f %11s %12s %6s\n", s.node(), s.cores(), util.c_str(),
-               u(s.frames_in()).c_str(), u(s.frames_out()).c_str(),
-               static_cast<double>(s.egress_bytes()) / (1024.0 * 1024.0),
+    const double egress_mbps = s.elapsed_ns() > 0 ? static_cast<double>(s.egress_bytes()) * 8e3 /
+                                                        static_cast<double>(s.elapsed_ns())
+                                                  : 0;
+    out << fmt("  %4u %5u %6s %11s %11s %10.1f %11.2f %10s %11s %5s\n", s.node(), s.cores(),
+               util.c_str(), u(s.frames_in()).c_str(), u(s.frames_out()).c_str(),
+               static_cast<double>(s.egress_bytes()) / (1024.0 * 1024.0), egress_mbps,
                u(s.peak_queue_frames()).c_str(), wait.c_str(), u(s.cells()).c_str());
+    if (s.process_cpu_ns() > 0 || s.peak_connections() > 0) {
+      out << fmt("       measured: CPU %.2f s (%.1f%% of a core), peak %s connections, "
+                 "ingress %.1f MiB\n",
+                 static_cast<double>(s.process_cpu_ns()) / 1e9,
+                 s.elapsed_ns() > 0 ? 100.0 * static_cast<double>(s.process_cpu_ns()) /
+                                          static_cast<double>(s.elapsed_ns())
+                                    : 0.0,
+                 u(s.peak_connections()).c_str(),
+                 static_cast<double>(s.ingress_bytes()) / (1024.0 * 1024.0));
+    }
   }
 }
 
@@ -145,7 +171,7 @@ void print_slos(const v1::Results& results, std::ostream& out) {
 
 void print_summary(const v1::Results& results, std::ostream& out) {
   print_run(results.run(), out);
-  for (const v1::Group& g : results.groups()) print_group(g, out);
+  for (const v1::Group& g : results.groups()) print_group(g, results.run().virtual_ns(), out);
   print_servers(results, out);
   print_slos(results, out);
 }

@@ -654,9 +654,16 @@ void World::on_media(const agents::MemberPlan& who, bool sent, uint64_t payload_
   // and the node's cores pay for each frame and each relay (utilisation only:
   // media does not queue for a core here).
   metrics::ServerFigures& f = *nodes_[mb.node]->figures;
-  if (!sent) f.egress_bytes += payload_bytes;
   if (media_payload_bytes_ == 0) return;
-  const uint64_t n = payload_bytes / media_payload_bytes_;
+  const uint64_t n = payload_bytes / media_payload_bytes_;  // frames sent, or relayed
+  // The frames' bytes on the links, as the live driver counts them.
+  metrics::Traffic& t = rec_->traffic(mb.cell_type, mb.profile);
+  if (sent) {
+    t.bytes_up += n * media_up_bytes_;
+  } else {
+    t.bytes_down += n * media_down_bytes_;
+    f.egress_bytes += n * media_down_bytes_;
+  }
   const double base_us = cost_us(v1::Envelope::kMediaFrame, 0);
   const double us = sent ? base_us : cost_us(v1::Envelope::kMediaFrame, 1) - base_us;
   f.busy_ns += static_cast<uint64_t>(static_cast<double>(n) * us * 1e3);
