@@ -35,7 +35,7 @@
 // RSS counts user-space memory only; the kernel's socket buffers are not in it.
 //
 // Descriptors. The driver needs one per member plus live/driver.cc's
-// kSpareFds (256) under the hard RLIMIT_NOFILE; the server one per
+// live::kSpareFds under the hard RLIMIT_NOFILE; the server one per
 // connection plus its own (cellmeetd raises its soft limit to the hard one).
 // When the hard limit cannot hold the full case, the bench runs the largest
 // count it allows and prints which limit stopped it and how to raise it.
@@ -81,9 +81,9 @@ constexpr double kSmallRunS = 15;
 constexpr double kSmallJoinS = 5;
 constexpr uint64_t kMembersPerCell = 12;
 constexpr uint32_t kHeartbeatIntervalMs = 2000;
-// live/driver.cc's kSpareFds: what the driver reserves besides its sockets
-// when it checks RLIMIT_NOFILE (members + kSpareFds <= the hard limit).
-constexpr uint64_t kDriverSpareFds = 256;
+// What the driver reserves besides its sockets when it checks RLIMIT_NOFILE
+// (members + kSpareFds <= the hard limit).
+constexpr uint64_t kDriverSpareFds = cellsim::live::kSpareFds;
 // Descriptors this process may open besides the driver's (the /metrics
 // scrape, /proc files), on top of those open when the bench starts.
 constexpr uint64_t kBenchHeadroomFds = 16;

@@ -73,7 +73,6 @@ constexpr int kMaxOutputsPerPump = 10'000;
 // Violations kept verbatim (all are counted).
 constexpr size_t kMaxViolationsKept = 100;
 // File descriptors kept free beyond the connections (logs, results, server).
-constexpr uint64_t kSpareFds = 256;
 constexpr size_t kKeyBytes = 32;
 
 TimeNs ms_to_ns(double ms) { return static_cast<TimeNs>(ms * 1e6); }
@@ -134,8 +133,10 @@ bool raise_fd_limit(uint64_t fds, std::string* why) {
     *why = "this run needs " + std::to_string(fds) +
            " file descriptors but the hard limit (RLIMIT_NOFILE) is " +
            std::to_string(rl.rlim_max) + ": raise it (`ulimit -Hn " + std::to_string(fds) +
-           "` as root, or LimitNOFILE= in a systemd unit, or nofile in "
-           "/etc/security/limits.conf) or run fewer members";
+           "` as root; in a container, `docker run --ulimit nofile=" + std::to_string(fds) + ":" +
+           std::to_string(fds) + "`; in a systemd unit, LimitNOFILE=; for a login, nofile in "
+           "/etc/security/limits.conf), run cellmeetd as its own process (--target) so the "
+           "driver needs one descriptor per member instead of two, or run fewer members";
     return false;
   }
   rl.rlim_cur = fds;

@@ -52,6 +52,10 @@ namespace cellsim::live {
 namespace v1 = ::cellsim::v1;
 
 inline constexpr uint64_t kMaxMembers = 200'000;
+// File descriptors the driver keeps for itself (standard streams, epoll,
+// timers, the /metrics endpoint and its clients, the Pushgateway push)
+// besides one socket per member (two with the embedded server).
+inline constexpr uint64_t kSpareFds = 64;
 inline constexpr double kMaxDurationS = 24 * 3600;
 
 // What the driver reports while it runs.
