@@ -14,6 +14,8 @@ int merge_main(int argc, char** argv);
 int load_main(int argc, char** argv);  // load.cc
 int report_main(int argc, char** argv);  // report.cc
 int size_main(int argc, char** argv);  // size.cc
+int calibrate_main(int argc, char** argv);  // calibrate.cc
+int validate_main(int argc, char** argv);  // validate.cc
 // New subcommands: declare them here, one line each.
 
 }  // namespace cellsim::cli

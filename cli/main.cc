@@ -20,6 +20,8 @@ constexpr Command kCommands[] = {
     {"load", cellsim::cli::load_main, "load SCENARIO [--target HOST:PORT --key FILE] [--duration S] [--out DIR] [--seed N]"},
     {"report", cellsim::cli::report_main, "report DIR... [--lang vi|en] [--out DIR]"},
     {"size", cellsim::cli::size_main, "size SCENARIO [--replications R] [--out DIR] [--total-cells N] [--peak-share F]"},
+    {"calibrate", cellsim::cli::calibrate_main, "calibrate [--server PATH] [--out FILE] [--scenario FILE] [--levels N] [--seconds S]"},
+    {"validate", cellsim::cli::validate_main, "validate SCENARIO [--seed N] [--calibration FILE] [--duration S] [--out DIR]"},
     // New subcommands: one line each, here and in cli/commands.h.
 };
 

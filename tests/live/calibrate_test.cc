@@ -1,0 +1,311 @@
+// `cellsim calibrate` (live/calibrate.h): the non-negative least-squares fit
+// recovers known per-frame costs from synthetic runs (also when two frame
+// types are nearly collinear) and reports its error; /proc and Prometheus
+// parsing; the derived scenarios are valid and vary the frame mix; and an end
+// to end quick calibration against the real cellmeetd binary writes a
+// loadable, measured calibration file and leaves no child behind.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include "live/calibrate.h"
+#include "scenario/loader.h"
+#include "sim/runner.h"
+
+namespace cellsim::live {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Synthetic runs with the given true costs (ns) and relative noise.
+std::vector<CalibrationRun> synthetic(bool near_collinear, double noise, uint32_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0.5, 1.5);
+  std::normal_distribution<double> n(0, 1);
+  std::vector<CalibrationRun> runs;
+  for (int i = 0; i < 12; ++i) {
+    CalibrationRun r;
+    r.label = "r" + std::to_string(i);
+    const double members = 200 * (1 + i % 3);
+    r.frames_in["hello"] = members * (near_collinear ? 1.0 + 0.02 * (i % 4) : u(rng));
+    r.frames_in["join_meeting"] = members;
+    r.frames_in["heartbeat"] = members * (i % 4 == 0 ? 20 : 3) * u(rng);
+    r.frames_in["cast_ballot"] = i % 4 == 1 ? members * 0.9 : 0;
+    r.frames_in["open_vote"] = 10;  // too few: folded into the default
+    r.frames_out = r.frames_in["heartbeat"] + 5 * members * u(rng);
+    r.timer_runs = members * u(rng);
+    r.seconds = 15 + i % 2;
+    const double truth = 25'000 * r.frames_in["hello"] + 12'000 * r.frames_in["join_meeting"] +
+                         3'000 * r.frames_in["heartbeat"] + 6'000 * r.frames_in["cast_ballot"] +
+                         8'000 * r.frames_in["open_vote"] + 1'500 * r.frames_out +
+                         1'000 * r.timer_runs + 50'000 * r.seconds;
+    r.cpu_ns = truth * (1 + noise * n(rng));
+    runs.push_back(r);
+  }
+  return runs;
+}
+
+TEST(CalibrateFit, NnlsSolvesASmallSystemWithABoundActive) {
+  // Unconstrained solution has x1 < 0; NNLS pins it at 0.
+  std::vector<std::vector<double>> a = {{1, 0}, {0, 1}, {1, 1}};
+  std::vector<double> b = {2, -1, 1};
+  std::vector<double> x;
+  ASSERT_TRUE(nnls(a, b, &x, nullptr));
+  EXPECT_NEAR(x[1], 0, 1e-12);
+  EXPECT_NEAR(x[0], 1.5, 1e-9);
+  std::string why;
+  EXPECT_FALSE(nnls({{1, 2}, {1}}, {1, 2}, &x, &why));
+  EXPECT_FALSE(why.empty());
+}
+
+TEST(CalibrateFit, RecoversKnownCostsExactly) {
+  auto runs = synthetic(false, 0, 1);
+  FitOptions fo;
+  fo.fit_timer = true;
+  const CostFit f = fit_costs(&runs, fo);
+  ASSERT_TRUE(f.ok) << f.error;
+  EXPECT_NEAR(f.base_us.at("hello"), 25, 1e-3);
+  EXPECT_NEAR(f.base_us.at("join_meeting"), 12, 1e-3);
+  EXPECT_NEAR(f.base_us.at("heartbeat"), 3, 1e-4);
+  EXPECT_NEAR(f.base_us.at("cast_ballot"), 6, 1e-3);
+  EXPECT_NEAR(f.per_output_us, 1.5, 1e-4);
+  EXPECT_NEAR(f.timer_us, 1, 1e-3);
+  EXPECT_NEAR(f.idle_us_per_s, 50, 0.5);
+  EXPECT_EQ(f.reference, "heartbeat");
+  EXPECT_NEAR(f.default_base_us, 8, 1e-3);
+  ASSERT_EQ(f.folded.size(), 1u);
+  EXPECT_EQ(f.folded[0], "open_vote");
+  EXPECT_TRUE(f.default_fitted);
+  EXPECT_LT(f.fit_error, 1e-9);
+  for (const auto& r : runs) EXPECT_NEAR(r.predicted_ns / r.cpu_ns, 1, 1e-9);
+}
+
+TEST(CalibrateFit, RecoversCostsWhenHelloAndJoinAreNearlyCollinear) {
+  auto runs = synthetic(true, 0, 2);
+  FitOptions fo;
+  fo.fit_timer = true;
+  const CostFit f = fit_costs(&runs, fo);
+  ASSERT_TRUE(f.ok) << f.error;
+  EXPECT_NEAR(f.base_us.at("hello"), 25, 0.05);
+  EXPECT_NEAR(f.base_us.at("join_meeting"), 12, 0.05);
+  EXPECT_NEAR(f.base_us.at("heartbeat"), 3, 0.01);
+  EXPECT_LT(f.fit_error, 1e-6);
+}
+
+TEST(CalibrateFit, ReportsTheErrorOfANoisyFitAndKeepsCostsNonNegative) {
+  auto runs = synthetic(false, 0.05, 3);
+  const CostFit f = fit_costs(&runs);
+  ASSERT_TRUE(f.ok) << f.error;
+  EXPECT_GT(f.fit_error, 0.005);
+  EXPECT_LT(f.fit_error, 0.1);
+  // Without the timer term its cost lands elsewhere, but every type still
+  // costs at least the reference's (heartbeat's) cost.
+  for (const auto& [t, us] : f.base_us) EXPECT_GE(us, f.base_us.at("heartbeat")) << t;
+  EXPECT_GE(f.default_base_us, f.base_us.at("heartbeat"));
+  EXPECT_EQ(f.timer_us, 0);
+  EXPECT_GE(f.per_output_us, 0);
+  EXPECT_GE(f.timer_us, 0);
+  EXPECT_NEAR(f.base_us.at("heartbeat"), 3, 1.5);
+  // The calibration names what it is and loads as the simulator reads it.
+  const v1::Calibration c = to_calibration(f, "test machine", "synthetic");
+  EXPECT_FALSE(c.estimated());
+  EXPECT_NEAR(c.fit_error(), f.fit_error, 1e-4);
+  const std::string text = calibration_file_text(c, runs_table(runs));
+  EXPECT_NE(text.find("# MEASURED"), std::string::npos);
+  EXPECT_NE(text.find("cpu ms"), std::string::npos);
+}
+
+TEST(CalibrateFit, NoRunsIsAnError) {
+  std::vector<CalibrationRun> none;
+  const CostFit f = fit_costs(&none);
+  EXPECT_FALSE(f.ok);
+  EXPECT_FALSE(f.error.empty());
+}
+
+TEST(CalibrateProc, ParsesSchedstatAndStat) {
+  uint64_t v = 0;
+  EXPECT_TRUE(parse_schedstat("123456789 2000 17\n", &v));
+  EXPECT_EQ(v, 123456789u);
+  EXPECT_FALSE(parse_schedstat("", &v));
+  EXPECT_FALSE(parse_schedstat("x 1 2", &v));
+  // The name holds spaces and a parenthesis.
+  const std::string stat =
+      "4242 (cell meetd) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 31 17 0 0 20 0 3 0 9 1 2 3\n";
+  EXPECT_TRUE(parse_stat_ticks(stat, &v));
+  EXPECT_EQ(v, 48u);
+  EXPECT_FALSE(parse_stat_ticks("4242 (x) S 1", &v));
+  // This process's own CPU time is readable and grows.
+  uint64_t a = 0, b = 0;
+  ASSERT_TRUE(process_cpu_ns(getpid(), &a, nullptr));
+  volatile double spin = 0;
+  for (int i = 0; i < 20'000'000; ++i) spin = spin + std::sqrt(static_cast<double>(i));
+  ASSERT_TRUE(process_cpu_ns(getpid(), &b, nullptr));
+  EXPECT_GT(b, a);
+  std::string why;
+  EXPECT_FALSE(process_cpu_ns(999'999'999, &a, &why));
+}
+
+TEST(CalibrateProc, ParsesPrometheusCounters) {
+  const std::string text =
+      "# HELP cellmeet_frames_in_total Frames received\n"
+      "# TYPE cellmeet_frames_in_total counter\n"
+      "cellmeet_frames_in_total{type=\"hello\"} 12\n"
+      "cellmeet_frames_in_total{type=\"heartbeat\"} 3.5e+02\n"
+      "cellmeet_frames_out_total{type=\"welcome\"} 12\n"
+      "cellmeet_frames_in_total_other{type=\"x\"} 1\n";
+  const auto in = parse_counters(text, "cellmeet_frames_in_total");
+  ASSERT_EQ(in.size(), 2u);
+  EXPECT_DOUBLE_EQ(in.at("hello"), 12);
+  EXPECT_DOUBLE_EQ(in.at("heartbeat"), 350);
+  EXPECT_EQ(parse_counters(text, "cellmeet_frames_out_total").at("welcome"), 12);
+}
+
+TEST(CalibrateScenarios, DerivedScenariosAreValidAndVaryTheMix) {
+  v1::Scenario base;
+  std::vector<scenario::LoadError> errors;
+  ASSERT_TRUE(scenario::load_scenario(std::string(CELLSIM_SOURCE_DIR) +
+                                          "/scenarios/pilot-special-cells.textproto",
+                                      &base, &errors));
+  std::set<uint32_t> intervals;
+  for (const auto& mix : calibration_mixes()) {
+    for (int level = 1; level <= 3; ++level) {
+      const v1::Scenario s = calibration_scenario(base, mix, level, 15, 1);
+      errors.clear();
+      EXPECT_TRUE(scenario::validate_scenario(s, &errors))
+          << mix << " L" << level << ": " << (errors.empty() ? "" : errors[0].to_string());
+      intervals.insert(s.rules().heartbeat_interval_ms());
+    }
+  }
+  EXPECT_GE(intervals.size(), 3u);
+  EXPECT_FALSE(machine_description().empty());
+  EXPECT_FALSE(machine_slug().empty());
+}
+
+bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0; }
+
+// Processes running this build's cellmeetd from a calibrate working folder.
+int calibrate_servers_running() {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(e.path() / "cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (char& c : cmd) c = c == '\0' ? ' ' : c;
+    if (cmd.rfind(CELLMEETD_BINARY, 0) == 0 && cmd.find("/tmp/cellsim-calibrate-") != std::string::npos) {
+      // A zombie has an empty cmdline, so this one is alive.
+      ++n;
+    }
+  }
+  return n;
+}
+
+TEST(CalibrateEndToEnd, QuickCalibrationAgainstTheRealServer) {
+  ASSERT_EQ(::access(CELLMEETD_BINARY, X_OK), 0) << CELLMEETD_BINARY;
+  const fs::path dir = fs::temp_directory_path() / ("calibrate_test_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string out = (dir / "measured.textproto").string();
+  const std::string cmd = std::string(CELLSIM_BINARY) + " calibrate --server " + CELLMEETD_BINARY +
+                          " --quick --levels 1 --seconds 5 --quiet --scenario " +
+                          CELLSIM_SOURCE_DIR + "/scenarios/pilot-special-cells.textproto --out " +
+                          out + " > " + (dir / "stdout").string() + " 2> " +
+                          (dir / "stderr").string();
+  const int rc = std::system(cmd.c_str());
+  std::ifstream err(dir / "stderr");
+  std::stringstream errs;
+  errs << err.rdbuf();
+  ASSERT_TRUE(WIFEXITED(rc) && WEXITSTATUS(rc) == 0) << errs.str();
+
+  v1::Scenario s;
+  std::vector<scenario::LoadError> errors;
+  ASSERT_TRUE(scenario::load_scenario(std::string(CELLSIM_SOURCE_DIR) +
+                                          "/scenarios/test/tiny.textproto",
+                                      &s, &errors));
+  v1::Calibration cal;
+  std::string label, why;
+  ASSERT_TRUE(sim::resolve_calibration(out, "", s, &cal, &label, &why)) << why;
+  EXPECT_FALSE(cal.estimated());
+  EXPECT_FALSE(cal.machine().empty());
+  EXPECT_TRUE(std::isfinite(cal.fit_error()));
+  EXPECT_GE(cal.fit_error(), 0);
+  EXPECT_GT(cal.costs_size(), 0);
+  EXPECT_NE(label.find("measured"), std::string::npos);
+  bool has_heartbeat = false;
+  for (const auto& c : cal.costs()) has_heartbeat |= c.type() == "heartbeat";
+  EXPECT_TRUE(has_heartbeat);
+
+  // No cellmeetd child is left behind: no process serves from this build's
+  // binary with calibrate's working folder.
+  EXPECT_EQ(calibrate_servers_running(), 0);
+  fs::remove_all(dir);
+}
+
+TEST(CalibrateEndToEnd, ServerProcessStopsItsChild) {
+  const fs::path dir = fs::temp_directory_path() / ("calibrate_sp_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string key = (dir / "key").string();
+  ASSERT_EQ(std::system((std::string(CELLMEETD_BINARY) + " keygen --out " + key).c_str()), 0);
+  {
+    std::ofstream d(dir / "d.textproto");
+    d << "cells { cell_id: 1 members { member_id: 1 name: \"a\" standing: STANDING_OFFICIAL "
+         "role: ROLE_CHAIR } }\n";
+  }
+  pid_t pid = -1;
+  {
+    ServerProcess sp;
+    std::string why;
+    ASSERT_TRUE(sp.start(CELLMEETD_BINARY,
+                         {"--key", key, "--deployment", (dir / "d.textproto").string(),
+                          "--threads", "1"},
+                         dir.string(), &why))
+        << why;
+    pid = sp.pid();
+    EXPECT_GT(sp.port(), 0);
+    EXPECT_GT(sp.metrics_port(), 0);
+    EXPECT_TRUE(process_alive(pid));
+    std::string body;
+    ASSERT_TRUE(http_get_local(sp.metrics_port(), "/metrics", &body, &why)) << why;
+    EXPECT_NE(body.find("cellmeet_frames_in_total"), std::string::npos);
+    uint64_t ns = 0;
+    EXPECT_TRUE(process_cpu_ns(pid, &ns, &why)) << why;
+  }  // the destructor stops it
+  EXPECT_FALSE(process_alive(pid));
+  // A bad server fails to start with the reason, and leaves nothing behind.
+  ServerProcess bad;
+  std::string why;
+  EXPECT_FALSE(bad.start(CELLMEETD_BINARY, {"--no-such-flag"}, dir.string(), &why));
+  EXPECT_NE(why.find("no-such-flag"), std::string::npos) << why;
+  EXPECT_EQ(bad.pid(), -1);
+  fs::remove_all(dir);
+}
+
+TEST(CalibrateCli, BadInputIsExit2) {
+  const std::string bin = CELLSIM_BINARY;
+  auto rc = [](const std::string& cmd) {
+    const int r = std::system((cmd + " > /dev/null 2>&1").c_str());
+    return WIFEXITED(r) ? WEXITSTATUS(r) : -1;
+  };
+  EXPECT_EQ(rc(bin + " calibrate --no-such-flag"), 2);
+  EXPECT_EQ(rc(bin + " calibrate --levels 0"), 2);
+  EXPECT_EQ(rc(bin + " calibrate --levels 99"), 2);
+  EXPECT_EQ(rc(bin + " calibrate --seconds 1"), 2);
+  EXPECT_EQ(rc(bin + " calibrate --server /nonexistent/cellmeetd"), 2);
+  EXPECT_EQ(rc(bin + " calibrate --server " + CELLMEETD_BINARY + " --scenario /nonexistent.textproto"),
+            2);
+  EXPECT_EQ(rc(bin + " calibrate --help"), 0);
+}
+
+}  // namespace
+}  // namespace cellsim::live

@@ -1,0 +1,309 @@
+// `cellsim validate` (live/validate.h, cli/validate.cc): rows built from two
+// hand-made results (latency quantiles, shares, groups present on one side
+// only), the tolerance checks and the "few samples" rule, the table; then
+// the command end to end on a small scenario (both runs, the three results
+// files, the table, the exit code) and its bad input (exit 2).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+
+#include "live/validate.h"
+#include "metrics/histogram.h"
+#include "metrics/results_io.h"
+
+namespace cellsim::live {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A latency metric with `n` samples of `ms` milliseconds.
+v1::LatencyMetric latency(const std::string& name, double ms, uint64_t n) {
+  metrics::Histogram h;
+  h.record(static_cast<int64_t>(ms * 1000), n);
+  v1::LatencyMetric l;
+  l.set_name(name);
+  h.to_proto(l.mutable_histogram());
+  return l;
+}
+
+v1::Group* group(v1::Results* r, const std::string& kind, const std::string& name) {
+  v1::Group* g = r->add_groups();
+  g->set_kind(kind);
+  g->set_name(name);
+  return g;
+}
+
+// sim and live: overall join 100 ms vs 90 ms (+11%: within 20%), ballot
+// 300 vs 200 ms (+50%: out), attainment 0.95 vs 1.0 over 40 meetings (-5 pp:
+// within 5%), a cell type with 5 meetings (few samples), a profile only live.
+void make(v1::Results* sim, v1::Results* live) {
+  for (int side = 0; side < 2; ++side) {
+    v1::Results* r = side == 0 ? sim : live;
+    r->mutable_run()->set_mode(side == 0 ? "sim" : "live");
+    v1::Group* o = group(r, "overall", "");
+    *o->add_latencies() = latency("ballot_latency", side == 0 ? 300 : 200, 100);
+    *o->add_latencies() = latency("join_latency", side == 0 ? 100 : 90, 500);
+    o->mutable_quorum()->set_meetings(40);
+    o->mutable_quorum()->set_meetings_quorate_by_deadline(side == 0 ? 38 : 40);
+    v1::Group* t = group(r, "cell_type", "island");
+    *t->add_latencies() = latency("join_latency", side == 0 ? 900 : 100, 10);
+    t->mutable_quorum()->set_meetings(5);
+    t->mutable_quorum()->set_meetings_quorate_by_deadline(side == 0 ? 1 : 5);
+  }
+  *group(live, "profile", "geo-vsat")->add_latencies() = latency("join_latency", 700, 300);
+}
+
+const ComparedRow* find(const Comparison& c, const std::string& group, const std::string& metric,
+                        const std::string& stat) {
+  for (const auto& r : c.rows) {
+    if (r.row.group() == group && r.row.metric() == metric && r.row.stat() == stat) return &r;
+  }
+  return nullptr;
+}
+
+TEST(ValidateRows, LatencyAndShareRowsWithTolerances) {
+  v1::Results sim, live;
+  make(&sim, &live);
+  const ValidateTolerances tol;
+  const Comparison c = compare_results(sim, live, tol);
+
+  const ComparedRow* join = find(c, "overall", "join_latency", "p50");
+  ASSERT_NE(join, nullptr);
+  EXPECT_NEAR(join->row.sim(), 100, 0.2);
+  EXPECT_NEAR(join->row.live(), 90, 0.2);
+  EXPECT_NEAR(join->row.difference(), 10.0 / 90, 0.005);
+  EXPECT_TRUE(join->row.within_tolerance());
+  EXPECT_FALSE(join->few_samples);
+  EXPECT_EQ(join->sim_samples, 500u);
+
+  const ComparedRow* ballot = find(c, "overall", "ballot_latency", "p99");
+  ASSERT_NE(ballot, nullptr);
+  EXPECT_NEAR(ballot->row.difference(), 0.5, 0.01);
+  EXPECT_FALSE(ballot->row.within_tolerance());
+
+  const ComparedRow* att = find(c, "overall", "quorum_attainment", "share");
+  ASSERT_NE(att, nullptr);
+  EXPECT_DOUBLE_EQ(att->row.sim(), 0.95);
+  EXPECT_DOUBLE_EQ(att->row.live(), 1.0);
+  EXPECT_NEAR(att->row.difference(), -0.05, 1e-12);
+  EXPECT_TRUE(att->row.within_tolerance());  // |−0.05| <= 0.05
+
+  // Ten samples, 900 vs 100 ms: shown, few samples, does not count.
+  const ComparedRow* island = find(c, "island", "join_latency", "p50");
+  ASSERT_NE(island, nullptr);
+  EXPECT_TRUE(island->few_samples);
+  EXPECT_TRUE(island->row.within_tolerance());
+  const ComparedRow* island_q = find(c, "island", "quorum_attainment", "share");
+  ASSERT_NE(island_q, nullptr);
+  EXPECT_TRUE(island_q->few_samples);
+
+  // A profile only one side has: shown as missing.
+  const ComparedRow* vsat = find(c, "geo-vsat", "join_latency", "p50");
+  ASSERT_NE(vsat, nullptr);
+  EXPECT_TRUE(vsat->missing);
+  EXPECT_TRUE(vsat->row.within_tolerance());
+  // Profiles have no quorum rows.
+  EXPECT_EQ(find(c, "geo-vsat", "quorum_attainment", "share"), nullptr);
+
+  // Only the ballot rows are out (p50 and p99).
+  EXPECT_FALSE(c.within_tolerance);
+  EXPECT_EQ(c.rows_outside, 2u);
+
+  const v1::Validation v = to_validation(c, tol);
+  EXPECT_EQ(v.rows_size(), static_cast<int>(c.rows.size()));
+  EXPECT_FALSE(v.within_tolerance());
+  EXPECT_DOUBLE_EQ(v.latency_tolerance(), 0.2);
+  EXPECT_DOUBLE_EQ(v.share_tolerance(), 0.05);
+
+  const std::string table = validation_table(c, tol);
+  EXPECT_NE(table.find("OUT"), std::string::npos);
+  EXPECT_NE(table.find("few samples"), std::string::npos);
+  EXPECT_NE(table.find("2 rows outside tolerance"), std::string::npos);
+  // Rows come overall first, then cell types, then profiles.
+  EXPECT_LT(table.find("overall"), table.find("island"));
+  EXPECT_LT(table.find("island"), table.find("geo-vsat"));
+}
+
+TEST(ValidateRows, WiderTolerancesPassAndTighterOnesFail) {
+  v1::Results sim, live;
+  make(&sim, &live);
+  ValidateTolerances wide;
+  wide.latency = 0.6;
+  EXPECT_TRUE(compare_results(sim, live, wide).within_tolerance);
+  ValidateTolerances tight;
+  tight.latency = 0.6;
+  tight.share = 0.01;
+  const Comparison c = compare_results(sim, live, tight);
+  EXPECT_FALSE(c.within_tolerance);
+  EXPECT_FALSE(find(c, "overall", "quorum_attainment", "share")->row.within_tolerance());
+  // With min_samples 1 the small cell type counts too.
+  ValidateTolerances strict;
+  strict.min_samples = 1;
+  EXPECT_FALSE(find(compare_results(sim, live, strict), "island", "join_latency", "p50")
+                   ->row.within_tolerance());
+}
+
+TEST(ValidateRows, IdenticalResultsAreWithinZeroTolerance) {
+  v1::Results sim, live;
+  make(&sim, &live);
+  ValidateTolerances zero;
+  zero.latency = 0;
+  zero.share = 0;
+  const Comparison c = compare_results(sim, sim, zero);
+  EXPECT_TRUE(c.within_tolerance);
+  for (const auto& r : c.rows) EXPECT_DOUBLE_EQ(r.row.difference(), 0) << r.row.metric();
+}
+
+int run(const std::string& cmd) {
+  const int r = std::system(cmd.c_str());
+  return WIFEXITED(r) ? WEXITSTATUS(r) : -1;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// About 30 s live: twelve cells of eight members on fibre and 4G, a short
+// agenda with one vote.
+constexpr char kScenario[] = R"pb(
+name: "validate-small"
+question: "Do sim and live agree on a small scenario? (test)"
+seed: 5
+duration_min: 0.5
+start_unix_s: 1796086800
+quorum_deadline_min: 0.3
+server { nodes: 1 cores_per_node: 1 nic_egress_mbps: 1000 }
+rules { quorum_fraction: 0.6666666666666666 heartbeat_interval_ms: 2000 missed_heartbeats: 3 }
+reconnect { initial_backoff_ms: 500 max_backoff_ms: 4000 multiplier: 2 jitter: 0.5 }
+chair { open_deadline_min: 0.2 wait_for_quorum_min: 0.05 }
+media { bitrate_kbps: 0 frame_ms: 20 }
+profiles {
+  name: "urban-fibre"
+  base_one_way_ms: 4
+  jitter_ms { lognormal { median: 2 sigma: 0.6 } }
+  bandwidth_down_kbps: 100000
+  bandwidth_up_kbps: 50000
+  loss { p_good_to_bad: 0.00001 p_bad_to_good: 0.5 loss_good: 0 loss_bad: 0.2 }
+  rto_min_ms: 200
+  tls: true
+}
+profiles {
+  name: "border-4g"
+  base_one_way_ms: 30
+  jitter_ms { lognormal { median: 12 sigma: 0.7 } }
+  bandwidth_down_kbps: 10000
+  bandwidth_up_kbps: 5000
+  loss { p_good_to_bad: 0.004 p_bad_to_good: 0.25 loss_good: 0.003 loss_bad: 0.5 }
+  rto_min_ms: 200
+  tls: true
+}
+agendas {
+  name: "short"
+  items { title: "Khai mạc" duration_min: 0.05 }
+  items {
+    title: "Nghị quyết"
+    duration_min: 0.05
+    votes { vote_id: 1 kind: VOTE_KIND_RESOLUTION subject: "Nghị quyết" open_s: 21
+            yes_probability: 0.9 no_probability: 0.05 }
+  }
+}
+cell_types {
+  name: "mixed"
+  count: 12
+  members { official: 7 probationary: 1 }
+  links { profile: "urban-fibre" share: 0.5 }
+  links { profile: "border-4g" share: 0.5 }
+  attend_probability: 0.95
+  join_offset_min { uniform { min: 0 max: 0.05 } }
+  join_earliest_min: 0
+  agenda: "short"
+  start_window_min: 0.02
+  start_offset_min: 0.01
+}
+)pb";
+
+TEST(ValidateCli, EndToEndWritesThreeResultsAndTheTable) {
+  const fs::path dir = fs::temp_directory_path() / ("validate_test_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  {
+    std::ofstream f(dir / "small.textproto");
+    f << kScenario;
+  }
+  const fs::path out = dir / "out";
+  // Wide tolerances: the point is the plumbing, not this machine's load.
+  const int rc = run(std::string(CELLSIM_BINARY) + " validate " + (dir / "small.textproto").string() +
+                     " --seed 9 --out " + out.string() +
+                     " --latency-tolerance 10 --share-tolerance 1 > " + (dir / "stdout").string() +
+                     " 2> " + (dir / "stderr").string());
+  const std::string stdout_text = slurp(dir / "stdout");
+  EXPECT_EQ(rc, 0) << stdout_text << slurp(dir / "stderr");
+  EXPECT_NE(stdout_text.find("join_latency"), std::string::npos) << stdout_text;
+  EXPECT_NE(stdout_text.find("quorum_attainment"), std::string::npos) << stdout_text;
+  EXPECT_NE(stdout_text.find("every row within tolerance"), std::string::npos) << stdout_text;
+  v1::Results sim, live, v;
+  std::string why;
+  ASSERT_TRUE(metrics::read_results((out / "sim").string(), &sim, &why)) << why;
+  ASSERT_TRUE(metrics::read_results((out / "live").string(), &live, &why)) << why;
+  // The validate results hold no groups, which metrics::read_results()
+  // refuses (it wants run results): read the message itself.
+  {
+    std::ifstream in(out / "results.pb", std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_TRUE(v.ParseFromString(bytes));
+  }
+  EXPECT_NE(slurp(out / "results.json").find("\"validation\""), std::string::npos);
+  EXPECT_TRUE(fs::exists(out / "results.json"));
+  EXPECT_EQ(sim.run().mode(), "sim");
+  EXPECT_EQ(live.run().mode(), "live");
+  EXPECT_EQ(sim.run().seed(), 9u);
+  EXPECT_EQ(live.run().seed(), 9u);
+  EXPECT_EQ(v.run().mode(), "validate");
+  EXPECT_EQ(v.groups_size(), 0);
+  EXPECT_TRUE(v.has_validation());
+  EXPECT_EQ(v.validation().seed(), 9u);
+  EXPECT_GT(v.validation().rows_size(), 4);
+  EXPECT_TRUE(v.validation().within_tolerance());
+  EXPECT_EQ(v.validation().members(), 96u);
+  EXPECT_GT(v.validation().live_wall_s(), 20);
+  EXPECT_DOUBLE_EQ(v.validation().latency_tolerance(), 10);
+
+  // The same run held to zero tolerance fails with 4: re-compare the written
+  // results (the live run is not repeated).
+  ValidateTolerances zero;
+  zero.latency = 0;
+  zero.share = 0;
+  zero.min_samples = 1;
+  EXPECT_FALSE(compare_results(sim, live, zero).within_tolerance);
+  fs::remove_all(dir);
+}
+
+TEST(ValidateCli, BadInputIsExit2) {
+  const std::string bin = std::string(CELLSIM_BINARY) + " validate ";
+  const std::string tiny = std::string(CELLSIM_SOURCE_DIR) + "/scenarios/test/tiny.textproto";
+  const std::string q = " > /dev/null 2>&1";
+  EXPECT_EQ(run(bin + q), 2);                                            // no scenario
+  EXPECT_EQ(run(bin + "/nonexistent/scenario.textproto" + q), 2);        // missing
+  EXPECT_EQ(run(bin + tiny + " --no-such-flag" + q), 2);
+  EXPECT_EQ(run(bin + tiny + " --latency-tolerance -0.1" + q), 2);
+  EXPECT_EQ(run(bin + tiny + " --latency-tolerance abc" + q), 2);
+  EXPECT_EQ(run(bin + tiny + " --share-tolerance 1.5" + q), 2);
+  EXPECT_EQ(run(bin + tiny + " --duration 0" + q), 2);
+  EXPECT_EQ(run(bin + tiny + " --seed -1" + q), 2);
+  EXPECT_EQ(run(bin + tiny + " --calibration /nonexistent.textproto" + q), 2);
+  // tiny's meetings start after 1 min: 30 s leaves them outside the run.
+  EXPECT_EQ(run(bin + tiny + " --duration 30" + q), 2);
+  EXPECT_EQ(run(bin + "--help > /dev/null"), 0);
+}
+
+}  // namespace
+}  // namespace cellsim::live
