@@ -79,6 +79,9 @@ Comparison compare_results(const v1::Results& sim, const v1::Results& live,
   for (const auto& [k, g] : gl) keys.insert(k);
   auto add = [&](ComparedRow r, double tolerance) {
     r.few_samples = r.missing || r.sim_samples < t.min_samples || r.live_samples < t.min_samples;
+    r.row.set_few_samples(r.few_samples);
+    r.row.set_sim_samples(r.sim_samples);
+    r.row.set_live_samples(r.live_samples);
     r.row.set_within_tolerance(r.few_samples ||
                                std::abs(r.row.difference()) <= tolerance + kToleranceSlack);
     if (!r.row.within_tolerance()) {

@@ -324,7 +324,8 @@ bool read_results(const std::string& path, v1::Results* out, std::string* why) {
       return fail(why, name + ": not cellsim results (not a binary results message)");
     }
   }
-  if (results.groups_size() == 0 || results.groups(0).kind() != kGroupOverall) {
+  const bool validation = results.has_validation() && results.groups_size() == 0;
+  if (!validation && (results.groups_size() == 0 || results.groups(0).kind() != kGroupOverall)) {
     return fail(why, name + ": not cellsim results (no overall group first)");
   }
   std::string vwhy;

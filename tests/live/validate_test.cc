@@ -99,6 +99,8 @@ TEST(ValidateRows, LatencyAndShareRowsWithTolerances) {
   const ComparedRow* island = find(c, "island", "join_latency", "p50");
   ASSERT_NE(island, nullptr);
   EXPECT_TRUE(island->few_samples);
+  EXPECT_TRUE(island->row.few_samples());
+  EXPECT_EQ(island->row.sim_samples(), 10u);
   EXPECT_TRUE(island->row.within_tolerance());
   const ComparedRow* island_q = find(c, "island", "quorum_attainment", "share");
   ASSERT_NE(island_q, nullptr);
@@ -254,13 +256,9 @@ TEST(ValidateCli, EndToEndWritesThreeResultsAndTheTable) {
   std::string why;
   ASSERT_TRUE(metrics::read_results((out / "sim").string(), &sim, &why)) << why;
   ASSERT_TRUE(metrics::read_results((out / "live").string(), &live, &why)) << why;
-  // The validate results hold no groups, which metrics::read_results()
-  // refuses (it wants run results): read the message itself.
-  {
-    std::ifstream in(out / "results.pb", std::ios::binary);
-    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    ASSERT_TRUE(v.ParseFromString(bytes));
-  }
+  // The validate results hold no groups but a validation: read_results()
+  // takes them (and merge refuses them, results_io_test.cc).
+  ASSERT_TRUE(metrics::read_results(out.string(), &v, &why)) << why;
   EXPECT_NE(slurp(out / "results.json").find("\"validation\""), std::string::npos);
   EXPECT_TRUE(fs::exists(out / "results.json"));
   EXPECT_EQ(sim.run().mode(), "sim");
