@@ -15,6 +15,7 @@
 #define CELLSIM_BENCH_RATIO_GATE_H_
 
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -35,6 +36,10 @@ struct Gate {
 // Keeps the items/s of every run (repetitions included) by benchmark name.
 class RateKeeper : public benchmark::ConsoleReporter {
  public:
+  // Colours only on a terminal (the log of a CI run stays plain text).
+  RateKeeper()
+      : ConsoleReporter(isatty(STDOUT_FILENO) ? OO_ColorTabular : OO_Tabular) {}
+
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs) {
       if (r.error_occurred) continue;
