@@ -251,21 +251,8 @@ int load_main(int argc, char** argv) {
                                        std::max(run.wall_s(), 1e-9))
               << " frames/s), peak memory " << run.peak_rss_bytes() / (1024 * 1024) << " MiB\n";
   }
-  if (out.violation_count > 0) {
-    std::cerr << "cellsim load: " << out.violation_count << " invariant violations (seed "
-              << s.seed() << "):\n";
-    for (const auto& v : out.violations) std::cerr << "  " << v << "\n";
-    return kExitInvariant;
-  }
-  if (out.partial) {
-    std::cerr << "cellsim load: interrupted; partial results written to " << a.out_dir << "\n";
-    return kExitInterrupted;
-  }
-  if (!metrics::all_met(out.results)) {
-    std::cerr << "cellsim load: an SLO was breached (exit " << kExitSloBreached << ")\n";
-    return kExitSloBreached;
-  }
-  return kExitOk;
+  return run_exit_code({"load", s.seed(), out.violation_count, &out.violations, out.partial,
+                        metrics::all_met(out.results), a.out_dir});
 }
 
 }  // namespace cellsim::cli

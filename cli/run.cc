@@ -191,18 +191,24 @@ int run_main(int argc, char** argv) {
               << static_cast<uint64_t>(static_cast<double>(run.frames()) / std::max(run.wall_s(), 1e-9))
               << " frames/s), peak memory " << run.peak_rss_bytes() / (1024 * 1024) << " MiB\n";
   }
-  if (out.violation_count > 0) {
-    std::cerr << "cellsim run: " << out.violation_count << " invariant violations (seed "
-              << s.seed() << " reproduces them):\n";
-    for (const auto& v : out.violations) std::cerr << "  " << v << "\n";
+  return run_exit_code({"run", s.seed(), out.violation_count, &out.violations, out.partial,
+                        metrics::all_met(out.results), a.out_dir});
+}
+
+int run_exit_code(const RunEnd& end) {
+  const std::string who = std::string("cellsim ") + end.command + ": ";
+  if (end.violation_count > 0) {
+    std::cerr << who << end.violation_count << " invariant violations (seed " << end.seed
+              << " reproduces them):\n";
+    for (const auto& v : *end.violations) std::cerr << "  " << v << "\n";
     return kExitInvariant;
   }
-  if (out.partial) {
-    std::cerr << "cellsim run: interrupted; partial results written to " << a.out_dir << "\n";
+  if (end.partial) {
+    std::cerr << who << "interrupted; partial results written to " << end.out_dir << "\n";
     return kExitInterrupted;
   }
-  if (!metrics::all_met(out.results)) {
-    std::cerr << "cellsim run: an SLO was breached (exit " << kExitSloBreached << ")\n";
+  if (!end.slos_met) {
+    std::cerr << who << "an SLO was breached (exit " << kExitSloBreached << ")\n";
     return kExitSloBreached;
   }
   return kExitOk;

@@ -11,6 +11,10 @@
 #ifndef CELLSIM_CLI_RUN_H_
 #define CELLSIM_CLI_RUN_H_
 
+#include <cstdint>
+#include <string>
+#include <vector>
+
 namespace cellsim::cli {
 
 inline constexpr int kExitOk = 0;
@@ -19,6 +23,21 @@ inline constexpr int kExitUsage = 2;
 inline constexpr int kExitInvariant = 3;
 inline constexpr int kExitSloBreached = 4;
 inline constexpr int kExitInterrupted = 130;
+
+// How a finished run (simulated or live) ends: invariant violations (listed
+// with the seed that reproduces them), then an interruption (partial results
+// in out_dir), then an SLO breach, each said on stderr as "cellsim COMMAND:
+// ..."; else kExitOk.
+struct RunEnd {
+  const char* command = "";             // "run", "load"
+  uint64_t seed = 0;
+  uint64_t violation_count = 0;
+  const std::vector<std::string>* violations = nullptr;  // REQUIRES: non-null
+  bool partial = false;
+  bool slos_met = true;
+  std::string out_dir;
+};
+int run_exit_code(const RunEnd& end);
 
 int run_main(int argc, char** argv);    // argv[0] is "run"
 int merge_main(int argc, char** argv);  // argv[0] is "merge"
