@@ -33,14 +33,35 @@ SharedFrame make_shared_frame(const v1::Envelope& env) {
   return std::make_shared<const std::string>(encode_frame(env));
 }
 
+uint32_t get_header(const char* in) {
+  const auto* h = reinterpret_cast<const unsigned char*>(in);
+  return (uint32_t{h[0]} << 24) | (uint32_t{h[1]} << 16) | (uint32_t{h[2]} << 8) | uint32_t{h[3]};
+}
+
 FrameDecoder::FrameDecoder(uint32_t max_frame_bytes) : max_frame_bytes_(max_frame_bytes) {}
 
 void FrameDecoder::feed(std::string_view bytes) {
-  if (failed_) return;
-  if (pos_ > 0) {
-    buf_.erase(0, pos_);
+  if (failed_) {
+    // next() left the buffer in place for the views it had returned; they
+    // die here, and a failed decoder keeps nothing.
+    if (buf_.capacity() > 0) std::string().swap(buf_);
     pos_ = 0;
+    return;
   }
+  const size_t unconsumed = buf_.size() - pos_;
+  if (buf_.capacity() > kDecoderRetainedCapacityBytes &&
+      unconsumed + bytes.size() <= kDecoderRetainedCapacityBytes) {
+    // A large frame (or a large read) was consumed: give its memory back.
+    std::string fresh;
+    fresh.reserve(unconsumed + bytes.size());
+    fresh.append(buf_, pos_, unconsumed);
+    buf_.swap(fresh);
+  } else if (unconsumed == 0) {
+    buf_.clear();
+  } else if (pos_ > 0) {
+    buf_.erase(0, pos_);
+  }
+  pos_ = 0;
   buf_.append(bytes.data(), bytes.size());
 }
 
@@ -48,15 +69,13 @@ FrameDecoder::Status FrameDecoder::next(std::string_view* payload) {
   if (failed_) return Status::kTooLarge;
   const size_t avail = buf_.size() - pos_;
   if (avail < kFrameHeaderBytes) return Status::kNeedMore;
-  const auto* h = reinterpret_cast<const unsigned char*>(buf_.data() + pos_);
-  const uint32_t len = (uint32_t{h[0]} << 24) | (uint32_t{h[1]} << 16) |
-                       (uint32_t{h[2]} << 8) | uint32_t{h[3]};
+  const uint32_t len = get_header(buf_.data() + pos_);
   if (len > max_frame_bytes_) {
     failed_ = true;
     declared_bytes_ = len;
-    buf_.clear();
-    buf_.shrink_to_fit();
-    pos_ = 0;
+    // Drop what is buffered without touching the memory: views returned
+    // before stay valid until the next feed(), which frees it.
+    pos_ = buf_.size();
     return Status::kTooLarge;
   }
   if (avail - kFrameHeaderBytes < len) return Status::kNeedMore;

@@ -2,27 +2,21 @@
 
 namespace cellsim::net {
 
-FirstFrameRouter::FirstFrameRouter(uint32_t max_frame_bytes) : decoder_(max_frame_bytes) {}
+FirstFrameRouter::FirstFrameRouter(uint32_t max_frame_bytes) : max_frame_bytes_(max_frame_bytes) {}
 
 bool FirstFrameRouter::feed(std::string_view bytes) {
   if (decided_) return true;
   raw_.append(bytes.data(), bytes.size());
-  decoder_.feed(bytes);
-  std::string_view payload;
-  switch (decoder_.next(&payload)) {
-    case wire::FrameDecoder::Status::kNeedMore:
-      return false;
-    case wire::FrameDecoder::Status::kTooLarge:
-      break;  // shard 0 refuses it
-    case wire::FrameDecoder::Status::kFrame: {
-      v1::Envelope env;
-      if (env.ParseFromArray(payload.data(), static_cast<int>(payload.size())) &&
-          env.body_case() == v1::Envelope::kHello) {
-        cell_id_ = env.hello().cell_id();
-      }
-      break;
+  if (raw_.size() < wire::kFrameHeaderBytes) return false;
+  const uint32_t len = wire::get_header(raw_.data());
+  if (len <= max_frame_bytes_) {
+    if (raw_.size() - wire::kFrameHeaderBytes < len) return false;
+    v1::Envelope env;
+    if (env.ParseFromArray(raw_.data() + wire::kFrameHeaderBytes, static_cast<int>(len)) &&
+        env.body_case() == v1::Envelope::kHello) {
+      cell_id_ = env.hello().cell_id();
     }
-  }
+  }  // else: a length over the maximum; shard 0 refuses it
   decided_ = true;
   return true;
 }

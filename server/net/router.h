@@ -9,9 +9,13 @@
 // right Error. A length over the maximum is decided on the 4-byte header
 // alone, so no oversized payload is ever buffered.
 //
-// Invariants: buffered() holds every byte fed, at most the first frame's
-// header and payload plus one read's worth beyond it (the caller feeds
-// bounded reads); once decided() it stays decided and ignores further input.
+// The router keeps one copy of what it was fed (buffered()) and reads the
+// first frame's header and payload in place there: no decoder buffer beside it.
+//
+// Invariants: buffered() holds every byte fed until the route was decided, at
+// most the first frame's header and payload plus one read's worth beyond it
+// (the caller feeds bounded reads); once decided() it stays decided and
+// ignores further input (take_buffered() hands the bytes over).
 //
 // Thread-safety: none; owned by one connection's handshake.
 #ifndef CELLSIM_SERVER_NET_ROUTER_H_
@@ -39,12 +43,12 @@ class FirstFrameRouter {
   // The Hello's cell id, or 0 when the first frame is not a good Hello.
   // Valid once decided().
   uint64_t cell_id() const { return cell_id_; }
-  // Every byte fed so far (even after the route was decided).
+  // Every byte fed so far (bytes fed after the route was decided are ignored).
   const std::string& buffered() const { return raw_; }
   std::string take_buffered() { return std::move(raw_); }
 
  private:
-  wire::FrameDecoder decoder_;
+  uint32_t max_frame_bytes_;
   std::string raw_;
   bool decided_ = false;
   uint64_t cell_id_ = 0;

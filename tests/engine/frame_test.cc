@@ -264,6 +264,123 @@ TEST(FrameCodec, ZeroLengthFrame) {
   EXPECT_EQ(back.body_case(), v1::Envelope::BODY_NOT_SET);
 }
 
+// The contract on payload views: a view from next() stays valid until the
+// next feed(), even when a later next() finds a length over the maximum.
+// (kTooLarge used to free the buffer at once: under ASan, reading `first`
+// below was a heap-use-after-free; without ASan it read freed memory.)
+TEST(FrameCodec, ViewsStayValidAfterTooLargeUntilTheNextFeed) {
+  v1::Envelope a;
+  a.mutable_media_frame()->set_payload(std::string(3000, 'a'));  // heap, not SSO
+  v1::Envelope b;
+  b.mutable_error()->set_reason(std::string(500, 'b'));
+  std::string stream = encode_frame(a) + encode_frame(b);
+  char h[kFrameHeaderBytes];
+  put_header(kDefaultMaxFrameBytes + 1, h);
+  stream.append(h, kFrameHeaderBytes);
+  stream += "trailing bytes of the refused frame";
+  FrameDecoder d;
+  d.feed(stream);
+  std::string_view first, second, none;
+  ASSERT_EQ(d.next(&first), FrameDecoder::Status::kFrame);
+  ASSERT_EQ(d.next(&second), FrameDecoder::Status::kFrame);
+  ASSERT_EQ(d.next(&none), FrameDecoder::Status::kTooLarge);
+  EXPECT_EQ(d.next(&none), FrameDecoder::Status::kTooLarge);
+  EXPECT_EQ(d.buffered_bytes(), 0u);
+  // Both views are still readable, and still hold their frames.
+  EXPECT_EQ(first, a.SerializeAsString());
+  EXPECT_EQ(second, b.SerializeAsString());
+  // The next feed() releases everything: a failed decoder holds no memory.
+  d.feed("x");
+  EXPECT_EQ(d.buffered_bytes(), 0u);
+  EXPECT_LE(d.buffer_capacity(), sizeof(std::string));
+}
+
+// Views from several next() calls after one feed() are all valid together
+// (a caller may collect a batch and handle it after draining).
+TEST(FrameCodec, ViewsFromOneFeedAreValidTogether) {
+  std::mt19937_64 rng(11);
+  std::string stream;
+  std::vector<std::string> want;
+  make_stream(50, rng, &stream, &want);
+  FrameDecoder d;
+  d.feed(stream.substr(0, 7));  // a partial first header held across feeds
+  d.feed(stream.substr(7));
+  std::vector<std::string_view> views;
+  std::string_view got;
+  while (d.next(&got) == FrameDecoder::Status::kFrame) views.push_back(got);
+  ASSERT_EQ(views.size(), want.size());
+  for (size_t i = 0; i < views.size(); ++i) EXPECT_EQ(views[i], want[i]) << i;
+}
+
+// A large frame grows the buffer; the next feed() after it was consumed gives
+// the memory back, so a connection does not keep ~64 KiB after one big frame.
+TEST(FrameCodec, BufferShrinksAfterALargeFrame) {
+  v1::Envelope big;
+  big.mutable_media_frame()->set_payload(std::string(60 * 1024, 'm'));
+  const std::string frame = encode_frame(big);
+  v1::Envelope hb;
+  hb.mutable_heartbeat()->set_seq(1);
+  const std::string small = encode_frame(hb);
+  for (size_t read_bytes : {size_t{1} << 30, size_t{16 * 1024}, size_t{1000}}) {
+    SCOPED_TRACE("read_bytes=" + std::to_string(read_bytes));
+    FrameDecoder d;
+    // A large frame, then a heartbeat's first bytes in the same read.
+    const std::string stream = frame + small.substr(0, 3);
+    std::vector<std::string> got;
+    for (size_t pos = 0; pos < stream.size(); pos += read_bytes) {
+      d.feed(std::string_view(stream).substr(pos, read_bytes));
+      ASSERT_NO_FATAL_FAILURE(drain(&d, &got));
+    }
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0], big.SerializeAsString());
+    EXPECT_GE(d.buffer_capacity(), 60u * 1024);  // still holds the frame's bytes
+    d.feed(small.substr(3));
+    got.clear();
+    ASSERT_NO_FATAL_FAILURE(drain(&d, &got));
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0], hb.SerializeAsString());
+    EXPECT_LE(d.buffer_capacity(), kDecoderRetainedCapacityBytes);
+    // And it stays small on the common path.
+    for (int i = 0; i < 1000; ++i) {
+      d.feed(small);
+      ASSERT_NO_FATAL_FAILURE(drain(&d, &got));
+    }
+    EXPECT_LE(d.buffer_capacity(), kDecoderRetainedCapacityBytes);
+  }
+}
+
+// Small frames never make the decoder reallocate once its buffer fits them:
+// the release is only for capacities over the retained bound.
+TEST(FrameCodec, CommonPathKeepsItsBuffer) {
+  v1::Envelope hb;
+  hb.mutable_heartbeat()->set_seq(123456);
+  const std::string small = encode_frame(hb);
+  FrameDecoder d;
+  std::vector<std::string> got;
+  d.feed(small + small + small);
+  drain(&d, &got);
+  const size_t cap = d.buffer_capacity();
+  for (int i = 0; i < 1000; ++i) {
+    d.feed(small);
+    ASSERT_NO_FATAL_FAILURE(drain(&d, &got));
+    EXPECT_EQ(d.buffer_capacity(), cap);
+  }
+  EXPECT_EQ(got.size(), 1003u);
+}
+
+// A read split right after a too-large header: refused on the header alone.
+TEST(FrameCodec, SplitRightAfterATooLargeHeader) {
+  char h[kFrameHeaderBytes];
+  put_header(kDefaultMaxFrameBytes + 1, h);
+  FrameDecoder d;
+  d.feed(std::string_view(h, kFrameHeaderBytes));
+  std::string_view got;
+  EXPECT_EQ(d.next(&got), FrameDecoder::Status::kTooLarge);
+  d.feed(std::string(1000, 'z'));
+  EXPECT_EQ(d.next(&got), FrameDecoder::Status::kTooLarge);
+  EXPECT_EQ(d.buffered_bytes(), 0u);
+}
+
 // A shared frame holds the same bytes as encode_frame.
 TEST(FrameCodec, SharedFrameMatchesEncode) {
   v1::Envelope e;

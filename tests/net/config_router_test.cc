@@ -169,5 +169,38 @@ TEST(RouterTest, AnOversizedLengthIsDecidedFromTheHeaderAlone) {
   EXPECT_EQ(r.buffered().size(), wire::kFrameHeaderBytes);
 }
 
+// A first frame of the maximum size, fed in reads: routed on its last byte,
+// every byte kept once (the router reads the frame in place, no decoder copy).
+TEST(RouterTest, AMaximalHelloIsReadInPlace) {
+  v1::Envelope env = testing::hello_envelope(77, 2, "token");
+  for (int i = 0; i < 4; ++i) {  // grow the token until the payload is exactly the maximum
+    const size_t token = env.hello().token().size() + wire::kDefaultMaxFrameBytes -
+                         env.ByteSizeLong();
+    env.mutable_hello()->set_token(std::string(token, 't'));
+  }
+  const std::string frame = wire::encode_frame(env);
+  ASSERT_EQ(frame.size(), wire::kFrameHeaderBytes + wire::kDefaultMaxFrameBytes);
+  FirstFrameRouter r(wire::kDefaultMaxFrameBytes);
+  size_t pos = 0;
+  while (pos + 16 * 1024 < frame.size()) {
+    EXPECT_FALSE(r.feed(std::string_view(frame).substr(pos, 16 * 1024)));
+    pos += 16 * 1024;
+  }
+  EXPECT_TRUE(r.feed(std::string_view(frame).substr(pos)));
+  EXPECT_EQ(r.cell_id(), 77u);
+  EXPECT_EQ(r.buffered(), frame);
+}
+
+// Split right after an oversized header: decided at once, the bytes after it
+// in the same read are kept for shard 0's engine, later reads are ignored.
+TEST(RouterTest, SplitRightAfterAnOversizedHeader) {
+  FirstFrameRouter r(1024);
+  const std::string header = testing::frame_header(1025);
+  EXPECT_TRUE(r.feed(header + "abc"));
+  EXPECT_EQ(r.cell_id(), 0u);
+  EXPECT_TRUE(r.feed("more"));
+  EXPECT_EQ(r.buffered(), header + "abc");
+}
+
 }  // namespace
 }  // namespace cellsim::net
