@@ -8,6 +8,16 @@
 // routed anyway (to shard 0, or its Hello's shard), with what it sent; the
 // engine, which saw it connect at accept time, then refuses it at once.
 //
+// With TLS (a server TlsContext), the handshake stage is also the TLS
+// handshake: the acceptor runs it (server/net/tls.h, over the raw socket),
+// decrypts the first frame, and hands the TLS session over with the socket,
+// so it moves to the owning shard with the descriptor. The TLS handshake
+// counts against the same hello timeout; a connection whose TLS handshake
+// fails, is not done by the timeout, or sends anything that is not TLS is
+// closed (best effort: with OpenSSL's alert) and the engine never sees it.
+// Over the connection limit a TLS connection is closed without an Error
+// (answering would first cost the handshake the limit is there to save).
+//
 // Thread-safety: none. Runs on one io_context (shard 0's); listen() before
 // that context runs, everything else on its thread.
 #ifndef CELLSIM_SERVER_NET_ACCEPTOR_H_
@@ -22,6 +32,7 @@
 #include "server/engine/engine.h"
 #include "server/net/asio.h"
 #include "server/net/shard.h"
+#include "server/net/tls.h"
 
 namespace cellsim::net {
 
@@ -36,20 +47,26 @@ class AcceptorOwner {
   virtual ~AcceptorOwner() = default;
   virtual engine::ConnId next_connection_id() = 0;
   // The connection's first frame named `cell_id` (0: not a good Hello).
-  // The connection is counted (ConnectionCount) and stays counted.
+  // The connection is counted (ConnectionCount) and stays counted. `tls`:
+  // its session (handshake done; first_bytes is plaintext), null for TCP.
   virtual void route(tcp::socket socket, engine::ConnId id, engine::TimeNs accepted_at_ns,
-                     uint64_t cell_id, std::string first_bytes) = 0;
+                     uint64_t cell_id, std::string first_bytes,
+                     std::unique_ptr<TlsSession> tls) = 0;
   // Answers with an Error and closes; `counted` as for Shard::refuse.
+  // `tls`: null, or a session whose handshake is done.
   virtual void refuse(tcp::socket socket, engine::ConnId id, v1::ErrorCode code,
-                      const std::string& reason, bool counted) = 0;
+                      const std::string& reason, bool counted,
+                      std::unique_ptr<TlsSession> tls) = 0;
 };
 
 class Handshake;
 
 class Acceptor {
  public:
+  // `tls`: a server context, or null for plain TCP.
   Acceptor(asio::io_context& ctx, AcceptorOwner* owner, ConnectionCount* count,
-           uint32_t max_frame_bytes, uint32_t hello_timeout_ms);
+           uint32_t max_frame_bytes, uint32_t hello_timeout_ms,
+           std::shared_ptr<const TlsContext> tls = nullptr);
   ~Acceptor();
   Acceptor(const Acceptor&) = delete;
   Acceptor& operator=(const Acceptor&) = delete;
@@ -66,7 +83,7 @@ class Acceptor {
   // For Handshake: how a handshake ended.
   enum class Outcome { kRouted, kAborted, kLost };
   void handshake_done(Handshake* h, Outcome outcome, tcp::socket socket, uint64_t cell_id,
-                      std::string bytes);
+                      std::string bytes, std::unique_ptr<TlsSession> tls);
 
  private:
   void do_accept();
@@ -77,6 +94,7 @@ class Acceptor {
   ConnectionCount* const count_;
   const uint32_t max_frame_bytes_;
   const uint32_t hello_timeout_ms_;
+  const std::shared_ptr<const TlsContext> tls_;
   tcp::acceptor acceptor_;
   asio::steady_timer retry_timer_;
   uint16_t port_ = 0;

@@ -6,14 +6,16 @@
 namespace cellsim::net {
 
 Connection::Connection(tcp::socket socket, engine::ConnId id, ConnectionOwner* owner,
-                       size_t max_send_queue_bytes, bool attached, bool counted)
+                       size_t max_send_queue_bytes, bool attached, bool counted,
+                       std::unique_ptr<TlsSession> tls)
     : socket_(std::move(socket)),
       flush_timer_(socket_.get_executor()),
       id_(id),
       owner_(owner),
       max_send_queue_bytes_(max_send_queue_bytes),
       counted_(counted),
-      attached_(attached) {
+      attached_(attached),
+      tls_(std::move(tls)) {
   error_code ignored;
   socket_.set_option(tcp::no_delay(true), ignored);
 }
@@ -37,8 +39,31 @@ void Connection::on_read(const error_code& ec, size_t n) {
     detach_after_error();
     return;
   }
-  if (attached_) owner_->on_bytes(*this, std::string_view(read_buffer_.data(), n));
+  std::string_view bytes(read_buffer_.data(), n);
+  if (tls_ && !decrypt(n, &bytes)) return;
+  if (attached_ && !bytes.empty()) owner_->on_bytes(*this, bytes);
   do_read();  // a closing connection keeps reading (and discarding) until EOF
+}
+
+bool Connection::decrypt(size_t n, std::string_view* plain) {
+  plain_in_.clear();
+  const TlsSession::Status status =
+      tls_->feed(std::string_view(read_buffer_.data(), n), &plain_in_);
+  if (status == TlsSession::Status::kFailed) {
+    detach_after_error();
+    return false;
+  }
+  if (tls_->has_output() && !writing_) {  // e.g. the answer to a key update
+    writing_ = true;
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->do_write(); });
+  }
+  *plain = plain_in_;
+  if (status == TlsSession::Status::kClosed) {  // close_notify: the peer's EOF
+    if (attached_ && !plain_in_.empty()) owner_->on_bytes(*this, plain_in_);
+    if (state_ != State::kDone) on_peer_eof();
+    return false;
+  }
+  return true;
 }
 
 void Connection::on_peer_eof() {
@@ -80,6 +105,10 @@ Connection::Enqueued Connection::send(wire::SharedFrame frame) {
 
 void Connection::do_write() {
   if (state_ == State::kDone) return;
+  if (tls_) {
+    do_write_tls();
+    return;
+  }
   if (queue_.empty()) {
     writing_ = false;
     maybe_close_after_flush();
@@ -91,6 +120,36 @@ void Connection::do_write() {
   for (size_t i = 0; i < in_flight_; ++i) write_buffers_.push_back(asio::buffer(*queue_[i]));
   asio::async_write(
       socket_, write_buffers_,
+      [self = shared_from_this()](const error_code& ec, size_t /*bytes*/) { self->on_write(ec); });
+}
+
+// Encrypts the frames of one batch (with any TLS output already waiting)
+// and writes the ciphertext.
+void Connection::do_write_tls() {
+  in_flight_ = 0;
+  size_t plain_bytes = 0;
+  while (in_flight_ < queue_.size() && in_flight_ < kMaxWriteBatchFrames &&
+         plain_bytes < kTlsWriteBatchBytes) {
+    const wire::SharedFrame& frame = queue_[in_flight_];
+    if (tls_->write(*frame) == TlsSession::Status::kFailed) {
+      in_flight_ = 0;
+      writing_ = false;
+      detach_after_error();
+      return;
+    }
+    plain_bytes += frame->size();
+    ++in_flight_;
+  }
+  cipher_out_.clear();
+  tls_->take_output(&cipher_out_);
+  if (cipher_out_.empty()) {
+    writing_ = false;
+    maybe_close_after_flush();
+    return;
+  }
+  writing_ = true;
+  asio::async_write(
+      socket_, asio::buffer(cipher_out_),
       [self = shared_from_this()](const error_code& ec, size_t /*bytes*/) { self->on_write(ec); });
 }
 
@@ -168,6 +227,7 @@ void Connection::begin_draining(bool quick) {
 
 void Connection::maybe_close_after_flush() {
   if (state_ != State::kDraining || writing_ || !queue_.empty()) return;
+  if (tls_ && !send_close_notify()) return;  // its write comes back here
   error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_send, ignored);
   if (quick_ || peer_eof_) {
@@ -175,6 +235,17 @@ void Connection::maybe_close_after_flush() {
     return;
   }
   state_ = State::kLingering;  // the pending read sees the peer's EOF
+}
+
+// TLS: queues close_notify once and writes it. True if nothing is left to
+// write (it was sent, or there is none to send).
+bool Connection::send_close_notify() {
+  if (close_notify_sent_) return true;
+  close_notify_sent_ = true;
+  tls_->close();
+  if (!tls_->has_output()) return true;
+  do_write();
+  return false;
 }
 
 void Connection::finish() {

@@ -4,6 +4,14 @@
 // hands it are written in order from a bounded send queue. Parsing and
 // meeting logic are the engine's.
 //
+// TLS, when the connection has a session (server/net/tls.h, handshake done
+// by the acceptor): ciphertext read is decrypted before the owner sees it;
+// frames are encrypted when their write starts (at most kTlsWriteBatchBytes
+// of plaintext per write), together with any TLS output the peer's records
+// caused; a closing connection sends close_notify before shutting down its
+// write side; a TLS failure is a broken connection. The owner sees the same
+// plaintext either way.
+//
 // Life cycle:
 //   kOpen      attached: reads go to the owner; send() queues frames.
 //   kDraining  detached (the engine closed it, the peer went away, or the
@@ -17,7 +25,8 @@
 // (server stopping) skips the lingering.
 //
 // Invariants: queued_bytes_ is the sum of the sizes of queue_'s frames; the
-// first in_flight_ frames of queue_ are being written; the owner hears
+// first in_flight_ frames of queue_ are being written (with TLS: they are
+// encrypted into cipher_out_, which is being written); the owner hears
 // on_bytes/on_peer_gone only while attached, and on_finished exactly once.
 //
 // Thread-safety: none. Every member function runs on the owning shard's
@@ -31,12 +40,14 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "proto/frame.h"
 #include "server/engine/engine.h"
 #include "server/net/asio.h"
+#include "server/net/tls.h"
 
 namespace cellsim::net {
 
@@ -46,6 +57,8 @@ inline constexpr size_t kReadChunkBytes = 16 * 1024;
 inline constexpr size_t kMaxWriteBatchFrames = 64;
 // Longest a closing connection waits to flush its queue and see the peer's EOF.
 inline constexpr uint32_t kFlushTimeoutMs = 2000;
+// With TLS: plaintext encrypted for one write, at most (beyond one frame).
+inline constexpr size_t kTlsWriteBatchBytes = 256 * 1024;
 
 class Connection;
 
@@ -70,9 +83,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   };
 
   // `counted`: the connection counts toward the server's connection limit
-  // (the owner decrements the count when it finishes).
+  // (the owner decrements the count when it finishes). `tls`: the
+  // connection's TLS session, handshake done; null for plain TCP.
   Connection(tcp::socket socket, engine::ConnId id, ConnectionOwner* owner,
-             size_t max_send_queue_bytes, bool attached, bool counted);
+             size_t max_send_queue_bytes, bool attached, bool counted,
+             std::unique_ptr<TlsSession> tls = nullptr);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -102,6 +117,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void do_read();
   void on_read(const error_code& ec, size_t n);
+  // TLS: decrypts what was read; false if the connection ended.
+  bool decrypt(size_t n, std::string_view* plain);
+  void do_write_tls();
+  bool send_close_notify();
   void on_peer_eof();
   void do_write();
   void on_write(const error_code& ec);
@@ -126,6 +145,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   size_t queued_bytes_ = 0;
   std::vector<asio::const_buffer> write_buffers_;
   std::array<char, kReadChunkBytes> read_buffer_;
+  std::unique_ptr<TlsSession> tls_;  // null: plain TCP
+  std::string plain_in_;             // TLS: plaintext of the last read
+  std::string cipher_out_;           // TLS: ciphertext being written
+  bool close_notify_sent_ = false;
 };
 
 }  // namespace cellsim::net

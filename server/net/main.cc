@@ -26,6 +26,7 @@
 #include "server/net/asio.h"
 #include "server/net/config.h"
 #include "server/net/server.h"
+#include "server/net/tls.h"
 
 namespace cellsim::net {
 namespace {
@@ -65,8 +66,11 @@ cellmeetd serve --key FILE --deployment FILE [FLAGS]
     --missed-heartbeats N    heartbeats missed before a member is absent, 1..100 (default 3)
     --quorum NUM/DEN         quorum fraction of D, 0 < NUM <= DEN <= 1000 (default 2/3)
     --port-file FILE         once listening, write "PORT METRICS_PORT\n" there
+    --tls-cert FILE          TLS 1.3 only: the server's certificate chain (PEM);
+    --tls-key FILE             with its private key (PEM). Both or neither;
+                               without them, plain TCP
   Prints "cellmeetd listening on ADDR:PORT, metrics on ADDR:MPORT, N shards,
-  C cells" to stderr once listening.
+  C cells" (and ", TLS" with TLS) to stderr once listening.
 
 cellmeetd keygen --out FILE
   Writes a new random 32-byte key as hex to FILE (mode 0600; never overwrites).
@@ -222,6 +226,26 @@ bool write_port_file(const std::string& path, uint16_t port, uint16_t metrics_po
   return true;
 }
 
+// --tls-cert and --tls-key: both or neither, each a readable PEM file that
+// belong together (checked here, so a bad file is a usage error naming it).
+bool tls_options(const Flags& flags, ServerTlsOptions* tls, std::string* why) {
+  const bool cert = flags.count("--tls-cert") != 0, key = flags.count("--tls-key") != 0;
+  if (!cert && !key) return true;
+  if (!cert || !key) {
+    *why = std::string(cert ? "--tls-key" : "--tls-cert") + " is required with " +
+           (cert ? "--tls-cert" : "--tls-key");
+    return false;
+  }
+  tls->cert_file = flags.at("--tls-cert");
+  tls->key_file = flags.at("--tls-key");
+  std::string reason;
+  if (!TlsContext::server_from_files(tls->cert_file, tls->key_file, &reason)) {
+    *why = "--tls-cert/--tls-key: " + reason;
+    return false;
+  }
+  return true;
+}
+
 // Fills ServerOptions from serve's flags; false (usage error) on a bad one.
 bool serve_options(const Flags& flags, ServerOptions* o, std::string* why) {
   if (!load_inputs(flags, &o->key, &o->deployment, why)) return false;
@@ -272,7 +296,7 @@ bool serve_options(const Flags& flags, ServerOptions* o, std::string* why) {
     *why = "--deployment: the deployment holds no cell";
     return false;
   }
-  return true;
+  return tls_options(flags, &o->tls, why);
 }
 
 // The kernel's ceiling for RLIMIT_NOFILE when the hard limit is unlimited.
@@ -323,7 +347,9 @@ int serve(int argc, char** argv) {
                                   {"--heartbeat-interval-ms", true},
                                   {"--missed-heartbeats", true},
                                   {"--quorum", true},
-                                  {"--port-file", true}},
+                                  {"--port-file", true},
+                                  {"--tls-cert", true},
+                                  {"--tls-key", true}},
                                  &why);
   ServerOptions o;
   if (!flags || !serve_options(*flags, &o, &why)) return usage_error(why);
@@ -334,6 +360,7 @@ int serve(int argc, char** argv) {
   const size_t cells = static_cast<size_t>(o.deployment.cells_size());
   const unsigned shards = o.threads;
   const bool metrics = o.metrics_enabled;
+  const bool tls = o.tls.enabled();
   const std::string listen = o.listen_address, metrics_address = o.metrics_address;
   Server server(std::move(o));
   if (!server.start(&why)) return failure(why);
@@ -346,7 +373,8 @@ int serve(int argc, char** argv) {
   std::cerr << "cellmeetd listening on " << listen << ":" << server.port() << ", metrics "
             << (metrics ? "on " + metrics_address + ":" + std::to_string(server.metrics_port())
                         : std::string("off"))
-            << ", " << shards << " shards, " << cells << " cells" << std::endl;
+            << ", " << shards << " shards, " << cells << " cells" << (tls ? ", TLS" : "")
+            << std::endl;
   signals.async_wait([](const error_code&, int) {});
   signal_ctx.run();  // until SIGINT or SIGTERM
   std::cerr << "cellmeetd stopping" << std::endl;

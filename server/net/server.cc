@@ -25,6 +25,7 @@
 #include "server/net/metrics.h"
 #include "server/net/router.h"
 #include "server/net/shard.h"
+#include "server/net/tls.h"
 
 namespace cellsim::net {
 namespace {
@@ -116,6 +117,26 @@ bool validate_settings(const engine::EngineSettings& s, std::string* why) {
   return true;
 }
 
+// The server's TLS context from its options: null without TLS. False with
+// a reason naming the file on a bad certificate or key.
+bool make_server_tls(const ServerTlsOptions& o, std::shared_ptr<const TlsContext>* ctx,
+                     std::string* why) {
+  const bool files = !o.cert_file.empty() || !o.key_file.empty();
+  const bool pem = !o.cert_pem.empty() || !o.key_pem.empty();
+  if (!files && !pem) return true;
+  if (files && (o.cert_file.empty() || o.key_file.empty())) {
+    *why = "TLS needs both a certificate file and a key file";
+    return false;
+  }
+  if (!files && (o.cert_pem.empty() || o.key_pem.empty())) {
+    *why = "TLS needs both a certificate and a key";
+    return false;
+  }
+  *ctx = files ? TlsContext::server_from_files(o.cert_file, o.key_file, why)
+               : TlsContext::server_from_pem(o.cert_pem, o.key_pem, why);
+  return *ctx != nullptr;
+}
+
 bool validate_minutes_dir(const std::string& dir, std::string* why) {
   if (dir.empty()) return true;
   struct stat st {};
@@ -146,10 +167,10 @@ class Server::Impl : public AcceptorOwner {
   // AcceptorOwner, on shard 0's thread.
   engine::ConnId next_connection_id() override { return next_id_.fetch_add(1); }
   void route(tcp::socket socket, engine::ConnId id, engine::TimeNs accepted_at_ns, uint64_t cell_id,
-             std::string first_bytes) override;
+             std::string first_bytes, std::unique_ptr<TlsSession> tls) override;
   void refuse(tcp::socket socket, engine::ConnId id, v1::ErrorCode code, const std::string& reason,
-              bool counted) override {
-    shards_[0]->refuse(std::move(socket), id, code, reason, counted);
+              bool counted, std::unique_ptr<TlsSession> tls) override {
+    shards_[0]->refuse(std::move(socket), id, code, reason, counted, std::move(tls));
   }
 
  private:
@@ -228,9 +249,14 @@ bool Server::Impl::start(std::string* why) {
     teardown();
     return false;
   }
+  std::shared_ptr<const TlsContext> tls;
+  if (!make_server_tls(options_.tls, &tls, why)) {
+    teardown();
+    return false;
+  }
   acceptor_ = std::make_unique<Acceptor>(shards_[0]->context(), this, count_.get(),
                                          options_.engine.max_frame_bytes,
-                                         options_.engine.rules.hello_timeout_ms);
+                                         options_.engine.rules.hello_timeout_ms, std::move(tls));
   if (!acceptor_->listen(options_.listen_address, options_.port, why) || !start_metrics(why)) {
     teardown();
     return false;
@@ -350,13 +376,14 @@ MeetingCounts Server::Impl::sample_meetings() {
 }
 
 void Server::Impl::route(tcp::socket socket, engine::ConnId id, engine::TimeNs accepted_at_ns,
-                         uint64_t cell_id, std::string first_bytes) {
+                         uint64_t cell_id, std::string first_bytes,
+                         std::unique_ptr<TlsSession> tls) {
   Shard* target = shards_[shard_for_cell(cell_id, shards_.size())].get();
   if (target->index() == 0) {  // this thread's shard
-    target->adopt(std::move(socket), id, accepted_at_ns, first_bytes);
+    target->adopt(std::move(socket), id, accepted_at_ns, first_bytes, std::move(tls));
     return;
   }
-  // Move the descriptor to the target shard's io_context.
+  // Move the descriptor (and the TLS session) to the target shard's io_context.
   error_code ec;
   const tcp protocol = socket.local_endpoint(ec).protocol();
   OwnedFd fd(ec ? -1 : socket.release(ec));
@@ -367,7 +394,7 @@ void Server::Impl::route(tcp::socket socket, engine::ConnId id, engine::TimeNs a
   }
   ConnectionCount* count = count_.get();
   asio::post(target->context(), [target, count, protocol, fd = std::move(fd), id, accepted_at_ns,
-                                 bytes = std::move(first_bytes)]() mutable {
+                                 bytes = std::move(first_bytes), tls = std::move(tls)]() mutable {
     tcp::socket moved(target->context());
     error_code assign_ec;
     moved.assign(protocol, fd.get(), assign_ec);
@@ -376,7 +403,7 @@ void Server::Impl::route(tcp::socket socket, engine::ConnId id, engine::TimeNs a
       return;  // fd closes with OwnedFd
     }
     fd.release();
-    target->adopt(std::move(moved), id, accepted_at_ns, bytes);
+    target->adopt(std::move(moved), id, accepted_at_ns, bytes, std::move(tls));
   });
 }
 

@@ -4,7 +4,9 @@
 // each driven by one io_context run by one thread, so a meeting is only ever
 // touched by one thread. One acceptor (on shard 0's thread) reads a new
 // connection's first frame, routes it by its Hello's cell (anything else to
-// shard 0, whose engine answers it), and moves the socket to that shard. A
+// shard 0, whose engine answers it), and moves the socket to that shard. With
+// TLS the acceptor does the handshake and decrypts the first frame, and the
+// connection's TLS session moves to the shard with the socket. A
 // Prometheus endpoint serves /metrics (server/net/metrics.h).
 //
 // Thread-safety: start(), port(), metrics_port(), stop() and wait() may be
@@ -25,6 +27,19 @@ namespace cellsim::net {
 
 namespace v1 = ::cellsim::v1;
 
+// TLS settings: a certificate chain and its private key, PEM, as files or
+// as text (the *_pem fields, used when both file fields are empty). Both of
+// a pair or neither; none at all means plain TCP.
+struct ServerTlsOptions {
+  std::string cert_file;
+  std::string key_file;
+  std::string cert_pem;
+  std::string key_pem;
+  bool enabled() const {
+    return !cert_file.empty() || !key_file.empty() || !cert_pem.empty() || !key_pem.empty();
+  }
+};
+
 struct ServerOptions {
   std::string listen_address = "127.0.0.1";
   uint16_t port = 0;  // 0: ephemeral
@@ -42,6 +57,9 @@ struct ServerOptions {
   // record changed) to minutes_dir/open, and checkpoints a crash left there
   // are recovered at start (server/net/config.h).
   uint32_t checkpoint_interval_ms = 1000;
+  // With a certificate and key, every connection is TLS 1.3 (the acceptor
+  // does the handshake, server/net/acceptor.h); start() fails on a bad one.
+  ServerTlsOptions tls;
   engine::EngineSettings engine;
   std::string key;            // HMAC key bytes
   v1::Deployment deployment;  // cell rosters

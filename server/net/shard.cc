@@ -63,15 +63,15 @@ void Shard::run() {
 }
 
 void Shard::adopt(tcp::socket socket, engine::ConnId id, engine::TimeNs accepted_at_ns,
-                  std::string_view first_bytes) {
+                  std::string_view first_bytes, std::unique_ptr<TlsSession> tls) {
   if (stopping_) {
     refuse(std::move(socket), id, v1::ERROR_SHUTTING_DOWN, "server shutting down",
-           /*counted=*/true);
+           /*counted=*/true, std::move(tls));
     return;
   }
   auto conn =
       std::make_shared<Connection>(std::move(socket), id, this, options_.max_send_queue_bytes,
-                                   /*attached=*/true, /*counted=*/true);
+                                   /*attached=*/true, /*counted=*/true, std::move(tls));
   conns_.emplace(id, conn);
   engine_.handle_connect(accepted_at_ns, id);
   conn->start();
@@ -83,13 +83,13 @@ void Shard::adopt(tcp::socket socket, engine::ConnId id, engine::TimeNs accepted
 }
 
 void Shard::refuse(tcp::socket socket, engine::ConnId id, v1::ErrorCode code,
-                   const std::string& reason, bool counted) {
+                   const std::string& reason, bool counted, std::unique_ptr<TlsSession> tls) {
   // A counted refusal only happens while stopping: close quickly. An
   // uncounted one (server full) lingers, up to a bound.
   const bool linger = !counted && !stopping_ && lingering_refusals_.size() < kMaxLingeringRefusals;
   auto conn =
       std::make_shared<Connection>(std::move(socket), id, this, options_.max_send_queue_bytes,
-                                   /*attached=*/false, counted);
+                                   /*attached=*/false, counted, std::move(tls));
   conns_.emplace(id, conn);
   if (linger) lingering_refusals_.insert(id);
   metrics_->error(code);

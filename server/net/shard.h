@@ -93,11 +93,12 @@ class Shard : public ConnectionOwner {
 
   // Takes over a routed connection: the engine sees it connect at
   // `accepted_at_ns` and receive `first_bytes`. Counted (see ConnectionCount).
+  // `tls`: its TLS session (handshake done, first_bytes decrypted), or null.
   void adopt(tcp::socket socket, engine::ConnId id, engine::TimeNs accepted_at_ns,
-             std::string_view first_bytes);
+             std::string_view first_bytes, std::unique_ptr<TlsSession> tls = nullptr);
   // Answers a connection the engine never sees with an Error and closes it.
   void refuse(tcp::socket socket, engine::ConnId id, v1::ErrorCode code, const std::string& reason,
-              bool counted);
+              bool counted, std::unique_ptr<TlsSession> tls = nullptr);
   // Graceful stop: every connection gets ERROR_SHUTTING_DOWN and is closed
   // after a flush; `drained` runs (on this thread) once none is left.
   void begin_stop(std::function<void()> drained);

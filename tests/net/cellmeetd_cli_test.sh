@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # cellmeetd's command line: keygen and mint-token work; bad flags exit 2 with
-# a message naming the flag; serve writes its port file, prints its listening
+# a message naming the flag (a missing or bad TLS file: naming the file); serve writes its port file, prints its listening
 # line, serves /metrics, and exits 0 on SIGTERM.
 # usage: cellmeetd_cli_test.sh CELLMEETD WORKDIR
 set -u
@@ -56,6 +56,13 @@ expect_usage --cell "${M[@]}" --cell 8 --member 1
 expect_usage --cell "${M[@]}" --cell x --member 1
 expect_usage --ttl-s "${M[@]}" --cell 7 --member 1 --ttl-s 0
 expect_usage --out keygen
+# TLS: both flags or neither; a missing or bad file is named.
+expect_usage --tls-key "${S[@]}" --tls-cert deployment.txt
+expect_usage --tls-cert "${S[@]}" --tls-key key
+expect_usage "key file missing.key: No such file" "${S[@]}" --tls-cert deployment.txt --tls-key missing.key
+expect_usage "certificate file missing.pem: No such file" "${S[@]}" --tls-cert missing.pem --tls-key key
+expect_usage "certificate file deployment.txt: not a PEM" "${S[@]}" --tls-cert deployment.txt --tls-key key
+"$BIN" serve --help | grep -q -- --tls-cert || fail "serve --help does not document --tls-cert"
 expect_usage nonsense nonsense
 "$BIN" --help | grep -q -- --port-file || fail "--help does not document --port-file"
 "$BIN" serve --help | grep -q -- --heartbeat-interval-ms || fail "serve --help"

@@ -55,14 +55,46 @@ bool TestClient::connect(uint16_t port, int receive_buffer_bytes) {
   return true;
 }
 
+bool TestClient::connect_tls(uint16_t port, std::shared_ptr<const TlsContext> tls,
+                             const std::string& host, int timeout_ms) {
+  tls_error_.clear();
+  if (!connect(port)) {
+    tls_error_ = "TCP connect failed";
+    return false;
+  }
+  tls_ = TlsSession::client(*tls, host);
+  const int64_t deadline = now_ms() + timeout_ms;
+  while (!tls_->failed() && !tls_->established()) {
+    if (!flush_tls() || !wait_readable(deadline) || !receive() || eof_) break;
+  }
+  if (tls_->established() && flush_tls()) return true;
+  tls_error_ = tls_->failed() ? tls_->error()
+               : eof_         ? "the server closed the connection during the handshake"
+                              : "the handshake did not complete";
+  close();
+  return false;
+}
+
 void TestClient::close() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+  tls_.reset();
 }
 
 bool TestClient::send(const v1::Envelope& env) { return send_raw(wire::encode_frame(env)); }
 
 bool TestClient::send_raw(std::string_view bytes) {
+  if (!tls_) return send_wire(bytes);
+  return fd_ >= 0 && tls_->write(bytes) == TlsSession::Status::kOk && flush_tls();
+}
+
+bool TestClient::flush_tls() {
+  std::string cipher;
+  tls_->take_output(&cipher);
+  return send_wire(cipher);
+}
+
+bool TestClient::send_wire(std::string_view bytes) {
   while (fd_ >= 0 && !bytes.empty()) {
     const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
@@ -100,16 +132,31 @@ TestClient::Read TestClient::read(v1::Envelope* env, int timeout_ms) {
     }
     if (eof_) return Read::kEof;
     if (!wait_readable(deadline)) return Read::kTimeout;
-    char buf[64 * 1024];
-    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Read::kError;
-    if (n == 0) {
-      eof_ = true;
-      continue;
-    }
-    decoder_.feed(std::string_view(buf, static_cast<size_t>(n)));
+    if (!receive()) return Read::kError;
   }
+}
+
+bool TestClient::receive() {
+  char buf[64 * 1024];
+  ssize_t n;
+  do {
+    n = ::recv(fd_, buf, sizeof buf, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return false;
+  if (n == 0) {
+    eof_ = true;
+    return true;
+  }
+  const std::string_view bytes(buf, static_cast<size_t>(n));
+  if (!tls_) {
+    decoder_.feed(bytes);
+    return true;
+  }
+  std::string plain;
+  const TlsSession::Status status = tls_->feed(bytes, &plain);
+  decoder_.feed(plain);
+  if (status == TlsSession::Status::kClosed) eof_ = true;
+  return status != TlsSession::Status::kFailed && flush_tls();
 }
 
 bool TestClient::read_until(v1::Envelope::BodyCase body, v1::Envelope* env, int timeout_ms) {

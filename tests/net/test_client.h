@@ -1,6 +1,8 @@
 // A small blocking TCP client for cellmeetd's network tests: connect to
 // 127.0.0.1:port, send envelopes or raw bytes, read the next frame with a
-// timeout, detect EOF. Every call is bounded in time.
+// timeout, detect EOF. Every call is bounded in time. Optionally over TLS
+// (connect_tls: the server's certificate verified against a CA), with the
+// same calls: then send_raw's bytes are the plaintext.
 //
 // Thread-safety: none; one thread per client.
 #ifndef CELLSIM_TESTS_NET_TEST_CLIENT_H_
@@ -13,6 +15,7 @@
 
 #include "cellsim/v1/wire.pb.h"
 #include "proto/frame.h"
+#include "server/net/tls.h"
 
 namespace cellsim::net::testing {
 
@@ -35,6 +38,12 @@ class TestClient {
   // Connects to 127.0.0.1:port. `receive_buffer_bytes` > 0 sets SO_RCVBUF
   // before connecting (a small window for slow-consumer tests).
   bool connect(uint16_t port, int receive_buffer_bytes = 0);
+  // Connects to 127.0.0.1:port and completes a TLS handshake with `tls` (a
+  // client context: the CAs it trusts), checking that the certificate names
+  // `host`. False if either fails; tls_error() then says why.
+  bool connect_tls(uint16_t port, std::shared_ptr<const TlsContext> tls,
+                   const std::string& host = "127.0.0.1", int timeout_ms = kDefaultTimeoutMs);
+  const std::string& tls_error() const { return tls_error_; }
   void close();
   bool connected() const { return fd_ >= 0; }
 
@@ -57,8 +66,15 @@ class TestClient {
 
  private:
   bool wait_readable(int64_t deadline_ms);
+  bool send_wire(std::string_view bytes);
+  bool flush_tls();
+  // Reads once from the socket into the decoder (decrypting with TLS);
+  // false on an error (eof_ set on the end of the stream).
+  bool receive();
 
   int fd_ = -1;
+  std::unique_ptr<TlsSession> tls_;  // null: plain TCP
+  std::string tls_error_;
   bool eof_ = false;
   wire::FrameDecoder decoder_{kClientMaxFrameBytes};
 };
