@@ -14,6 +14,7 @@ PACKAGES=(
   libssl-dev zlib1g-dev libcurl4-openssl-dev
   curl
   prometheus
+  clang libclang-rt-14-dev  # scripts/fuzz.sh: clang-14 with libFuzzer (-fsanitize=fuzzer)
 )
 if [ "${1:-}" = "--with-peers" ]; then
   PACKAGES+=(libns3-dev)

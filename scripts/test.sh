@@ -2,8 +2,9 @@
 # Every test, from nothing: installs what is missing, builds, runs the whole
 # suite, then builds and runs it again under AddressSanitizer and
 # UndefinedBehaviorSanitizer. Between the two, the demo meeting against the
-# real cellmeetd and the gated benchmarks (scripts/bench.sh).
-# CELLSIM_SKIP_SANITIZE=1 skips the second pass.
+# real cellmeetd, the gated benchmarks (scripts/bench.sh) and the fuzzers
+# (scripts/fuzz.sh). CELLSIM_SKIP_SANITIZE=1 skips the second pass,
+# CELLSIM_SKIP_FUZZ=1 the fuzzers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -17,6 +18,10 @@ bash scripts/demo.sh build out/demo-test >/dev/null
 echo "demo meeting: ok"
 echo "== benchmarks (ratios against a peer, gated) =="
 bash scripts/bench.sh build out/bench
+if [ "${CELLSIM_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== fuzzing (libFuzzer, clang; committed corpus replayed, then ${CELLSIM_FUZZ_SECONDS:-60}s per target) =="
+  bash scripts/fuzz.sh
+fi
 if [ "${CELLSIM_SKIP_SANITIZE:-0}" != 1 ]; then
   echo "== build (ASan+UBSan) =="
   CMAKE_BUILD_TYPE=Debug bash scripts/build.sh build-asan -DCELLSIM_SANITIZE=ON -DCELLSIM_BUILD_BENCH=OFF
