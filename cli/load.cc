@@ -40,14 +40,19 @@ struct LoadArgs {
   std::string pushgateway;
   std::string write_deployment;
   bool quiet = false;
+  std::string tls_ca, tls_cert, tls_key, tls_name;
+  bool tls_generate = false;
 };
 
 int load_usage(const std::string& problem) {
   std::ostream& out = problem.empty() ? std::cout : std::cerr;
   if (!problem.empty()) out << "cellsim load: " << problem << "\n";
   out << "usage: cellsim load SCENARIO [--target HOST:PORT --key FILE] [--duration S] [--out DIR]\n"
-         "                    [--seed N] [--server-threads N] [--metrics-port P] [--pushgateway URL]\n"
-         "                    [--quiet]\n"
+         "                    [--seed N] [--server-threads N] [--metrics-port P] [--pushgateway "
+         "URL]\n"
+         "                    [--quiet] [--tls-ca FILE [--tls-name NAME] [--tls-cert FILE "
+         "--tls-key FILE]]\n"
+         "                    [--tls]\n"
          "       cellsim load SCENARIO --write-deployment FILE [--seed N]\n"
          "  Runs the scenario's members live, one TCP connection each through a user-space\n"
          "  impairment layer (the members' link profiles in real time), against cellmeetd:\n"
@@ -59,6 +64,11 @@ int load_usage(const std::string& problem) {
          "  scenario's duration). Writes DIR/results.pb and DIR/results.json (mode \"live\").\n"
          "  --metrics-port P serves Prometheus /metrics on 127.0.0.1:P while it runs (0: any\n"
          "  free port, printed); --pushgateway URL pushes the final figures there.\n"
+         "  TLS 1.3: --tls-ca FILE makes every connection TLS, verifying the server's\n"
+         "  certificate against the CA certificates in FILE (PEM) for the target's address\n"
+         "  or --tls-name; the embedded server then needs --tls-cert FILE --tls-key FILE\n"
+         "  (PEM). --tls alone: the embedded server gets a CA and certificate made at run\n"
+         "  time (in memory), which the agents trust.\n"
          "  exit: 0 ok, 2 bad input, 3 invariant broken, 4 SLO breached, 130 interrupted.\n";
   return problem.empty() ? kExitOk : kExitUsage;
 }
@@ -78,6 +88,32 @@ bool parse_unsigned(const std::string& s, uint64_t* out) {
   errno = 0;
   *out = std::strtoull(s.c_str(), nullptr, 10);
   return errno == 0;
+}
+
+// The TLS flags' combinations (live::LoadOptions has their meaning).
+int check_tls_args(const LoadArgs& a) {
+  const bool files = !a.tls_cert.empty() || !a.tls_key.empty();
+  if (a.tls_generate) {
+    if (!a.target.empty())
+      return load_usage(
+          "--tls (a generated certificate) is for the embedded server; with --target give "
+          "--tls-ca");
+    if (!a.tls_ca.empty() || files)
+      return load_usage("--tls excludes --tls-ca, --tls-cert and --tls-key");
+    return 0;
+  }
+  if ((files || !a.tls_name.empty()) && a.tls_ca.empty()) {
+    return load_usage("--tls-cert, --tls-key and --tls-name need --tls-ca FILE");
+  }
+  if (!a.target.empty() && files) {
+    return load_usage(
+        "--tls-cert and --tls-key are for the embedded server (a target has its own)");
+  }
+  if (a.target.empty() && !a.tls_ca.empty() && (a.tls_cert.empty() || a.tls_key.empty())) {
+    return load_usage(
+        "--tls-ca with the embedded server needs --tls-cert FILE --tls-key FILE (or use --tls)");
+  }
+  return 0;
 }
 
 // Returns 0 to go on, -1 for --help, or an exit code.
@@ -132,6 +168,15 @@ int parse_load_args(int argc, char** argv, LoadArgs* a) {
       return load_usage("--time-scale is not implemented yet (the live timeline is real time)");
     } else if (arg == "--quiet") {
       a->quiet = true;
+    } else if (arg == "--tls") {
+      a->tls_generate = true;
+    } else if (arg == "--tls-ca" || arg == "--tls-cert" || arg == "--tls-key" ||
+               arg == "--tls-name") {
+      std::string* field = arg == "--tls-ca"     ? &a->tls_ca
+                           : arg == "--tls-cert" ? &a->tls_cert
+                           : arg == "--tls-key"  ? &a->tls_key
+                                                 : &a->tls_name;
+      if (!value(field) || field->empty()) return load_usage(arg + " needs a value");
     } else if (!arg.empty() && arg[0] == '-') {
       return load_usage("unknown flag " + arg);
     } else if (a->scenario_file.empty()) {
@@ -148,7 +193,7 @@ int parse_load_args(int argc, char** argv, LoadArgs* a) {
   if (a->target.empty() && !a->key_file.empty()) {
     return load_usage("--key is only for --target (the embedded server's key is generated)");
   }
-  return 0;
+  return check_tls_args(*a);
 }
 
 }  // namespace
@@ -179,6 +224,11 @@ int load_main(int argc, char** argv) {
   o.server_threads = a.server_threads;
   o.metrics_port = a.metrics_port;
   o.pushgateway_url = a.pushgateway;
+  o.tls_ca_file = a.tls_ca;
+  o.tls_cert_file = a.tls_cert;
+  o.tls_key_file = a.tls_key;
+  o.tls_server_name = a.tls_name;
+  o.tls_generate = a.tls_generate;
   if (!a.target.empty()) {
     const auto colon = a.target.rfind(':');
     uint64_t port = 0;
@@ -236,6 +286,10 @@ int load_main(int argc, char** argv) {
     return kExitUsage;
   }
   if (!out.push_error.empty()) std::cerr << "cellsim load: " << out.push_error << "\n";
+  if (out.tls_failures > 0) {
+    std::cerr << "cellsim load: " << out.tls_failures << " TLS failure(s); the first: "
+              << out.tls_error << "\n";
+  }
   std::string why;
   if (!metrics::write_results(a.out_dir, out.results, &why)) {
     std::cerr << "cellsim load: " << why << "\n";

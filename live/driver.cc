@@ -25,6 +25,8 @@
 #include "server/net/asio.h"
 #include "server/net/config.h"
 #include "server/net/server.h"
+#include "server/net/tls.h"
+#include "server/net/tls_certgen.h"
 #include "sim/link.h"
 
 namespace cellsim::live {
@@ -62,8 +64,6 @@ constexpr size_t kMaxUpQueueFrames = 4096;
 // Chunks waiting in a member's downstream link; at this many the socket is
 // not read until the link drains (TCP's flow control pushes back).
 constexpr size_t kMaxDownQueueChunks = 256;
-// Frames cut from one read (a read holds at most kReadChunkBytes).
-constexpr int kMaxFramesPerRead = static_cast<int>(kReadChunkBytes / wire::kFrameHeaderBytes) + 1;
 // A downstream frame larger than this (the engine's limit) is not cut out.
 constexpr size_t kMaxDownFrameBytes = wire::kFrameHeaderBytes + wire::kDefaultMaxFrameBytes;
 // Rounds of a member's step loop at one instant (inputs then outputs).
@@ -79,9 +79,14 @@ TimeNs ms_to_ns(double ms) { return static_cast<TimeNs>(ms * 1e6); }
 
 
 // One TCP connection: I/O only. The member decides what goes on it and when.
+// With TLS, frames are encrypted as they are handed to the socket and what
+// is read is decrypted before the link cuts it into frames.
 struct Conn {
   explicit Conn(asio::io_context& io, uint32_t epoch_in) : socket(io), epoch(epoch_in) {}
   tcp::socket socket;
+  std::unique_ptr<net::TlsSession> tls;  // null: plain TCP
+  std::string cipher_out;                // TLS: ciphertext being written
+  std::string plain_in;                  // TLS: plaintext of the last read
   uint32_t epoch;
   bool open = true;
   bool reading = false;
@@ -218,8 +223,14 @@ class Driver : public agents::AgentObserver {
   void drop_transport(uint32_t m);
   void send_up(uint32_t m, TimeNs now, wire::SharedFrame frame, bool close);
   void start_write(uint32_t m, const std::shared_ptr<Conn>& c);
+  void start_write_tls(uint32_t m, const std::shared_ptr<Conn>& c);
+  void close_conn_after_writes(const std::shared_ptr<Conn>& c);
   void start_read(uint32_t m, const std::shared_ptr<Conn>& c);
-  void on_read(uint32_t m, const std::shared_ptr<Conn>& c, size_t n, bool eof);
+  bool decrypt(const std::shared_ptr<Conn>& c, size_t n, std::string_view* plain);
+  void tls_failed(const std::string& why);
+  bool setup_tls(net::ServerOptions* embedded, std::string* why);
+  std::string target_host_name(const net::ServerOptions* embedded) const;
+  void on_read(uint32_t m, const std::shared_ptr<Conn>& c, std::string_view bytes, bool eof);
   TimeNs after_outages(Member& mb, TimeNs now, TimeNs at);
   void plan_outage_check(Member& mb, TimeNs now);
   void arm_timer(uint32_t m, TimeNs now);
@@ -236,6 +247,10 @@ class Driver : public agents::AgentObserver {
   std::unique_ptr<net::Server> server_;
   std::unique_ptr<LiveMetrics> prom_;  // null when neither served nor pushed
   tcp::endpoint target_;
+  std::shared_ptr<const net::TlsContext> tls_;  // null: plain TCP
+  std::string tls_host_;                         // what the certificate must name
+  uint64_t tls_failures_ = 0;
+  std::string tls_error_;
   std::string key_;
   metrics::Recorder rec_;
   std::vector<const v1::NetworkProfile*> profiles_;  // by recorder profile index
@@ -307,6 +322,7 @@ bool Driver::build(std::string* why) {
     so.engine.rules.missed_heartbeats = s_.rules().missed_heartbeats();
     so.engine.run_id = s_.seed();
     for (const auto& c : setups) *so.deployment.add_cells() = c.roster;
+    if (!setup_tls(&so, why)) return false;
     server_ = std::make_unique<net::Server>(std::move(so));
     if (!server_->start(why)) {
       *why = "the embedded cellmeetd did not start: " + *why;
@@ -327,6 +343,7 @@ bool Driver::build(std::string* why) {
       return false;
     }
     target_ = tcp::endpoint(addr, o_.target_port);
+    if (!setup_tls(nullptr, why)) return false;
   }
 
   for (const auto& p : s_.profiles()) {
@@ -375,6 +392,55 @@ bool Driver::build(std::string* why) {
     }
   }
   return true;
+}
+
+// The agents' TLS context and, for the embedded server (`embedded`), its
+// certificate: the given files, or made now (tls_generate).
+bool Driver::setup_tls(net::ServerOptions* embedded, std::string* why) {
+  const bool files = !o_.tls_cert_file.empty() || !o_.tls_key_file.empty();
+  if (o_.tls_ca_file.empty() && !o_.tls_generate) {
+    if (files) *why = "a TLS certificate and key need the CA file the agents trust (--tls-ca)";
+    return !files;
+  }
+  if (o_.tls_generate && (!embedded || !o_.tls_ca_file.empty() || files)) {
+    *why = embedded ? "a generated TLS certificate excludes --tls-ca, --tls-cert and --tls-key"
+                    : "a generated TLS certificate is for the embedded server only (not --target)";
+    return false;
+  }
+  tls_host_ = o_.tls_server_name.empty() ? target_host_name(embedded) : o_.tls_server_name;
+  if (o_.tls_generate) {
+    net::PemCertKey ca, cert;
+    if (!net::make_tls_ca("cellsim load CA", &ca, why) ||
+        !net::make_tls_server_cert(ca, {"127.0.0.1", "localhost"}, &cert, why)) {
+      return false;
+    }
+    embedded->tls.cert_pem = cert.cert_pem;
+    embedded->tls.key_pem = cert.key_pem;
+    tls_ = net::TlsContext::client_from_pem(ca.cert_pem, why);
+    return tls_ != nullptr;
+  }
+  if (embedded) {
+    if (o_.tls_cert_file.empty() || o_.tls_key_file.empty()) {
+      *why = "TLS with the embedded server needs its certificate and key (--tls-cert, --tls-key) "
+             "or a generated one (--tls)";
+      return false;
+    }
+    embedded->tls.cert_file = o_.tls_cert_file;
+    embedded->tls.key_file = o_.tls_key_file;
+  } else if (files) {
+    *why = "--tls-cert and --tls-key are for the embedded server (the target has its own)";
+    return false;
+  }
+  tls_ = net::TlsContext::client_from_file(o_.tls_ca_file, why);
+  return tls_ != nullptr;
+}
+
+std::string Driver::target_host_name(const net::ServerOptions* embedded) const {
+  return embedded ? std::string("127.0.0.1") : o_.target_host;
+}
+
+void Driver::tls_failed(const std::string& why) {
+  if (tls_failures_++ == 0) tls_error_ = why;
 }
 
 // --- One member's step: inputs due now, then the agent's outputs ----------------
@@ -556,6 +622,10 @@ void Driver::start_connect(uint32_t m, TimeNs t) {
     }
     error_code ignored;
     c->socket.set_option(tcp::no_delay(true), ignored);
+    if (tls_) {
+      c->tls = net::TlsSession::client(*tls_, tls_host_);
+      start_write(m, c);  // the ClientHello
+    }
     mb.transport_up = true;
     ++connected_now_;
     peak_connected_ = std::max(peak_connected_, connected_now_);
@@ -621,15 +691,23 @@ void Driver::send_up(uint32_t m, TimeNs t, wire::SharedFrame frame, bool close) 
   }
 }
 
+void Driver::close_conn_after_writes(const std::shared_ptr<Conn>& c) {
+  if (c->close_after_writes && c->socket.is_open()) {
+    error_code ec;
+    c->socket.shutdown(tcp::socket::shutdown_both, ec);
+    c->socket.close(ec);
+    c->open = false;
+  }
+}
+
 void Driver::start_write(uint32_t m, const std::shared_ptr<Conn>& c) {
   if (c->writing || stopping_) return;
+  if (c->tls) {
+    start_write_tls(m, c);
+    return;
+  }
   if (c->write_queue.empty()) {
-    if (c->close_after_writes && c->socket.is_open()) {
-      error_code ec;
-      c->socket.shutdown(tcp::socket::shutdown_both, ec);
-      c->socket.close(ec);
-      c->open = false;
-    }
+    close_conn_after_writes(c);
     return;
   }
   if (!c->socket.is_open()) {
@@ -650,17 +728,57 @@ void Driver::start_write(uint32_t m, const std::shared_ptr<Conn>& c) {
   });
 }
 
+// TLS: encrypts every frame the link released (with the handshake's own
+// output) and writes the ciphertext.
+void Driver::start_write_tls(uint32_t m, const std::shared_ptr<Conn>& c) {
+  for (; !c->write_queue.empty(); c->write_queue.pop_front()) {
+    if (c->tls->write(*c->write_queue.front()) == net::TlsSession::Status::kFailed) break;
+  }
+  c->write_queue.clear();
+  c->cipher_out.clear();
+  c->tls->take_output(&c->cipher_out);
+  if (c->cipher_out.empty()) {
+    close_conn_after_writes(c);
+    return;
+  }
+  if (!c->socket.is_open()) return;
+  c->writing = true;
+  asio::async_write(c->socket, asio::buffer(c->cipher_out),
+                    [this, m, c](const error_code& ec, size_t) {
+                      c->writing = false;
+                      if (stopping_ || ec) return;  // the read side sees a broken connection
+                      start_write(m, c);
+                    });
+}
+
 void Driver::start_read(uint32_t m, const std::shared_ptr<Conn>& c) {
   if (c->reading || !c->open || stopping_) return;
   c->reading = true;
   c->socket.async_read_some(asio::buffer(c->buf), [this, m, c](const error_code& ec, size_t n) {
     c->reading = false;
     if (stopping_ || !c->open) return;
-    on_read(m, c, n, static_cast<bool>(ec));
+    std::string_view bytes(c->buf.data(), ec ? 0 : n);
+    bool eof = static_cast<bool>(ec);
+    if (!eof && c->tls) {
+      eof = !decrypt(c, n, &bytes);
+      start_write(m, c);  // what the records called for, if anything
+    }
+    on_read(m, c, bytes, eof);
   });
 }
 
-void Driver::on_read(uint32_t m, const std::shared_ptr<Conn>& c, size_t n, bool eof) {
+// TLS: the plaintext of what was read into c->buf. False when the stream
+// ends (close_notify, or a failure: then counted and its reason kept).
+bool Driver::decrypt(const std::shared_ptr<Conn>& c, size_t n, std::string_view* plain) {
+  c->plain_in.clear();
+  const auto status = c->tls->feed(std::string_view(c->buf.data(), n), &c->plain_in);
+  *plain = c->plain_in;
+  if (status == net::TlsSession::Status::kFailed) tls_failed(c->tls->error());
+  return status == net::TlsSession::Status::kOk;
+}
+
+void Driver::on_read(uint32_t m, const std::shared_ptr<Conn>& c, std::string_view bytes,
+                     bool eof) {
   Member& mb = *members_[m];
   if (mb.conn != c) return;
   const TimeNs t = now();
@@ -669,6 +787,31 @@ void Driver::on_read(uint32_t m, const std::shared_ptr<Conn>& c, size_t n, bool 
     mb.down_last_ns = chunk.at_ns;
     mb.down_queue.push_back(std::move(chunk));
   };
+  if (!bytes.empty()) {
+    // The link carries frames, as in the simulator: cut the bytes at frame
+    // boundaries and send each whole frame through the link model.
+    c->partial.append(bytes);
+    size_t pos = 0;
+    // Every frame has a header: this bounds the loop by what was read (with
+    // TLS one read may complete a record of more than kReadChunkBytes).
+    const size_t max_frames = c->partial.size() / wire::kFrameHeaderBytes + 1;
+    for (size_t i = 0; i < max_frames; ++i) {
+      if (c->partial.size() - pos < wire::kFrameHeaderBytes) break;
+      const auto* h = reinterpret_cast<const unsigned char*>(c->partial.data() + pos);
+      const size_t len = wire::kFrameHeaderBytes +
+                         ((size_t{h[0]} << 24) | (size_t{h[1]} << 16) | (size_t{h[2]} << 8) | h[3]);
+      // A frame over the limit is passed on as is: the agent's decoder refuses it.
+      const size_t take = len > kMaxDownFrameBytes ? c->partial.size() - pos : len;
+      if (c->partial.size() - pos < take) break;
+      Chunk chunk;
+      chunk.at_ns = after_outages(mb, t, mb.down.transmit(t, take, mb.rtt_ns));
+      mb.down.stall_until(chunk.at_ns);
+      chunk.bytes.assign(c->partial, pos, take);
+      pos += take;
+      enqueue(std::move(chunk));
+    }
+    c->partial.erase(0, pos);
+  }
   if (eof) {
     // What is left of a partial frame goes first, then the end of the stream.
     if (!c->partial.empty()) {
@@ -686,27 +829,6 @@ void Driver::on_read(uint32_t m, const std::shared_ptr<Conn>& c, size_t n, bool 
     c->open = false;
     error_code ignored;
     c->socket.close(ignored);
-  } else {
-    // The link carries frames, as in the simulator: cut the bytes at frame
-    // boundaries and send each whole frame through the link model.
-    c->partial.append(c->buf.data(), n);
-    size_t pos = 0;
-    for (int i = 0; i < kMaxFramesPerRead; ++i) {
-      if (c->partial.size() - pos < wire::kFrameHeaderBytes) break;
-      const auto* h = reinterpret_cast<const unsigned char*>(c->partial.data() + pos);
-      const size_t len = wire::kFrameHeaderBytes +
-                         ((size_t{h[0]} << 24) | (size_t{h[1]} << 16) | (size_t{h[2]} << 8) | h[3]);
-      // A frame over the limit is passed on as is: the agent's decoder refuses it.
-      const size_t take = len > kMaxDownFrameBytes ? c->partial.size() - pos : len;
-      if (c->partial.size() - pos < take) break;
-      Chunk chunk;
-      chunk.at_ns = after_outages(mb, t, mb.down.transmit(t, take, mb.rtt_ns));
-      mb.down.stall_until(chunk.at_ns);
-      chunk.bytes.assign(c->partial, pos, take);
-      pos += take;
-      enqueue(std::move(chunk));
-    }
-    c->partial.erase(0, pos);
   }
   if (!eof && mb.down_queue.size() < kMaxDownQueueChunks) start_read(m, c);
   step(m);
@@ -952,6 +1074,8 @@ LoadOutcome Driver::run() {
   out.violation_count = violation_count_;
   out.violations = violations_;
   out.peak_connected = peak_connected_;
+  out.tls_failures = tls_failures_;
+  out.tls_error = tls_error_;
   if (prom_) {
     out.metrics_port = prom_->port();
     prom_->set_connections(0);

@@ -23,6 +23,17 @@
 // (plan_deployment()) and a key generated in-process. With a target, the
 // caller passes the key, and the server must hold the same rosters.
 //
+// TLS (server/net/tls.h). With a CA file every agent's connection is TLS
+// 1.3 and verifies the server's certificate against it (for the target's
+// address, or tls_server_name); the embedded server then serves the given
+// certificate and key. With tls_generate (embedded server only) the driver
+// makes a CA and a certificate for 127.0.0.1 at run time, in memory, and
+// trusts that CA. The TLS handshake runs on the real socket beside the
+// impairment layer (which carries the frames' plaintext); a profile's
+// `tls` still adds its second handshake round trip. A connection whose
+// handshake fails is a failed connect (the agent backs off and retries);
+// the first failure's reason is reported (LoadOutcome::tls_error).
+//
 // Observability: live/live_metrics.h's figures on a loopback /metrics
 // endpoint while the driver runs, pushed to a Pushgateway at the end.
 //
@@ -89,6 +100,18 @@ struct LoadOptions {
   std::string pushgateway_url;
   // Called on the driver's thread; return false to stop (results partial).
   std::function<bool(const Progress&)> on_progress;
+  // TLS: the CA certificates (PEM file) the server's certificate must chain
+  // to; empty: plain TCP unless tls_generate.
+  std::string tls_ca_file;
+  // The name or IP address the certificate must carry; empty: the target's
+  // address (127.0.0.1 for the embedded server).
+  std::string tls_server_name;
+  // The embedded server's certificate chain and key (PEM files); required
+  // with tls_ca_file when there is no target.
+  std::string tls_cert_file, tls_key_file;
+  // Embedded server only, instead of the three files: TLS with a CA and a
+  // server certificate made at run time.
+  bool tls_generate = false;
 };
 
 struct LoadOutcome {
@@ -104,6 +127,8 @@ struct LoadOutcome {
   uint16_t server_port = 0;             // the embedded server's, or the target's
   uint16_t metrics_port = 0;            // the driver's /metrics, 0 if off
   std::string push_error;               // the Pushgateway push failed: why
+  uint64_t tls_failures = 0;            // TLS handshakes or records that failed
+  std::string tls_error;                // the first one's reason
 };
 
 // The rosters of the planned cells: what a server must hold for the run.

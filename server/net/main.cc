@@ -4,6 +4,7 @@
 //   cellmeetd serve --key FILE --deployment FILE [options]
 //   cellmeetd keygen --out FILE
 //   cellmeetd mint-token --key FILE --deployment FILE --cell ID --member ID [--ttl-s N]
+//   cellmeetd make-test-certs --out-dir DIR [--name NAME]...
 //
 // Exit codes: 0 success, 1 failure at run time (e.g. the port is in use),
 // 2 a bad command line (the message names the flag).
@@ -27,6 +28,7 @@
 #include "server/net/config.h"
 #include "server/net/server.h"
 #include "server/net/tls.h"
+#include "server/net/tls_certgen.h"
 
 namespace cellsim::net {
 namespace {
@@ -79,6 +81,13 @@ cellmeetd mint-token --key FILE --deployment FILE --cell ID --member ID [--ttl-s
   Prints a member token as hex: the member's standing and role come from the
   deployment's roster; a member not on the roster is refused.
     --ttl-s N                lifetime in seconds, 1..315360000 (default 86400)
+
+cellmeetd make-test-certs --out-dir DIR [--name NAME]...
+  For tests and demos (not a production CA): makes a CA and a server
+  certificate it signs for the names (IP addresses or DNS names; default
+  127.0.0.1 and localhost), ECDSA P-256, valid 30 days, and writes DIR/ca.pem,
+  DIR/server.pem and DIR/server.key (mode 0600) for serve --tls-cert/--tls-key
+  and the clients' --tls-ca.
 
 Exit codes: 0 success, 1 run-time failure, 2 bad command line.
 )";
@@ -441,8 +450,39 @@ int mint_token(int argc, char** argv) {
   return kExitOk;
 }
 
+int make_test_certs(int argc, char** argv) {
+  std::string why, dir;
+  std::vector<std::string> names;
+  for (int i = 2; i + 1 < argc; ++i) {  // --name may repeat: taken before parse_flags
+    if (std::string(argv[i]) == "--name") names.push_back(argv[i + 1]);
+  }
+  std::vector<char*> rest(argv, argv + 2);
+  for (int i = 2; i < argc; ++i) {
+    if (std::string(argv[i]) == "--name" && i + 1 < argc) {
+      ++i;
+      continue;
+    }
+    rest.push_back(argv[i]);
+  }
+  const auto flags =
+      parse_flags(static_cast<int>(rest.size()), rest.data(), 2, {{"--out-dir", true}}, &why);
+  if (!flags || !required(*flags, "--out-dir", &dir, &why)) return usage_error(why);
+  if (names.empty()) names = {"127.0.0.1", "localhost"};
+  PemCertKey ca, server;
+  if (!make_tls_ca("cellmeetd test CA", &ca, &why) ||
+      !make_tls_server_cert(ca, names, &server, &why) ||
+      !write_pem_file(dir + "/ca.pem", ca.cert_pem, 0644, &why) ||
+      !write_pem_file(dir + "/server.pem", server.cert_pem, 0644, &why) ||
+      !write_pem_file(dir + "/server.key", server.key_pem, 0600, &why)) {
+    return failure(why);
+  }
+  return kExitOk;
+}
+
 int run(int argc, char** argv) {
-  if (argc < 2) return usage_error("a command is required: serve, keygen or mint-token");
+  if (argc < 2) {
+    return usage_error("a command is required: serve, keygen, mint-token or make-test-certs");
+  }
   const std::string command = argv[1];
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -454,7 +494,9 @@ int run(int argc, char** argv) {
   if (command == "serve") return serve(argc, argv);
   if (command == "keygen") return keygen(argc, argv);
   if (command == "mint-token") return mint_token(argc, argv);
-  return usage_error("unknown command " + command + " (serve, keygen or mint-token)");
+  if (command == "make-test-certs") return make_test_certs(argc, argv);
+  return usage_error("unknown command " + command +
+                     " (serve, keygen, mint-token or make-test-certs)");
 }
 
 }  // namespace

@@ -86,8 +86,8 @@ std::shared_ptr<TlsContext> TlsContext::server_from_files(const std::string& cer
   for (const std::string* f : {&cert_file, &key_file}) {
     const std::string problem = unreadable(*f);
     if (!problem.empty()) {
-      *why = "TLS " + std::string(f == &cert_file ? "certificate" : "key") + " file " + *f +
-             ": " + problem;
+      *why = "TLS " + std::string(f == &cert_file ? "certificate" : "key") + " file " + *f + ": " +
+             problem;
       return nullptr;
     }
   }
@@ -214,8 +214,7 @@ std::unique_ptr<TlsSession> TlsSession::client(const TlsContext& ctx, const std:
   const bool is_ip = X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str()) == 1;
   if (!is_ip) {
     ERR_clear_error();
-    if (SSL_set1_host(ssl, host.c_str()) != 1 ||
-        SSL_set_tlsext_host_name(ssl, host.c_str()) != 1) {
+    if (SSL_set1_host(ssl, host.c_str()) != 1 || SSL_set_tlsext_host_name(ssl, host.c_str()) != 1) {
       s->fail("cannot verify host \"" + host + "\"", SSL_ERROR_SSL);
       return s;
     }

@@ -1,5 +1,6 @@
 #include "server/net/tls_certgen.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -8,8 +9,6 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <unistd.h>
-
-#include <arpa/inet.h>
 
 #include <cerrno>
 #include <cstring>
@@ -45,7 +44,8 @@ std::string ssl_error(const std::string& what) {
 
 bool is_ip_address(const std::string& name) {
   unsigned char addr[16];
-  return inet_pton(AF_INET, name.c_str(), addr) == 1 || inet_pton(AF_INET6, name.c_str(), addr) == 1;
+  return inet_pton(AF_INET, name.c_str(), addr) == 1 ||
+         inet_pton(AF_INET6, name.c_str(), addr) == 1;
 }
 
 std::string bio_text(BIO* bio) {
@@ -96,7 +96,8 @@ bool add_ext(X509* cert, X509* issuer, int nid, const std::string& value, std::s
 CertPtr new_cert(EVP_PKEY* key, const std::string& common_name, X509* issuer, std::string* why) {
   CertPtr cert(X509_new());
   BnPtr serial(BN_new());
-  if (!cert || !serial || BN_rand(serial.get(), kSerialBits, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
+  if (!cert || !serial ||
+      BN_rand(serial.get(), kSerialBits, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) != 1 ||
       !BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get())) ||
       X509_set_version(cert.get(), 2) != 1 ||
       !X509_gmtime_adj(X509_getm_notBefore(cert.get()), -kBackdateS) ||

@@ -83,4 +83,17 @@ kill -TERM $pid
 wait $pid
 rc=$?
 [ "$rc" = 0 ] || fail "serve exited $rc on SIGTERM"
+
+# TLS: make-test-certs writes a CA and a server certificate that serve takes.
+"$BIN" make-test-certs --out-dir . --name 127.0.0.1 || fail "make-test-certs"
+[ "$(stat -c %a server.key)" = 600 ] || fail "server.key mode is $(stat -c %a server.key)"
+rm -f ports
+timeout 30 "$BIN" "${S[@]}" --tls-cert server.pem --tls-key server.key --port-file ports \
+  2>serve-tls.err &
+pid=$!
+for _ in $(seq 100); do [ -s ports ] && break; sleep 0.1; done
+[ -s ports ] || { kill $pid; fail "no port file with TLS: $(cat serve-tls.err)"; }
+grep -q "1 cells, TLS" serve-tls.err || { kill $pid; fail "TLS listening line: $(cat serve-tls.err)"; }
+kill -TERM $pid
+wait $pid || fail "serve with TLS exited $? on SIGTERM"
 echo PASS

@@ -102,7 +102,8 @@ TEST(TlsTest, AWholeMeetingOverTlsWithTheCertificateVerified) {
     EXPECT_EQ(env.ballot_ack().ballot_id(), 100 + i);
     EXPECT_FALSE(env.ballot_ack().duplicate());
   }
-  ASSERT_TRUE(send_envelope(&chair, [](v1::Envelope* e) { e->mutable_close_vote()->set_vote_id(7); }));
+  ASSERT_TRUE(
+      send_envelope(&chair, [](v1::Envelope* e) { e->mutable_close_vote()->set_vote_id(7); }));
   ASSERT_TRUE(chair.read_until(v1::Envelope::kVoteClosed, &env));
   EXPECT_EQ(env.vote_closed().tally().yes(), voters.size());
   EXPECT_TRUE(env.vote_closed().passed());
@@ -147,9 +148,11 @@ TEST(TlsTest, PlainTcpGarbageAndSilenceAreClosedAndOthersAreServed) {
   ASSERT_TRUE(garbage.send_raw("GET / HTTP/1.0\r\n\r\n" + std::string(20000, '\xff')));
   ASSERT_TRUE(record_garbage.connect(server->port()));
   // A TLS handshake record header, then nonsense.
-  ASSERT_TRUE(record_garbage.send_raw(std::string("\x16\x03\x01\x00\x40", 5) + std::string(64, 'x')));
+  ASSERT_TRUE(
+      record_garbage.send_raw(std::string("\x16\x03\x01\x00\x40", 5) + std::string(64, 'x')));
   ASSERT_TRUE(silent.connect(server->port()));
-  ASSERT_TRUE(handshake_only.connect_tls(server->port(), pki().trusting_ca)) << handshake_only.tls_error();
+  ASSERT_TRUE(handshake_only.connect_tls(server->port(), pki().trusting_ca))
+      << handshake_only.tls_error();
 
   v1::Envelope env;
   EXPECT_NE(plain.read(&env), TestClient::Read::kFrame);  // no Welcome: closed

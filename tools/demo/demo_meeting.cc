@@ -90,6 +90,7 @@ class Demo {
 bool Demo::connect_all() {
   for (const Person& p : kPeople) {
     auto client = std::make_unique<BlockingClient>();
+    if (o_.tls) client->use_tls(o_.tls, o_.tls_server_name);
     std::string why;
     if (!client->connect(o_.host, o_.port, &why)) return fail(why);
     v1::TokenClaims claims;

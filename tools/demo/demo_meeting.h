@@ -11,11 +11,13 @@
 #define CELLSIM_TOOLS_DEMO_DEMO_MEETING_H_
 
 #include <cstdint>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
 
 #include "cellsim/v1/wire.pb.h"
+#include "server/net/tls.h"
 
 namespace cellsim::demo {
 
@@ -34,6 +36,10 @@ struct DemoOptions {
   uint64_t cell_id = kDemoCellId;
   int step_timeout_ms = 5000;  // longest wait for any one expected frame
   std::ostream* log = nullptr;  // what happens, for people; may be null
+  // Non-null: every member connects with TLS, verifying the server's
+  // certificate for `host` (or tls_server_name).
+  std::shared_ptr<const net::TlsContext> tls;
+  std::string tls_server_name;
 };
 
 struct DemoResult {

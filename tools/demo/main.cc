@@ -1,7 +1,7 @@
 // cellmeet-demo: holds the demo meeting (tools/demo/demo_meeting.h) against a
 // running cellmeetd and prints what happens and the minutes.
 //
-//   cellmeet-demo --target HOST:PORT --key FILE
+//   cellmeet-demo --target HOST:PORT --key FILE [--tls-ca FILE [--tls-name NAME]]
 //   cellmeet-demo --write-deployment FILE     (the demo cell's roster, for cellmeetd)
 #include <cstdlib>
 #include <fstream>
@@ -22,8 +22,11 @@ constexpr int kExitUsage = 2;
 int usage(const std::string& problem) {
   if (!problem.empty()) std::cerr << "cellmeet-demo: " << problem << "\n";
   std::cerr << "usage: cellmeet-demo --target HOST:PORT --key FILE [--step-timeout-ms N]\n"
+               "                     [--tls-ca FILE [--tls-name NAME]]\n"
                "       cellmeet-demo --write-deployment FILE\n"
-               "Holds the demo meeting of cell 1001 (12 members) against cellmeetd.\n";
+               "Holds the demo meeting of cell 1001 (12 members) against cellmeetd.\n"
+               "--tls-ca FILE: TLS 1.3, the server's certificate verified against the CA\n"
+               "certificates in FILE (PEM) for the target's address, or --tls-name.\n";
   return problem.empty() ? kExitOk : kExitUsage;
 }
 
@@ -59,7 +62,7 @@ int write_deployment(const std::string& path) {
 
 int main(int argc, char** argv) {
   cellsim::demo::DemoOptions o;
-  std::string target, key_file;
+  std::string target, key_file, tls_ca;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto value = [&](std::string* out) {
@@ -79,6 +82,12 @@ int main(int argc, char** argv) {
       }
     } else if (a == "--key") {
       if (!value(&key_file)) return usage("--key needs a FILE");
+    } else if (a == "--tls-ca") {
+      if (!value(&tls_ca) || tls_ca.empty()) return usage("--tls-ca needs a FILE");
+    } else if (a == "--tls-name") {
+      if (!value(&o.tls_server_name) || o.tls_server_name.empty()) {
+        return usage("--tls-name needs a NAME");
+      }
     } else if (a == "--step-timeout-ms") {
       char* end = nullptr;
       long ms = value(&v) ? std::strtol(v.c_str(), &end, 10) : -1;
@@ -91,7 +100,11 @@ int main(int argc, char** argv) {
     }
   }
   if (o.port == 0 || key_file.empty()) return usage("--target and --key are required");
+  if (!o.tls_server_name.empty() && tls_ca.empty()) return usage("--tls-name needs --tls-ca");
   std::string why;
+  if (!tls_ca.empty() && !(o.tls = cellsim::net::TlsContext::client_from_file(tls_ca, &why))) {
+    return usage("--tls-ca: " + why);
+  }
   if (!cellsim::net::load_key_file(key_file, &o.key, &why)) {
     std::cerr << "cellmeet-demo: " << why << "\n";
     return kExitFailed;
