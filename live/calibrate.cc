@@ -28,6 +28,8 @@
 #include <thread>
 
 #include "live/driver.h"
+#include "server/net/tls.h"
+#include "server/net/tls_certgen.h"
 #include "scenario/loader.h"
 
 namespace cellsim::live {
@@ -379,7 +381,8 @@ std::string calibration_file_text(const v1::Calibration& cal, const std::string&
        "# Protobuf text format of cellsim.v1.Calibration. Use it with\n"
        "# `cellsim run SCENARIO --calibration FILE`, or a scenario's server.calibration.\n"
        "# base_us: CPU per frame received of that type; per_output_us: per frame sent\n"
-       "# (each recipient); default_*: the types not listed; timer_us: per liveness check.\n"
+       "# (each recipient); default_*: the types not listed; timer_us: per liveness check;\n"
+       "# tls_handshake_us: per TLS 1.3 handshake, the server's side (members with tls: true).\n"
        "# fit_error: relative RMS error of the fitted against the measured CPU over the runs:\n"
        "#\n";
   std::istringstream lines(table);
@@ -812,6 +815,81 @@ v1::Scenario calibration_scenario(const v1::Scenario& base, const std::string& m
   return s;
 }
 
+namespace {
+
+// This thread's CPU time, ns.
+uint64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// One handshake between the two contexts over memory; adds each side's CPU
+// (ns) to *server_ns and *client_ns. False with *why.
+bool one_handshake(const net::TlsContext& server_ctx, const net::TlsContext& client_ctx,
+                   uint64_t* server_ns, uint64_t* client_ns, std::string* why) {
+  constexpr int kMaxFlights = 8;  // TLS 1.3 needs 3
+  uint64_t t0 = thread_cpu_ns();
+  auto client = net::TlsSession::client(client_ctx, "127.0.0.1");
+  std::string to_server, to_client, plain;
+  client->take_output(&to_server);
+  uint64_t t1 = thread_cpu_ns();
+  *client_ns += t1 - t0;
+  auto server = net::TlsSession::server(server_ctx);
+  for (int i = 0; i < kMaxFlights && !(client->established() && server->established()); ++i) {
+    t0 = thread_cpu_ns();
+    server->feed(to_server, &plain);
+    to_server.clear();
+    server->take_output(&to_client);
+    t1 = thread_cpu_ns();
+    *server_ns += t1 - t0;
+    client->feed(to_client, &plain);
+    to_client.clear();
+    client->take_output(&to_server);
+    *client_ns += thread_cpu_ns() - t1;
+  }
+  t0 = thread_cpu_ns();
+  const bool ok = server->established() && !server->failed();
+  if (!ok) *why = server->failed() ? server->error() : client->error();
+  server.reset();
+  *server_ns += thread_cpu_ns() - t0;
+  return ok;
+}
+
+}  // namespace
+
+TlsHandshakeCost measure_tls_handshake(int handshakes) {
+  TlsHandshakeCost out;
+  net::PemCertKey ca, cert;
+  std::shared_ptr<net::TlsContext> server_ctx, client_ctx;
+  if (!net::make_tls_ca("cellsim calibrate CA", &ca, &out.error) ||
+      !net::make_tls_server_cert(ca, {"127.0.0.1"}, &cert, &out.error) ||
+      !(server_ctx = net::TlsContext::server_from_pem(cert.cert_pem, cert.key_pem, &out.error)) ||
+      !(client_ctx = net::TlsContext::client_from_pem(ca.cert_pem, &out.error))) {
+    return out;
+  }
+  const int per_round = std::max(1, handshakes / kTlsMeasureRounds);
+  std::vector<double> server_us, client_us;
+  for (int r = 0; r < kTlsMeasureRounds; ++r) {
+    uint64_t server_ns = 0, client_ns = 0;
+    for (int i = 0; i < per_round; ++i) {
+      if (!one_handshake(*server_ctx, *client_ctx, &server_ns, &client_ns, &out.error)) {
+        out.error = "TLS handshake failed: " + out.error;
+        return out;
+      }
+    }
+    server_us.push_back(static_cast<double>(server_ns) / 1e3 / per_round);
+    client_us.push_back(static_cast<double>(client_ns) / 1e3 / per_round);
+  }
+  std::sort(server_us.begin(), server_us.end());
+  std::sort(client_us.begin(), client_us.end());
+  out.handshakes = per_round * kTlsMeasureRounds;
+  out.server_us = server_us[server_us.size() / 2];
+  out.client_us = client_us[client_us.size() / 2];
+  out.ok = true;
+  return out;
+}
+
 CalibrateOutcome calibrate(const v1::Scenario& base, const CalibrateOptions& o) {
   CalibrateOutcome out;
   if (o.server_binary.empty() || ::access(o.server_binary.c_str(), X_OK) != 0) {
@@ -994,7 +1072,22 @@ CalibrateOutcome calibrate(const v1::Scenario& base, const CalibrateOptions& o) 
     source << "; folded into the default:";
     for (const auto& t : out.fit.folded) source << " " << t;
   }
+  const TlsHandshakeCost tls = measure_tls_handshake(o.tls_handshakes);
+  if (!tls.ok) {
+    out.error = "measuring the TLS handshake: " + tls.error;
+    return out;
+  }
+  source << "; tls_handshake_us: the server's side of " << tls.handshakes
+         << " TLS 1.3 handshakes in process (ECDSA P-256 certificate, memory BIOs, thread CPU "
+            "clock, median of "
+         << kTlsMeasureRounds << " rounds; client side " << fixed(tls.client_us, 0) << " us)";
+  if (o.on_log) {
+    o.on_log("  TLS 1.3 handshake: server " + fixed(tls.server_us, 0) + " us, client " +
+             fixed(tls.client_us, 0) + " us CPU (" + std::to_string(tls.handshakes) +
+             " in process)");
+  }
   out.calibration = to_calibration(out.fit, machine_description(), source.str());
+  out.calibration.set_tls_handshake_us(tls.server_us);
   out.file_text = calibration_file_text(out.calibration, runs_table(out.runs));
   out.ok = true;
   return out;

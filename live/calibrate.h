@@ -40,6 +40,13 @@
 // threads) has no place in the capacity model; it is reported in the file's
 // source, and fitted only with at least (unknowns + 2) runs.
 //
+// TLS. The server's CPU per TLS 1.3 handshake (calibration.tls_handshake_us)
+// is measured in process by measure_tls_handshake(): full handshakes between
+// a client and a server TlsSession (server/net/tls.h, what cellmeetd's
+// acceptor runs) over memory, the server's side timed on the thread's CPU
+// clock. The runs above are plain TCP; the handshake's cost is what TLS adds
+// to a hello (its extra syscalls and the round trip are not in it).
+//
 // Thread-safety: the functions share no state. calibrate() forks a child and
 // waits for it; it never leaves the child behind (RAII, and PR_SET_PDEATHSIG
 // should this process die).
@@ -183,6 +190,24 @@ class ServerProcess {
 // BUILD/cellmeetd, or the same folder. Empty if none is found.
 std::string find_cellmeetd(const std::string& cellsim_exe);
 
+// --- The TLS handshake ---------------------------------------------------------
+
+// Handshakes measured by default, and rounds their median is taken over.
+inline constexpr int kTlsHandshakesDefault = 400;
+inline constexpr int kTlsMeasureRounds = 5;
+
+struct TlsHandshakeCost {
+  bool ok = false;
+  std::string error;
+  int handshakes = 0;
+  double server_us = 0;  // CPU per handshake, the server's side (median round)
+  double client_us = 0;  // the client's side, for reference
+};
+
+// `handshakes` (>= kTlsMeasureRounds) TLS 1.3 handshakes in memory with an
+// ECDSA P-256 certificate made at run time (server/net/tls_certgen.h).
+TlsHandshakeCost measure_tls_handshake(int handshakes);
+
 // --- The whole calibration ---------------------------------------------------
 
 struct CalibrateOptions {
@@ -190,6 +215,7 @@ struct CalibrateOptions {
   int levels = 3;                 // load levels per mix
   double run_seconds = 12;        // each run's length
   double scale = 1;               // multiplies the cells of every run (tests: < 1)
+  int tls_handshakes = kTlsHandshakesDefault;  // measure_tls_handshake()'s
   std::string base_scenario_file; // recorded in the source
   // Called with a line of progress (run started, run measured).
   std::function<void(const std::string&)> on_log;

@@ -406,7 +406,13 @@ void World::start_work(Node& node, Work work) {
   node.figures->queue_wait_us.record((now - work.arrived_ns) / 1000);
   ++node.figures->frames_in;
   node.engine->handle_bytes(now, work.conn, *work.frame);
-  const TimeNs done = drain_engine(node, now, peek_body(*work.frame), true);
+  const v1::Envelope::BodyCase body = peek_body(*work.frame);
+  // A member on a TLS link: its connection's handshake is priced with its
+  // Hello (cellmeetd's acceptor does both before it routes the connection).
+  const double tls_us = body == v1::Envelope::kHello && members_[work.member]->profile_spec->tls()
+                            ? o_.calibration->tls_handshake_us()
+                            : 0;
+  const TimeNs done = drain_engine(node, now, body, true, tls_us);
   kernel_.schedule_at(done, this, kCoreFree, node.index);
 }
 
@@ -417,13 +423,14 @@ void World::core_free(uint32_t n) {
 
 // Takes the engine's outputs, charges the CPU for them (when `count_cpu`),
 // and sends them when the core is done. Returns that time.
-TimeNs World::drain_engine(Node& node, TimeNs now, v1::Envelope::BodyCase body, bool count_cpu) {
+TimeNs World::drain_engine(Node& node, TimeNs now, v1::Envelope::BodyCase body, bool count_cpu,
+                           double extra_us) {
   std::vector<engine::Output> outs;
   engine::Output o;
   while (node.engine->poll_output(&o)) outs.push_back(std::move(o));
   size_t frames_out = 0;
   for (const auto& out : outs) frames_out += out.kind == engine::Output::Kind::kTransmit;
-  const double us = count_cpu ? cost_us(body, frames_out) : o_.calibration->timer_us();
+  const double us = (count_cpu ? cost_us(body, frames_out) : o_.calibration->timer_us()) + extra_us;
   const TimeNs done = now + static_cast<TimeNs>(us * 1e3);
   node.figures->busy_ns += static_cast<uint64_t>(done - now);
   for (auto& out : outs) {

@@ -4,7 +4,8 @@
 // network (sim/link.h) and the server's capacity: each node has `cores`
 // cores serving frames first come, first served; a frame costs CPU by type
 // plus per frame it causes to be sent (the calibration), so queueing appears
-// under load; the NIC serialises egress at its capacity.
+// under load (a Hello over a profile with `tls: true` also costs the
+// calibration's tls_handshake_us); the NIC serialises egress at its capacity.
 //
 // Sharding: cells go to nodes round-robin (cell index mod nodes); a shard
 // i/N holds the nodes with node mod N == i and their cells. Every random
@@ -116,7 +117,9 @@ class World : public EventTarget, public agents::AgentObserver {
   TimeNs after_outages(Member& mb, TimeNs at);
   void start_work(Node& node, Work work);
   void core_free(uint32_t n);
-  TimeNs drain_engine(Node& node, TimeNs now, v1::Envelope::BodyCase body, bool count_cpu);
+  // `extra_us`: CPU charged on top of the frame's cost (a TLS handshake).
+  TimeNs drain_engine(Node& node, TimeNs now, v1::Envelope::BodyCase body, bool count_cpu,
+                      double extra_us = 0);
   void check_minutes(const v1::Minutes& m);
   void send_down(uint32_t m, TimeNs at_ns, wire::SharedFrame frame, bool close);
   void sync_engine_timer(uint32_t node);

@@ -212,6 +212,20 @@ int calibrate_servers_running() {
   return n;
 }
 
+// Shows the TLS handshake's server-side CPU is measured: positive, more than
+// a plain frame (microseconds, not nanoseconds) and below a bound no 2020s
+// CPU exceeds for ECDHE + ECDSA P-256 (10 ms).
+TEST(CalibrateTls, HandshakeCostIsMeasuredInProcess) {
+  const TlsHandshakeCost c = measure_tls_handshake(kTlsHandshakesDefault);
+  ASSERT_TRUE(c.ok) << c.error;
+  std::printf("TLS 1.3 handshake (%d): server %.1f us, client %.1f us CPU\n", c.handshakes,
+              c.server_us, c.client_us);
+  EXPECT_EQ(c.handshakes, kTlsHandshakesDefault);
+  EXPECT_GT(c.server_us, 20);
+  EXPECT_LT(c.server_us, 10'000);
+  EXPECT_GT(c.client_us, 0);
+}
+
 TEST(CalibrateEndToEnd, QuickCalibrationAgainstTheRealServer) {
   ASSERT_EQ(::access(CELLMEETD_BINARY, X_OK), 0) << CELLMEETD_BINARY;
   const fs::path dir = fs::temp_directory_path() / ("calibrate_test_" + std::to_string(getpid()));
@@ -245,6 +259,7 @@ TEST(CalibrateEndToEnd, QuickCalibrationAgainstTheRealServer) {
   bool has_heartbeat = false;
   for (const auto& c : cal.costs()) has_heartbeat |= c.type() == "heartbeat";
   EXPECT_TRUE(has_heartbeat);
+  EXPECT_GT(cal.tls_handshake_us(), 0);  // measured even with --quick
 
   // No cellmeetd child is left behind: no process serves from this build's
   // binary with calibrate's working folder.
