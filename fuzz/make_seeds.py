@@ -190,21 +190,24 @@ def engine_seeds():
     p.op(HELLO, 3, 0, 0, 0).op(HELLO, 3, 0, 0, 0)  # a second Hello
     write("fuzz_engine", "seed-bad-handshakes", p.data())
 
-    # Regression: text fields at and over max_text_bytes (1024) in Vietnamese,
-    # cut inside a character (selector 1, p = 4..8 gives 1024..1028 bytes) and
-    # at whole characters (selector 2): agenda titles, guests, the reason,
-    # an excuse, a vote subject and floor topics.
+    # Regression: text fields at and over max_text_bytes (1024) in valid
+    # Vietnamese whose cut at the limit lands inside a character (selector 2:
+    # 1020 + p % 9 bytes, shifted by p / 9 % 4 ASCII bytes in front; selector
+    # 5: four times the limit, shifted by p % 4): agenda titles, guests, the
+    # reason, excuses, a vote subject and floor topics. A server that cuts
+    # texts bytewise sends frames that do not parse (invalid UTF-8). Also cut
+    # anywhere (selector 1), which is invalid UTF-8 on the way in.
     p = quorate(Prog())
-    p.op(EXCUSE, 0, 9, [1, 4], 0)
-    p.op(EXCUSE, 0, 9, [2, 5], 0)
-    p.open_meeting(agenda=8, guests=8, reason=[1, 5], item=[2, 4], guest=[1, 4])
-    p.open_meeting(agenda=8, guests=8, reason=[2, 4], item=[1, 4], guest=[2, 5])
-    p.op(OPEN_VOTE, 0, 1, 1, 0, [1, 6], 0)
-    p.op(OPEN_VOTE, 0, 1, 1, 0, [2, 4], 0)
+    p.op(EXCUSE, 0, 9, [2, 8 + 9 * 2], 0)
+    p.op(EXCUSE, 0, 9, [5, 1], 0)
+    p.op(EXCUSE, 0, 9, [1, 5], 0)
+    p.open_meeting(agenda=8, guests=8, reason=[5, 2], item=[2, 7 + 9 * 1], guest=[5, 3])
     p.op(ADVANCE, 0, 0)
-    for s, (sel, par) in enumerate([(1, 4), (1, 5), (1, 6), (2, 4), (2, 5), (1, 7)]):
+    p.op(OPEN_VOTE, 0, 1, 1, 0, [1, 6], 0)
+    p.op(OPEN_VOTE, 0, 1, 1, 0, [5, 1], 0)
+    for s, (sel, par) in enumerate([(2, 5 + 9), (2, 6 + 18), (2, 8 + 27), (5, 2), (5, 3), (1, 7)]):
         p.op(REQUEST_FLOOR, s, [sel, par], 0)
-    p.op(CLOSE_MEETING, 0, 0)
+    p.op(CLOSE_VOTE, 0, 1, 0).op(CLOSE_MEETING, 0, 0)
     write("fuzz_engine", "regress-viet-text-at-limit", p.data())
 
     # Regression: invalid UTF-8 in every text field, and raw bytes as text.
