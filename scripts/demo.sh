@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build}
 out=${2:-out/demo}
 mkdir -p "$out/minutes"
-rm -f "$out/ports" "$out/minutes/"*.json
+rm -rf "$out/ports" "$out/minutes/"*.json "$out/minutes/journal"  # a fresh deployment each time
 
 [ -s "$out/key" ] || "$build/cellmeetd" keygen --out "$out/key"
 "$build/tools/cellmeet-demo" --write-deployment "$out/deployment.textproto"

@@ -450,6 +450,8 @@ TimeNs World::drain_engine(Node& node, TimeNs now, v1::Envelope::BodyCase body, 
         node.conn_member.erase(it);
         break;
       case engine::Output::Kind::kMinutes: check_minutes(*out.minutes); break;
+      case engine::Output::Kind::kJournal:
+      case engine::Output::Kind::kBallotBox: break;  // the simulator keeps no journal
     }
   }
   sync_engine_timer(node.index);

@@ -4,7 +4,10 @@
 #include <cassert>
 #include <map>
 
+#include <google/protobuf/unknown_field_set.h>
+
 #include "server/engine/rules.h"
+#include "server/engine/text.h"
 #include "server/engine/token.h"
 
 namespace cellsim::engine {
@@ -17,7 +20,16 @@ struct MemberSession {
   uint64_t session_id = 0;
   ConnId conn = 0;            // 0 when no connection is attached
   uint64_t joined_meeting = 0;  // meeting the session joined, 0 if none
+  // Media pacing (EngineSettings): bytes available, as of media_at.
+  int64_t media_tokens = -1;  // -1: not started (a full bucket)
+  TimeNs media_at = 0;
 };
+
+uint64_t salt_from_key(const std::string& key) {
+  uint64_t h = 0x243f6a8885a308d3ull;
+  for (unsigned char ch : key) h = (h ^ ch) * 0x100000001b3ull;
+  return h;
+}
 
 bool is_client_request(v1::Envelope::BodyCase b) {
   switch (b) {
@@ -57,6 +69,8 @@ class Engine::CellSink : public MeetingSink {
   void broadcast(const v1::Envelope& env) override;
   void send_to_member(uint64_t member_id, const v1::Envelope& env) override;
   void minutes_ready(const v1::Minutes& minutes) override;
+  void journal(const v1::JournalRecord& record) override;
+  void ballot_box(const v1::BallotBox& box) override;
 
  private:
   Engine* engine_;
@@ -69,6 +83,8 @@ struct Engine::Cell {
   std::unique_ptr<CellSink> sink;
   std::unique_ptr<Meeting> meeting;
   uint64_t next_meeting_id = 1;
+  // Recovery: the current meeting's final minutes are on disk already.
+  bool minutes_kept = false;
 
   bool receives_pushes(uint64_t member_id, const MemberSession& s) const {
     return s.conn != 0 && meeting && s.joined_meeting == meeting->id() &&
@@ -77,6 +93,7 @@ struct Engine::Cell {
 };
 
 void Engine::CellSink::broadcast(const v1::Envelope& env) {
+  if (engine_->replaying_) return;
   wire::SharedFrame frame = wire::make_shared_frame(env);
   uint32_t recipients = 0;
   for (const auto& [member, s] : cell_->sessions) {
@@ -90,20 +107,45 @@ void Engine::CellSink::broadcast(const v1::Envelope& env) {
 }
 
 void Engine::CellSink::send_to_member(uint64_t member_id, const v1::Envelope& env) {
+  if (engine_->replaying_) return;
   auto it = cell_->sessions.find(member_id);
   if (it == cell_->sessions.end() || !cell_->receives_pushes(member_id, it->second)) return;
   engine_->transmit(it->second.conn, env);
 }
 
 void Engine::CellSink::minutes_ready(const v1::Minutes& minutes) {
+  if (engine_->replaying_) return;  // finish_recovery() decides
   Output out;
   out.kind = Output::Kind::kMinutes;
   out.minutes = std::make_shared<const v1::Minutes>(minutes);
   engine_->outputs_.push_back(std::move(out));
 }
 
+void Engine::CellSink::journal(const v1::JournalRecord& record) {
+  if (engine_->replaying_) return;
+  Output out;
+  out.kind = Output::Kind::kJournal;
+  v1::JournalRecord r = record;
+  r.set_cell_id(cell_->roster.cell_id());
+  out.record = r.SerializeAsString();
+  engine_->outputs_.push_back(std::move(out));
+}
+
+void Engine::CellSink::ballot_box(const v1::BallotBox& box) {
+  if (engine_->replaying_) return;
+  auto b = std::make_shared<v1::BallotBox>(box);
+  b->set_cell_id(cell_->roster.cell_id());
+  Output out;
+  out.kind = Output::Kind::kBallotBox;
+  out.box = std::move(b);
+  engine_->outputs_.push_back(std::move(out));
+}
+
 Engine::Engine(EngineSettings settings, std::string key)
-    : settings_(settings), key_(std::move(key)), next_session_id_(settings.session_id_base) {
+    : settings_(settings),
+      key_(std::move(key)),
+      next_session_id_(settings.session_id_base),
+      choice_salt_(salt_from_key(key_)) {
   assert(settings_.session_id_base > 0 && settings_.session_id_stride > 0);
   assert(key_.size() >= kMinKeyBytes);
   assert(settings_.rules.quorum.den > 0 && settings_.rules.quorum.num <= settings_.rules.quorum.den);
@@ -120,9 +162,35 @@ bool Engine::add_cell(const v1::CellRoster& roster, std::string* why) {
     *why = "duplicate cell " + std::to_string(roster.cell_id());
     return false;
   }
+  const std::string where = "cell " + std::to_string(roster.cell_id());
+  if (static_cast<uint32_t>(roster.members_size()) > settings_.max_roster_members) {
+    *why = where + ": " + std::to_string(roster.members_size()) + " members; at most " +
+           std::to_string(settings_.max_roster_members);
+    return false;
+  }
+  // A MeetingState lists every member (at most kAttendeeBytes each) and must
+  // fit in one frame beside its other fields.
+  constexpr uint64_t kAttendeeBytes = 32, kStateBytes = 256;
+  if (uint64_t(roster.members_size()) * kAttendeeBytes + kStateBytes > settings_.max_frame_bytes) {
+    *why = where + ": " + std::to_string(roster.members_size()) +
+           " members do not fit in one MeetingState frame of " +
+           std::to_string(settings_.max_frame_bytes) + " bytes";
+    return false;
+  }
+  if (!is_valid_utf8(roster.name()) || roster.name().size() > settings_.max_text_bytes) {
+    *why = where + ": the name must be UTF-8 of at most " +
+           std::to_string(settings_.max_text_bytes) + " bytes";
+    return false;
+  }
   std::set<uint64_t> ids;
   bool has_chair = false;
   for (const auto& m : roster.members()) {
+    if (!is_valid_utf8(m.name()) || m.name().size() > settings_.max_text_bytes) {
+      *why = where + ": member " + std::to_string(m.member_id()) +
+             ": the name must be UTF-8 of at most " + std::to_string(settings_.max_text_bytes) +
+             " bytes";
+      return false;
+    }
     if (m.member_id() == 0 || !ids.insert(m.member_id()).second) {
       *why = "cell " + std::to_string(roster.cell_id()) + ": member id 0 or duplicate member " +
              std::to_string(m.member_id());
@@ -182,6 +250,11 @@ void Engine::handle_bytes(TimeNs now, ConnId id, std::string_view bytes) {
     }
     v1::Envelope env;
     if (!env.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+      if (refuse_invalid_text(now, id, *c, payload)) {
+        c = find_conn(id);  // an unauthenticated connection was closed
+        if (c == nullptr) return;
+        continue;
+      }
       protocol_error(now, id, v1::ERROR_MALFORMED_FRAME, "frame does not parse as an Envelope");
       return;
     }
@@ -190,6 +263,34 @@ void Engine::handle_bytes(TimeNs now, ConnId id, std::string_view bytes) {
     c = find_conn(id);  // dispatch may have closed it
     if (c == nullptr) return;
   }
+}
+
+// A frame that failed to parse only because a text field is not UTF-8 is a
+// request the rules refuse (naming the field), not a broken protocol; before
+// Hello it still closes the connection. False: the frame is simply malformed.
+bool Engine::refuse_invalid_text(TimeNs now, ConnId id, const Conn& c, std::string_view payload) {
+  std::string field;
+  if (!find_invalid_text_field(v1::Envelope::descriptor(), payload, &field)) return false;
+  uint64_t request_id = 0;
+  google::protobuf::UnknownFieldSet top;
+  if (top.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    for (int i = 0; i < top.field_count(); ++i) {
+      const auto& f = top.field(i);
+      if (f.number() == 1 && f.type() == google::protobuf::UnknownField::TYPE_VARINT) {
+        request_id = f.varint();
+      }
+    }
+  }
+  const std::string reason = field + " is not valid UTF-8";
+  if (observer_) observer_->on_frame_in(v1::Envelope::BODY_NOT_SET);
+  if (!c.authenticated) {
+    protocol_error(now, id, v1::ERROR_MALFORMED_FRAME, reason, request_id);
+    return true;
+  }
+  Conn* conn = find_conn(id);
+  arm_timer(id, *conn, now + liveness_ns());
+  refuse(id, RuleResult::Refuse(v1::ERROR_INVALID_TEXT, reason), request_id);
+  return true;
 }
 
 void Engine::dispatch(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env) {
@@ -216,7 +317,7 @@ void Engine::dispatch(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env) {
       return;
     }
     case v1::Envelope::kJoinMeeting: on_join(now, id, c, env.request_id()); return;
-    case v1::Envelope::kMediaFrame: on_media(id, c, env); return;
+    case v1::Envelope::kMediaFrame: on_media(now, id, c, env); return;
     default: break;
   }
   if (!is_client_request(env.body_case())) {
@@ -281,8 +382,13 @@ void Engine::on_hello(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env) {
     if (!resumed && cell.meeting) cell.meeting->set_absent(h.member_id(), now / kNsPerMs);
     protocol_error(now, old, v1::ERROR_SUPERSEDED, "the member connected again");
   }
+  const bool orphan = orphans_.count({h.cell_id(), h.member_id()}) != 0;
   if (!resumed) {
-    if (s.conn == 0 && cell.meeting) cell.meeting->set_absent(h.member_id(), now / kNsPerMs);
+    // A member present when the server stopped stays present while it
+    // joins again (recover()); anyone else is absent until they join.
+    if (s.conn == 0 && cell.meeting && !orphan) {
+      cell.meeting->set_absent(h.member_id(), now / kNsPerMs);
+    }
     s.session_id = next_session_id_;
     next_session_id_ += settings_.session_id_stride;
     s.joined_meeting = 0;
@@ -312,6 +418,7 @@ void Engine::on_hello(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env) {
     for (uint64_t v : cell.meeting->counted_votes(h.member_id())) {
       st.mutable_meeting_state()->add_my_counted_votes(v);
     }
+    cell.meeting->fit_state(&st);
     transmit(id, st);
   }
 }
@@ -320,6 +427,12 @@ Meeting& Engine::current_meeting(Cell& cell) {
   if (!cell.meeting || cell.meeting->closed()) {
     cell.meeting = std::make_unique<Meeting>(&cell.roster, cell.next_meeting_id++, &settings_,
                                              cell.sink.get());
+    cell.meeting->set_choice_salt(choice_salt_);
+    cell.minutes_kept = false;
+    v1::JournalRecord rec;
+    rec.set_meeting_id(cell.meeting->id());
+    rec.set_created(true);
+    cell.sink->journal(rec);
   }
   return *cell.meeting;
 }
@@ -332,24 +445,70 @@ void Engine::on_join(TimeNs now, ConnId id, Conn& c, uint64_t request_id) {
     return;
   }
   cell.sessions[c.member_id].joined_meeting = meeting.id();
+  orphans_.erase({cell.roster.cell_id(), c.member_id});
   meeting.set_present(c.member_id, now / kNsPerMs);
   v1::Envelope st;
   st.set_request_id(request_id);
   *st.mutable_meeting_state() = meeting.snapshot();
   for (uint64_t v : meeting.counted_votes(c.member_id)) st.mutable_meeting_state()->add_my_counted_votes(v);
+  meeting.fit_state(&st);
   transmit(id, st);
 }
 
-void Engine::on_media(ConnId id, Conn& c, const v1::Envelope& env) {
+// Token bucket per member (EngineSettings): true when the frame may pass.
+bool Engine::pace_media(Cell& cell, uint64_t member_id, TimeNs now, size_t payload_bytes) {
+  MemberSession& s = cell.sessions[member_id];
+  const int64_t burst = settings_.media_burst_bytes;
+  if (s.media_tokens < 0) {
+    s.media_tokens = burst;
+    s.media_at = now;
+  }
+  if (now > s.media_at) {
+    const __int128 earned = static_cast<__int128>(now - s.media_at) *
+                            settings_.media_rate_bytes_per_s / 1'000'000'000;
+    s.media_tokens = static_cast<int64_t>(std::min<__int128>(burst, s.media_tokens + earned));
+    s.media_at = now;
+  }
+  const int64_t cost = static_cast<int64_t>(payload_bytes) + kMediaFrameOverheadBytes;
+  if (s.media_tokens < cost) return false;
+  s.media_tokens -= cost;
+  return true;
+}
+
+void Engine::on_media(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env) {
   Cell& cell = *c.cell;
+  const uint64_t rid = env.request_id();
   auto sit = cell.sessions.find(c.member_id);
   if (sit == cell.sessions.end() || !cell.receives_pushes(c.member_id, sit->second)) {
-    refuse(id, RuleResult::Refuse(v1::ERROR_NOT_JOINED, "join the meeting first"),
-           env.request_id());
+    refuse(id, RuleResult::Refuse(v1::ERROR_NOT_JOINED, "join the meeting first"), rid);
+    return;
+  }
+  if (!cell.meeting->holds_floor(c.member_id)) {
+    refuse(id, RuleResult::Refuse(v1::ERROR_NOT_FLOOR_HOLDER,
+                                  "only the member holding the floor may send media"),
+           rid);
+    return;
+  }
+  const size_t payload_bytes = env.media_frame().payload().size();
+  if (payload_bytes > settings_.max_media_payload_bytes) {
+    refuse(id, RuleResult::Refuse(v1::ERROR_PAYLOAD_TOO_LARGE,
+                                  "media payload of " + std::to_string(payload_bytes) +
+                                      " bytes; at most " +
+                                      std::to_string(settings_.max_media_payload_bytes)),
+           rid);
+    return;
+  }
+  if (!pace_media(cell, c.member_id, now, payload_bytes)) {
+    refuse(id, RuleResult::Refuse(v1::ERROR_RATE_LIMITED,
+                                  "media faster than " +
+                                      std::to_string(settings_.media_rate_bytes_per_s) +
+                                      " bytes/s beyond the burst allowance"),
+           rid);
     return;
   }
   v1::Envelope relay;
-  *relay.mutable_media_frame() = env.media_frame();
+  relay.mutable_media_frame()->set_seq(env.media_frame().seq());
+  relay.mutable_media_frame()->set_payload(env.media_frame().payload());
   relay.mutable_media_frame()->set_from_member_id(c.member_id);
   wire::SharedFrame frame = wire::make_shared_frame(relay);
   uint32_t recipients = 0;
@@ -402,6 +561,8 @@ void Engine::transmit(ConnId id, const v1::Envelope& env) {
 }
 
 void Engine::transmit_shared(ConnId id, wire::SharedFrame frame) {
+  // Every frame fits the maximum the peers enforce (its builders trim).
+  assert(frame->size() <= size_t{wire::kFrameHeaderBytes} + settings_.max_frame_bytes);
   Output out;
   out.kind = Output::Kind::kTransmit;
   out.conn = id;
@@ -454,6 +615,7 @@ void Engine::drop_conn(TimeNs now, ConnId id) {
 void Engine::handle_disconnect(TimeNs now, ConnId id) { drop_conn(now, id); }
 
 void Engine::handle_timeout(TimeNs now) {
+  if (!orphans_.empty() && orphan_deadline_ <= now) expire_orphans(now);
   while (!timers_.empty() && timers_.begin()->first <= now) {
     const ConnId id = timers_.begin()->second;
     timers_.erase(timers_.begin());
@@ -491,8 +653,142 @@ void Engine::shutdown(TimeNs now) {
 }
 
 std::optional<TimeNs> Engine::poll_timeout() const {
-  if (timers_.empty()) return std::nullopt;
-  return timers_.begin()->first;
+  std::optional<TimeNs> next;
+  if (!timers_.empty()) next = timers_.begin()->first;
+  if (!orphans_.empty() && (!next || orphan_deadline_ < *next)) next = orphan_deadline_;
+  return next;
+}
+
+// Members present when the server stopped who did not join again within one
+// liveness window are absent from now on.
+void Engine::expire_orphans(TimeNs now) {
+  for (const auto& [cell_id, member_id] : orphans_) {
+    auto it = cells_.find(cell_id);
+    if (it == cells_.end() || !it->second->meeting) continue;
+    it->second->meeting->set_absent(member_id, now / kNsPerMs);
+  }
+  orphans_.clear();
+}
+
+void Engine::recover(TimeNs now, const std::vector<v1::JournalRecord>& records,
+                     const BoxLookup& boxes, RecoveryStats* stats) {
+  assert(conns_.empty() && "recover() runs before any connection");
+  *stats = RecoveryStats{};
+  replaying_ = true;
+  for (const v1::JournalRecord& rec : records) replay(rec, boxes, stats);
+  replaying_ = false;
+  stats->clean_stop = !records.empty() && records.back().event_case() == v1::JournalRecord::kStopped;
+  finish_recovery(now, stats);
+}
+
+void Engine::replay(const v1::JournalRecord& rec, const BoxLookup& boxes, RecoveryStats* stats) {
+  const auto warn = [&](const std::string& what) {
+    ++stats->records_skipped;
+    if (stats->warnings.size() < kMaxRecoveryWarnings) {
+      stats->warnings.push_back("cell " + std::to_string(rec.cell_id()) + " meeting " +
+                                std::to_string(rec.meeting_id()) + ": " + what);
+    }
+  };
+  if (rec.event_case() == v1::JournalRecord::kStopped) return;
+  auto it = cells_.find(rec.cell_id());
+  if (it == cells_.end()) return warn("the deployment no longer holds this cell");
+  Cell& cell = *it->second;
+  switch (rec.event_case()) {
+    case v1::JournalRecord::kNextMeetingId:
+      cell.next_meeting_id = std::max(cell.next_meeting_id, rec.next_meeting_id());
+      ++stats->records_applied;
+      return;
+    case v1::JournalRecord::kCreated:
+      cell.meeting = std::make_unique<Meeting>(&cell.roster, rec.meeting_id(), &settings_,
+                                               cell.sink.get());
+      cell.meeting->set_choice_salt(choice_salt_);
+      cell.minutes_kept = false;
+      cell.next_meeting_id = std::max(cell.next_meeting_id, rec.meeting_id() + 1);
+      ++stats->records_applied;
+      return;
+    default: break;
+  }
+  if (!cell.meeting || cell.meeting->id() != rec.meeting_id()) {
+    if (rec.event_case() != v1::JournalRecord::kMinutesKept) warn("not the cell's meeting");
+    return;
+  }
+  if (!apply(cell, rec, boxes, stats)) return warn("a record that no longer applies");
+  ++stats->records_applied;
+}
+
+// One record through the same Meeting method that produced it.
+bool Engine::apply(Cell& cell, const v1::JournalRecord& rec, const BoxLookup& boxes,
+                   RecoveryStats* stats) {
+  Meeting& m = *cell.meeting;
+  const uint64_t who = rec.member_id();
+  const int64_t t = rec.at_ms();
+  switch (rec.event_case()) {
+    case v1::JournalRecord::kPresent:
+      if (!rec.present()) {
+        m.set_absent(who, t);
+        return true;
+      }
+      if (!m.check_may_attend(who).ok()) return false;
+      m.set_present(who, t);
+      return true;
+    case v1::JournalRecord::kExcuse: return m.excuse(who, rec.excuse(), t).ok();
+    case v1::JournalRecord::kOpen: return m.open(who, rec.open(), t).ok();
+    case v1::JournalRecord::kAdvanceAgenda: return m.advance_agenda(who, t).ok();
+    case v1::JournalRecord::kOpenVote: {
+      if (!m.open_vote(who, rec.open_vote(), t).ok()) return false;
+      const v1::BallotBox* box =
+          boxes ? boxes(cell.roster.cell_id(), m.id(), rec.open_vote().vote_id()) : nullptr;
+      if (box != nullptr && m.open_vote_secret()) {
+        if (!m.restore_secret_ballots(*box)) return false;
+        stats->ballots_restored += static_cast<uint64_t>(box->roll_size());
+      }
+      return true;
+    }
+    case v1::JournalRecord::kCloseVote: return m.close_vote(who, rec.close_vote(), t).ok();
+    case v1::JournalRecord::kGrantFloor: return m.grant_floor(who, rec.grant_floor(), t).ok();
+    case v1::JournalRecord::kRequestFloor: return m.request_floor(who, rec.request_floor(), t).ok();
+    case v1::JournalRecord::kClose: return m.close(who, t).ok();
+    case v1::JournalRecord::kBallot: {
+      v1::CastBallot b;
+      b.set_vote_id(rec.ballot().vote_id());
+      b.set_choice(rec.ballot().choice());
+      b.set_ballot_id(rec.ballot().ballot_id());
+      v1::BallotAck ack;
+      if (!m.knows(who) || !m.cast_ballot(who, b, t, &ack).ok()) return false;
+      ++stats->ballots_restored;
+      return true;
+    }
+    case v1::JournalRecord::kMinutesKept:
+      cell.minutes_kept = true;
+      return true;
+    default: return false;
+  }
+}
+
+void Engine::finish_recovery(TimeNs now, RecoveryStats* stats) {
+  std::vector<uint64_t> cell_ids;
+  for (const auto& [cell_id, cell] : cells_) cell_ids.push_back(cell_id);
+  std::sort(cell_ids.begin(), cell_ids.end());
+  orphan_deadline_ = now + liveness_ns();
+  for (uint64_t cell_id : cell_ids) {
+    Cell& cell = *cells_[cell_id];
+    if (!cell.meeting) continue;
+    Meeting& m = *cell.meeting;
+    if (m.closed()) {
+      // Closed (and announced) but its minutes were not kept: keep them now.
+      if (!cell.minutes_kept) cell.sink->minutes_ready(m.final_minutes());
+      continue;
+    }
+    ++stats->meetings_restored;
+    const v1::MeetingState state = m.snapshot();
+    for (const v1::Attendee& a : state.attendees()) {
+      if (a.present()) orphans_.insert({cell_id, a.member_id()});
+    }
+    if (stats->clean_stop) continue;  // its interrupted minutes were written at the stop
+    v1::Minutes minutes = m.interrupted_minutes(now / kNsPerMs);
+    minutes.set_recovered(true);
+    cell.sink->minutes_ready(minutes);
+  }
 }
 
 bool Engine::poll_output(Output* out) {
@@ -530,6 +826,23 @@ size_t Engine::quorate_meetings() const {
 const Meeting* Engine::meeting(uint64_t cell_id) const {
   auto it = cells_.find(cell_id);
   return it == cells_.end() ? nullptr : it->second->meeting.get();
+}
+
+}  // namespace cellsim::engine
+
+namespace cellsim::engine {
+
+std::vector<uint64_t> Engine::cell_ids() const {
+  std::vector<uint64_t> ids;
+  ids.reserve(cells_.size());
+  for (const auto& [id, cell] : cells_) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+uint64_t Engine::next_meeting_id(uint64_t cell_id) const {
+  auto it = cells_.find(cell_id);
+  return it == cells_.end() ? 0 : it->second->next_meeting_id;
 }
 
 }  // namespace cellsim::engine

@@ -14,6 +14,18 @@
 // output comes after the frames for that connection that precede it, which
 // the host must still deliver (the closing Error frame) before closing.
 //
+// Durability (DESIGN.md, "Acknowledged means durable"): every change to a
+// meeting's record comes out as a kJournal output (a serialized
+// v1::JournalRecord) and every change to a secret vote's ballots as a
+// kBallotBox output, *before* the frames that acknowledge or announce it. A
+// host that keeps the journal must make those durable before it delivers any
+// later output (group commit: hold the outputs of one turn, write and fsync,
+// then deliver). recover() replays a journal into the meetings at start.
+//
+// Output frames: every frame the engine emits is at most
+// settings.max_frame_bytes (asserted where frames are built), and every
+// text in it is valid UTF-8.
+//
 // Thread-safety: none. One engine is driven by one thread; cellmeetd shards
 // cells across engines.
 #ifndef CELLSIM_SERVER_ENGINE_ENGINE_H_
@@ -21,6 +33,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -47,12 +60,31 @@ struct Output {
     kTransmit,  // send `frame` on `conn`
     kClose,     // close `conn` once what was sent before is flushed
     kMinutes,   // a meeting closed: keep `minutes`
+    kJournal,   // append `record` (a serialized v1::JournalRecord) durably
+    kBallotBox, // replace the secret vote's box with `box`, durably
   };
   Kind kind = Kind::kTransmit;
   ConnId conn = 0;
   wire::SharedFrame frame;
   std::shared_ptr<const v1::Minutes> minutes;
+  std::string record;
+  std::shared_ptr<const v1::BallotBox> box;
 };
+
+// What recover() did, for the host's log.
+struct RecoveryStats {
+  uint64_t records_applied = 0;
+  uint64_t records_skipped = 0;    // for unknown cells, or that no longer apply
+  uint64_t meetings_restored = 0;  // meetings still gathering or open
+  uint64_t ballots_restored = 0;   // counted ballots of votes still open
+  bool clean_stop = false;         // the journal ends with a graceful stop
+  std::vector<std::string> warnings;  // at most kMaxRecoveryWarnings
+};
+inline constexpr size_t kMaxRecoveryWarnings = 32;
+
+// A secret vote's box as the host kept it, or nullptr.
+using BoxLookup =
+    std::function<const v1::BallotBox*(uint64_t cell_id, uint64_t meeting_id, uint64_t vote_id)>;
 
 // Hooks for the host's metrics. Called on the engine's thread.
 class EngineObserver {
@@ -85,6 +117,19 @@ class Engine {
   void handle_disconnect(TimeNs now, ConnId conn);
   // Runs every timer due at or before `now`.
   void handle_timeout(TimeNs now);
+  // Rebuilds the meetings from a journal: `records` in the order they were
+  // written (any cells; records for cells this engine does not hold are
+  // skipped), secret votes' ballots from `boxes`. Meetings still open come
+  // back with their attendance, agenda and open vote; members present at the
+  // crash stay present for one liveness window so that they can reconnect
+  // and join again. Outputs: kMinutes for each meeting that closed but whose
+  // final minutes were not kept, and (unless the journal ends with a
+  // graceful stop) recovered minutes (interrupted, recovered) for each
+  // meeting still open. Meeting ids continue after the journal's.
+  // REQUIRES: no connection has been made yet.
+  void recover(TimeNs now, const std::vector<v1::JournalRecord>& records, const BoxLookup& boxes,
+               RecoveryStats* stats);
+
   // Keeps the minutes of every open meeting (marked interrupted), then sends
   // every connection ERROR_SHUTTING_DOWN and closes it, without attendance
   // pushes. The engine takes no further input after it.
@@ -107,6 +152,11 @@ class Engine {
   void open_meeting_list(std::vector<std::pair<uint64_t, const Meeting*>>* out) const;
   const EngineSettings& settings() const { return settings_; }
   bool holds_cell(uint64_t cell_id) const { return cells_.count(cell_id) != 0; }
+  // The cells this engine holds, ascending.
+  std::vector<uint64_t> cell_ids() const;
+  // The id the cell's next meeting will get (meeting ids never repeat, also
+  // across restarts, since recover() continues them). 0 for an unknown cell.
+  uint64_t next_meeting_id(uint64_t cell_id) const;
 
  private:
   struct Cell;
@@ -118,7 +168,7 @@ class Engine {
   void on_hello(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env);
   void on_join(TimeNs now, ConnId id, Conn& c, uint64_t request_id);
   void on_meeting_request(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env);
-  void on_media(ConnId id, Conn& c, const v1::Envelope& env);
+  void on_media(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env);
   void protocol_error(TimeNs now, ConnId id, v1::ErrorCode code, std::string reason,
                       uint64_t request_id = 0);
   void refuse(ConnId id, const RuleResult& r, uint64_t request_id);
@@ -128,6 +178,13 @@ class Engine {
   void transmit_shared(ConnId id, wire::SharedFrame frame);
   Meeting& current_meeting(Cell& cell);
   TimeNs liveness_ns() const;
+  bool refuse_invalid_text(TimeNs now, ConnId id, const Conn& c, std::string_view payload);
+  bool pace_media(Cell& cell, uint64_t member_id, TimeNs now, size_t payload_bytes);
+  void replay(const v1::JournalRecord& rec, const BoxLookup& boxes, RecoveryStats* stats);
+  bool apply(Cell& cell, const v1::JournalRecord& rec, const BoxLookup& boxes,
+             RecoveryStats* stats);
+  void finish_recovery(TimeNs now, RecoveryStats* stats);
+  void expire_orphans(TimeNs now);
 
   EngineSettings settings_;
   std::string key_;
@@ -140,6 +197,12 @@ class Engine {
   std::deque<Output> outputs_;
   uint64_t next_session_id_;
   bool shutting_down_ = false;
+  bool replaying_ = false;  // recover() is running: the meetings' outputs are dropped
+  uint64_t choice_salt_;    // secret ballots' fingerprints (from the key)
+  // Members present when the server last stopped, not yet joined again:
+  // (cell, member), set absent at orphan_deadline_ (recover()).
+  std::set<std::pair<uint64_t, uint64_t>> orphans_;
+  TimeNs orphan_deadline_ = 0;
 };
 
 }  // namespace cellsim::engine

@@ -4,6 +4,7 @@
 #include <cassert>
 
 #include "server/engine/rules.h"
+#include "server/engine/text.h"
 
 namespace cellsim::engine {
 namespace {
@@ -19,8 +20,17 @@ void add_to_tally(v1::Choice c, v1::Tally* t) {
   }
 }
 
+// Texts are cut at a character boundary, so every frame stays parsable.
 std::string truncated(const std::string& s, uint32_t max_bytes) {
-  return s.size() <= max_bytes ? s : s.substr(0, max_bytes);
+  return truncate_utf8(s, max_bytes);
+}
+
+// splitmix64's finaliser: a well-mixed 64-bit function of its input.
+uint64_t mix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
 }
 
 }  // namespace
@@ -138,11 +148,21 @@ void Meeting::recount(int64_t now_ms, bool announce) {
   sink_->broadcast(env);
 }
 
+void Meeting::journal(int64_t now_ms, uint64_t member_id, v1::JournalRecord* rec) {
+  rec->set_meeting_id(id_);
+  rec->set_at_ms(now_ms);
+  rec->set_member_id(member_id);
+  sink_->journal(*rec);
+}
+
 void Meeting::set_present(uint64_t member_id, int64_t now_ms) {
   MemberState* m = find(member_id);
   assert(m != nullptr && standing_may_attend(m->info->standing()));
   if (m->present || closed()) return;
   ++revision_;
+  v1::JournalRecord rec;
+  rec.set_present(true);
+  journal(now_ms, member_id, &rec);
   m->present = true;
   m->attended = true;
   v1::Envelope env;
@@ -158,7 +178,11 @@ void Meeting::set_absent(uint64_t member_id, int64_t now_ms) {
   MemberState* m = find(member_id);
   if (m == nullptr || !m->present || closed()) return;
   ++revision_;
+  v1::JournalRecord rec;
+  rec.set_present(false);
+  journal(now_ms, member_id, &rec);
   m->present = false;
+  if (floor_holder_ == member_id) floor_holder_ = 0;
   v1::Envelope env;
   auto* a = env.mutable_attendance_changed();
   a->set_member_id(member_id);
@@ -171,6 +195,12 @@ void Meeting::set_absent(uint64_t member_id, int64_t now_ms) {
 RuleResult Meeting::excuse(uint64_t chair_id, const v1::ExcuseAbsence& req, int64_t now_ms) {
   if (auto r = require_chair(chair_id); !r.ok()) return r;
   if (closed()) return RuleResult::Refuse(v1::ERROR_MEETING_NOT_OPEN, "the meeting is closed");
+  if (phase_ != v1::MEETING_PHASE_GATHERING) {
+    // RULES.md: an excuse is for a member absent for the whole meeting, and
+    // is settled before the meeting opens; later it would move D mid-vote.
+    return RuleResult::Refuse(v1::ERROR_CANNOT_EXCUSE,
+                              "absences are excused before the meeting opens");
+  }
   MemberState* m = find(req.member_id());
   if (m == nullptr || !standing_may_attend(m->info->standing())) {
     return RuleResult::Refuse(v1::ERROR_CANNOT_EXCUSE, "no such summoned member");
@@ -181,6 +211,9 @@ RuleResult Meeting::excuse(uint64_t chair_id, const v1::ExcuseAbsence& req, int6
                               "members absent for the whole meeting");
   }
   if (m->excused) return RuleResult::Ok();
+  v1::JournalRecord rec;
+  *rec.mutable_excuse() = req;
+  journal(now_ms, chair_id, &rec);
   m->excused = true;
   m->excuse_reason = truncated(req.reason(), settings_->max_text_bytes);
   note(now_ms, "absence excused: " + m->excuse_reason, req.member_id());
@@ -208,6 +241,9 @@ RuleResult Meeting::open(uint64_t chair_id, const v1::OpenMeeting& req, int64_t 
   if (req.minute_taker_id() != 0 && !knows(req.minute_taker_id())) {
     return RuleResult::Refuse(v1::ERROR_INVALID_REQUEST, "minute-taker is not on the roster");
   }
+  v1::JournalRecord rec;
+  *rec.mutable_open() = req;
+  journal(now_ms, chair_id, &rec);
   phase_ = v1::MEETING_PHASE_OPEN;
   opened_at_ms_ = now_ms;
   chair_id_ = chair_id;
@@ -223,6 +259,7 @@ RuleResult Meeting::open(uint64_t chair_id, const v1::OpenMeeting& req, int64_t 
                    (quorate_ ? ", quorate" : ", not quorate"));
   v1::Envelope env;
   *env.mutable_meeting_state() = snapshot();
+  fit_state(&env);
   sink_->broadcast(env);
   return RuleResult::Ok();
 }
@@ -233,7 +270,11 @@ RuleResult Meeting::advance_agenda(uint64_t chair_id, int64_t now_ms) {
   if (agenda_index_ + 1 >= static_cast<int32_t>(agenda_.size())) {
     return RuleResult::Refuse(v1::ERROR_AGENDA_FINISHED, "no further agenda item");
   }
+  v1::JournalRecord rec;
+  rec.set_advance_agenda(true);
+  journal(now_ms, chair_id, &rec);
   ++agenda_index_;
+  floor_holder_ = 0;  // the floor passes with the agenda item
   const std::string& title = agenda_[agenda_index_];
   note(now_ms, "agenda item " + std::to_string(agenda_index_ + 1) + ": " + title);
   v1::Envelope env;
@@ -259,6 +300,10 @@ RuleResult Meeting::open_vote(uint64_t chair_id, const v1::OpenVote& req, int64_
     return RuleResult::Refuse(v1::ERROR_INVALID_REQUEST, "too many votes in one meeting");
   }
   const VoteRule& rule = settings_->rules.votes[req.kind()];
+  v1::JournalRecord rec;
+  *rec.mutable_open_vote() = req;
+  journal(now_ms, chair_id, &rec);
+  floor_holder_ = 0;  // nobody speaks during a vote
   vote_ = OpenVoteState{};
   vote_.id = req.vote_id();
   vote_.kind = req.kind();
@@ -279,16 +324,12 @@ RuleResult Meeting::open_vote(uint64_t chair_id, const v1::OpenVote& req, int64_
   return RuleResult::Ok();
 }
 
-RuleResult Meeting::cast_ballot(uint64_t member_id, const v1::CastBallot& req, int64_t now_ms,
-                                v1::BallotAck* ack) {
-  (void)now_ms;
-  MemberState* m = find(member_id);
-  assert(m != nullptr);
-  if (m->info->standing() == v1::STANDING_PROBATIONARY) {
+RuleResult Meeting::check_ballot(const MemberState& m, const v1::CastBallot& req) const {
+  if (m.info->standing() == v1::STANDING_PROBATIONARY) {
     return RuleResult::Refuse(v1::ERROR_NOT_ELIGIBLE_TO_VOTE,
                               "probationary members may not vote (Party Charter, art. 3)");
   }
-  if (!standing_may_vote(m->info->standing()) || !m->present) {
+  if (!standing_may_vote(m.info->standing()) || !m.present) {
     return RuleResult::Refuse(v1::ERROR_NOT_ELIGIBLE_TO_VOTE, "member may not vote");
   }
   if (!vote_open_ || vote_.id != req.vote_id()) {
@@ -302,21 +343,108 @@ RuleResult Meeting::cast_ballot(uint64_t member_id, const v1::CastBallot& req, i
   if (!is_known_choice(req.choice())) {
     return RuleResult::Refuse(v1::ERROR_INVALID_REQUEST, "choice must be yes, no or abstain");
   }
+  return RuleResult::Ok();
+}
+
+// Never 0, so 0 can mean "unknown".
+uint64_t Meeting::fingerprint(uint64_t member_id, const v1::CastBallot& req) const {
+  uint64_t h = mix64(choice_salt_ ^ id_);
+  h = mix64(h ^ req.vote_id());
+  h = mix64(h ^ member_id);
+  h = mix64(h ^ req.ballot_id());
+  h = mix64(h ^ static_cast<uint64_t>(req.choice()));
+  return h == 0 ? 1 : h;
+}
+
+RuleResult Meeting::cast_ballot(uint64_t member_id, const v1::CastBallot& req, int64_t now_ms,
+                                v1::BallotAck* ack) {
+  MemberState* m = find(member_id);
+  assert(m != nullptr);
+  if (auto r = check_ballot(*m, req); !r.ok()) return r;
+  const bool secret = vote_.method == v1::VOTE_METHOD_SECRET_BALLOT;
   ack->set_vote_id(req.vote_id());
   ack->set_ballot_id(req.ballot_id());
-  auto [it, inserted] = vote_.ballots.try_emplace(member_id);
-  if (!inserted) {
-    if (it->second.ballot_id != req.ballot_id()) {
+  auto it = vote_.ballots.find(member_id);
+  if (it != vote_.ballots.end()) {
+    const Ballot& b = it->second;
+    if (b.ballot_id != req.ballot_id()) {
       return RuleResult::Refuse(v1::ERROR_BALLOT_CONFLICT, "member has already voted");
+    }
+    const bool changed = secret ? b.choice_fingerprint != 0 &&
+                                      b.choice_fingerprint != fingerprint(member_id, req)
+                                : b.choice != req.choice();
+    if (changed) {
+      return RuleResult::Refuse(v1::ERROR_BALLOT_CHANGED,
+                                "this ballot was counted with another choice; a counted ballot "
+                                "cannot be changed");
     }
     ack->set_duplicate(true);
     return RuleResult::Ok();
   }
-  it->second.ballot_id = req.ballot_id();
-  if (vote_.method == v1::VOTE_METHOD_SHOW_OF_HANDS) it->second.choice = req.choice();
+  Ballot& b = vote_.ballots[member_id];
+  b.ballot_id = req.ballot_id();
+  if (secret) {
+    b.choice_fingerprint = fingerprint(member_id, req);
+  } else {
+    b.choice = req.choice();
+    v1::JournalRecord rec;
+    auto* jb = rec.mutable_ballot();
+    jb->set_vote_id(req.vote_id());
+    jb->set_choice(req.choice());
+    jb->set_ballot_id(req.ballot_id());
+    journal(now_ms, member_id, &rec);
+  }
   add_to_tally(req.choice(), &vote_.tally);
   ++ballots_counted_;
+  if (secret) emit_box();
   return RuleResult::Ok();
+}
+
+bool Meeting::open_secret_box(v1::BallotBox* box) const {
+  if (!vote_open_ || vote_.method != v1::VOTE_METHOD_SECRET_BALLOT) return false;
+  box->Clear();
+  box->set_meeting_id(id_);
+  box->set_vote_id(vote_.id);
+  std::vector<std::pair<uint64_t, uint64_t>> roll;
+  roll.reserve(vote_.ballots.size());
+  for (const auto& [member, b] : vote_.ballots) roll.emplace_back(member, b.ballot_id);
+  std::sort(roll.begin(), roll.end());  // by member id: not the order of voting
+  for (const auto& [member, ballot_id] : roll) {
+    auto* e = box->add_roll();
+    e->set_member_id(member);
+    e->set_ballot_id(ballot_id);
+  }
+  *box->mutable_tally() = vote_.tally;
+  return true;
+}
+
+void Meeting::emit_box() const {
+  v1::BallotBox box;
+  if (open_secret_box(&box)) sink_->ballot_box(box);
+}
+
+bool Meeting::restore_secret_ballots(const v1::BallotBox& box) {
+  if (!vote_open_ || vote_.id != box.vote_id() || !vote_.ballots.empty() ||
+      vote_.method != v1::VOTE_METHOD_SECRET_BALLOT) {
+    return false;
+  }
+  const v1::Tally& t = box.tally();
+  if (uint64_t{t.yes()} + t.no() + t.abstain() != static_cast<uint64_t>(box.roll_size())) {
+    return false;
+  }
+  for (const auto& e : box.roll()) {
+    const MemberState* m = find(e.member_id());
+    if (m == nullptr || !standing_may_vote(m->info->standing()) ||
+        vote_.ballots.count(e.member_id())) {
+      vote_.ballots.clear();
+      return false;
+    }
+    vote_.ballots[e.member_id()] = Ballot{e.ballot_id(), v1::CHOICE_UNSPECIFIED, 0};
+  }
+  vote_.tally = t;
+  ballots_counted_ += static_cast<uint64_t>(box.roll_size());
+  ++revision_;
+  return true;
 }
 
 void Meeting::finish_vote(int64_t now_ms) {
@@ -378,6 +506,9 @@ RuleResult Meeting::close_vote(uint64_t chair_id, uint64_t vote_id, int64_t now_
     }
     return RuleResult::Refuse(v1::ERROR_UNKNOWN_VOTE, "no such open vote");
   }
+  v1::JournalRecord rec;
+  rec.set_close_vote(vote_id);
+  journal(now_ms, chair_id, &rec);
   finish_vote(now_ms);
   return RuleResult::Ok();
 }
@@ -385,11 +516,16 @@ RuleResult Meeting::close_vote(uint64_t chair_id, uint64_t vote_id, int64_t now_
 RuleResult Meeting::request_floor(uint64_t member_id, const v1::RequestFloor& req,
                                   int64_t now_ms) {
   if (auto r = require_open(); !r.ok()) return r;
-  if (++floor_requests_[member_id] > settings_->max_floor_requests_per_member) {
+  uint32_t& asked = floor_requests_[member_id];
+  if (asked >= settings_->max_floor_requests_per_member) {
     return RuleResult::Refuse(v1::ERROR_RATE_LIMITED,
                               "at most " + std::to_string(settings_->max_floor_requests_per_member) +
                                   " floor requests per member and meeting");
   }
+  ++asked;
+  v1::JournalRecord rec;
+  *rec.mutable_request_floor() = req;
+  journal(now_ms, member_id, &rec);
   std::string topic = truncated(req.topic(), settings_->max_text_bytes);
   note(now_ms, "asks for the floor: " + topic, member_id);
   v1::Envelope env;
@@ -405,6 +541,10 @@ RuleResult Meeting::grant_floor(uint64_t chair_id, uint64_t member_id, int64_t n
   if (!is_present(member_id)) {
     return RuleResult::Refuse(v1::ERROR_INVALID_REQUEST, "member is not present");
   }
+  v1::JournalRecord rec;
+  rec.set_grant_floor(member_id);
+  journal(now_ms, chair_id, &rec);
+  floor_holder_ = member_id;
   note(now_ms, "speaks", member_id);
   v1::Envelope env;
   env.mutable_floor_granted()->set_member_id(member_id);
@@ -415,6 +555,10 @@ RuleResult Meeting::grant_floor(uint64_t chair_id, uint64_t member_id, int64_t n
 RuleResult Meeting::close(uint64_t chair_id, int64_t now_ms) {
   if (auto r = require_chair(chair_id); !r.ok()) return r;
   if (auto r = require_open(); !r.ok()) return r;
+  v1::JournalRecord rec;
+  rec.set_close(true);
+  journal(now_ms, chair_id, &rec);
+  floor_holder_ = 0;
   if (vote_open_) finish_vote(now_ms);
   note(now_ms, "meeting closed", chair_id);
   const v1::Minutes minutes = build_minutes(now_ms);
@@ -423,15 +567,21 @@ RuleResult Meeting::close(uint64_t chair_id, int64_t now_ms) {
   fit_in_one_frame(env.mutable_meeting_closed()->mutable_minutes(), &env);
   sink_->broadcast(env);
   phase_ = v1::MEETING_PHASE_CLOSED;
+  closed_at_ms_ = now_ms;
   sink_->minutes_ready(minutes);
   return RuleResult::Ok();
 }
 
+bool Meeting::frame_fits(const v1::Envelope& env) const {
+  return env.ByteSizeLong() <= settings_->max_frame_bytes;
+}
+
 // The MeetingClosed push must fit in one frame (the kept minutes stay whole):
 // cut later proceedings first, then the per-member lists of the votes, then
-// later votes, each time marking what was cut.
+// later votes, then guests, agenda titles, reasons and names, each time
+// marking what was cut.
 void Meeting::fit_in_one_frame(v1::Minutes* m, const v1::Envelope* env) const {
-  const auto too_big = [&] { return env->ByteSizeLong() > settings_->max_frame_bytes; };
+  const auto too_big = [&] { return !frame_fits(*env); };
   while (too_big() && m->proceedings_size() > 0) {
     const int keep = m->proceedings_size() / 2;
     m->mutable_proceedings()->DeleteSubrange(keep, m->proceedings_size() - keep);
@@ -448,11 +598,66 @@ void Meeting::fit_in_one_frame(v1::Minutes* m, const v1::Envelope* env) const {
     const int keep = m->votes_size() / 2;
     m->mutable_votes()->DeleteSubrange(keep, m->votes_size() - keep);
   }
+  // Then the texts: all cut to a shrinking length, guests and agenda first.
+  for (size_t cap = settings_->max_text_bytes / 2; too_big() && cap >= 8; cap /= 2) {
+    m->set_lists_truncated(true);
+    for (auto& g : *m->mutable_guests()) g = truncate_utf8(g, cap);
+    for (auto& a : *m->mutable_agenda()) a = truncate_utf8(a, cap);
+    m->set_reason(truncate_utf8(m->reason(), cap));
+    for (auto& a : *m->mutable_absences()) {
+      a.set_reason(truncate_utf8(a.reason(), cap));
+      a.set_name(truncate_utf8(a.name(), cap));
+    }
+    for (auto& p : *m->mutable_attendees()) p.set_name(truncate_utf8(p.name(), cap));
+  }
+  if (too_big()) {  // only with a roster far over the bound add_cell enforces
+    m->set_lists_truncated(true);
+    m->clear_guests();
+    m->clear_agenda();
+    m->clear_absences();
+    m->clear_attendees();
+  }
+  assert(!too_big());
+}
+
+// A MeetingState must fit in one frame: the agenda titles are shortened
+// (each comes whole with its AgendaAdvanced), marked agenda_truncated.
+void Meeting::fit_state(v1::Envelope* env) const {
+  v1::MeetingState* st = env->mutable_meeting_state();
+  for (size_t cap = settings_->max_text_bytes / 2; !frame_fits(*env) && cap >= 8; cap /= 2) {
+    st->set_agenda_truncated(true);
+    for (auto& a : *st->mutable_agenda()) a = truncate_utf8(a, cap);
+  }
+  if (!frame_fits(*env)) {
+    st->set_agenda_truncated(true);
+    st->clear_agenda();
+  }
+  assert(frame_fits(*env));
+}
+
+void Meeting::fill_open_vote(v1::OpenVoteRecord* r) const {
+  r->set_vote_id(vote_.id);
+  r->set_kind(vote_.kind);
+  r->set_method(vote_.method);
+  r->set_subject(vote_.subject);
+  r->set_opened_at_ms(vote_.opened_at_ms);
+  r->set_ballots_counted(static_cast<uint32_t>(vote_.ballots.size()));
+  std::vector<uint64_t> voters;
+  for (const auto& [member, b] : vote_.ballots) voters.push_back(member);
+  std::sort(voters.begin(), voters.end());
+  for (uint64_t v : voters) {
+    r->add_voters(v);
+    if (vote_.method != v1::VOTE_METHOD_SHOW_OF_HANDS) continue;
+    auto* pb = r->add_public_ballots();
+    pb->set_member_id(v);
+    pb->set_choice(vote_.ballots.at(v).choice);
+  }
 }
 
 v1::Minutes Meeting::interrupted_minutes(int64_t now_ms) const {
   v1::Minutes m = build_minutes(now_ms);
   m.set_interrupted(true);
+  if (vote_open_) fill_open_vote(m.mutable_open_vote());
   return m;
 }
 
@@ -521,6 +726,7 @@ v1::MeetingState Meeting::snapshot() const {
     a->set_attended(m.attended);
   }
   *s.mutable_quorum() = quorum();
+  s.set_floor_holder_id(floor_holder_);
   s.set_agenda_index(agenda_index_);
   for (const auto& a : agenda_) s.add_agenda(a);
   if (vote_open_) {
@@ -569,6 +775,10 @@ bool Meeting::check_invariants(std::string* why) const {
   }
   if (ballots_counted_ != tally_total()) {
     *why = "ballots counted differ from the tallies";
+    return false;
+  }
+  if (floor_holder_ != 0 && !is_present(floor_holder_)) {
+    *why = "the floor holder is not present";
     return false;
   }
   if (vote_open_) {

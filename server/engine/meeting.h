@@ -10,7 +10,20 @@
 //  * quorate == is_quorate(present_in_d, D, settings.quorum);
 //  * every vote has at most one counted ballot per member, and its tally sums
 //    to its number of counted ballots;
-//  * a secret vote stores no member's choice anywhere.
+//  * a secret vote stores no member's choice anywhere (a changed resend is
+//    detected by a salted fingerprint of (vote, member, ballot id, choice),
+//    held in memory only while the vote is open);
+//  * the floor holder, if any, is present;
+//  * every text the meeting keeps or sends is valid UTF-8 of at most
+//    settings.max_text_bytes bytes.
+//
+// Durability: every change to the meeting's record is reported to the sink
+// as a v1::JournalRecord (one per input the meeting accepted, in order), and
+// every change to a secret vote's ballots as its whole v1::BallotBox, so a
+// host that makes them durable before it sends the answers can rebuild the
+// meeting after a crash: replaying the records through the same methods
+// (with replaying set on the sink side) gives the same state, and
+// restore_secret_ballots() puts back a secret vote's ballots.
 //
 // Thread-safety: none; a meeting is only ever touched by its engine's thread.
 #ifndef CELLSIM_SERVER_ENGINE_MEETING_H_
@@ -37,6 +50,10 @@ class MeetingSink {
   virtual void send_to_member(uint64_t member_id, const v1::Envelope& env) = 0;
   // The meeting closed; its minutes are final and should be kept.
   virtual void minutes_ready(const v1::Minutes& minutes) = 0;
+  // A change to the meeting's record (cell_id is left for the sink to set).
+  virtual void journal(const v1::JournalRecord& record) { (void)record; }
+  // A secret vote's ballots changed: its whole box (cell_id left unset).
+  virtual void ballot_box(const v1::BallotBox& box) { (void)box; }
 };
 
 // The outcome of a request: ok, or a rule refusal with a reason.
@@ -93,9 +110,34 @@ class Meeting {
   RuleResult cast_ballot(uint64_t member_id, const v1::CastBallot& req, int64_t now_ms,
                          v1::BallotAck* ack);
   RuleResult request_floor(uint64_t member_id, const v1::RequestFloor& req, int64_t now_ms);
+  // Whether `member_id` holds the floor (media from anyone else is refused).
+  bool holds_floor(uint64_t member_id) const {
+    return member_id != 0 && floor_holder_ == member_id;
+  }
+  uint64_t floor_holder() const { return floor_holder_; }
+  bool open_vote_secret() const {
+    return vote_open_ && vote_.method == v1::VOTE_METHOD_SECRET_BALLOT;
+  }
+  // REQUIRES: closed(). The minutes as close() made them.
+  v1::Minutes final_minutes() const { return build_minutes(closed_at_ms_); }
+
+  // Recovery (journal replay). A public ballot is replayed through
+  // cast_ballot(); a secret vote's ballots come back from its box.
+  // REQUIRES: the vote `box.vote_id()` is open and has no ballot yet.
+  // Returns false (nothing changed) when the box does not fit the vote: a
+  // member off the roll or unable to vote, or a tally that does not add up.
+  bool restore_secret_ballots(const v1::BallotBox& box);
+  // The salt of the secret ballots' fingerprints (set by the engine).
+  void set_choice_salt(uint64_t salt) { choice_salt_ = salt; }
+  // The meeting's record as it stands, for a host rebuilding its journal:
+  // the open secret vote's box, if one is open (false otherwise).
+  bool open_secret_box(v1::BallotBox* box) const;
 
   // Queries.
   v1::MeetingState snapshot() const;
+  // Shortens the agenda titles of a MeetingState envelope until the frame
+  // fits settings.max_frame_bytes (marking agenda_truncated).
+  void fit_state(v1::Envelope* env) const;
   // Votes of this meeting in which `member_id` has a counted ballot.
   std::vector<uint64_t> counted_votes(uint64_t member_id) const;
   v1::QuorumStatus quorum() const;
@@ -126,6 +168,9 @@ class Meeting {
   struct Ballot {
     uint64_t ballot_id = 0;
     v1::Choice choice = v1::CHOICE_UNSPECIFIED;  // always unspecified when secret
+    // Secret votes: fingerprint of the choice (0: unknown, e.g. restored
+    // from a box after a crash, when a resend cannot be compared).
+    uint64_t choice_fingerprint = 0;
   };
   struct OpenVoteState {
     uint64_t id = 0;
@@ -150,6 +195,12 @@ class Meeting {
   void finish_vote(int64_t now_ms);
   v1::Minutes build_minutes(int64_t now_ms) const;
   void fit_in_one_frame(v1::Minutes* m, const v1::Envelope* env) const;
+  bool frame_fits(const v1::Envelope& env) const;
+  uint64_t fingerprint(uint64_t member_id, const v1::CastBallot& req) const;
+  void journal(int64_t now_ms, uint64_t member_id, v1::JournalRecord* rec);
+  void emit_box() const;
+  RuleResult check_ballot(const MemberState& m, const v1::CastBallot& req) const;
+  void fill_open_vote(v1::OpenVoteRecord* r) const;
 
   const v1::CellRoster* roster_;
   const EngineSettings* settings_;
@@ -169,6 +220,7 @@ class Meeting {
 
   // Set by open().
   int64_t opened_at_ms_ = 0;
+  int64_t closed_at_ms_ = 0;
   uint64_t chair_id_ = 0;
   uint64_t minute_taker_id_ = 0;
   bool recorded_ = false;
@@ -185,6 +237,8 @@ class Meeting {
 
   std::vector<v1::ProceedingEntry> proceedings_;
   std::unordered_map<uint64_t, uint32_t> floor_requests_;  // by member, this meeting
+  uint64_t floor_holder_ = 0;  // member given the floor and still holding it; 0: nobody
+  uint64_t choice_salt_ = 0;
 };
 
 }  // namespace cellsim::engine

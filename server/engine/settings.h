@@ -63,6 +63,16 @@ struct RulesSettings {
   }
 };
 
+// What a media frame costs in the pacing bucket beyond its payload (framing,
+// envelope and a share of TCP/IP headers), bytes.
+inline constexpr uint32_t kMediaFrameOverheadBytes = 48;
+// Most bytes the relay adds to a received MediaFrame (the sender's id and
+// tags): max_media_payload_bytes + this must fit in max_frame_bytes.
+inline constexpr uint32_t kMediaRelayOverheadBytes = 64;
+// Most bytes a push adds around one text of max_text_bytes (VoteOpened,
+// AgendaAdvanced, FloorRequested): max_text_bytes + this must fit.
+inline constexpr uint32_t kTextPushOverheadBytes = 128;
+
 struct EngineSettings {
   RulesSettings rules;
   // Largest frame payload accepted, bytes (DESIGN.md: 64 KiB).
@@ -77,6 +87,17 @@ struct EngineSettings {
   uint32_t max_text_bytes = 1024;
   // Floor requests one member may make in one meeting (each is minuted).
   uint32_t max_floor_requests_per_member = 32;
+  // Bound on a cell's roster (so attendance lists always fit in a frame).
+  uint32_t max_roster_members = 1000;
+  // Media (only the floor holder's frames are relayed): the largest payload
+  // accepted, bytes, and a token bucket per member paced at
+  // media_rate_bytes_per_s with media_burst_bytes of burst. A frame costs
+  // its payload plus kMediaFrameOverheadBytes, so floods of tiny frames are
+  // paced too. The defaults carry 64 kb/s audio in 20 ms frames with room,
+  // and a burst of 10 s of it (TCP delivers a stalled link's frames at once).
+  uint32_t max_media_payload_bytes = 2048;
+  uint32_t media_rate_bytes_per_s = 16'000;
+  uint32_t media_burst_bytes = 160'000;
   // Session ids are base, base + stride, base + 2 × stride, ...: a host
   // running several engines gives each its own base (its shard index) and
   // the same stride (the shard count), so ids are unique across them.

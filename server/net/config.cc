@@ -238,10 +238,10 @@ bool load_deployment(const std::string& path, v1::Deployment* out, std::string* 
 
 namespace {
 
-// Writes `minutes` as JSON to `path` atomically: `path`.tmp, rename; when
-// `durable`, an fsync before the rename and of `dir` after (best effort).
-bool write_minutes_json(const std::string& dir, const std::string& path,
-                        const v1::Minutes& minutes, bool durable, std::string* why) {
+// Writes `minutes` as JSON to a new temporary file in `dir`, fsynced; its
+// name in *tmp.
+bool write_minutes_tmp(const std::string& dir, const v1::Minutes& minutes, std::string* tmp,
+                       std::string* why) {
   std::string json;
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;
@@ -250,28 +250,21 @@ bool write_minutes_json(const std::string& dir, const std::string& path,
     *why = "minutes to JSON: " + st.ToString();
     return false;
   }
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  *tmp = dir + "/.minutes-" + std::to_string(minutes.cell_id()) + "-" +
+         std::to_string(minutes.meeting_id()) + "-" + std::to_string(::getpid()) + ".tmp";
+  const int fd = ::open(tmp->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
-    *why = tmp + ": cannot create: " + errno_text(errno);
+    *why = *tmp + ": cannot create: " + errno_text(errno);
     return false;
   }
   FdCloser closer(fd);
-  if (!write_all(fd, json) || (durable && ::fsync(fd) != 0) || !closer.close_now()) {
-    *why = tmp + ": write failed: " + errno_text(errno);
-    ::unlink(tmp.c_str());
+  if (!write_all(fd, json) || ::fsync(fd) != 0 || !closer.close_now()) {
+    *why = *tmp + ": write failed: " + errno_text(errno);
+    ::unlink(tmp->c_str());
     return false;
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    *why = path + ": rename failed: " + errno_text(errno);
-    ::unlink(tmp.c_str());
-    return false;
-  }
-  if (durable) fsync_dir(dir);  // best effort: the rename is durable once the directory is
   return true;
 }
-
-std::string checkpoint_dir(const std::string& dir) { return dir + "/open"; }
 
 }  // namespace
 
@@ -282,60 +275,32 @@ void log_line(const std::string& line) {
 
 std::string minutes_file_name(const v1::Minutes& minutes) {
   return "minutes-cell" + std::to_string(minutes.cell_id()) + "-meeting" +
-         std::to_string(minutes.meeting_id()) + "-" + std::to_string(minutes.closed_at_ms()) +
-         ".json";
+         std::to_string(minutes.meeting_id()) + (minutes.recovered() ? "-recovered-" : "-") +
+         std::to_string(minutes.closed_at_ms()) + ".json";
 }
 
 bool write_minutes_file(const std::string& dir, const v1::Minutes& minutes, std::string* path,
                         std::string* why) {
-  *path = dir + "/" + minutes_file_name(minutes);
-  return write_minutes_json(dir, *path, minutes, /*durable=*/true, why);
-}
-
-std::string checkpoint_path(const std::string& dir, uint64_t cell_id, uint64_t meeting_id) {
-  return checkpoint_dir(dir) + "/minutes-cell" + std::to_string(cell_id) + "-meeting" +
-         std::to_string(meeting_id) + ".json";
-}
-
-bool write_checkpoint_file(const std::string& dir, const v1::Minutes& minutes, std::string* why) {
-  const std::string open_dir = checkpoint_dir(dir);
-  if (::mkdir(open_dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    *why = open_dir + ": cannot create: " + errno_text(errno);
-    return false;
-  }
-  return write_minutes_json(open_dir, checkpoint_path(dir, minutes.cell_id(), minutes.meeting_id()),
-                            minutes, /*durable=*/false, why);
-}
-
-void remove_checkpoint_file(const std::string& dir, uint64_t cell_id, uint64_t meeting_id) {
-  ::unlink(checkpoint_path(dir, cell_id, meeting_id).c_str());
-}
-
-bool recover_checkpoints(const std::string& dir, std::vector<std::string>* recovered,
-                         std::string* why) {
-  const std::string open_dir = checkpoint_dir(dir);
-  DIR* d = ::opendir(open_dir.c_str());
-  if (d == nullptr) return errno == ENOENT ? true : (*why = open_dir + ": " + errno_text(errno), false);
-  std::vector<std::string> names;
-  for (int i = 0; i < kMaxCheckpointsRecovered; ++i) {
-    const dirent* e = ::readdir(d);
-    if (e == nullptr) break;
-    const std::string name = e->d_name;
-    if (name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0) names.push_back(name);
-  }
-  ::closedir(d);
-  std::sort(names.begin(), names.end());
-  for (const std::string& name : names) {
-    const std::string from = open_dir + "/" + name;
-    const std::string to = dir + "/" + name.substr(0, name.size() - 5) + "-recovered.json";
-    if (::rename(from.c_str(), to.c_str()) != 0) {
-      *why = from + ": cannot move to " + to + ": " + errno_text(errno);
-      return false;
+  std::string tmp;
+  if (!write_minutes_tmp(dir, minutes, &tmp, why)) return false;
+  const std::string base = minutes_file_name(minutes);
+  const std::string stem = base.substr(0, base.size() - 5);  // without ".json"
+  bool ok = false;
+  for (int n = 1; n <= kMaxMinutesSuffix && !ok; ++n) {
+    *path = dir + "/" + (n == 1 ? base : stem + "-" + std::to_string(n) + ".json");
+    if (::link(tmp.c_str(), path->c_str()) == 0) {
+      ok = true;
+    } else if (errno != EEXIST) {
+      *why = *path + ": cannot create: " + errno_text(errno);
+      break;
+    } else if (!minutes.recovered() && !minutes.interrupted()) {
+      ok = true;  // the same final minutes, kept before a crash
     }
-    recovered->push_back(to);
   }
-  fsync_dir(dir);
-  return true;
+  if (!ok && why->empty()) *why = dir + ": no free name for " + base;
+  ::unlink(tmp.c_str());
+  if (ok) fsync_dir(dir);
+  return ok;
 }
 
 }  // namespace cellsim::net

@@ -53,30 +53,16 @@ bool from_hex(const std::string& hex, std::string* bytes);
 void log_line(const std::string& line);
 
 // Writes `minutes` as JSON to DIR/minutes-cell<C>-meeting<M>-<closed_at_ms>.json
-// atomically: a temporary file in DIR, fsync, rename. *path gets the name.
+// (recovered minutes: ...-recovered-<closed_at_ms>[-N].json), durably: a
+// temporary file in DIR, fsync, then a hard link to the name, which never
+// replaces an existing file. Final minutes whose file exists already (the
+// same meeting closed at the same time, written again after a crash) are
+// left as they are; recovered or interrupted minutes take the next free
+// suffix N (at most kMaxMinutesSuffix). *path gets the name.
+inline constexpr int kMaxMinutesSuffix = 10'000;
 bool write_minutes_file(const std::string& dir, const v1::Minutes& minutes, std::string* path,
                         std::string* why);
 std::string minutes_file_name(const v1::Minutes& minutes);
-
-// Checkpoints of open meetings, so that a crash (kill -9, power loss) does
-// not lose a meeting's record: while a meeting is open the server keeps its
-// minutes as they stand (Meeting::interrupted_minutes, marked interrupted)
-// in DIR/open/minutes-cell<C>-meeting<M>.json, rewritten atomically when the
-// record changed (at most once per checkpoint interval); the file is removed
-// once the meeting's final (or, on a graceful stop, interrupted) minutes are
-// written. At start, checkpoints left by a crashed server are moved to
-// DIR/minutes-cell<C>-meeting<M>-recovered.json. Checkpoints are written
-// without fsync: they survive the process dying (the page cache keeps
-// them), not a power loss before the file system commits them; final minutes
-// are fsynced.
-inline constexpr int kMaxCheckpointsRecovered = 1'000'000;
-std::string checkpoint_path(const std::string& dir, uint64_t cell_id, uint64_t meeting_id);
-bool write_checkpoint_file(const std::string& dir, const v1::Minutes& minutes, std::string* why);
-void remove_checkpoint_file(const std::string& dir, uint64_t cell_id, uint64_t meeting_id);
-// Moves left-over checkpoints into DIR (names appended to *recovered).
-// False with *why if the folder cannot be read or a file cannot be moved.
-bool recover_checkpoints(const std::string& dir, std::vector<std::string>* recovered,
-                         std::string* why);
 
 }  // namespace cellsim::net
 

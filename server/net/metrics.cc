@@ -98,6 +98,11 @@ Metrics::Metrics(size_t shards) : registry_(std::make_shared<prometheus::Registr
   for (size_t i = 0; i < shards; ++i) {
     handling_.push_back(&handling.Add({{"shard", std::to_string(i)}}, handling_buckets()));
   }
+  journal_commit_ = &prometheus::BuildHistogram()
+                         .Name("cellmeet_journal_commit_seconds")
+                         .Help("Wall time of each journal group commit (write + fsync), seconds")
+                         .Register(*registry_)
+                         .Add({}, handling_buckets());
 }
 
 prometheus::Counter& Metrics::by_body(const std::vector<prometheus::Counter*>& children,

@@ -55,6 +55,8 @@ class Metrics {
   void connection_closed() { connections_open_->Decrement(); }
   // REQUIRES: shard < the `shards` given to the constructor.
   void frame_handled(size_t shard, double seconds) { handling_[shard]->Observe(seconds); }
+  // Thread-safe (prometheus-cpp histograms lock).
+  void journal_commit(double seconds) { journal_commit_->Observe(seconds); }
 
  private:
   static prometheus::Counter& by_body(const std::vector<prometheus::Counter*>& children,
@@ -68,6 +70,7 @@ class Metrics {
   // Indexed by ErrorCode value; gaps and the last entry are "unknown".
   std::vector<prometheus::Counter*> errors_;
   std::vector<prometheus::Histogram*> handling_;
+  prometheus::Histogram* journal_commit_ = nullptr;
 };
 
 // Feeds one shard's engine events to Metrics.

@@ -22,6 +22,7 @@
 #include "server/net/asio.h"
 #include "server/net/config.h"
 #include "server/net/connection.h"
+#include "server/net/journal.h"
 #include "server/net/metrics.h"
 #include "server/net/router.h"
 #include "server/net/shard.h"
@@ -114,6 +115,20 @@ bool validate_settings(const engine::EngineSettings& s, std::string* why) {
     *why = "engine: max_frame_bytes must be at least " + std::to_string(kMinMaxFrameBytes);
     return false;
   }
+  // Every frame the engine builds must fit: a relayed media frame, a push
+  // carrying one text of the maximum length.
+  if (uint64_t{s.max_media_payload_bytes} + engine::kMediaRelayOverheadBytes > s.max_frame_bytes ||
+      uint64_t{s.max_text_bytes} + engine::kTextPushOverheadBytes > s.max_frame_bytes) {
+    *why = "engine: max_media_payload_bytes + " + std::to_string(engine::kMediaRelayOverheadBytes) +
+           " and max_text_bytes + " + std::to_string(engine::kTextPushOverheadBytes) +
+           " must fit in max_frame_bytes";
+    return false;
+  }
+  if (s.media_rate_bytes_per_s == 0 ||
+      s.media_burst_bytes < s.max_media_payload_bytes + engine::kMediaFrameOverheadBytes) {
+    *why = "engine: the media rate must be > 0 and the burst must hold one maximal frame";
+    return false;
+  }
   return true;
 }
 
@@ -178,7 +193,8 @@ class Server::Impl : public AcceptorOwner {
 
   bool validate(std::string* why);
   bool build_shards(std::string* why);
-  bool recover_minutes(std::string* why);
+  bool recover_journal(uint64_t run_id, std::string* why);
+  void log_recovery(size_t shard, const engine::RecoveryStats& stats, const JournalContents& jc);
   bool start_metrics(std::string* why);
   void teardown();
   void shutdown();
@@ -205,6 +221,7 @@ class Server::Impl : public AcceptorOwner {
 
   ServerOptions options_;
   unsigned shard_count_ = 1;
+  uint64_t run_id_ = 0;
   uint16_t port_ = 0;
   uint16_t metrics_port_ = 0;
   std::atomic<engine::ConnId> next_id_{1};
@@ -223,20 +240,59 @@ class Server::Impl : public AcceptorOwner {
   std::vector<std::thread> threads_;
 };
 
-// Checkpoints left in minutes_dir/open by a server that did not stop
-// gracefully become recovered minutes (config.h).
-bool Server::Impl::recover_minutes(std::string* why) {
+// Replays the journal into the shards' engines (writing the minutes that
+// recovery produces), then starts this run's compacted journal
+// (server/net/journal.h). A crash at any point leaves the old or the new
+// journal whole.
+bool Server::Impl::recover_journal(uint64_t run_id, std::string* why) {
   if (options_.minutes_dir.empty()) return true;
-  std::vector<std::string> recovered;
-  if (!recover_checkpoints(options_.minutes_dir, &recovered, why)) {
-    *why = "--minutes-dir: recovering open meetings' checkpoints: " + *why;
+  JournalContents jc;
+  if (!read_journal(options_.minutes_dir, &jc, why)) {
+    *why = "--minutes-dir: reading the journal: " + *why;
     return false;
   }
-  for (const std::string& path : recovered) {
-    log_line("recovered the minutes of a meeting open when the server last stopped without "
-             "closing it: " + path);
+  std::vector<std::vector<v1::JournalRecord>> per_shard(shards_.size());
+  for (v1::JournalRecord& rec : jc.records) {
+    if (rec.event_case() == v1::JournalRecord::kStopped) continue;
+    per_shard[shard_for_cell(rec.cell_id(), shards_.size())].push_back(std::move(rec));
+  }
+  const engine::BoxLookup boxes = [&jc](uint64_t c, uint64_t m, uint64_t v) -> const v1::BallotBox* {
+    auto it = jc.boxes.find({c, m, v});
+    return it == jc.boxes.end() ? nullptr : &it->second;
+  };
+  std::vector<std::string> files, keep_boxes;
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    std::vector<v1::JournalRecord>& records = per_shard[i];
+    if (jc.clean_stop) records.emplace_back().set_stopped(true);
+    engine::RecoveryStats stats;
+    shards_[i]->recover(records, boxes, &stats);
+    log_recovery(i, stats, jc);
+    const std::string initial = shards_[i]->compacted_journal(records, jc.boxes, &keep_boxes);
+    const std::string name = "s" + std::to_string(i) + "-" + std::to_string(run_id) + ".log";
+    if (!shards_[i]->open_journal(name, initial, why)) {
+      *why = "--minutes-dir: starting the journal: " + *why;
+      return false;
+    }
+    files.push_back(name);
+  }
+  if (!install_journal(options_.minutes_dir, files, keep_boxes, why)) {
+    *why = "--minutes-dir: installing the journal: " + *why;
+    return false;
   }
   return true;
+}
+
+void Server::Impl::log_recovery(size_t shard, const engine::RecoveryStats& stats,
+                                const JournalContents& jc) {
+  if (stats.records_applied == 0 && stats.records_skipped == 0) return;
+  log_line("shard " + std::to_string(shard) + ": journal replayed (" +
+           std::to_string(stats.records_applied) + " records, " +
+           std::to_string(stats.records_skipped) + " skipped, " +
+           std::to_string(jc.torn_records) + " torn file tails): " +
+           std::to_string(stats.meetings_restored) + " meetings still open, " +
+           std::to_string(stats.ballots_restored) + " ballots of open votes restored" +
+           (stats.clean_stop ? " (after a graceful stop)" : " (after a crash)"));
+  for (const std::string& w : stats.warnings) log_line("journal: " + w);
 }
 
 bool Server::Impl::start(std::string* why) {
@@ -245,7 +301,7 @@ bool Server::Impl::start(std::string* why) {
     *why = state_ == State::kStopped ? "the server was stopped" : "the server is already started";
     return false;
   }
-  if (!validate(why) || !recover_minutes(why) || !build_shards(why)) {
+  if (!validate(why) || !build_shards(why) || !recover_journal(run_id_, why)) {
     teardown();
     return false;
   }
@@ -292,9 +348,10 @@ bool Server::Impl::build_shards(std::string* why) {
   metrics_ = std::make_unique<Metrics>(shard_count_);
   count_ = std::make_unique<ConnectionCount>(options_.max_connections, metrics_.get());
   // This run's id: the start time, so resume tokens of an earlier run do not
-  // match this run's sessions.
-  const uint64_t run_id = static_cast<uint64_t>(
+  // match this run's sessions (and the journal files of runs differ).
+  run_id_ = static_cast<uint64_t>(
       std::chrono::system_clock::now().time_since_epoch() / std::chrono::nanoseconds(1));
+  const uint64_t run_id = run_id_;
   for (unsigned i = 0; i < shard_count_; ++i) {
     ShardOptions so;
     so.index = i;
@@ -305,7 +362,6 @@ bool Server::Impl::build_shards(std::string* why) {
     so.key = options_.key;
     so.max_send_queue_bytes = options_.max_send_queue_bytes;
     so.minutes_dir = options_.minutes_dir;
-    so.checkpoint_interval_ms = options_.checkpoint_interval_ms;
     shards_.push_back(std::make_unique<Shard>(std::move(so), metrics_.get(), count_.get()));
   }
   for (const v1::CellRoster& cell : options_.deployment.cells()) {

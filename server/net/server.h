@@ -51,12 +51,11 @@ struct ServerOptions {
   // Per connection; overflow => disconnect (ERROR_SLOW_CONSUMER best effort).
   size_t max_send_queue_bytes = 1 << 20;
   // Non-empty: each MeetingClosed's minutes written there as JSON, one file
-  // per meeting, atomically (tmp + rename).
+  // per meeting, atomically (tmp + rename), and the journal kept in
+  // minutes_dir/journal: every event acknowledged or announced is durable
+  // before the answer leaves, and a server started after a crash replays it
+  // (open meetings and votes come back; recovered minutes are written).
   std::string minutes_dir;
-  // With minutes_dir: open meetings are checkpointed this often (when their
-  // record changed) to minutes_dir/open, and checkpoints a crash left there
-  // are recovered at start (server/net/config.h).
-  uint32_t checkpoint_interval_ms = 1000;
   // With a certificate and key, every connection is TLS 1.3 (the acceptor
   // does the handshake, server/net/acceptor.h); start() fails on a bad one.
   ServerTlsOptions tls;

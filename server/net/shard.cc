@@ -43,10 +43,8 @@ Shard::Shard(ShardOptions options, Metrics* metrics, ConnectionCount* count)
       work_(ctx_.get_executor()),
       observer_(metrics),
       engine_(options_.engine, options_.key),
-      timer_(ctx_),
-      checkpoint_timer_(ctx_) {
+      timer_(ctx_) {
   engine_.set_observer(&observer_);
-  arm_checkpoint_timer();
 }
 
 Shard::~Shard() { engine_.set_observer(nullptr); }
@@ -103,13 +101,20 @@ void Shard::begin_stop(std::function<void()> drained) {
   drained_ = std::move(drained);
   engine_.shutdown(wall_clock_ns());
   drain();
+  flush();  // the interrupted minutes are written, what was held is sent
+  if (journal_.is_open()) {
+    v1::JournalRecord rec;
+    rec.set_stopped(true);
+    journal_.append(rec.SerializeAsString());
+    std::string why;
+    if (!journal_.commit(&why)) log_line("journal: " + why);
+  }
   std::vector<std::shared_ptr<Connection>> all;
   all.reserve(conns_.size());
   for (const auto& [id, conn] : conns_) all.push_back(conn);
   for (const auto& conn : all) conn->close_after_flush(/*quick=*/true);
   error_code ignored;
   timer_.cancel(ignored);
-  checkpoint_timer_.cancel(ignored);
   check_drained();
 }
 
@@ -146,19 +151,63 @@ void Shard::on_finished(Connection& conn) {
 void Shard::drain() {
   engine::Output out;
   while (engine_.poll_output(&out)) {
+    if (!journal_.is_open()) {
+      deliver(out);
+      continue;
+    }
     switch (out.kind) {
-      case engine::Output::Kind::kTransmit:
-        transmit(out.conn, std::move(out.frame));
-        break;
-      case engine::Output::Kind::kClose:
-        close_connection(out.conn);
-        break;
-      case engine::Output::Kind::kMinutes:
-        keep_minutes(*out.minutes);
-        break;
+      case engine::Output::Kind::kJournal: journal_.append(out.record); break;
+      case engine::Output::Kind::kBallotBox: journal_.stage_box(*out.box); break;
+      default:
+        if (journal_.pending() || !held_.empty()) {
+          held_.push_back(std::move(out));
+        } else {
+          deliver(out);
+        }
     }
   }
+  if (journal_.pending()) schedule_flush();
   arm_timer();
+}
+
+void Shard::deliver(engine::Output& out) {
+  switch (out.kind) {
+    case engine::Output::Kind::kTransmit: transmit(out.conn, std::move(out.frame)); break;
+    case engine::Output::Kind::kClose: close_connection(out.conn); break;
+    case engine::Output::Kind::kMinutes: keep_minutes(*out.minutes); break;
+    case engine::Output::Kind::kJournal:
+    case engine::Output::Kind::kBallotBox: break;  // no journal: nothing to keep
+  }
+}
+
+// Group commit: runs after the handlers that were ready when the first
+// record of this turn was staged.
+void Shard::schedule_flush() {
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  asio::post(ctx_, [this] { flush(); });
+}
+
+void Shard::flush() {
+  flush_posted_ = false;
+  if (journal_.pending()) {
+    const auto started = std::chrono::steady_clock::now();
+    std::string why;
+    if (!journal_.commit(&why)) {
+      // Availability over a stop: the answers still go, and the log says
+      // loudly that they are not durable.
+      log_line("journal of shard " + std::to_string(options_.index) + " NOT written: " + why);
+    }
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+    metrics_->journal_commit(took.count());
+  }
+  size_t bound = held_.size();  // what deliver() adds goes to the next flush
+  while (bound-- > 0 && !held_.empty()) {
+    engine::Output out = std::move(held_.front());
+    held_.pop_front();
+    deliver(out);
+  }
+  drain();  // what delivering caused (a slow consumer's attendance change)
 }
 
 void Shard::transmit(engine::ConnId id, wire::SharedFrame frame) {
@@ -193,38 +242,61 @@ void Shard::keep_minutes(const v1::Minutes& minutes) {
   if (!write_minutes_file(options_.minutes_dir, minutes, &path, &why)) {
     log_line("minutes of cell " + std::to_string(minutes.cell_id()) + " meeting " +
              std::to_string(minutes.meeting_id()) + " NOT written: " + why);
-    return;  // the checkpoint, if any, stays: it is recovered at the next start
+    return;  // the journal keeps the meeting: recovered at the next start
   }
-  remove_checkpoint_file(options_.minutes_dir, minutes.cell_id(), minutes.meeting_id());
-  checkpointed_.erase(minutes.cell_id());
+  if (minutes.interrupted() || !journal_.is_open()) return;  // the meeting goes on after a restart
+  v1::JournalRecord rec;
+  rec.set_cell_id(minutes.cell_id());
+  rec.set_meeting_id(minutes.meeting_id());
+  rec.set_minutes_kept(true);
+  journal_.append(rec.SerializeAsString());
+  remove_box_files(options_.minutes_dir, minutes.cell_id(), minutes.meeting_id());
+  schedule_flush();
 }
 
-void Shard::arm_checkpoint_timer() {
-  if (options_.minutes_dir.empty() || stopping_) return;
-  checkpoint_timer_.expires_after(std::chrono::milliseconds(options_.checkpoint_interval_ms));
-  checkpoint_timer_.async_wait([this](const error_code& ec) {
-    if (ec == asio::error::operation_aborted || stopping_) return;
-    checkpoint_open_meetings();
-    arm_checkpoint_timer();
-  });
+void Shard::recover(const std::vector<v1::JournalRecord>& records,
+                    const engine::BoxLookup& boxes, engine::RecoveryStats* stats) {
+  engine_.recover(wall_clock_ns(), records, boxes, stats);
+  drain();  // no journal yet: the recovered and final minutes are written now
 }
 
-// Rewrites the checkpoint of every open meeting whose record moved since.
-void Shard::checkpoint_open_meetings() {
-  std::vector<std::pair<uint64_t, const engine::Meeting*>> open;
-  engine_.open_meeting_list(&open);
-  const int64_t now_ms = wall_clock_ns() / engine::kNsPerMs;
-  for (const auto& [cell_id, meeting] : open) {
-    const std::pair<uint64_t, uint64_t> mark{meeting->id(), meeting->revision()};
-    auto it = checkpointed_.find(cell_id);
-    if (it != checkpointed_.end() && it->second == mark) continue;
-    std::string why;
-    if (!write_checkpoint_file(options_.minutes_dir, meeting->interrupted_minutes(now_ms), &why)) {
-      log_line("checkpoint of cell " + std::to_string(cell_id) + " NOT written: " + why);
-      continue;
+std::string Shard::compacted_journal(const std::vector<v1::JournalRecord>& records,
+                                     const std::map<BoxKey, v1::BallotBox>& all_boxes,
+                                     std::vector<std::string>* boxes) const {
+  std::string out;
+  const auto live = [&](uint64_t cell_id, uint64_t meeting_id) {
+    const engine::Meeting* m = engine_.meeting(cell_id);
+    return m != nullptr && !m->closed() && m->id() == meeting_id;
+  };
+  for (uint64_t cell_id : engine_.cell_ids()) {
+    const uint64_t next = engine_.next_meeting_id(cell_id);
+    if (next <= 1) continue;
+    v1::JournalRecord header;
+    header.set_cell_id(cell_id);
+    header.set_next_meeting_id(next);
+    append_journal_record(header.SerializeAsString(), &out);
+  }
+  for (const v1::JournalRecord& rec : records) {
+    switch (rec.event_case()) {
+      case v1::JournalRecord::kStopped:
+      case v1::JournalRecord::kMinutesKept:
+      case v1::JournalRecord::kNextMeetingId: continue;
+      default: break;
     }
-    checkpointed_[cell_id] = mark;
+    if (live(rec.cell_id(), rec.meeting_id())) append_journal_record(rec.SerializeAsString(), &out);
   }
+  for (const auto& [key, box] : all_boxes) {
+    const auto& [cell_id, meeting_id, vote_id] = key;
+    if (engine_.holds_cell(cell_id) && live(cell_id, meeting_id)) {
+      boxes->push_back(box_file_name(cell_id, meeting_id, vote_id));
+    }
+  }
+  return out;
+}
+
+bool Shard::open_journal(const std::string& file_name, std::string_view initial,
+                         std::string* why) {
+  return journal_.open(options_.minutes_dir, file_name, initial, why);
 }
 
 void Shard::arm_timer() {

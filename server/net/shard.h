@@ -9,6 +9,14 @@
 // once what was queued before it is written, kMinutes writes the minutes file.
 // One steady timer is kept armed at engine.poll_timeout().
 //
+// With a minutes folder the shard keeps a journal (server/net/journal.h):
+// kJournal and kBallotBox outputs are staged in the JournalWriter, and every
+// output after the first staged one is held back; a flush posted to the end
+// of the io_context's ready queue (so it runs after the handlers already
+// ready: one turn of the loop) commits them with one fsync and then
+// delivers what was held, in order. Nothing the engine acknowledges or
+// announces leaves before it is durable.
+//
 // Thread-safety: construction and add_cell() before run(); context(),
 // stop_context() and meeting_counts() from any thread; everything else only
 // on the shard's thread (post to context()).
@@ -25,10 +33,14 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include <deque>
+#include <vector>
+
 #include "server/engine/engine.h"
 #include "server/engine/settings.h"
 #include "server/net/asio.h"
 #include "server/net/connection.h"
+#include "server/net/journal.h"
 #include "server/net/metrics.h"
 
 namespace cellsim::net {
@@ -66,9 +78,7 @@ struct ShardOptions {
   engine::EngineSettings engine;
   std::string key;
   size_t max_send_queue_bytes = 1 << 20;
-  std::string minutes_dir;  // empty: minutes are not written (nor checkpoints)
-  // How often open meetings' changed records are checkpointed (config.h).
-  uint32_t checkpoint_interval_ms = 1000;
+  std::string minutes_dir;  // empty: no minutes files and no journal
 };
 
 class Shard : public ConnectionOwner {
@@ -84,6 +94,20 @@ class Shard : public ConnectionOwner {
   bool add_cell(const v1::CellRoster& roster, std::string* why) {
     return engine_.add_cell(roster, why);
   }
+  // Before run(): replays this shard's journal records (Engine::recover) and
+  // writes the minutes that recovery produced.
+  void recover(const std::vector<v1::JournalRecord>& records, const engine::BoxLookup& boxes,
+               engine::RecoveryStats* stats);
+  // Before run(): the compacted journal of this shard after recover(): a
+  // next-meeting-id record per cell, then `records` of meetings still open
+  // (framed); the box files those meetings need are appended to *boxes.
+  std::string compacted_journal(const std::vector<v1::JournalRecord>& records,
+                                const std::map<BoxKey, v1::BallotBox>& all_boxes,
+                                std::vector<std::string>* boxes) const;
+  // Before run(): starts this shard's journal file with `initial`.
+  bool open_journal(const std::string& file_name, std::string_view initial, std::string* why);
+  // Journal figures (shard thread only).
+  const JournalWriter& journal() const { return journal_; }
   size_t index() const { return options_.index; }
   asio::io_context& context() { return ctx_; }
 
@@ -116,11 +140,12 @@ class Shard : public ConnectionOwner {
   void transmit(engine::ConnId id, wire::SharedFrame frame);
   void close_connection(engine::ConnId id);
   void slow_consumer(const std::shared_ptr<Connection>& conn);
+  void deliver(engine::Output& out);
+  void schedule_flush();
+  void flush();
   void keep_minutes(const v1::Minutes& minutes);
   void arm_timer();
   void on_timer(const error_code& ec);
-  void arm_checkpoint_timer();
-  void checkpoint_open_meetings();
   void check_drained();
 
   const ShardOptions options_;
@@ -133,9 +158,11 @@ class Shard : public ConnectionOwner {
   asio::steady_timer timer_;
   bool timer_armed_ = false;
   engine::TimeNs timer_at_ns_ = 0;
-  asio::steady_timer checkpoint_timer_;
-  // cell id → (meeting id, revision) of its last checkpoint.
-  std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> checkpointed_;
+  JournalWriter journal_;
+  // Outputs held until the staged journal records are durable (bounded by
+  // what one turn of the loop produces; flushed at the end of the turn).
+  std::deque<engine::Output> held_;
+  bool flush_posted_ = false;
   // Every live connection of this shard, attached or closing.
   std::unordered_map<engine::ConnId, std::shared_ptr<Connection>> conns_;
   // Refused connections closing with a lingering close (bounded).

@@ -334,6 +334,15 @@ void Harness::drain() {
           minutes_.push_back(*out.minutes);
         }
         break;
+      case Output::Kind::kJournal: {
+        v1::JournalRecord rec;
+        if (!rec.ParseFromString(out.record)) ADD_FAILURE() << "a journal record does not parse";
+        journal_.push_back(std::move(rec));
+        break;
+      }
+      case Output::Kind::kBallotBox:
+        boxes_[{out.box->cell_id(), out.box->meeting_id(), out.box->vote_id()}] = *out.box;
+        break;
       case Output::Kind::kClose: {
         ConnState& cs = conns_[out.conn];
         if (cs.closed_by_engine) ADD_FAILURE() << "connection " << out.conn << " closed twice";

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <tuple>
 #include <memory>
 #include <optional>
 #include <string>
@@ -170,6 +171,11 @@ class Harness {
                                    size_t since = 0) const;
   // Every kMinutes output, in order.
   const std::vector<v1::Minutes>& minutes() const { return minutes_; }
+  // Every journal record and the latest state of every ballot box the
+  // engine emitted, in order (what a host keeping a journal would write).
+  const std::vector<v1::JournalRecord>& journal() const { return journal_; }
+  using BoxKey = std::tuple<uint64_t, uint64_t, uint64_t>;
+  const std::map<BoxKey, v1::BallotBox>& boxes() const { return boxes_; }
   // Frames the engine parsed, as its observer counted them.
   uint64_t observed_frames_in() const { return observer_.frames_in; }
   // Frames transmitted whose payload exceeds settings().max_frame_bytes.
@@ -212,6 +218,8 @@ class Harness {
   std::map<std::pair<uint64_t, uint64_t>, ConnId> member_conns_;
   std::deque<Received> log_;
   std::vector<v1::Minutes> minutes_;
+  std::vector<v1::JournalRecord> journal_;
+  std::map<BoxKey, v1::BallotBox> boxes_;
   size_t oversized_frames_ = 0;
   CountingObserver observer_;
   uint64_t error_frames_ = 0;

@@ -654,8 +654,8 @@ class Run {
       want = v1::ERROR_NOT_JOINED;
     } else if (m_.closed) {
       want = v1::ERROR_MEETING_NOT_OPEN;
-    } else if (t == nullptr || !t->may_attend() || t->attended) {
-      want = v1::ERROR_CANNOT_EXCUSE;
+    } else if (m_.opened || t == nullptr || !t->may_attend() || t->attended) {
+      want = v1::ERROR_CANNOT_EXCUSE;  // excuses are settled before the meeting opens
     } else if (!t->excused) {
       t->excused = true;
       t->excuse_reason = reason;
@@ -805,8 +805,10 @@ class Run {
     } else if (choice == v1::CHOICE_UNSPECIFIED) {
       want = v1::ERROR_INVALID_REQUEST;
     } else if (auto it = m_.vote->ballots.find(id); it != m_.vote->ballots.end()) {
-      if (it->second.first == ballot_id) {
+      if (it->second.first == ballot_id && it->second.second == choice) {
         duplicate = true;
+      } else if (it->second.first == ballot_id) {
+        want = v1::ERROR_BALLOT_CHANGED;  // a counted ballot cannot be changed
       } else {
         want = v1::ERROR_BALLOT_CONFLICT;
       }

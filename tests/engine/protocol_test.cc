@@ -185,6 +185,7 @@ TEST_F(Protocol, RequestIdsEchoed) {
 TEST_F(Protocol, MediaRelayedToOthers) {
   m.open();
   m.join_range(2, 3);
+  m.ok(kChair, msg::grant_floor(2));  // only the floor holder's media is relayed
   const size_t since = m.h.mark();
   m.ok(2, msg::media(5, "audio"));
   EXPECT_TRUE(m.h.envelopes(m.conn(2), since).empty()) << "not echoed to the sender";
