@@ -25,7 +25,11 @@
 //  * every BallotAck sent is reflected in the vote: counted in the current
 //    meeting (Meeting::counted_votes) until that meeting closes, then among
 //    the voters of its minutes' vote (closed or, when interrupted, open).
-// Output kinds other than kTransmit, kClose and kMinutes are ignored.
+// And at the end of each program (before the final shutdown: the state a
+// crash would leave), the journal the engine emitted (kJournal records and
+// kBallotBox boxes) replayed into a fresh engine (Engine::recover) rebuilds
+// every cell's meeting exactly: id, snapshot, ballots counted, tallies, each
+// member's counted votes, the next meeting id, and its invariants hold.
 // FUZZ_ENGINE_TRACE=1 prints each op and every frame sent, to read a run.
 #include <cstddef>
 #include <cstdint>
@@ -33,6 +37,7 @@
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <tuple>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,6 +57,8 @@ using cellsim::engine::EngineSettings;
 using cellsim::engine::Meeting;
 using cellsim::engine::Output;
 using cellsim::engine::TimeNs;
+using cellsim::engine::BoxLookup;
+using cellsim::engine::RecoveryStats;
 
 #define FUZZ_CHECK(cond, ...)                                                   \
   do {                                                                          \
@@ -233,6 +240,7 @@ class Driver {
 
   void run(Reader& r) {
     for (size_t ops = 0; ops < kMaxOps && !r.done() && !stopped_; ++ops) step(r);
+    if (!stopped_) check_replay();
     if (!stopped_) {  // end every run with a shutdown: interrupted minutes are checked too
       engine_->shutdown(now_);
       stopped_ = true;
@@ -514,7 +522,15 @@ class Driver {
           break;
         }
         case Output::Kind::kMinutes: on_minutes(*out.minutes); break;
-        default: break;  // journal records and the like: not this fuzzer's business
+        case Output::Kind::kJournal: {
+          v1::JournalRecord rec;
+          FUZZ_CHECK(rec.ParseFromString(out.record), "a journal record does not parse");
+          journal_.push_back(std::move(rec));
+          break;
+        }
+        case Output::Kind::kBallotBox:
+          boxes_[{out.box->cell_id(), out.box->meeting_id(), out.box->vote_id()}] = *out.box;
+          break;
       }
     }
     FUZZ_CHECK(needs_close_.empty(), "a protocol Error on connection %llu without a kClose",
@@ -580,6 +596,57 @@ class Driver {
     }
   }
 
+  // The journal so far, replayed into a fresh engine, gives the same meetings.
+  void check_replay() {
+    Engine fresh(settings_, std::string(kKey));
+    std::string why;
+    FUZZ_CHECK(fresh.add_cell(roster(1), &why), "%s", why.c_str());
+    FUZZ_CHECK(fresh.add_cell(roster(2), &why), "%s", why.c_str());
+    RecoveryStats stats;
+    const BoxLookup boxes = [this](uint64_t c, uint64_t m, uint64_t v) -> const v1::BallotBox* {
+      auto it = boxes_.find({c, m, v});
+      return it == boxes_.end() ? nullptr : &it->second;
+    };
+    fresh.recover(now_, journal_, boxes, &stats);
+    FUZZ_CHECK(stats.records_skipped == 0, "replay skipped %llu records: %s",
+               static_cast<unsigned long long>(stats.records_skipped),
+               stats.warnings.empty() ? "" : stats.warnings[0].c_str());
+    for (uint64_t cell : {1, 2}) {
+      const Meeting* a = engine_->meeting(cell);
+      const Meeting* b = fresh.meeting(cell);
+      FUZZ_CHECK((a == nullptr) == (b == nullptr), "cell %llu: a meeting on one side only",
+                 static_cast<unsigned long long>(cell));
+      FUZZ_CHECK(engine_->next_meeting_id(cell) == fresh.next_meeting_id(cell),
+                 "cell %llu: next meeting id differs after replay",
+                 static_cast<unsigned long long>(cell));
+      if (a == nullptr) continue;
+      FUZZ_CHECK(a->id() == b->id(), "cell %llu: meeting id differs after replay",
+                 static_cast<unsigned long long>(cell));
+      FUZZ_CHECK(a->snapshot().SerializeAsString() == b->snapshot().SerializeAsString(),
+                 "cell %llu: snapshot differs after replay:\n%s\nvs\n%s",
+                 static_cast<unsigned long long>(cell), a->snapshot().DebugString().c_str(),
+                 b->snapshot().DebugString().c_str());
+      FUZZ_CHECK(a->ballots_counted() == b->ballots_counted() &&
+                     a->tally_total() == b->tally_total(),
+                 "cell %llu: ballots differ after replay", static_cast<unsigned long long>(cell));
+      const v1::CellRoster members = roster(cell);
+      for (const auto& rm : members.members()) {
+        FUZZ_CHECK(a->counted_votes(rm.member_id()) == b->counted_votes(rm.member_id()),
+                   "cell %llu member %llu: counted votes differ after replay",
+                   static_cast<unsigned long long>(cell),
+                   static_cast<unsigned long long>(rm.member_id()));
+      }
+      FUZZ_CHECK(b->check_invariants(&why), "replayed cell %llu: %s",
+                 static_cast<unsigned long long>(cell), why.c_str());
+      if (a->closed()) continue;
+      v1::Minutes ma = a->interrupted_minutes(now_ / kNsPerMs);
+      v1::Minutes mb = b->interrupted_minutes(now_ / kNsPerMs);
+      FUZZ_CHECK(ma.SerializeAsString() == mb.SerializeAsString(),
+                 "cell %llu: interrupted minutes differ after replay",
+                 static_cast<unsigned long long>(cell));
+    }
+  }
+
   // Whether `a` is among the voters of the minutes' open vote (interrupted
   // minutes). Read by reflection: Minutes.open_vote is newer than some
   // engines this fuzzer builds against; without it, an interrupted meeting's
@@ -628,6 +695,8 @@ class Driver {
   std::set<ConnId> open_;
   std::set<ConnId> needs_close_;
   std::map<uint64_t, std::vector<Ack>> acks_;  // by cell: acknowledged, not yet minuted
+  std::vector<v1::JournalRecord> journal_;
+  std::map<std::tuple<uint64_t, uint64_t, uint64_t>, v1::BallotBox> boxes_;
   std::map<std::pair<uint64_t, uint64_t>, std::string> resume_;
   Who pending_who_{0, 0};
   bool stopped_ = false;

@@ -320,6 +320,7 @@ bool Driver::build(std::string* why) {
     so.engine.rules.quorum = {q.num, q.den};
     so.engine.rules.heartbeat_interval_ms = s_.rules().heartbeat_interval_ms();
     so.engine.rules.missed_heartbeats = s_.rules().missed_heartbeats();
+    sim::apply_media_pacing(s_.media(), &so.engine);
     so.engine.run_id = s_.seed();
     for (const auto& c : setups) *so.deployment.add_cells() = c.roster;
     if (!setup_tls(&so, why)) return false;

@@ -19,6 +19,7 @@
 #include "cellsim/v1/scenario.pb.h"
 #include "metrics/attendance.h"
 #include "metrics/recorder.h"
+#include "server/engine/settings.h"
 #include "server/engine/token.h"
 
 namespace cellsim::sim {
@@ -103,6 +104,27 @@ inline void record_media(metrics::Traffic& t, bool sent, uint64_t payload_bytes,
 
 // A member's token, as its server would mint it: the plan's cell, member,
 // standing and role, valid until a day after the run ends.
+// The engine's media pacing for a scenario's audio: the defaults
+// (engine/settings.h), raised when the scenario speaks faster, to twice the
+// speaker's rate (payload plus the per-frame overhead) with 10 s of burst.
+inline void apply_media_pacing(const v1::MediaSpec& media, engine::EngineSettings* s) {
+  if (media.bitrate_kbps() == 0 || media.frame_ms() == 0) return;
+  const uint64_t payload_bytes = uint64_t{media.bitrate_kbps()} * media.frame_ms() / 8;
+  s->max_media_payload_bytes = static_cast<uint32_t>(
+      std::min<uint64_t>(s->max_frame_bytes - engine::kMediaRelayOverheadBytes,
+                         std::max<uint64_t>(s->max_media_payload_bytes, payload_bytes)));
+  const uint64_t payload_per_s = uint64_t{media.bitrate_kbps()} * 1000 / 8;
+  const uint64_t frames_per_s = (1000 + media.frame_ms() - 1) / media.frame_ms();
+  const uint64_t rate = 2 * (payload_per_s + frames_per_s * engine::kMediaFrameOverheadBytes);
+  constexpr uint64_t kBurstSeconds = 10;
+  constexpr uint64_t kMaxRate = uint64_t{1} << 28;
+  s->media_rate_bytes_per_s = static_cast<uint32_t>(
+      std::min(kMaxRate, std::max<uint64_t>(s->media_rate_bytes_per_s, rate)));
+  s->media_burst_bytes = static_cast<uint32_t>(
+      std::min(kMaxRate * kBurstSeconds,
+               std::max<uint64_t>(s->media_burst_bytes, rate * kBurstSeconds)));
+}
+
 inline std::string member_token(const std::string& key, const agents::MemberPlan& plan,
                                 agents::TimeNs run_end_ns) {
   v1::TokenClaims claims;

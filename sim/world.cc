@@ -163,6 +163,7 @@ bool World::build(std::string* why) {
   engine_settings_.rules.quorum = {q.num, q.den};
   engine_settings_.rules.heartbeat_interval_ms = s.rules().heartbeat_interval_ms();
   engine_settings_.rules.missed_heartbeats = s.rules().missed_heartbeats();
+  apply_media_pacing(s.media(), &engine_settings_);
   engine_settings_.run_id = s.seed();
   liveness_ns_ = TimeNs{s.rules().heartbeat_interval_ms()} * s.rules().missed_heartbeats() * kNsPerMs;
 
