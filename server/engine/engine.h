@@ -76,7 +76,7 @@ struct RecoveryStats {
   uint64_t records_applied = 0;
   uint64_t records_skipped = 0;    // for unknown cells, or that no longer apply
   uint64_t meetings_restored = 0;  // meetings still gathering or open
-  uint64_t ballots_restored = 0;   // counted ballots of votes still open
+  uint64_t ballots_restored = 0;   // counted ballots of the meetings still open
   bool clean_stop = false;         // the journal ends with a graceful stop
   std::vector<std::string> warnings;  // at most kMaxRecoveryWarnings
 };

@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -250,8 +251,33 @@ JournalWriter::~JournalWriter() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+bool JournalCatalog::replace(size_t shard, const std::string& file_name, std::string* why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const std::string dir = journal_dir(minutes_dir_);
+  std::vector<std::string> next = files_;
+  const std::string old = next.at(shard);
+  next[shard] = file_name;
+  std::string current;
+  for (const auto& f : next) current += f + "\n";
+  if (!write_file_durably(dir + "/CURRENT", current, why)) return false;
+  fsync_folder(dir);
+  files_ = std::move(next);
+  if (old != file_name) ::unlink((dir + "/" + old).c_str());
+  return true;
+}
+
+bool read_journal_file(const std::string& minutes_dir, const std::string& file_name,
+                       std::vector<v1::JournalRecord>* records, std::string* why) {
+  std::string bytes;
+  if (!read_whole(journal_dir(minutes_dir) + "/" + file_name, &bytes, why)) return false;
+  bool torn = false;
+  parse_journal_bytes(bytes, records, &torn);
+  return true;
+}
+
 bool JournalWriter::open(const std::string& minutes_dir, const std::string& file_name,
                          std::string_view initial, std::string* why) {
+  assert(fd_ < 0 && "a JournalWriter opens one file");
   minutes_dir_ = minutes_dir;
   file_name_ = file_name;
   const std::string dir = journal_dir(minutes_dir);
@@ -267,9 +293,13 @@ bool JournalWriter::open(const std::string& minutes_dir, const std::string& file
   }
   if (!write_all(fd_, initial) || ::fdatasync(fd_) != 0) {
     *why = path + ": write failed: " + errno_text(errno);
+    ::close(fd_);
+    fd_ = -1;
+    ::unlink(path.c_str());
     return false;
   }
   bytes_ += initial.size();
+  file_bytes_ = initial.size();
   fsync_folder(dir);
   return true;
 }
@@ -296,6 +326,7 @@ bool JournalWriter::commit(std::string* why) {
       ok = false;
     } else {
       bytes_ += buffer_.size();
+      file_bytes_ += buffer_.size();
       records_ += staged_records_;
     }
   }

@@ -24,6 +24,11 @@
 // it, and only then removes the old files: a crash at any point leaves
 // either the old or the new journal whole.
 //
+// Rotation: when a shard's log grows past its bound (ShardOptions), the
+// shard writes a new log holding only the records of meetings still open,
+// points CURRENT at it (JournalCatalog) and removes the old one, so the
+// journal stays proportional to the open meetings however long a run lasts.
+//
 // Secret ballots: nothing here orders or positions a choice by voter. The
 // log never holds a secret ballot; a box holds the roll sorted by member id
 // and the tally, and only its latest state exists on disk.
@@ -36,6 +41,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -83,6 +89,25 @@ bool read_journal(const std::string& minutes_dir, JournalContents* out, std::str
 void parse_journal_bytes(std::string_view bytes, std::vector<v1::JournalRecord>* records,
                          bool* torn);
 
+// Default bound of one shard's log before it is rotated, bytes.
+inline constexpr uint64_t kDefaultJournalRotateBytes = 64ull << 20;
+
+// The current journal files, one per shard, and CURRENT on disk.
+// Thread-safe: shards rotate their files from their own threads.
+class JournalCatalog {
+ public:
+  JournalCatalog(std::string minutes_dir, std::vector<std::string> files)
+      : minutes_dir_(std::move(minutes_dir)), files_(std::move(files)) {}
+  // Makes `file_name` shard `shard`'s log in CURRENT (atomically), then
+  // removes the file it replaces. REQUIRES: shard < files.size().
+  bool replace(size_t shard, const std::string& file_name, std::string* why);
+
+ private:
+  std::mutex mu_;
+  const std::string minutes_dir_;
+  std::vector<std::string> files_;
+};
+
 // Makes `files` the current journal (CURRENT, atomically) and removes every
 // other log and every box not in `keep_boxes`.
 bool install_journal(const std::string& minutes_dir, const std::vector<std::string>& files,
@@ -123,6 +148,8 @@ class JournalWriter {
   uint64_t commits() const { return commits_; }
   uint64_t records_written() const { return records_; }
   uint64_t bytes_written() const { return bytes_; }
+  // Bytes in the current file (what rotation bounds).
+  uint64_t file_bytes() const { return file_bytes_; }
 
  private:
   std::string minutes_dir_;
@@ -134,7 +161,12 @@ class JournalWriter {
   uint64_t commits_ = 0;
   uint64_t records_ = 0;
   uint64_t bytes_ = 0;
+  uint64_t file_bytes_ = 0;
 };
+
+// The records of one log file, for rotation: false with *why if unreadable.
+bool read_journal_file(const std::string& minutes_dir, const std::string& file_name,
+                       std::vector<v1::JournalRecord>* records, std::string* why);
 
 }  // namespace cellsim::net
 

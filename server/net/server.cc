@@ -233,6 +233,7 @@ class Server::Impl : public AcceptorOwner {
   // Declared so that destruction goes exposer, acceptor, shards, metrics.
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<ConnectionCount> count_;
+  std::unique_ptr<JournalCatalog> catalog_;  // outlives the shards
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<Acceptor> acceptor_;
   std::shared_ptr<MeetingsCollectable> meetings_;
@@ -279,6 +280,8 @@ bool Server::Impl::recover_journal(uint64_t run_id, std::string* why) {
     *why = "--minutes-dir: installing the journal: " + *why;
     return false;
   }
+  catalog_ = std::make_unique<JournalCatalog>(options_.minutes_dir, files);
+  for (auto& shard : shards_) shard->set_journal_catalog(catalog_.get());
   return true;
 }
 
@@ -290,7 +293,7 @@ void Server::Impl::log_recovery(size_t shard, const engine::RecoveryStats& stats
            std::to_string(stats.records_skipped) + " skipped, " +
            std::to_string(jc.torn_records) + " torn file tails): " +
            std::to_string(stats.meetings_restored) + " meetings still open, " +
-           std::to_string(stats.ballots_restored) + " ballots of open votes restored" +
+           std::to_string(stats.ballots_restored) + " ballots of their votes restored" +
            (stats.clean_stop ? " (after a graceful stop)" : " (after a crash)"));
   for (const std::string& w : stats.warnings) log_line("journal: " + w);
 }
@@ -362,6 +365,8 @@ bool Server::Impl::build_shards(std::string* why) {
     so.key = options_.key;
     so.max_send_queue_bytes = options_.max_send_queue_bytes;
     so.minutes_dir = options_.minutes_dir;
+    so.journal_rotate_bytes = options_.journal_rotate_bytes;
+    so.run_id = run_id;
     shards_.push_back(std::make_unique<Shard>(std::move(so), metrics_.get(), count_.get()));
   }
   for (const v1::CellRoster& cell : options_.deployment.cells()) {

@@ -56,6 +56,9 @@ struct ServerOptions {
   // before the answer leaves, and a server started after a crash replays it
   // (open meetings and votes come back; recovered minutes are written).
   std::string minutes_dir;
+  // A shard's journal file is rewritten with only the open meetings' records
+  // once it grows past this many bytes (server/net/journal.h, rotation).
+  uint64_t journal_rotate_bytes = 64ull << 20;
   // With a certificate and key, every connection is TLS 1.3 (the acceptor
   // does the handshake, server/net/acceptor.h); start() fails on a bad one.
   ServerTlsOptions tls;

@@ -102,12 +102,12 @@ void Shard::begin_stop(std::function<void()> drained) {
   engine_.shutdown(wall_clock_ns());
   drain();
   flush();  // the interrupted minutes are written, what was held is sent
-  if (journal_.is_open()) {
+  if (journal_->is_open()) {
     v1::JournalRecord rec;
     rec.set_stopped(true);
-    journal_.append(rec.SerializeAsString());
+    journal_->append(rec.SerializeAsString());
     std::string why;
-    if (!journal_.commit(&why)) log_line("journal: " + why);
+    if (!journal_->commit(&why)) log_line("journal: " + why);
   }
   std::vector<std::shared_ptr<Connection>> all;
   all.reserve(conns_.size());
@@ -151,22 +151,22 @@ void Shard::on_finished(Connection& conn) {
 void Shard::drain() {
   engine::Output out;
   while (engine_.poll_output(&out)) {
-    if (!journal_.is_open()) {
+    if (!journal_->is_open()) {
       deliver(out);
       continue;
     }
     switch (out.kind) {
-      case engine::Output::Kind::kJournal: journal_.append(out.record); break;
-      case engine::Output::Kind::kBallotBox: journal_.stage_box(*out.box); break;
+      case engine::Output::Kind::kJournal: journal_->append(out.record); break;
+      case engine::Output::Kind::kBallotBox: journal_->stage_box(*out.box); break;
       default:
-        if (journal_.pending() || !held_.empty()) {
+        if (journal_->pending() || !held_.empty()) {
           held_.push_back(std::move(out));
         } else {
           deliver(out);
         }
     }
   }
-  if (journal_.pending()) schedule_flush();
+  if (journal_->pending()) schedule_flush();
   arm_timer();
 }
 
@@ -190,16 +190,17 @@ void Shard::schedule_flush() {
 
 void Shard::flush() {
   flush_posted_ = false;
-  if (journal_.pending()) {
+  if (journal_->pending()) {
     const auto started = std::chrono::steady_clock::now();
     std::string why;
-    if (!journal_.commit(&why)) {
+    if (!journal_->commit(&why)) {
       // Availability over a stop: the answers still go, and the log says
       // loudly that they are not durable.
       log_line("journal of shard " + std::to_string(options_.index) + " NOT written: " + why);
     }
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
     metrics_->journal_commit(took.count());
+    maybe_rotate();  // nothing is staged now: the whole log is on disk
   }
   size_t bound = held_.size();  // what deliver() adds goes to the next flush
   while (bound-- > 0 && !held_.empty()) {
@@ -244,12 +245,12 @@ void Shard::keep_minutes(const v1::Minutes& minutes) {
              std::to_string(minutes.meeting_id()) + " NOT written: " + why);
     return;  // the journal keeps the meeting: recovered at the next start
   }
-  if (minutes.interrupted() || !journal_.is_open()) return;  // the meeting goes on after a restart
+  if (minutes.interrupted() || !journal_->is_open()) return;  // the meeting goes on after a restart
   v1::JournalRecord rec;
   rec.set_cell_id(minutes.cell_id());
   rec.set_meeting_id(minutes.meeting_id());
   rec.set_minutes_kept(true);
-  journal_.append(rec.SerializeAsString());
+  journal_->append(rec.SerializeAsString());
   remove_box_files(options_.minutes_dir, minutes.cell_id(), minutes.meeting_id());
   schedule_flush();
 }
@@ -294,9 +295,36 @@ std::string Shard::compacted_journal(const std::vector<v1::JournalRecord>& recor
   return out;
 }
 
+// Past its bound, the log is rewritten with the records of the meetings
+// still open (and each cell's next meeting id), CURRENT names the new file,
+// and the old one goes. A failure leaves the old file current.
+void Shard::maybe_rotate() {
+  // Twice what the last rotation kept, at least: open meetings whose own
+  // records pass the bound do not make every commit rotate.
+  const uint64_t bound = std::max(options_.journal_rotate_bytes, 2 * rotated_to_bytes_);
+  if (catalog_ == nullptr || journal_->file_bytes() < bound) return;
+  std::vector<v1::JournalRecord> records;
+  std::string why;
+  std::vector<std::string> unused;
+  const std::string name = "s" + std::to_string(options_.index) + "-" +
+                           std::to_string(options_.run_id) + "-r" +
+                           std::to_string(rotations_ + 1) + ".log";
+  auto fresh = std::make_unique<JournalWriter>();
+  if (!read_journal_file(options_.minutes_dir, journal_->file_name(), &records, &why) ||
+      !fresh->open(options_.minutes_dir, name,
+                   compacted_journal(records, {}, &unused), &why) ||
+      !catalog_->replace(options_.index, name, &why)) {
+    log_line("journal of shard " + std::to_string(options_.index) + " not rotated: " + why);
+    return;
+  }
+  journal_ = std::move(fresh);
+  rotated_to_bytes_ = journal_->file_bytes();
+  ++rotations_;
+}
+
 bool Shard::open_journal(const std::string& file_name, std::string_view initial,
                          std::string* why) {
-  return journal_.open(options_.minutes_dir, file_name, initial, why);
+  return journal_->open(options_.minutes_dir, file_name, initial, why);
 }
 
 void Shard::arm_timer() {

@@ -79,6 +79,9 @@ struct ShardOptions {
   std::string key;
   size_t max_send_queue_bytes = 1 << 20;
   std::string minutes_dir;  // empty: no minutes files and no journal
+  // The journal file is rotated (compacted to the open meetings) past this.
+  uint64_t journal_rotate_bytes = kDefaultJournalRotateBytes;
+  uint64_t run_id = 0;  // names this run's journal files
 };
 
 class Shard : public ConnectionOwner {
@@ -106,8 +109,11 @@ class Shard : public ConnectionOwner {
                                 std::vector<std::string>* boxes) const;
   // Before run(): starts this shard's journal file with `initial`.
   bool open_journal(const std::string& file_name, std::string_view initial, std::string* why);
+  // Before run(): where rotation records the shard's new file.
+  void set_journal_catalog(JournalCatalog* catalog) { catalog_ = catalog; }
   // Journal figures (shard thread only).
-  const JournalWriter& journal() const { return journal_; }
+  const JournalWriter& journal() const { return *journal_; }
+  uint64_t journal_rotations() const { return rotations_; }
   size_t index() const { return options_.index; }
   asio::io_context& context() { return ctx_; }
 
@@ -143,6 +149,7 @@ class Shard : public ConnectionOwner {
   void deliver(engine::Output& out);
   void schedule_flush();
   void flush();
+  void maybe_rotate();
   void keep_minutes(const v1::Minutes& minutes);
   void arm_timer();
   void on_timer(const error_code& ec);
@@ -158,7 +165,10 @@ class Shard : public ConnectionOwner {
   asio::steady_timer timer_;
   bool timer_armed_ = false;
   engine::TimeNs timer_at_ns_ = 0;
-  JournalWriter journal_;
+  std::unique_ptr<JournalWriter> journal_ = std::make_unique<JournalWriter>();
+  JournalCatalog* catalog_ = nullptr;
+  uint64_t rotations_ = 0;
+  uint64_t rotated_to_bytes_ = 0;  // size of the log the last rotation wrote
   // Outputs held until the staged journal records are durable (bounded by
   // what one turn of the loop produces; flushed at the end of the turn).
   std::deque<engine::Output> held_;
