@@ -524,7 +524,7 @@ class Driver {
         case Output::Kind::kMinutes: on_minutes(*out.minutes); break;
         case Output::Kind::kJournal: {
           v1::JournalRecord rec;
-          FUZZ_CHECK(rec.ParseFromString(out.record), "a journal record does not parse");
+          FUZZ_CHECK(rec.ParseFromString(*out.frame), "a journal record does not parse");
           journal_.push_back(std::move(rec));
           break;
         }

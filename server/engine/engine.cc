@@ -16,14 +16,6 @@ namespace {
 // Codes below this close the connection (wire.proto, ErrorCode).
 constexpr int kFirstRuleErrorCode = 100;
 
-struct MemberSession {
-  uint64_t session_id = 0;
-  ConnId conn = 0;            // 0 when no connection is attached
-  uint64_t joined_meeting = 0;  // meeting the session joined, 0 if none
-  // Media pacing (EngineSettings): bytes available, as of media_at.
-  int64_t media_tokens = -1;  // -1: not started (a full bucket)
-  TimeNs media_at = 0;
-};
 
 uint64_t salt_from_key(const std::string& key) {
   uint64_t h = 0x243f6a8885a308d3ull;
@@ -51,6 +43,15 @@ bool is_client_request(v1::Envelope::BodyCase b) {
 }
 
 }  // namespace
+
+struct Engine::MemberSession {
+  uint64_t session_id = 0;
+  ConnId conn = 0;            // 0 when no connection is attached
+  uint64_t joined_meeting = 0;  // meeting the session joined, 0 if none
+  // Media pacing (EngineSettings): bytes available, as of media_at.
+  int64_t media_tokens = -1;  // -1: not started (a full bucket)
+  TimeNs media_at = 0;
+};
 
 struct Engine::Conn {
   explicit Conn(uint32_t max_frame_bytes) : decoder(max_frame_bytes) {}
@@ -127,7 +128,7 @@ void Engine::CellSink::journal(const v1::JournalRecord& record) {
   out.kind = Output::Kind::kJournal;
   v1::JournalRecord r = record;
   r.set_cell_id(cell_->roster.cell_id());
-  out.record = r.SerializeAsString();
+  out.frame = std::make_shared<const std::string>(r.SerializeAsString());
   engine_->outputs_.push_back(std::move(out));
 }
 
@@ -456,8 +457,7 @@ void Engine::on_join(TimeNs now, ConnId id, Conn& c, uint64_t request_id) {
 }
 
 // Token bucket per member (EngineSettings): true when the frame may pass.
-bool Engine::pace_media(Cell& cell, uint64_t member_id, TimeNs now, size_t payload_bytes) {
-  MemberSession& s = cell.sessions[member_id];
+bool Engine::pace_media(MemberSession& s, TimeNs now, size_t payload_bytes) {
   const int64_t burst = settings_.media_burst_bytes;
   if (s.media_tokens < 0) {
     s.media_tokens = burst;
@@ -498,7 +498,7 @@ void Engine::on_media(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env) {
            rid);
     return;
   }
-  if (!pace_media(cell, c.member_id, now, payload_bytes)) {
+  if (!pace_media(sit->second, now, payload_bytes)) {
     refuse(id, RuleResult::Refuse(v1::ERROR_RATE_LIMITED,
                                   "media faster than " +
                                       std::to_string(settings_.media_rate_bytes_per_s) +

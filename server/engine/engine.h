@@ -60,14 +60,13 @@ struct Output {
     kTransmit,  // send `frame` on `conn`
     kClose,     // close `conn` once what was sent before is flushed
     kMinutes,   // a meeting closed: keep `minutes`
-    kJournal,   // append `record` (a serialized v1::JournalRecord) durably
+    kJournal,   // append `frame`'s bytes (a serialized v1::JournalRecord) durably
     kBallotBox, // replace the secret vote's box with `box`, durably
   };
   Kind kind = Kind::kTransmit;
   ConnId conn = 0;
-  wire::SharedFrame frame;
+  wire::SharedFrame frame;  // kTransmit: the frame; kJournal: the record
   std::shared_ptr<const v1::Minutes> minutes;
-  std::string record;
   std::shared_ptr<const v1::BallotBox> box;
 };
 
@@ -161,6 +160,7 @@ class Engine {
  private:
   struct Cell;
   struct Conn;
+  struct MemberSession;
   class CellSink;
 
   Conn* find_conn(ConnId id);
@@ -179,7 +179,7 @@ class Engine {
   Meeting& current_meeting(Cell& cell);
   TimeNs liveness_ns() const;
   bool refuse_invalid_text(TimeNs now, ConnId id, const Conn& c, std::string_view payload);
-  bool pace_media(Cell& cell, uint64_t member_id, TimeNs now, size_t payload_bytes);
+  bool pace_media(MemberSession& session, TimeNs now, size_t payload_bytes);
   void replay(const v1::JournalRecord& rec, const BoxLookup& boxes, RecoveryStats* stats);
   bool apply(Cell& cell, const v1::JournalRecord& rec, const BoxLookup& boxes,
              RecoveryStats* stats);

@@ -156,7 +156,7 @@ void Shard::drain() {
       continue;
     }
     switch (out.kind) {
-      case engine::Output::Kind::kJournal: journal_->append(out.record); break;
+      case engine::Output::Kind::kJournal: journal_->append(*out.frame); break;
       case engine::Output::Kind::kBallotBox: journal_->stage_box(*out.box); break;
       default:
         if (journal_->pending() || !held_.empty()) {

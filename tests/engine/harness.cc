@@ -336,7 +336,7 @@ void Harness::drain() {
         break;
       case Output::Kind::kJournal: {
         v1::JournalRecord rec;
-        if (!rec.ParseFromString(out.record)) ADD_FAILURE() << "a journal record does not parse";
+        if (!rec.ParseFromString(*out.frame)) ADD_FAILURE() << "a journal record does not parse";
         journal_.push_back(std::move(rec));
         break;
       }
