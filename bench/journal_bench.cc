@@ -213,7 +213,7 @@ double metric(uint16_t metrics_port, const std::string& name) {
 size_t journal_records(const std::string& minutes_dir) {
   net::JournalContents contents;
   std::string why;
-  if (!net::read_journal(minutes_dir, &contents, &why)) return 0;
+  if (!net::read_journal(minutes_dir, kKey, &contents, &why)) return 0;
   return contents.records.size();
 }
 

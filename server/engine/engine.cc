@@ -738,10 +738,21 @@ bool Engine::apply(Cell& cell, const v1::JournalRecord& rec, const BoxLookup& bo
       if (!m.open_vote(who, rec.open_vote(), t).ok()) return false;
       const v1::BallotBox* box =
           boxes ? boxes(cell.roster.cell_id(), m.id(), rec.open_vote().vote_id()) : nullptr;
-      if (box != nullptr && m.open_vote_secret()) {
-        if (!m.restore_secret_ballots(*box)) return false;
-        stats->ballots_restored += static_cast<uint64_t>(box->roll_size());
+      if (!m.open_vote_secret()) return true;
+      // Every secret vote has a box from its opening: none means the journal
+      // folder lost it, and the vote comes back without its ballots.
+      if (box == nullptr) {
+        ++stats->records_skipped;
+        if (stats->warnings.size() < kMaxRecoveryWarnings) {
+          stats->warnings.push_back("cell " + std::to_string(rec.cell_id()) + " meeting " +
+                                    std::to_string(m.id()) + ": secret vote " +
+                                    std::to_string(rec.open_vote().vote_id()) +
+                                    " has no ballot box: it comes back without its ballots");
+        }
+        return true;
       }
+      if (!m.restore_secret_ballots(*box)) return false;
+      stats->ballots_restored += static_cast<uint64_t>(box->roll_size());
       return true;
     }
     case v1::JournalRecord::kCloseVote: return m.close_vote(who, rec.close_vote(), t).ok();

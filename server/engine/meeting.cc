@@ -320,6 +320,7 @@ RuleResult Meeting::open_vote(uint64_t chair_id, const v1::OpenVote& req, int64_
   o->set_kind(vote_.kind);
   o->set_method(vote_.method);
   o->set_subject(vote_.subject);
+  emit_box();  // a secret vote's (empty) box exists from its opening on
   sink_->broadcast(env);
   return RuleResult::Ok();
 }

@@ -4,6 +4,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -130,7 +133,71 @@ bool write_file_durably(const std::string& path, std::string_view bytes, std::st
   return true;
 }
 
+constexpr size_t kBoxNonceBytes = 12;
+constexpr size_t kBoxTagBytes = 16;
+constexpr std::string_view kBoxKeyLabel = "cellmeetd ballot box v1";
+
+std::string box_key(std::string_view deployment_key) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), deployment_key.data(), static_cast<int>(deployment_key.size()),
+       reinterpret_cast<const unsigned char*>(kBoxKeyLabel.data()), kBoxKeyLabel.size(), out, &len);
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
+// AES-256-GCM over `in` with `aad`; encrypt or decrypt (then `in` ends with
+// the tag). False if OpenSSL fails or the tag does not verify.
+bool gcm(bool encrypt, const std::string& key, const unsigned char* nonce, std::string_view aad,
+         std::string_view in, std::string* out, unsigned char* tag) {
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  if (ctx == nullptr) return false;
+  const auto* k = reinterpret_cast<const unsigned char*>(key.data());
+  int len = 0;
+  out->resize(in.size());
+  auto* o = reinterpret_cast<unsigned char*>(out->data());
+  const auto* i = reinterpret_cast<const unsigned char*>(in.data());
+  const auto* a = reinterpret_cast<const unsigned char*>(aad.data());
+  bool ok = EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), nullptr, k, nonce, encrypt ? 1 : 0) == 1 &&
+            EVP_CipherUpdate(ctx, nullptr, &len, a, static_cast<int>(aad.size())) == 1 &&
+            EVP_CipherUpdate(ctx, o, &len, i, static_cast<int>(in.size())) == 1;
+  if (ok && !encrypt) {
+    ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, kBoxTagBytes, tag) == 1;
+  }
+  int final_len = 0;
+  ok = ok && EVP_CipherFinal_ex(ctx, o + len, &final_len) == 1;
+  if (ok && encrypt) ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, kBoxTagBytes, tag) == 1;
+  EVP_CIPHER_CTX_free(ctx);
+  return ok;
+}
+
 }  // namespace
+
+std::string seal_box(std::string_view deployment_key, const std::string& name,
+                     const v1::BallotBox& box) {
+  unsigned char nonce[kBoxNonceBytes];
+  unsigned char tag[kBoxTagBytes];
+  if (RAND_bytes(nonce, sizeof nonce) != 1) return {};
+  std::string sealed;
+  if (!gcm(true, box_key(deployment_key), nonce, name, box.SerializeAsString(), &sealed, tag)) {
+    return {};
+  }
+  return std::string(reinterpret_cast<char*>(nonce), sizeof nonce) + sealed +
+         std::string(reinterpret_cast<char*>(tag), sizeof tag);
+}
+
+bool open_box(std::string_view deployment_key, const std::string& name, std::string_view sealed,
+              v1::BallotBox* box) {
+  if (sealed.size() < kBoxNonceBytes + kBoxTagBytes) return false;
+  unsigned char nonce[kBoxNonceBytes];
+  unsigned char tag[kBoxTagBytes];
+  std::memcpy(nonce, sealed.data(), sizeof nonce);
+  std::memcpy(tag, sealed.data() + sealed.size() - sizeof tag, sizeof tag);
+  const std::string_view body =
+      sealed.substr(kBoxNonceBytes, sealed.size() - kBoxNonceBytes - kBoxTagBytes);
+  std::string plain;
+  return gcm(false, box_key(deployment_key), nonce, name, body, &plain, tag) &&
+         box->ParseFromString(plain);
+}
 
 std::string journal_dir(const std::string& minutes_dir) { return minutes_dir + "/journal"; }
 
@@ -166,7 +233,8 @@ void parse_journal_bytes(std::string_view bytes, std::vector<v1::JournalRecord>*
   *torn = pos != bytes.size();
 }
 
-bool read_journal(const std::string& minutes_dir, JournalContents* out, std::string* why) {
+bool read_journal(const std::string& minutes_dir, std::string_view deployment_key,
+                  JournalContents* out, std::string* why) {
   *out = JournalContents{};
   const std::string dir = journal_dir(minutes_dir);
   struct stat st {};
@@ -195,7 +263,11 @@ bool read_journal(const std::string& minutes_dir, JournalContents* out, std::str
     v1::BallotBox box;
     if (!read_whole(dir + "/" + name, &bytes, why)) return false;
     out->box_files.push_back(name);
-    if (!box.ParseFromString(bytes)) continue;  // a torn box is never one a commit finished
+    if (!open_box(deployment_key, name, bytes, &box) ||
+        name != box_file_name(box.cell_id(), box.meeting_id(), box.vote_id())) {
+      ++out->bad_boxes;  // another key's, or damaged: a commit always renames a whole box
+      continue;
+    }
     out->boxes[{box.cell_id(), box.meeting_id(), box.vote_id()}] = std::move(box);
   }
   return true;
@@ -229,10 +301,15 @@ bool install_journal(const std::string& minutes_dir, const std::vector<std::stri
   return true;
 }
 
-bool write_box_file(const std::string& minutes_dir, const v1::BallotBox& box, std::string* why) {
-  const std::string path = journal_dir(minutes_dir) + "/" +
-                           box_file_name(box.cell_id(), box.meeting_id(), box.vote_id());
-  return write_file_durably(path, box.SerializeAsString(), why);
+bool write_box_file(const std::string& minutes_dir, std::string_view deployment_key,
+                    const v1::BallotBox& box, std::string* why) {
+  const std::string name = box_file_name(box.cell_id(), box.meeting_id(), box.vote_id());
+  const std::string sealed = seal_box(deployment_key, name, box);
+  if (sealed.empty()) {
+    *why = name + ": cannot seal the box (OpenSSL)";
+    return false;
+  }
+  return write_file_durably(journal_dir(minutes_dir) + "/" + name, sealed, why);
 }
 
 void remove_box_files(const std::string& minutes_dir, uint64_t cell_id, uint64_t meeting_id) {
@@ -275,10 +352,12 @@ bool read_journal_file(const std::string& minutes_dir, const std::string& file_n
   return true;
 }
 
-bool JournalWriter::open(const std::string& minutes_dir, const std::string& file_name,
-                         std::string_view initial, std::string* why) {
+bool JournalWriter::open(const std::string& minutes_dir, std::string_view deployment_key,
+                         const std::string& file_name, std::string_view initial,
+                         std::string* why) {
   assert(fd_ < 0 && "a JournalWriter opens one file");
   minutes_dir_ = minutes_dir;
+  key_ = std::string(deployment_key);
   file_name_ = file_name;
   const std::string dir = journal_dir(minutes_dir);
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -316,7 +395,7 @@ void JournalWriter::stage_box(const v1::BallotBox& box) {
 bool JournalWriter::commit(std::string* why) {
   bool ok = true;
   for (const auto& [key, box] : boxes_) {
-    if (!write_box_file(minutes_dir_, box, why)) ok = false;
+    if (!write_box_file(minutes_dir_, key_, box, why)) ok = false;
   }
   if (!boxes_.empty()) fsync_folder(journal_dir(minutes_dir_));
   boxes_.clear();

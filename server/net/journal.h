@@ -31,7 +31,12 @@
 //
 // Secret ballots: nothing here orders or positions a choice by voter. The
 // log never holds a secret ballot; a box holds the roll sorted by member id
-// and the tally, and only its latest state exists on disk.
+// and the tally, and only its latest state exists on disk. A box is also
+// sealed (AES-256-GCM under a key derived from the deployment key, a fresh
+// nonce each write, the file name as associated data): a partial tally on
+// disk (one voter, one yes) would otherwise say how that voter chose, and
+// two copies of the disk taken a ballot apart would link that ballot. Only
+// what holds the deployment key, as the server does, can read a box.
 //
 // Thread-safety: a JournalWriter belongs to one shard's thread; the free
 // functions are thread-safe.
@@ -77,11 +82,14 @@ struct JournalContents {
   bool clean_stop = false;                 // every file ends with a `stopped` record
   uint64_t torn_records = 0;               // files cut short at a bad record
   std::vector<std::string> box_files;      // every box file found (names)
+  uint64_t bad_boxes = 0;                  // box files that did not open
 };
 
-// Reads the journal folder (which may not exist yet: then empty contents).
-// False with *why when it cannot be read.
-bool read_journal(const std::string& minutes_dir, JournalContents* out, std::string* why);
+// Reads the journal folder (which may not exist yet: then empty contents),
+// opening the boxes with the deployment key (a box that does not open is
+// left out and counted in bad_boxes). False with *why when it cannot be read.
+bool read_journal(const std::string& minutes_dir, std::string_view deployment_key,
+                  JournalContents* out, std::string* why);
 
 // Splits a file's bytes into records. Stops at the first record that is cut
 // short, over kMaxJournalRecordBytes, fails its CRC or does not parse, and
@@ -113,9 +121,17 @@ class JournalCatalog {
 bool install_journal(const std::string& minutes_dir, const std::vector<std::string>& files,
                      const std::vector<std::string>& keep_boxes, std::string* why);
 
-// Writes one box file atomically (tmp, fsync, rename; the folder is not
-// fsynced: the caller does that once for all boxes of a commit).
-bool write_box_file(const std::string& minutes_dir, const v1::BallotBox& box, std::string* why);
+// A box sealed for its file `name` / opened (false if it does not
+// authenticate with this key and name, or does not parse).
+std::string seal_box(std::string_view deployment_key, const std::string& name,
+                     const v1::BallotBox& box);
+bool open_box(std::string_view deployment_key, const std::string& name, std::string_view sealed,
+              v1::BallotBox* box);
+
+// Writes one box file, sealed, atomically (tmp, fsync, rename; the folder is
+// not fsynced: the caller does that once for all boxes of a commit).
+bool write_box_file(const std::string& minutes_dir, std::string_view deployment_key,
+                    const v1::BallotBox& box, std::string* why);
 void remove_box_files(const std::string& minutes_dir, uint64_t cell_id, uint64_t meeting_id);
 // fsync of a folder (best effort: false if it could not be done).
 bool fsync_folder(const std::string& dir);
@@ -129,9 +145,10 @@ class JournalWriter {
   JournalWriter& operator=(const JournalWriter&) = delete;
 
   // Creates (truncating) minutes_dir/journal/`file_name` and writes
-  // `initial` (already framed records) durably.
-  bool open(const std::string& minutes_dir, const std::string& file_name,
-            std::string_view initial, std::string* why);
+  // `initial` (already framed records) durably. Boxes are sealed with
+  // `deployment_key`.
+  bool open(const std::string& minutes_dir, std::string_view deployment_key,
+            const std::string& file_name, std::string_view initial, std::string* why);
   bool is_open() const { return fd_ >= 0; }
   const std::string& file_name() const { return file_name_; }
 
@@ -153,6 +170,7 @@ class JournalWriter {
 
  private:
   std::string minutes_dir_;
+  std::string key_;
   std::string file_name_;
   int fd_ = -1;
   std::string buffer_;  // framed records staged

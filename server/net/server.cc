@@ -248,7 +248,7 @@ class Server::Impl : public AcceptorOwner {
 bool Server::Impl::recover_journal(uint64_t run_id, std::string* why) {
   if (options_.minutes_dir.empty()) return true;
   JournalContents jc;
-  if (!read_journal(options_.minutes_dir, &jc, why)) {
+  if (!read_journal(options_.minutes_dir, options_.key, &jc, why)) {
     *why = "--minutes-dir: reading the journal: " + *why;
     return false;
   }
@@ -296,6 +296,10 @@ void Server::Impl::log_recovery(size_t shard, const engine::RecoveryStats& stats
            std::to_string(stats.ballots_restored) + " ballots of their votes restored" +
            (stats.clean_stop ? " (after a graceful stop)" : " (after a crash)"));
   for (const std::string& w : stats.warnings) log_line("journal: " + w);
+  if (shard == 0 && jc.bad_boxes > 0) {
+    log_line("journal: " + std::to_string(jc.bad_boxes) +
+             " ballot boxes did not open with this deployment's key and were left out");
+  }
 }
 
 bool Server::Impl::start(std::string* why) {

@@ -311,7 +311,7 @@ void Shard::maybe_rotate() {
                            std::to_string(rotations_ + 1) + ".log";
   auto fresh = std::make_unique<JournalWriter>();
   if (!read_journal_file(options_.minutes_dir, journal_->file_name(), &records, &why) ||
-      !fresh->open(options_.minutes_dir, name,
+      !fresh->open(options_.minutes_dir, options_.key, name,
                    compacted_journal(records, {}, &unused), &why) ||
       !catalog_->replace(options_.index, name, &why)) {
     log_line("journal of shard " + std::to_string(options_.index) + " not rotated: " + why);
@@ -324,7 +324,7 @@ void Shard::maybe_rotate() {
 
 bool Shard::open_journal(const std::string& file_name, std::string_view initial,
                          std::string* why) {
-  return journal_->open(options_.minutes_dir, file_name, initial, why);
+  return journal_->open(options_.minutes_dir, options_.key, file_name, initial, why);
 }
 
 void Shard::arm_timer() {
