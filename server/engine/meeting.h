@@ -14,8 +14,9 @@
 //    detected by a salted fingerprint of (vote, member, ballot id, choice),
 //    held in memory only while the vote is open);
 //  * the floor holder, if any, is present;
-//  * every text the meeting keeps or sends is valid UTF-8 of at most
-//    settings.max_text_bytes bytes.
+//  * every text the meeting keeps or sends is valid UTF-8; every text a
+//    member supplied is at most settings.max_text_bytes bytes (a proceedings
+//    entry adds a short prefix: "agenda item 2: " + the title).
 //
 // Durability: every change to the meeting's record is reported to the sink
 // as a v1::JournalRecord (one per input the meeting accepted, in order), and
