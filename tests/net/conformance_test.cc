@@ -1086,6 +1086,11 @@ v1::Envelope padded(v1::Envelope env, size_t bytes) {
 // feed after a large frame; common path keeps its buffer). This defect was
 // fixed before 6bbb59f (commit c6cebfa), so this test passes there too.
 TEST(ConformanceMemoryTest, LargeFirstFramesLeavePerConnectionMemoryBounded) {
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer keeps freed memory in quarantine: resident memory says
+  // nothing about the server's buffers (frame_test covers them there).
+  GTEST_SKIP() << "resident memory is not meaningful under AddressSanitizer";
+#endif
   auto server = start_or_fail(conf_options());
   const uint16_t port = server->port();
   constexpr int kWarmup = 20, kConns = 200;
