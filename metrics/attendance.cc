@@ -1,7 +1,8 @@
 #include "metrics/attendance.h"
 
+#include "proto/assert.h"
+
 #include <algorithm>
-#include <cassert>
 #include <tuple>
 #include <vector>
 
@@ -34,7 +35,7 @@ void offer_to_sample(const v1::AttendanceTrace& trace, v1::AttendanceSamples* sa
   *sample->Add() = trace;
   for (int i = n; i > at; --i) sample->SwapElements(i, i - 1);
   if (sample->size() > kAttendanceSampleSize) sample->RemoveLast();
-  assert(sample->size() <= kAttendanceSampleSize);
+  CELLSIM_ASSERT(sample->size() <= kAttendanceSampleSize);
 }
 
 }  // namespace

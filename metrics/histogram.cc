@@ -1,7 +1,8 @@
 #include "metrics/histogram.h"
 
+#include "proto/assert.h"
+
 #include <algorithm>
-#include <cassert>
 #include <cstring>
 #include <utility>
 
@@ -88,7 +89,7 @@ Histogram::Histogram() : Histogram(HistogramLayout{}) {}
 Histogram::Histogram(const HistogramLayout& layout) : layout_(layout) {
   Derived d;
   [[maybe_unused]] const bool ok = derive(layout_, &d, nullptr);
-  assert(ok);
+  CELLSIM_ASSERT(ok);
   unit_magnitude_ = d.unit_magnitude;
   sub_bucket_half_count_magnitude_ = d.sub_bucket_half_count_magnitude;
   sub_bucket_count_ = d.sub_bucket_count;
@@ -96,7 +97,7 @@ Histogram::Histogram(const HistogramLayout& layout) : layout_(layout) {
   bucket_count_ = d.bucket_count;
   sub_bucket_mask_ = d.sub_bucket_mask;
   counts_len_ = (bucket_count_ + 1) * sub_bucket_half_count_;
-  assert(index_of(layout_.highest_trackable) < counts_len_);
+  CELLSIM_ASSERT(index_of(layout_.highest_trackable) < counts_len_);
   chunks_.resize(static_cast<size_t>((counts_len_ + kChunkCounts - 1) >> kChunkBits));
 }
 
@@ -229,7 +230,7 @@ uint64_t Histogram::count_at_value(int64_t value) const {
 }
 
 int64_t Histogram::value_at_index(int32_t index) const {
-  assert(index >= 0 && index < counts_len_);
+  CELLSIM_ASSERT(index >= 0 && index < counts_len_);
   int32_t bucket = (index >> sub_bucket_half_count_magnitude_) - 1;
   int32_t sub_bucket = (index & (sub_bucket_half_count_ - 1)) + sub_bucket_half_count_;
   if (bucket < 0) {

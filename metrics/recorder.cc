@@ -1,9 +1,9 @@
 #include "metrics/recorder.h"
 
 #include "metrics/attendance.h"
+#include "proto/assert.h"
 
 #include <algorithm>
-#include <cassert>
 #include <utility>
 
 namespace cellsim::metrics {
@@ -95,7 +95,7 @@ std::vector<uint32_t> by_name(const std::vector<std::string>& names) {
 }  // namespace
 
 std::string_view latency_name(Latency m) {
-  assert(m < Latency::kCount);
+  CELLSIM_ASSERT(m < Latency::kCount);
   return kLatencyNames[static_cast<size_t>(m)];
 }
 
@@ -111,7 +111,7 @@ Recorder::Recorder() = default;
 uint32_t Recorder::cell_type_index(std::string_view name) {
   if (auto it = cell_type_by_name_.find(name); it != cell_type_by_name_.end()) return it->second;
   const uint32_t index = cell_type_count();
-  assert(index != kNone);
+  CELLSIM_ASSERT(index != kNone);
   cell_types_.emplace_back(name);
   cell_type_by_name_.emplace(std::string(name), index);
   cell_type_latency_.emplace_back();
@@ -127,7 +127,7 @@ uint32_t Recorder::cell_type_index(std::string_view name) {
 uint32_t Recorder::profile_index(std::string_view name) {
   if (auto it = profile_by_name_.find(name); it != profile_by_name_.end()) return it->second;
   const uint32_t index = profile_count();
-  assert(index != kNone);
+  CELLSIM_ASSERT(index != kNone);
   profiles_.emplace_back(name);
   profile_by_name_.emplace(std::string(name), index);
   profile_latency_.emplace_back();
@@ -137,61 +137,61 @@ uint32_t Recorder::profile_index(std::string_view name) {
 }
 
 void Recorder::set_cell_type_titles(uint32_t cell_type, std::string vi, std::string en) {
-  assert(cell_type < cell_type_count());
+  CELLSIM_ASSERT(cell_type < cell_type_count());
   cell_type_titles_[cell_type] = {std::move(vi), std::move(en)};
 }
 
 void Recorder::set_profile_titles(uint32_t profile, std::string vi, std::string en) {
-  assert(profile < profile_count());
+  CELLSIM_ASSERT(profile < profile_count());
   profile_titles_[profile] = {std::move(vi), std::move(en)};
 }
 
 void Recorder::offer_attendance(uint32_t cell_type, const v1::AttendanceTrace& trace) {
-  assert(cell_type < cell_type_count());
+  CELLSIM_ASSERT(cell_type < cell_type_count());
   metrics::offer_attendance(trace, &attendance_[cell_type]);
 }
 
 const std::string& Recorder::cell_type_name(uint32_t cell_type) const {
-  assert(cell_type < cell_type_count());
+  CELLSIM_ASSERT(cell_type < cell_type_count());
   return cell_types_[cell_type];
 }
 
 const std::string& Recorder::profile_name(uint32_t profile) const {
-  assert(profile < profile_count());
+  CELLSIM_ASSERT(profile < profile_count());
   return profiles_[profile];
 }
 
 void Recorder::record_latency(Latency m, uint32_t cell_type, uint32_t profile, int64_t value_us) {
-  assert(m < Latency::kCount);
+  CELLSIM_ASSERT(m < Latency::kCount);
   const size_t k = static_cast<size_t>(m);
   overall_[k].record(value_us);
   if (cell_type != kNone) {
-    assert(cell_type < cell_type_count());
+    CELLSIM_ASSERT(cell_type < cell_type_count());
     cell_type_latency_[cell_type][k].record(value_us);
   }
   if (profile != kNone) {
-    assert(profile < profile_count());
+    CELLSIM_ASSERT(profile < profile_count());
     profile_latency_[profile][k].record(value_us);
   }
 }
 
 Traffic& Recorder::traffic(uint32_t cell_type, uint32_t profile) {
-  assert(cell_type < cell_type_count() && profile < profile_count());
+  CELLSIM_ASSERT(cell_type < cell_type_count() && profile < profile_count());
   return slices_[cell_type][profile].traffic;
 }
 
 Quorum& Recorder::quorum(uint32_t cell_type) {
-  assert(cell_type < cell_type_count());
+  CELLSIM_ASSERT(cell_type < cell_type_count());
   return quorum_[cell_type];
 }
 
 void Recorder::add_members(uint32_t cell_type, uint32_t profile, uint64_t n) {
-  assert(cell_type < cell_type_count() && profile < profile_count());
+  CELLSIM_ASSERT(cell_type < cell_type_count() && profile < profile_count());
   slices_[cell_type][profile].members += n;
 }
 
 void Recorder::add_cells(uint32_t cell_type, uint64_t n) {
-  assert(cell_type < cell_type_count());
+  CELLSIM_ASSERT(cell_type < cell_type_count());
   cells_[cell_type] += n;
 }
 
@@ -202,17 +202,17 @@ ServerFigures& Recorder::server(uint32_t node) {
 }
 
 const Histogram& Recorder::overall_latency(Latency m) const {
-  assert(m < Latency::kCount);
+  CELLSIM_ASSERT(m < Latency::kCount);
   return overall_[static_cast<size_t>(m)];
 }
 
 const Histogram& Recorder::cell_type_latency(Latency m, uint32_t cell_type) const {
-  assert(m < Latency::kCount && cell_type < cell_type_count());
+  CELLSIM_ASSERT(m < Latency::kCount && cell_type < cell_type_count());
   return cell_type_latency_[cell_type][static_cast<size_t>(m)];
 }
 
 const Histogram& Recorder::profile_latency(Latency m, uint32_t profile) const {
-  assert(m < Latency::kCount && profile < profile_count());
+  CELLSIM_ASSERT(m < Latency::kCount && profile < profile_count());
   return profile_latency_[profile][static_cast<size_t>(m)];
 }
 

@@ -1,6 +1,7 @@
 #include "proto/frame.h"
 
-#include <cassert>
+#include "proto/assert.h"
+
 #include <cstring>
 #include <limits>
 
@@ -15,7 +16,7 @@ void put_header(uint32_t payload_bytes, char out[kFrameHeaderBytes]) {
 
 void append_frame(const v1::Envelope& env, std::string* out) {
   const size_t payload_bytes = env.ByteSizeLong();
-  assert(payload_bytes <= std::numeric_limits<uint32_t>::max());
+  CELLSIM_ASSERT(payload_bytes <= std::numeric_limits<uint32_t>::max());
   const size_t start = out->size();
   out->resize(start + kFrameHeaderBytes + payload_bytes);
   put_header(static_cast<uint32_t>(payload_bytes), out->data() + start);
@@ -81,7 +82,7 @@ FrameDecoder::Status FrameDecoder::next(std::string_view* payload) {
   if (avail - kFrameHeaderBytes < len) return Status::kNeedMore;
   *payload = std::string_view(buf_.data() + pos_ + kFrameHeaderBytes, len);
   pos_ += kFrameHeaderBytes + len;
-  assert(pos_ <= buf_.size());
+  CELLSIM_ASSERT(pos_ <= buf_.size());
   return Status::kFrame;
 }
 

@@ -1,7 +1,8 @@
 #include "scenario/validate.h"
 
+#include "proto/assert.h"
+
 #include <algorithm>
-#include <cassert>
 #include <charconv>
 #include <cmath>
 #include <map>
@@ -79,7 +80,7 @@ class Checker {
 
   const FieldDescriptor* field(const Node& n, std::string_view name) const {
     const FieldDescriptor* f = n.msg->GetDescriptor()->FindFieldByName(std::string(name));
-    assert(f != nullptr && "a field scenario.proto does not have");
+    CELLSIM_ASSERT(f != nullptr && "a field scenario.proto does not have");
     return f;
   }
 

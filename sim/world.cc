@@ -1,9 +1,9 @@
 #include "sim/world.h"
 
 #include <algorithm>
-#include <cassert>
 #include <cmath>
 
+#include "proto/assert.h"
 #include "scenario/loader.h"
 #include "scenario/plan.h"
 #include "server/engine/token.h"
@@ -142,7 +142,7 @@ World::World(const WorldOptions& options, metrics::Recorder* recorder)
       rec_(recorder),
       kernel_(options.scenario->start_unix_s() * kNsPerS),
       start_ns_(options.scenario->start_unix_s() * kNsPerS) {
-  assert(o_.scenario && o_.calibration && o_.shard_count > 0 && o_.shard_index < o_.shard_count);
+  CELLSIM_ASSERT(o_.scenario && o_.calibration && o_.shard_count > 0 && o_.shard_index < o_.shard_count);
 }
 
 World::~World() = default;
@@ -230,7 +230,7 @@ void World::build_cell(scenario::CellSetup setup) {
   cell->roster = setup.roster;
   std::string why;
   const bool added = nodes_[cell->node]->engine->add_cell(cell->roster, &why);
-  assert(added && "a planned roster is always valid");
+  CELLSIM_ASSERT(added && "a planned roster is always valid");
   (void)added;
   rec_->add_cells(cell->cell_type, 1);
   rec_->quorum(cell->cell_type).meetings += 1;
@@ -575,7 +575,7 @@ void World::on_event(Kernel& k, uint32_t kind, uint64_t arg) {
     }
     case kOutageBegin: outage_begin(index_of(arg), epoch_of(arg)); break;
     case kBreak: break_connection(index_of(arg), epoch_of(arg)); break;
-    default: assert(false && "unknown event kind");
+    default: CELLSIM_ASSERT(false && "unknown event kind");
   }
 }
 

@@ -1,11 +1,11 @@
 #include "server/engine/engine.h"
 
 #include <algorithm>
-#include <cassert>
 #include <map>
 
 #include <google/protobuf/unknown_field_set.h>
 
+#include "proto/assert.h"
 #include "server/engine/rules.h"
 #include "server/engine/text.h"
 #include "server/engine/token.h"
@@ -147,9 +147,9 @@ Engine::Engine(EngineSettings settings, std::string key)
       key_(std::move(key)),
       next_session_id_(settings.session_id_base),
       choice_salt_(salt_from_key(key_)) {
-  assert(settings_.session_id_base > 0 && settings_.session_id_stride > 0);
-  assert(key_.size() >= kMinKeyBytes);
-  assert(settings_.rules.quorum.den > 0 && settings_.rules.quorum.num <= settings_.rules.quorum.den);
+  CELLSIM_ASSERT(settings_.session_id_base > 0 && settings_.session_id_stride > 0);
+  CELLSIM_ASSERT(key_.size() >= kMinKeyBytes);
+  CELLSIM_ASSERT(settings_.rules.quorum.den > 0 && settings_.rules.quorum.num <= settings_.rules.quorum.den);
 }
 
 Engine::~Engine() = default;
@@ -230,7 +230,7 @@ void Engine::arm_timer(ConnId id, Conn& c, TimeNs deadline) {
 
 void Engine::handle_connect(TimeNs now, ConnId id) {
   auto [it, inserted] = conns_.try_emplace(id, settings_.max_frame_bytes);
-  assert(inserted && "connection id reused while open");
+  CELLSIM_ASSERT(inserted && "connection id reused while open");
   (void)inserted;
   arm_timer(id, it->second, now + TimeNs{settings_.rules.hello_timeout_ms} * kNsPerMs);
 }
@@ -550,7 +550,7 @@ void Engine::on_meeting_request(TimeNs now, ConnId id, Conn& c, const v1::Envelo
       if (r.ok()) transmit(id, ack);
       break;
     }
-    default: assert(false && "dispatch let through a body it does not handle");
+    default: CELLSIM_ASSERT(false && "dispatch let through a body it does not handle");
   }
   if (!r.ok()) refuse(id, r, rid);
 }
@@ -562,7 +562,7 @@ void Engine::transmit(ConnId id, const v1::Envelope& env) {
 
 void Engine::transmit_shared(ConnId id, wire::SharedFrame frame) {
   // Every frame fits the maximum the peers enforce (its builders trim).
-  assert(frame->size() <= size_t{wire::kFrameHeaderBytes} + settings_.max_frame_bytes);
+  CELLSIM_ASSERT(frame->size() <= size_t{wire::kFrameHeaderBytes} + settings_.max_frame_bytes);
   Output out;
   out.kind = Output::Kind::kTransmit;
   out.conn = id;
@@ -571,7 +571,7 @@ void Engine::transmit_shared(ConnId id, wire::SharedFrame frame) {
 }
 
 void Engine::refuse(ConnId id, const RuleResult& r, uint64_t request_id) {
-  assert(!r.ok() && r.code >= kFirstRuleErrorCode);
+  CELLSIM_ASSERT(!r.ok() && r.code >= kFirstRuleErrorCode);
   if (observer_) observer_->on_error(r.code);
   v1::Envelope env;
   env.set_request_id(request_id);
@@ -582,7 +582,7 @@ void Engine::refuse(ConnId id, const RuleResult& r, uint64_t request_id) {
 
 void Engine::protocol_error(TimeNs now, ConnId id, v1::ErrorCode code, std::string reason,
                             uint64_t request_id) {
-  assert(code < kFirstRuleErrorCode);
+  CELLSIM_ASSERT(code < kFirstRuleErrorCode);
   if (observer_) observer_->on_error(code);
   v1::Envelope env;
   env.set_request_id(request_id);
@@ -620,7 +620,7 @@ void Engine::handle_timeout(TimeNs now) {
     const ConnId id = timers_.begin()->second;
     timers_.erase(timers_.begin());
     Conn* c = find_conn(id);
-    assert(c != nullptr && "timer outlived its connection");
+    CELLSIM_ASSERT(c != nullptr && "timer outlived its connection");
     c->timer_at = 0;
     if (c->deadline > now) {
       arm_timer(id, *c, c->deadline);
@@ -672,7 +672,7 @@ void Engine::expire_orphans(TimeNs now) {
 
 void Engine::recover(TimeNs now, const std::vector<v1::JournalRecord>& records,
                      const BoxLookup& boxes, RecoveryStats* stats) {
-  assert(conns_.empty() && "recover() runs before any connection");
+  CELLSIM_ASSERT(conns_.empty() && "recover() runs before any connection");
   *stats = RecoveryStats{};
   replaying_ = true;
   for (const v1::JournalRecord& rec : records) replay(rec, boxes, stats);

@@ -1,8 +1,8 @@
 #include "server/engine/meeting.h"
 
 #include <algorithm>
-#include <cassert>
 
+#include "proto/assert.h"
 #include "server/engine/rules.h"
 #include "server/engine/text.h"
 
@@ -16,7 +16,7 @@ void add_to_tally(v1::Choice c, v1::Tally* t) {
     case v1::CHOICE_YES: t->set_yes(t->yes() + 1); break;
     case v1::CHOICE_NO: t->set_no(t->no() + 1); break;
     case v1::CHOICE_ABSTAIN: t->set_abstain(t->abstain() + 1); break;
-    default: assert(false && "unknown choice reached the tally");
+    default: CELLSIM_ASSERT(false && "unknown choice reached the tally");
   }
 }
 
@@ -157,7 +157,7 @@ void Meeting::journal(int64_t now_ms, uint64_t member_id, v1::JournalRecord* rec
 
 void Meeting::set_present(uint64_t member_id, int64_t now_ms) {
   MemberState* m = find(member_id);
-  assert(m != nullptr && standing_may_attend(m->info->standing()));
+  CELLSIM_ASSERT(m != nullptr && standing_may_attend(m->info->standing()));
   if (m->present || closed()) return;
   ++revision_;
   v1::JournalRecord rec;
@@ -360,7 +360,7 @@ uint64_t Meeting::fingerprint(uint64_t member_id, const v1::CastBallot& req) con
 RuleResult Meeting::cast_ballot(uint64_t member_id, const v1::CastBallot& req, int64_t now_ms,
                                 v1::BallotAck* ack) {
   MemberState* m = find(member_id);
-  assert(m != nullptr);
+  CELLSIM_ASSERT(m != nullptr);
   if (auto r = check_ballot(*m, req); !r.ok()) return r;
   const bool secret = vote_.method == v1::VOTE_METHOD_SECRET_BALLOT;
   ack->set_vote_id(req.vote_id());
@@ -449,7 +449,7 @@ bool Meeting::restore_secret_ballots(const v1::BallotBox& box) {
 }
 
 void Meeting::finish_vote(int64_t now_ms) {
-  assert(vote_open_);
+  CELLSIM_ASSERT(vote_open_);
   ++revision_;
   const VoteRule& rule = settings_->rules.votes[vote_.kind];
   const uint32_t base = rule.base == ThresholdBase::kDenominator ? d_ : official_members_;
@@ -618,7 +618,7 @@ void Meeting::fit_in_one_frame(v1::Minutes* m, const v1::Envelope* env) const {
     m->clear_absences();
     m->clear_attendees();
   }
-  assert(!too_big());
+  CELLSIM_ASSERT(!too_big());
 }
 
 // A MeetingState must fit in one frame: the agenda titles are shortened
@@ -633,7 +633,7 @@ void Meeting::fit_state(v1::Envelope* env) const {
     st->set_agenda_truncated(true);
     st->clear_agenda();
   }
-  assert(frame_fits(*env));
+  CELLSIM_ASSERT(frame_fits(*env));
 }
 
 void Meeting::fill_open_vote(v1::OpenVoteRecord* r) const {

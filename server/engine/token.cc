@@ -1,10 +1,11 @@
 #include "server/engine/token.h"
 
+#include "proto/assert.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include <cassert>
 
 namespace cellsim::engine {
 namespace {
@@ -15,7 +16,7 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
   const unsigned char* ok =
       HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
            reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &mac_len);
-  assert(ok != nullptr && mac_len == kMacBytes);
+  CELLSIM_ASSERT(ok != nullptr && mac_len == kMacBytes);
   (void)ok;
   return std::string(reinterpret_cast<const char*>(mac), mac_len);
 }

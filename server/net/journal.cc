@@ -1,5 +1,7 @@
 #include "server/net/journal.h"
 
+#include "proto/assert.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,7 +12,6 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -355,7 +356,7 @@ bool read_journal_file(const std::string& minutes_dir, const std::string& file_n
 bool JournalWriter::open(const std::string& minutes_dir, std::string_view deployment_key,
                          const std::string& file_name, std::string_view initial,
                          std::string* why) {
-  assert(fd_ < 0 && "a JournalWriter opens one file");
+  CELLSIM_ASSERT(fd_ < 0 && "a JournalWriter opens one file");
   minutes_dir_ = minutes_dir;
   key_ = std::string(deployment_key);
   file_name_ = file_name;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "proto/assert.h"
 #include "server/engine/text.h"
 #include "tests/engine/meeting_fixture.h"
 
@@ -404,6 +405,22 @@ TEST(Journal, IdsContinueAndMembersRejoin) {
   r.m.ok(kChair, msg::close_meeting());
   r.m.join(kChair);
   EXPECT_EQ(r.m.h.meeting(kCell)->id(), id + 1);
+}
+
+// ---- Assertions.
+
+// Shows CELLSIM_ASSERT fires in every build type: this test runs in the
+// default RelWithDebInfo build, where NDEBUG turns assert() off.
+TEST(AssertDeathTest, FiresInEveryBuild) {
+#ifdef NDEBUG
+  const bool ndebug = true;
+#else
+  const bool ndebug = false;
+#endif
+  ::testing::FLAGS_gtest_death_test_style = "threadsafe";
+  const int three = 3;
+  EXPECT_DEATH(CELLSIM_ASSERT(1 + 1 == three), "assertion failed at .*integrity_test.cc");
+  RecordProperty("ndebug", ndebug ? "1" : "0");
 }
 
 }  // namespace
