@@ -681,14 +681,21 @@ void Engine::recover(TimeNs now, const std::vector<v1::JournalRecord>& records,
   finish_recovery(now, stats);
 }
 
+namespace {
+
+// A record recovery passed over: counted, and said (up to the bound).
+void skip_record(const v1::JournalRecord& rec, const std::string& what, RecoveryStats* stats) {
+  ++stats->records_skipped;
+  if (stats->warnings.size() < kMaxRecoveryWarnings) {
+    stats->warnings.push_back("cell " + std::to_string(rec.cell_id()) + " meeting " +
+                              std::to_string(rec.meeting_id()) + ": " + what);
+  }
+}
+
+}  // namespace
+
 void Engine::replay(const v1::JournalRecord& rec, const BoxLookup& boxes, RecoveryStats* stats) {
-  const auto warn = [&](const std::string& what) {
-    ++stats->records_skipped;
-    if (stats->warnings.size() < kMaxRecoveryWarnings) {
-      stats->warnings.push_back("cell " + std::to_string(rec.cell_id()) + " meeting " +
-                                std::to_string(rec.meeting_id()) + ": " + what);
-    }
-  };
+  const auto warn = [&](const std::string& what) { skip_record(rec, what, stats); };
   if (rec.event_case() == v1::JournalRecord::kStopped) return;
   auto it = cells_.find(rec.cell_id());
   if (it == cells_.end()) return warn("the deployment no longer holds this cell");
@@ -742,13 +749,10 @@ bool Engine::apply(Cell& cell, const v1::JournalRecord& rec, const BoxLookup& bo
       // Every secret vote has a box from its opening: none means the journal
       // folder lost it, and the vote comes back without its ballots.
       if (box == nullptr) {
-        ++stats->records_skipped;
-        if (stats->warnings.size() < kMaxRecoveryWarnings) {
-          stats->warnings.push_back("cell " + std::to_string(rec.cell_id()) + " meeting " +
-                                    std::to_string(m.id()) + ": secret vote " +
-                                    std::to_string(rec.open_vote().vote_id()) +
-                                    " has no ballot box: it comes back without its ballots");
-        }
+        skip_record(rec,
+                    "secret vote " + std::to_string(rec.open_vote().vote_id()) +
+                        " has no ballot box: it comes back without its ballots",
+                    stats);
         return true;
       }
       if (!m.restore_secret_ballots(*box)) return false;
