@@ -1,5 +1,7 @@
 #include "agents/agent.h"
 
+#include "proto/assert.h"
+
 #include <algorithm>
 #include <cassert>
 #include <cmath>
@@ -9,6 +11,9 @@ namespace {
 
 // Heartbeats awaiting their ack; older ones are forgotten (lost with a link).
 constexpr size_t kMaxHeartbeatsInFlight = 8;
+// Outputs pending between two polls: a host polls after every input, and
+// one frame received causes at most a couple (a read holds < 2^14 frames).
+constexpr size_t kMaxPendingOutputs = size_t{1} << 16;
 // Floor requests come this long after the agenda item starts, uniform.
 constexpr TimeNs kFloorAskMinNs = 5 * kNsPerS;
 constexpr TimeNs kFloorAskMaxNs = 60 * kNsPerS;
@@ -63,6 +68,10 @@ class Agent::Chair {
   }
   bool can_send() const { return a_->conn_ == ConnState::kReady && a_->joined_; }
   void act(TimeNs now);
+  bool take_step(TimeNs now);
+  bool open_meeting(TimeNs now);
+  void advance(TimeNs now);
+  bool open_vote(TimeNs now);
   void send_action(TimeNs now, v1::Envelope env, v1::Envelope::BodyCase push, uint64_t id);
   void account_quorum(TimeNs now);
   TimeNs start() const { return a_->plan_.scheduled_start_ns; }
@@ -250,95 +259,111 @@ void Agent::Chair::on_timeout(TimeNs now) {
 void Agent::Chair::act(TimeNs now) {
   constexpr int kMaxStepsPerCall = 64;  // bound: each step sends at most one frame
   for (int i = 0; i < kMaxStepsPerCall && can_send(); ++i) {
-    switch (step_) {
-      case Step::kGathering: {
-        const TimeNs deadline = start() + plan_.open_deadline_ns;
-        if (now < start() || (!quorate_ && now < deadline)) {
-          timer_ns_ = now < start() ? start() : deadline;
-          return;
-        }
-        v1::Envelope env;
-        auto* om = env.mutable_open_meeting();
-        om->set_reason("monthly meeting");
-        om->set_minute_taker_id(plan_.minute_taker_id);
-        for (const auto& it : plan_.agenda) om->add_agenda(it.title);
-        send_action(now, env, v1::Envelope::kMeetingState, 0);
-        report_.opened = true;
-        opened_ns_ = now;
-        if (quorate_) quorate_since_ns_ = now;
-        step_ = Step::kAdvance;
-        break;
-      }
-      case Step::kAdvance: {
-        ++item_;
-        vote_ = 0;
-        if (item_ >= static_cast<int>(plan_.agenda.size())) {
-          step_ = Step::kClose;
-          break;
-        }
-        v1::Envelope env;
-        env.mutable_advance_agenda();
-        send_action(now, env, v1::Envelope::kAgendaAdvanced, static_cast<uint64_t>(item_));
-        timer_ns_ = now + plan_.agenda[item_].duration_ns;
-        step_ = Step::kItem;
-        break;
-      }
-      case Step::kItem:
-        if (now < timer_ns_) return;
-        step_ = Step::kVote;
-        vote_wait_since_ns_ = kNever;
-        break;
-      case Step::kVote: {
-        const auto& votes = plan_.agenda[item_].votes;
-        if (vote_ >= votes.size()) {
-          step_ = Step::kAdvance;
-          break;
-        }
-        if (!quorate_) {  // wait a while for quorum to return
-          if (vote_wait_since_ns_ == kNever) vote_wait_since_ns_ = now;
-          if (now < vote_wait_since_ns_ + plan_.wait_for_quorum_ns) {
-            timer_ns_ = vote_wait_since_ns_ + plan_.wait_for_quorum_ns;
-            return;
-          }
-        }
-        vote_wait_since_ns_ = kNever;
-        const VotePlan& v = votes[vote_];
-        v1::Envelope env;
-        auto* ov = env.mutable_open_vote();
-        ov->set_vote_id(v.vote_id);
-        ov->set_kind(v.kind);
-        ov->set_secret(v.secret);
-        ov->set_subject(v.subject);
-        send_action(now, env, v1::Envelope::kVoteOpened, v.vote_id);
-        timer_ns_ = now + v.open_ns;
-        step_ = Step::kVoteOpen;
-        break;
-      }
-      case Step::kVoteOpen: {
-        if (now < timer_ns_) return;
-        v1::Envelope env;
-        env.mutable_close_vote()->set_vote_id(current_vote_id());
-        send_action(now, env, v1::Envelope::kVoteClosed, current_vote_id());
-        timer_ns_ = now + kResultWaitNs;
-        step_ = Step::kAwaitResult;
-        break;
-      }
-      case Step::kAwaitResult:
-        if (now < timer_ns_) return;
-        ++vote_;  // the result never came: move on (the minutes will have it)
-        step_ = Step::kVote;
-        break;
-      case Step::kClose: {
-        v1::Envelope env;
-        env.mutable_close_meeting();
-        send_action(now, env, v1::Envelope::kMeetingClosed, 0);
-        step_ = Step::kClosing;
-        break;
-      }
-      case Step::kClosing:
-      case Step::kClosed: timer_ns_ = kNever; return;
+    if (!take_step(now)) return;
+  }
+}
+
+// One step of the script. False when it waits (timer_ns_ says until when)
+// or is done.
+bool Agent::Chair::take_step(TimeNs now) {
+  switch (step_) {
+    case Step::kGathering: return open_meeting(now);
+    case Step::kAdvance: advance(now); return true;
+    case Step::kItem:
+      if (now < timer_ns_) return false;
+      step_ = Step::kVote;
+      vote_wait_since_ns_ = kNever;
+      return true;
+    case Step::kVote: return open_vote(now);
+    case Step::kVoteOpen: {
+      if (now < timer_ns_) return false;
+      v1::Envelope env;
+      env.mutable_close_vote()->set_vote_id(current_vote_id());
+      send_action(now, env, v1::Envelope::kVoteClosed, current_vote_id());
+      timer_ns_ = now + kResultWaitNs;
+      step_ = Step::kAwaitResult;
+      return true;
+    }
+    case Step::kAwaitResult:
+      if (now < timer_ns_) return false;
+      ++vote_;  // the result never came: move on (the minutes will have it)
+      step_ = Step::kVote;
+      return true;
+    case Step::kClose: {
+      v1::Envelope env;
+      env.mutable_close_meeting();
+      send_action(now, env, v1::Envelope::kMeetingClosed, 0);
+      step_ = Step::kClosing;
+      return true;
+    }
+    case Step::kClosing:
+    case Step::kClosed: timer_ns_ = kNever; return false;
+  }
+  return false;
+}
+
+// Opens the meeting once it is time and quorate (or the deadline passed).
+bool Agent::Chair::open_meeting(TimeNs now) {
+  const TimeNs deadline = start() + plan_.open_deadline_ns;
+  if (now < start() || (!quorate_ && now < deadline)) {
+    timer_ns_ = now < start() ? start() : deadline;
+    return false;
+  }
+  v1::Envelope env;
+  auto* om = env.mutable_open_meeting();
+  om->set_reason("monthly meeting");
+  om->set_minute_taker_id(plan_.minute_taker_id);
+  for (const auto& it : plan_.agenda) om->add_agenda(it.title);
+  send_action(now, env, v1::Envelope::kMeetingState, 0);
+  report_.opened = true;
+  opened_ns_ = now;
+  if (quorate_) quorate_since_ns_ = now;
+  step_ = Step::kAdvance;
+  return true;
+}
+
+// The next agenda item, or the close after the last.
+void Agent::Chair::advance(TimeNs now) {
+  ++item_;
+  vote_ = 0;
+  if (item_ >= static_cast<int>(plan_.agenda.size())) {
+    step_ = Step::kClose;
+    return;
+  }
+  v1::Envelope env;
+  env.mutable_advance_agenda();
+  send_action(now, env, v1::Envelope::kAgendaAdvanced, static_cast<uint64_t>(item_));
+  timer_ns_ = now + plan_.agenda[item_].duration_ns;
+  step_ = Step::kItem;
+}
+
+// The item's next vote, after waiting a while for quorum to return; the
+// next item when its votes are done.
+bool Agent::Chair::open_vote(TimeNs now) {
+  const auto& votes = plan_.agenda[item_].votes;
+  if (vote_ >= votes.size()) {
+    step_ = Step::kAdvance;
+    return true;
+  }
+  if (!quorate_) {
+    if (vote_wait_since_ns_ == kNever) vote_wait_since_ns_ = now;
+    if (now < vote_wait_since_ns_ + plan_.wait_for_quorum_ns) {
+      timer_ns_ = vote_wait_since_ns_ + plan_.wait_for_quorum_ns;
+      return false;
     }
   }
+  vote_wait_since_ns_ = kNever;
+  const VotePlan& v = votes[vote_];
+  v1::Envelope env;
+  auto* ov = env.mutable_open_vote();
+  ov->set_vote_id(v.vote_id);
+  ov->set_kind(v.kind);
+  ov->set_secret(v.secret);
+  ov->set_subject(v.subject);
+  send_action(now, env, v1::Envelope::kVoteOpened, v.vote_id);
+  timer_ns_ = now + v.open_ns;
+  step_ = Step::kVoteOpen;
+  return true;
 }
 
 // ---------------------------------------------------------------------------
@@ -352,6 +377,8 @@ Agent::~Agent() = default;
 
 void Agent::start(TimeNs now) {
   (void)now;
+  CELLSIM_ASSERT(!started_);  // REQUIRES: once
+  started_ = true;
   join_timer_ns_ = plan_.join_at_ns;
   crash_timer_ns_ = plan_.crash_at_ns;
 }
@@ -370,6 +397,7 @@ std::optional<TimeNs> Agent::poll_timeout() const {
 }
 
 bool Agent::poll_output(AgentOutput* out) {
+  CELLSIM_ASSERT(out_.size() <= kMaxPendingOutputs);
   if (out_.empty()) return false;
   *out = std::move(out_.front());
   out_.pop_front();
@@ -397,6 +425,7 @@ void Agent::connect(TimeNs now) {
 }
 
 void Agent::handle_timeout(TimeNs now) {
+  CELLSIM_ASSERT(started_);
   if (join_timer_ns_ <= now) {
     join_timer_ns_ = kNever;
     connect(now);
@@ -488,6 +517,7 @@ uint32_t Agent::present_others() const {
 }
 
 void Agent::handle_connected(TimeNs now) {
+  CELLSIM_ASSERT(started_);
   if (conn_ != ConnState::kConnecting) return;
   conn_ = ConnState::kHandshaking;
   decoder_ = wire::FrameDecoder();
@@ -505,6 +535,7 @@ void Agent::handle_connected(TimeNs now) {
 }
 
 void Agent::handle_disconnected(TimeNs now) {
+  CELLSIM_ASSERT(started_);
   if (conn_ == ConnState::kDown) return;
   lose_connection(now);
 }
@@ -533,6 +564,7 @@ void Agent::schedule_reconnect(TimeNs now) {
 }
 
 void Agent::handle_bytes(TimeNs now, std::string_view bytes) {
+  CELLSIM_ASSERT(started_);
   if (conn_ == ConnState::kDown) return;
   obs_->on_traffic(plan_, false, bytes.size());
   decoder_.feed(bytes);
@@ -618,6 +650,7 @@ void Agent::on_frame(TimeNs now, const v1::Envelope& env) {
       measure_push(now, v1::Envelope::kMeetingClosed, 0);
       stop_speaking(now);
       done_ = true;
+      obs_->on_minutes(plan_, env.meeting_closed().minutes());
       if (chair_) chair_->on_meeting_closed(now, env.meeting_closed().minutes());
       out_.push_back(AgentOutput{AgentOutput::Kind::kClose, nullptr});
       conn_ = ConnState::kDown;

@@ -194,6 +194,11 @@ class AgentObserver {
   virtual void on_media(const MemberPlan& who, bool sent, uint64_t payload_bytes, uint64_t frames) {
     (void)who, (void)sent, (void)payload_bytes, (void)frames;
   }
+  // The minutes this member received with MeetingClosed (the host checks
+  // that they link no secret choice to a member).
+  virtual void on_minutes(const MemberPlan& who, const v1::Minutes& minutes) {
+    (void)who, (void)minutes;
+  }
   // An invariant seen broken from this agent's side.
   virtual void on_violation(const MemberPlan& who, const std::string& what) = 0;
 };
@@ -269,6 +274,7 @@ class Agent {
   bool joined_ = false;       // MeetingState received on the current connection
   bool ever_joined_ = false;
   bool done_ = false;         // the meeting closed (or the member gave up)
+  bool started_ = false;      // start() was called
   std::string resume_;
   uint32_t heartbeat_interval_ms_ = 10'000;
   uint64_t heartbeat_seq_ = 0;

@@ -27,12 +27,21 @@ enum class StreamKind : uint64_t {
   kCell = 4,
   kServer = 5,
   kOutage = 6,
+  // A member's agent at run time (its plan is drawn from kMember). Derived
+  // as release 1 derived it, from kMember with the id's top bit set, so that
+  // runs stay comparable with earlier results.
+  kAgent = 7,
 };
 
 class Rng {
  public:
   // The stream of entity (kind, id) in a run seeded with `seed`.
+  // REQUIRES: for kAgent, id < 2^63 (a member number).
   Rng(uint64_t seed, StreamKind kind, uint64_t id) {
+    if (kind == StreamKind::kAgent) {
+      kind = StreamKind::kMember;
+      id |= uint64_t{1} << 63;
+    }
     uint64_t sm = seed ^ (static_cast<uint64_t>(kind) * 0xd1b54a32d192ed03ULL);
     sm = splitmix64(&sm) ^ id;
     for (auto& w : s_) w = splitmix64(&sm);

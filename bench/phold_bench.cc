@@ -11,7 +11,7 @@
 #include <memory>
 
 #include "bench/ratio_gate.h"
-#include "sim/phold.h"
+#include "bench/phold.h"
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "sim/phold.h"
+#include "bench/phold.h"
 
 namespace {
 

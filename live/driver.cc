@@ -15,43 +15,30 @@
 #include <optional>
 
 #include "agents/agent.h"
+#include "host/host.h"
+#include "host/host_core.h"
+#include "host/run_record.h"
 #include "live/live_metrics.h"
 #include "metrics/recorder.h"
-#include "metrics/slo.h"
 #include "scenario/loader.h"
 #include "scenario/plan.h"
-#include "sim/host.h"
-#include "server/engine/token.h"
 #include "server/net/asio.h"
 #include "server/net/config.h"
 #include "server/net/server.h"
 #include "server/net/tls.h"
 #include "server/net/tls_certgen.h"
-#include "sim/link.h"
 
 namespace cellsim::live {
-
-using sim::host_name;
-using sim::member_token;
-using sim::record_media;
-using sim::record_meeting_report;
-using sim::register_cell_type;
-using sim::register_profile;
-using sim::peak_rss_bytes;
-using sim::to_latency;
 namespace {
 
 using agents::kNever;
 using agents::kNsPerMs;
 using agents::kNsPerS;
-using agents::Rng;
-using agents::StreamKind;
 using agents::TimeNs;
+using host::OutageSchedule;
 namespace asio = net::asio;
 using net::error_code;
 using net::tcp;
-
-constexpr char kVersion[] = "cellsim 0.1.0";
 
 // A connect attempt while the link is down fails after this long (SYN
 // retries), as in the simulator.
@@ -70,12 +57,8 @@ constexpr size_t kMaxDownFrameBytes = wire::kFrameHeaderBytes + wire::kDefaultMa
 constexpr int kMaxStepRounds = 64;
 // Outputs taken from an agent per pump (an agent emits a few per input).
 constexpr int kMaxOutputsPerPump = 10'000;
-// Violations kept verbatim (all are counted).
-constexpr size_t kMaxViolationsKept = 100;
 // File descriptors kept free beyond the connections (logs, results, server).
 constexpr size_t kKeyBytes = 32;
-
-TimeNs ms_to_ns(double ms) { return static_cast<TimeNs>(ms * 1e6); }
 
 
 // One TCP connection: I/O only. The member decides what goes on it and when.
@@ -154,38 +137,29 @@ bool raise_fd_limit(uint64_t fds, std::string* why) {
 }
 
 // The driver: every member's agent, link and connection, on one io_context.
-class Driver : public agents::AgentObserver {
+class Driver : public host::HostCore {
  public:
-  Driver(const v1::Scenario& s, const LoadOptions& o) : s_(s), o_(o) {}
+  Driver(const v1::Scenario& s, const LoadOptions& o)
+      : HostCore(s, &rec_, o.planted), s_(s), o_(o) {}
   ~Driver() override { shutdown(); }
 
   bool build(std::string* why);
   LoadOutcome run();
 
-  // AgentObserver.
-  void on_measure(const agents::MemberPlan& who, agents::Measure m, TimeNs value_ns) override;
-  void on_traffic(const agents::MemberPlan& who, bool sent, size_t bytes) override;
-  void on_event(const agents::MemberPlan& who, Event e, int64_t detail) override;
-  void on_meeting_report(const agents::MeetingReport& report) override;
-  void on_media(const agents::MemberPlan& who, bool sent, uint64_t payload_bytes,
-                uint64_t frames) override;
-  void on_violation(const agents::MemberPlan& who, const std::string& what) override;
+ protected:
+  // HostCore.
+  TimeNs host_now() const override { return now(); }
+  void latency_hook(metrics::Latency l, TimeNs value_ns) override;
+  void traffic_hook(uint32_t m, bool sent, size_t bytes) override;
+  void event_hook(uint32_t m, Event e, int64_t detail) override;
 
  private:
-  struct Member {
+  // A member as the live driver holds it: the host layer's member (agent,
+  // link model, recorder indices) plus its socket and impairment queues.
+  struct Member : host::HostMember {
     Member(asio::io_context& io, const v1::NetworkProfile* p, uint64_t seed, uint64_t id,
            TimeNs start_ns)
-        : up(p, p->bandwidth_up_kbps(), Rng(seed, StreamKind::kLinkUp, id)),
-          down(p, p->bandwidth_down_kbps(), Rng(seed, StreamKind::kLinkDown, id)),
-          outages(p->has_outages() ? &p->outages() : nullptr, Rng(seed, StreamKind::kOutage, id),
-                  start_ns),
-          profile_spec(p),
-          timer(io) {}
-    std::unique_ptr<agents::Agent> agent;
-    uint32_t cell = 0, cell_type = 0, profile = 0;
-    sim::LinkDirection up, down;
-    sim::OutageSchedule outages;
-    const v1::NetworkProfile* profile_spec;
+        : HostMember(p, seed, id, start_ns), timer(io) {}
     asio::steady_timer timer;
     TimeNs timer_at = kNever;
     std::shared_ptr<Conn> conn;  // the current connection, if any
@@ -196,28 +170,22 @@ class Driver : public agents::AgentObserver {
     bool connect_failing = false;
     TimeNs outage_check_at = kNever;
     TimeNs break_at = kNever;
-    TimeNs rtt_ns = 0;
     TimeNs up_last_ns = 0, down_last_ns = 0;
     std::deque<Chunk> up_queue, down_queue;
-    bool ever_connected = false;
-    bool joined_once = false;
     bool in_meeting = false;
   };
-  struct Cell {
-    uint64_t cell_id = 0;
-    uint32_t cell_type = 0;
-    agents::CellBoard board;
-    std::vector<uint32_t> members;
-    bool reported = false;
-    agents::MeetingReport report;
-  };
 
+  Member& mem(uint32_t m) { return member_as<Member>(m); }
   TimeNs now() const {
     return start_ns_ + std::chrono::duration_cast<std::chrono::nanoseconds>(
                            std::chrono::steady_clock::now() - steady0_)
                            .count();
   }
   void step(uint32_t m);
+  bool handshake_due(uint32_t m, TimeNs now);
+  bool outage_due(uint32_t m, TimeNs now);
+  bool deliver_down(uint32_t m, TimeNs now);
+  bool release_up(uint32_t m, TimeNs now);
   void pump(uint32_t m, TimeNs now);
   void start_connect(uint32_t m, TimeNs now);
   void drop_transport(uint32_t m);
@@ -231,12 +199,14 @@ class Driver : public agents::AgentObserver {
   bool setup_tls(net::ServerOptions* embedded, std::string* why);
   std::string target_host_name(const net::ServerOptions* embedded) const;
   void on_read(uint32_t m, const std::shared_ptr<Conn>& c, std::string_view bytes, bool eof);
-  TimeNs after_outages(Member& mb, TimeNs now, TimeNs at);
   void plan_outage_check(Member& mb, TimeNs now);
   void arm_timer(uint32_t m, TimeNs now);
   void on_tick();
-  void violation(const std::string& what);
   void finish(bool complete);
+  bool build_embedded_server(const std::vector<scenario::CellSetup>& setups, uint64_t members,
+                             std::string* key, std::string* why);
+  bool build_target(std::string* key, std::string* why);
+  bool build_metrics(std::string* why);
   void shutdown();
   void record_server_figures(TimeNs t_end);
   Progress progress() const;
@@ -251,15 +221,9 @@ class Driver : public agents::AgentObserver {
   std::string tls_host_;                         // what the certificate must name
   uint64_t tls_failures_ = 0;
   std::string tls_error_;
-  std::string key_;
-  metrics::Recorder rec_;
-  std::vector<const v1::NetworkProfile*> profiles_;  // by recorder profile index
-  std::vector<std::unique_ptr<Member>> members_;
-  std::vector<std::unique_ptr<Cell>> cells_;
+  metrics::Recorder rec_;  // HostCore's (constructed after it: HostCore keeps only its address)
   std::chrono::steady_clock::time_point steady0_;
-  TimeNs start_ns_ = 0;
-  TimeNs end_ns_ = 0;
-  TimeNs liveness_ns_ = 0;
+  TimeNs start_ns_ = 0;  // = start_ns(), kept for now()
   std::unique_ptr<asio::steady_timer> tick_;
   bool stopping_ = false;
   bool interrupted_ = false;
@@ -267,9 +231,7 @@ class Driver : public agents::AgentObserver {
   uint64_t frames_sent_ = 0, frames_received_ = 0;
   uint64_t bytes_up_ = 0, bytes_down_ = 0;
   uint64_t server_cpu_ns_ = 0;
-  uint32_t server_threads_ = 0;  // the embedded server's; 0 for a target  // the embedded server's threads, read before it stops
-  uint64_t violation_count_ = 0;
-  std::vector<std::string> violations_;
+  uint32_t server_threads_ = 0;  // the embedded server's threads; 0 for a target
 };
 
 bool Driver::build(std::string* why) {
@@ -280,17 +242,14 @@ bool Driver::build(std::string* why) {
            std::to_string(kMaxDurationS) + " s";
     return false;
   }
-  const std::vector<scenario::CellSlot> slots = scenario::cell_slots(s_);
   steady0_ = std::chrono::steady_clock::now();
   start_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
                   std::chrono::system_clock::now().time_since_epoch())
                   .count();
-  end_ns_ = start_ns_ + static_cast<TimeNs>(duration_s * 1e9);
-  liveness_ns_ = TimeNs{s_.rules().heartbeat_interval_ms()} * s_.rules().missed_heartbeats() * kNsPerMs;
-
+  const TimeNs end_ns = start_ns_ + static_cast<TimeNs>(duration_s * 1e9);
   std::vector<scenario::CellSetup> setups;
   uint64_t members = 0;
-  for (const auto& slot : slots) {
+  for (const auto& slot : scenario::cell_slots(s_)) {
     setups.push_back(scenario::plan_cell(s_, slot, start_ns_));
     members += setups.back().members.size();
     if (members > kMaxMembers) {
@@ -300,99 +259,81 @@ bool Driver::build(std::string* why) {
     }
   }
   if (!raise_fd_limit(members * (o_.target_host.empty() ? 2 : 1) + kSpareFds, why)) return false;
-
-  if (o_.target_host.empty()) {
-    std::string key(kKeyBytes, '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), kKeyBytes) != 1) {
-      *why = "cannot generate a key (OpenSSL RAND_bytes failed)";
-      return false;
-    }
-    key_ = key;
-    net::ServerOptions so;
-    so.listen_address = "127.0.0.1";
-    so.port = 0;
-    so.metrics_enabled = false;
-    so.threads = std::max(1u, o_.server_threads);
-    server_threads_ = so.threads;
-    so.max_connections = members + kSpareFds;
-    so.key = key_;
-    const auto q = scenario::engine_quorum(s_.rules().quorum_fraction());
-    so.engine.rules.quorum = {q.num, q.den};
-    so.engine.rules.heartbeat_interval_ms = s_.rules().heartbeat_interval_ms();
-    so.engine.rules.missed_heartbeats = s_.rules().missed_heartbeats();
-    sim::apply_media_pacing(s_.media(), &so.engine);
-    so.engine.run_id = s_.seed();
-    for (const auto& c : setups) *so.deployment.add_cells() = c.roster;
-    if (!setup_tls(&so, why)) return false;
-    server_ = std::make_unique<net::Server>(std::move(so));
-    if (!server_->start(why)) {
-      *why = "the embedded cellmeetd did not start: " + *why;
-      return false;
-    }
-    target_ = tcp::endpoint(asio::ip::address_v4::loopback(), server_->port());
-  } else {
-    if (o_.key.empty()) {
-      *why = "a target needs the server's key (--key FILE)";
-      return false;
-    }
-    key_ = o_.key;
-    error_code ec;
-    const auto addr = asio::ip::make_address(o_.target_host, ec);
-    if (ec || !addr.is_loopback()) {
-      *why = "the target must be a loopback address (127.0.0.0/8 or ::1), got \"" +
-             o_.target_host + "\"";
-      return false;
-    }
-    target_ = tcp::endpoint(addr, o_.target_port);
-    if (!setup_tls(nullptr, why)) return false;
+  std::string key;
+  if (o_.target_host.empty() ? !build_embedded_server(setups, members, &key, why)
+                             : !build_target(&key, why)) {
+    return false;
   }
-
-  for (const auto& p : s_.profiles()) {
-    const uint32_t i = register_profile(rec_, p);
-    if (profiles_.size() <= i) profiles_.resize(i + 1);
-    profiles_[i] = &p;
-  }
+  set_run(start_ns_, end_ns, key);
+  register_profiles();
+  const auto make = [this](const v1::NetworkProfile* p, uint64_t seed, uint64_t member_no,
+                           TimeNs start_ns) {
+    return std::make_unique<Member>(io_, p, seed, member_no, start_ns);
+  };
   for (scenario::CellSetup& setup : setups) {
-    const v1::CellType& ct = s_.cell_types(setup.cell_type_pos);
-    auto cell = std::make_unique<Cell>();
-    cell->cell_id = setup.cell_id;
-    cell->cell_type = register_cell_type(rec_, ct);
-    rec_.add_cells(cell->cell_type, 1);
-    rec_.quorum(cell->cell_type).meetings += 1;
-    const uint32_t cell_slot = static_cast<uint32_t>(cells_.size());
-    for (scenario::MemberSetup& ms : setup.members) {
-      const uint32_t profile = rec_.profile_index(s_.profiles(ms.profile_pos).name());
-      ms.plan.token = member_token(key_, ms.plan, end_ns_);
-      auto m = std::make_unique<Member>(io_, profiles_[profile], s_.seed(), ms.member_no, start_ns_);
-      for (const auto& [from, to] : ms.outage_windows) m->outages.add_window(from, to);
-      m->cell = cell_slot;
-      m->cell_type = cell->cell_type;
-      m->profile = profile;
-      m->rtt_ns = 2 * ms_to_ns(profiles_[profile]->base_one_way_ms());
-      ms.plan.host_tag = members_.size();
-      ms.plan.media.send_frames = true;  // live: real MediaFrames
-      cell->members.push_back(static_cast<uint32_t>(members_.size()));
-      rec_.add_members(cell->cell_type, profile, 1);
-      m->agent = std::make_unique<agents::Agent>(
-          std::move(ms.plan),
-          Rng(s_.seed(), StreamKind::kMember, ms.member_no | (uint64_t{1} << 63)), &cell->board,
-          this);
-      members_.push_back(std::move(m));
-    }
-    cells_.push_back(std::move(cell));
+    add_cell(std::move(setup), make, /*send_media_frames=*/true);  // live: real MediaFrames
   }
-  if (o_.metrics_port >= 0 || !o_.pushgateway_url.empty()) {
-    prom_ = std::make_unique<LiveMetrics>();
-    prom_->set_members(members_.size());
-    if (o_.metrics_port >= 0) {
-      if (o_.metrics_port > 65535) {
-        *why = "the metrics port must be in 0..65535";
-        return false;
-      }
-      if (!prom_->serve(static_cast<uint16_t>(o_.metrics_port), why)) return false;
-    }
+  return build_metrics(why);
+}
+
+// cellmeetd in this process on an ephemeral loopback port, holding the
+// planned rosters, with a key made now.
+bool Driver::build_embedded_server(const std::vector<scenario::CellSetup>& setups,
+                                   uint64_t members, std::string* key, std::string* why) {
+  key->assign(kKeyBytes, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(key->data()), kKeyBytes) != 1) {
+    *why = "cannot generate a key (OpenSSL RAND_bytes failed)";
+    return false;
   }
+  net::ServerOptions so;
+  so.listen_address = "127.0.0.1";
+  so.port = 0;
+  so.metrics_enabled = false;
+  so.threads = std::max(1u, o_.server_threads);
+  server_threads_ = so.threads;
+  so.max_connections = members + kSpareFds;
+  so.key = *key;
+  host::apply_scenario_settings(s_, &so.engine);
+  for (const auto& c : setups) *so.deployment.add_cells() = c.roster;
+  if (!setup_tls(&so, why)) return false;
+  server_ = std::make_unique<net::Server>(std::move(so));
+  if (!server_->start(why)) {
+    *why = "the embedded cellmeetd did not start: " + *why;
+    return false;
+  }
+  target_ = tcp::endpoint(asio::ip::address_v4::loopback(), server_->port());
   return true;
+}
+
+// A cellmeetd the caller started: on loopback, with the caller's key.
+bool Driver::build_target(std::string* key, std::string* why) {
+  if (o_.key.empty()) {
+    *why = "a target needs the server's key (--key FILE)";
+    return false;
+  }
+  *key = o_.key;
+  error_code ec;
+  const auto addr = asio::ip::make_address(o_.target_host, ec);
+  if (ec || !addr.is_loopback()) {
+    *why = "the target must be a loopback address (127.0.0.0/8 or ::1), got \"" +
+           o_.target_host + "\"";
+    return false;
+  }
+  target_ = tcp::endpoint(addr, o_.target_port);
+  return setup_tls(nullptr, why);
+}
+
+// The /metrics endpoint and the Pushgateway figures, when asked for.
+bool Driver::build_metrics(std::string* why) {
+  if (o_.metrics_port < 0 && o_.pushgateway_url.empty()) return true;
+  prom_ = std::make_unique<LiveMetrics>();
+  prom_->set_members(member_count());
+  if (o_.metrics_port < 0) return true;
+  if (o_.metrics_port > 65535) {
+    *why = "the metrics port must be in 0..65535";
+    return false;
+  }
+  return prom_->serve(static_cast<uint16_t>(o_.metrics_port), why);
 }
 
 // The agents' TLS context and, for the embedded server (`embedded`), its
@@ -448,77 +389,16 @@ void Driver::tls_failed(const std::string& why) {
 
 void Driver::step(uint32_t m) {
   if (stopping_) return;
-  Member& mb = *members_[m];
+  Member& mb = mem(m);
   for (int round = 0; round < kMaxStepRounds; ++round) {
     const TimeNs t = now();
-    bool any = false;
-    if (mb.connect_done_at <= t) {
-      mb.connect_done_at = kNever;
-      any = true;
-      if (mb.connect_failing) {
-        mb.connect_failing = false;
-        drop_transport(m);
-        mb.agent->handle_disconnected(t);
-      } else {
-        mb.connected = true;
-        mb.up.reset(t);
-        mb.down.reset(t);
-        mb.up_last_ns = mb.down_last_ns = t;
-        plan_outage_check(mb, t);
-        mb.agent->handle_connected(t);
-      }
-    }
-    if (mb.outage_check_at <= t) {
-      any = true;
-      mb.outage_check_at = kNever;
-      if (mb.connected) {
-        const auto w = mb.outages.next_window(t);
-        if (w.start <= t && w.end - t >= liveness_ns_) {
-          mb.break_at = t + liveness_ns_;
-        } else {
-          const auto next = mb.outages.next_window(std::max(w.end, t));
-          if (next.start != sim::OutageSchedule::kNoOutage && next.start < end_ns_) {
-            mb.outage_check_at = std::max(next.start, t + 1);
-          }
-        }
-      }
-    }
-    if (mb.break_at <= t) {
-      any = true;
-      mb.break_at = kNever;
-      if (mb.connected) {
-        drop_transport(m);
-        mb.agent->handle_disconnected(t);
-      }
-    }
-    while (!mb.down_queue.empty() && mb.down_queue.front().at_ns <= t) {
-      any = true;
-      Chunk c = std::move(mb.down_queue.front());
-      mb.down_queue.pop_front();
-      if (c.epoch != mb.epoch) continue;
-      if (c.close) {
-        // Before the handshake is done this is a failed connect attempt.
-        drop_transport(m);
-        mb.agent->handle_disconnected(t);
-      } else if (mb.connected) {
-        mb.agent->handle_bytes(t, c.bytes);
-      }  // bytes before the handshake is done: the server refusing; dropped
-    }
+    bool any = handshake_due(m, t);
+    any |= outage_due(m, t);
+    any |= deliver_down(m, t);
     if (mb.conn && !mb.conn->reading && mb.down_queue.size() < kMaxDownQueueChunks) {
       start_read(m, mb.conn);
     }
-    while (!mb.up_queue.empty() && mb.up_queue.front().at_ns <= t) {
-      any = true;
-      Chunk c = std::move(mb.up_queue.front());
-      mb.up_queue.pop_front();
-      if (!mb.conn || c.epoch != mb.conn->epoch) continue;
-      if (c.close) {
-        mb.conn->close_after_writes = true;
-      } else {
-        mb.conn->write_queue.push_back(std::move(c.frame));
-      }
-      start_write(m, mb.conn);
-    }
+    any |= release_up(m, t);
     const auto due = mb.agent->poll_timeout();
     if (due && *due <= t) {
       any = true;
@@ -530,8 +410,99 @@ void Driver::step(uint32_t m) {
   arm_timer(m, now());
 }
 
+// The handshake done (the agent is told it is connected) or a connect
+// attempt failed, if due at `t`. True if anything happened.
+bool Driver::handshake_due(uint32_t m, TimeNs t) {
+  Member& mb = mem(m);
+  if (mb.connect_done_at > t) return false;
+  mb.connect_done_at = kNever;
+  if (mb.connect_failing) {
+    mb.connect_failing = false;
+    drop_transport(m);
+    mb.agent->handle_disconnected(t);
+    return true;
+  }
+  mb.connected = true;
+  mb.up.reset(t);
+  mb.down.reset(t);
+  mb.up_last_ns = mb.down_last_ns = t;
+  plan_outage_check(mb, t);
+  mb.agent->handle_connected(t);
+  return true;
+}
+
+// An outage beginning (one longer than the liveness window breaks the
+// connection when the window has passed), or the planned break, if due.
+bool Driver::outage_due(uint32_t m, TimeNs t) {
+  Member& mb = mem(m);
+  bool any = false;
+  if (mb.outage_check_at <= t) {
+    any = true;
+    mb.outage_check_at = kNever;
+    if (mb.connected) {
+      const auto w = mb.outages.next_window(t);
+      if (w.start <= t && w.end - t >= liveness_ns()) {
+        mb.break_at = t + liveness_ns();
+      } else {
+        const auto next = mb.outages.next_window(std::max(w.end, t));
+        if (next.start != OutageSchedule::kNoOutage && next.start < end_ns()) {
+          mb.outage_check_at = std::max(next.start, t + 1);
+        }
+      }
+    }
+  }
+  if (mb.break_at <= t) {
+    any = true;
+    mb.break_at = kNever;
+    if (mb.connected) {
+      drop_transport(m);
+      mb.agent->handle_disconnected(t);
+    }
+  }
+  return any;
+}
+
+// What the downstream link delivers by `t`, handed to the agent.
+bool Driver::deliver_down(uint32_t m, TimeNs t) {
+  Member& mb = mem(m);
+  bool any = false;
+  while (!mb.down_queue.empty() && mb.down_queue.front().at_ns <= t) {
+    any = true;
+    Chunk c = std::move(mb.down_queue.front());
+    mb.down_queue.pop_front();
+    if (c.epoch != mb.epoch) continue;
+    if (c.close) {
+      // Before the handshake is done this is a failed connect attempt.
+      drop_transport(m);
+      mb.agent->handle_disconnected(t);
+    } else if (mb.connected) {
+      mb.agent->handle_bytes(t, c.bytes);
+    }  // bytes before the handshake is done: the server refusing; dropped
+  }
+  return any;
+}
+
+// What the upstream link releases by `t`, handed to the socket.
+bool Driver::release_up(uint32_t m, TimeNs t) {
+  Member& mb = mem(m);
+  bool any = false;
+  while (!mb.up_queue.empty() && mb.up_queue.front().at_ns <= t) {
+    any = true;
+    Chunk c = std::move(mb.up_queue.front());
+    mb.up_queue.pop_front();
+    if (!mb.conn || c.epoch != mb.conn->epoch) continue;
+    if (c.close) {
+      mb.conn->close_after_writes = true;
+    } else {
+      mb.conn->write_queue.push_back(std::move(c.frame));
+    }
+    start_write(m, mb.conn);
+  }
+  return any;
+}
+
 void Driver::pump(uint32_t m, TimeNs t) {
-  Member& mb = *members_[m];
+  Member& mb = mem(m);
   agents::AgentOutput out;
   for (int i = 0; i < kMaxOutputsPerPump && mb.agent->poll_output(&out); ++i) {
     switch (out.kind) {
@@ -551,12 +522,12 @@ void Driver::pump(uint32_t m, TimeNs t) {
 }
 
 void Driver::arm_timer(uint32_t m, TimeNs t) {
-  Member& mb = *members_[m];
+  Member& mb = mem(m);
   TimeNs at = std::min({mb.connect_done_at, mb.outage_check_at, mb.break_at});
   if (!mb.down_queue.empty()) at = std::min(at, mb.down_queue.front().at_ns);
   if (!mb.up_queue.empty()) at = std::min(at, mb.up_queue.front().at_ns);
   if (const auto due = mb.agent->poll_timeout()) at = std::min(at, *due);
-  if (at == kNever || at >= end_ns_) {
+  if (at == kNever || at >= end_ns()) {
     if (mb.timer_at != kNever) mb.timer.cancel();
     mb.timer_at = kNever;
     return;
@@ -567,7 +538,7 @@ void Driver::arm_timer(uint32_t m, TimeNs t) {
   mb.timer.expires_after(std::chrono::nanoseconds(at - t));
   mb.timer.async_wait([this, m](const error_code& ec) {
     if (ec || stopping_) return;
-    members_[m]->timer_at = kNever;
+    mem(m).timer_at = kNever;
     step(m);
   });
 }
@@ -575,7 +546,7 @@ void Driver::arm_timer(uint32_t m, TimeNs t) {
 // --- Transport ----------------------------------------------------------------
 
 void Driver::drop_transport(uint32_t m) {
-  Member& mb = *members_[m];
+  Member& mb = mem(m);
   ++mb.epoch;
   if (mb.connected || mb.transport_up) {
     if (connected_now_ > 0) --connected_now_;
@@ -601,7 +572,7 @@ void Driver::drop_transport(uint32_t m) {
 }
 
 void Driver::start_connect(uint32_t m, TimeNs t) {
-  Member& mb = *members_[m];
+  Member& mb = mem(m);
   drop_transport(m);
   TimeNs until;
   if (mb.outages.down_at(t, &until)) {
@@ -613,7 +584,7 @@ void Driver::start_connect(uint32_t m, TimeNs t) {
   mb.conn = c;
   c->socket.async_connect(target_, [this, m, c](const error_code& ec) {
     if (stopping_ || !c->open) return;
-    Member& mb = *members_[m];
+    Member& mb = mem(m);
     const TimeNs t = now();
     if (ec) {
       mb.connect_failing = true;
@@ -638,24 +609,14 @@ void Driver::start_connect(uint32_t m, TimeNs t) {
   });
 }
 
-// The stream stalls through an outage: what would arrive during it arrives
-// one retransmission timeout after it ends (sim::World::after_outages).
-TimeNs Driver::after_outages(Member& mb, TimeNs t, TimeNs at) {
-  const auto w = mb.outages.next_window(t);
-  if (w.start < at) {
-    at = std::max(at, w.end + std::max(ms_to_ns(mb.profile_spec->rto_min_ms()), mb.rtt_ns));
-  }
-  return at;
-}
-
 void Driver::plan_outage_check(Member& mb, TimeNs t) {
   const auto w = mb.outages.next_window(t);
-  if (w.start == sim::OutageSchedule::kNoOutage || w.start >= end_ns_) return;
+  if (w.start == OutageSchedule::kNoOutage || w.start >= end_ns()) return;
   mb.outage_check_at = std::max(w.start, t);
 }
 
 void Driver::send_up(uint32_t m, TimeNs t, wire::SharedFrame frame, bool close) {
-  Member& mb = *members_[m];
+  Member& mb = mem(m);
   if (!mb.connected || !mb.conn) return;
   if (mb.up_queue.size() >= kMaxUpQueueFrames) {
     violation("cell " + std::to_string(mb.agent->plan().cell_id) + " member " +
@@ -667,7 +628,7 @@ void Driver::send_up(uint32_t m, TimeNs t, wire::SharedFrame frame, bool close) 
   }
   TimeNs at = close ? std::max(t + mb.up.draw_delay_ns(), mb.up_last_ns)
                     : mb.up.transmit(t, frame->size(), mb.rtt_ns);
-  at = after_outages(mb, t, at);
+  at = mb.after_outages(t, at);
   mb.up.stall_until(at);
   mb.up_last_ns = at;
   Chunk c;
@@ -780,7 +741,7 @@ bool Driver::decrypt(const std::shared_ptr<Conn>& c, size_t n, std::string_view*
 
 void Driver::on_read(uint32_t m, const std::shared_ptr<Conn>& c, std::string_view bytes,
                      bool eof) {
-  Member& mb = *members_[m];
+  Member& mb = mem(m);
   if (mb.conn != c) return;
   const TimeNs t = now();
   auto enqueue = [&](Chunk chunk) {
@@ -805,7 +766,7 @@ void Driver::on_read(uint32_t m, const std::shared_ptr<Conn>& c, std::string_vie
       const size_t take = len > kMaxDownFrameBytes ? c->partial.size() - pos : len;
       if (c->partial.size() - pos < take) break;
       Chunk chunk;
-      chunk.at_ns = after_outages(mb, t, mb.down.transmit(t, take, mb.rtt_ns));
+      chunk.at_ns = mb.after_outages(t, mb.down.transmit(t, take, mb.rtt_ns));
       mb.down.stall_until(chunk.at_ns);
       chunk.bytes.assign(c->partial, pos, take);
       pos += take;
@@ -817,7 +778,7 @@ void Driver::on_read(uint32_t m, const std::shared_ptr<Conn>& c, std::string_vie
     // What is left of a partial frame goes first, then the end of the stream.
     if (!c->partial.empty()) {
       Chunk rest;
-      rest.at_ns = after_outages(mb, t, mb.down.transmit(t, c->partial.size(), mb.rtt_ns));
+      rest.at_ns = mb.after_outages(t, mb.down.transmit(t, c->partial.size(), mb.rtt_ns));
       mb.down.stall_until(rest.at_ns);
       rest.bytes = std::move(c->partial);
       c->partial.clear();
@@ -825,7 +786,7 @@ void Driver::on_read(uint32_t m, const std::shared_ptr<Conn>& c, std::string_vie
     }
     Chunk fin;
     fin.close = true;
-    fin.at_ns = after_outages(mb, t, std::max(t + mb.down.draw_delay_ns(), mb.down_last_ns));
+    fin.at_ns = mb.after_outages(t, std::max(t + mb.down.draw_delay_ns(), mb.down_last_ns));
     enqueue(std::move(fin));
     c->open = false;
     error_code ignored;
@@ -837,50 +798,34 @@ void Driver::on_read(uint32_t m, const std::shared_ptr<Conn>& c, std::string_vie
 
 // --- Observer -------------------------------------------------------------------
 
-void Driver::on_measure(const agents::MemberPlan& who, agents::Measure m, TimeNs value_ns) {
-  const Member& mb = *members_[who.host_tag];
-  const uint32_t profile =
-      m == agents::Measure::kTimeToQuorum ? metrics::Recorder::kNone : mb.profile;
-  rec_.record_latency(to_latency(m), mb.cell_type, profile, value_ns / 1000);
-  if (prom_) prom_->observe(to_latency(m), value_ns);
+void Driver::latency_hook(metrics::Latency l, TimeNs value_ns) {
+  if (prom_) prom_->observe(l, value_ns);
 }
 
-void Driver::on_traffic(const agents::MemberPlan& who, bool sent, size_t bytes) {
-  const Member& mb = *members_[who.host_tag];
-  metrics::Traffic& t = rec_.traffic(mb.cell_type, mb.profile);
+void Driver::traffic_hook(uint32_t m, bool sent, size_t bytes) {
+  (void)m;
   if (sent) {
-    ++t.frames_sent;
     ++frames_sent_;
-    t.bytes_up += bytes;
     bytes_up_ += bytes;
-    if (prom_) prom_->count_frame(true);
   } else {
-    ++t.frames_received;
     ++frames_received_;
-    t.bytes_down += bytes;
     bytes_down_ += bytes;
-    if (prom_) prom_->count_frame(false);
   }
+  if (prom_) prom_->count_frame(sent);
 }
 
-void Driver::on_event(const agents::MemberPlan& who, Event e, int64_t detail) {
+void Driver::event_hook(uint32_t m, Event e, int64_t detail) {
   (void)detail;
-  Member& mb = *members_[who.host_tag];
-  metrics::Traffic& t = rec_.traffic(mb.cell_type, mb.profile);
+  Member& mb = mem(m);
   switch (e) {
     case Event::kConnected:
-      ++t.connects;
-      if (mb.ever_connected) ++t.reconnects;
-      mb.ever_connected = true;
       if (prom_) prom_->count_connect();
       break;
     case Event::kDisconnected:
-      ++t.disconnects;
       ++disconnects_;
       if (prom_) prom_->count_disconnect();
       break;
     case Event::kJoined:
-      mb.joined_once = true;
       if (!mb.in_meeting) {
         mb.in_meeting = true;
         ++joined_now_;
@@ -890,44 +835,13 @@ void Driver::on_event(const agents::MemberPlan& who, Event e, int64_t detail) {
   }
 }
 
-void Driver::on_meeting_report(const agents::MeetingReport& report) {
-  for (auto& c : cells_) {
-    if (c->cell_id != report.cell_id) continue;
-    if (c->reported) return;  // a chair reports once; finish() after a close is a no-op
-    c->reported = true;
-    c->report = report;
-    record_meeting_report(rec_, c->cell_type, report, s_.seed(),
-                          static_cast<uint32_t>(c->members.size()));
-    return;
-  }
-}
-
-void Driver::on_media(const agents::MemberPlan& who, bool sent, uint64_t payload_bytes,
-                      uint64_t frames) {
-  const Member& mb = *members_[who.host_tag];
-  record_media(rec_.traffic(mb.cell_type, mb.profile), sent, payload_bytes, frames);
-}
-
-void Driver::on_violation(const agents::MemberPlan& who, const std::string& what) {
-  violation("cell " + std::to_string(who.cell_id) + " member " + std::to_string(who.member_id) +
-            ": " + what);
-}
-
-void Driver::violation(const std::string& what) {
-  ++violation_count_;
-  if (violations_.size() < kMaxViolationsKept) {
-    violations_.push_back("seed " + std::to_string(s_.seed()) + ", t=" +
-                          std::to_string((now() - start_ns_) / kNsPerMs) + " ms: " + what);
-  }
-}
-
 // --- Run ------------------------------------------------------------------------
 
 Progress Driver::progress() const {
   Progress p;
   p.elapsed_s = static_cast<double>(now() - start_ns_) / 1e9;
-  p.duration_s = static_cast<double>(end_ns_ - start_ns_) / 1e9;
-  p.members = members_.size();
+  p.duration_s = static_cast<double>(end_ns() - start_ns_) / 1e9;
+  p.members = member_count();
   p.connected = connected_now_;
   p.joined = joined_now_;
   p.frames_sent = frames_sent_;
@@ -950,52 +864,29 @@ void Driver::on_tick() {
     io_.stop();
     return;
   }
-  if (t >= end_ns_) {
+  if (t >= end_ns()) {
     io_.stop();
     return;
   }
   const TimeNs every = std::max<TimeNs>(1, static_cast<TimeNs>(o_.progress_every_s * 1e9));
-  tick_->expires_after(std::chrono::nanoseconds(std::min(every, end_ns_ - t)));
+  tick_->expires_after(std::chrono::nanoseconds(std::min(every, end_ns() - t)));
   tick_->async_wait([this](const error_code& ec) {
     if (!ec) on_tick();
   });
 }
 
-void Driver::finish(bool complete) {
-  const TimeNs t = std::min(now(), end_ns_);
-  for (auto& c : cells_) {
-    for (uint32_t m : c->members) members_[m]->agent->finish(t);
-    uint64_t acked = 0;
-    for (const auto& [vote, n] : c->board.acked_by_vote) acked += n;
-    rec_.quorum(c->cell_type).ballots_acked += acked;
-    if (!complete || !c->report.closed) continue;
-    for (const auto& [vote, counted] : c->report.tally_by_vote) {
-      const auto it = c->board.acked_by_vote.find(vote);
-      const uint64_t n = it == c->board.acked_by_vote.end() ? 0 : it->second;
-      if (n != counted) {
-        violation("cell " + std::to_string(c->cell_id) + " vote " + std::to_string(vote) + ": " +
-                  std::to_string(n) + " ballots acknowledged, " + std::to_string(counted) +
-                  " counted");
-      }
-    }
-  }
-  for (auto& mb : members_) {
-    if (mb->agent->plan().join_at_ns != kNever && mb->agent->plan().join_at_ns < t &&
-        !mb->joined_once) {
-      ++rec_.traffic(mb->cell_type, mb->profile).failed_joins;
-    }
-  }
-}
+void Driver::finish(bool complete) { finish_run(std::min(now(), end_ns()), complete); }
 
 void Driver::shutdown() {
   if (!stopping_) {
     stopping_ = true;
-    for (auto& mb : members_) {
+    for (uint32_t m = 0; m < member_count(); ++m) {
+      Member& mb = mem(m);
       error_code ec;
-      mb->timer.cancel();
-      if (mb->conn) {
-        mb->conn->open = false;
-        mb->conn->socket.close(ec);
+      mb.timer.cancel();
+      if (mb.conn) {
+        mb.conn->open = false;
+        mb.conn->socket.close(ec);
       }
     }
     if (tick_) tick_->cancel();
@@ -1022,58 +913,48 @@ void Driver::record_server_figures(TimeNs t_end) {
   f.egress_bytes = bytes_down_;
   f.ingress_bytes = bytes_up_;
   f.peak_connections = peak_connected_;
-  f.cells = cells_.size();
+  f.cells = cell_count();
   f.process_cpu_ns = server_cpu_ns_;
   f.busy_ns = server_cpu_ns_;
 }
 
 LoadOutcome Driver::run() {
   LoadOutcome out;
-  out.members = members_.size();
-  out.cells = cells_.size();
+  out.members = member_count();
+  out.cells = cell_count();
   out.server_port = target_.port();
   const auto wall0 = std::chrono::steady_clock::now();
   const TimeNs t0 = now();
-  for (size_t m = 0; m < members_.size(); ++m) {
-    members_[m]->agent->start(t0);
+  for (uint32_t m = 0; m < member_count(); ++m) {
+    mem(m).agent->start(t0);
     step(static_cast<uint32_t>(m));
   }
   tick_ = std::make_unique<asio::steady_timer>(io_);
   on_tick();
   io_.run();
-  out.partial = interrupted_ || now() < end_ns_;
-  const TimeNs t_end = std::min(now(), end_ns_);
+  out.partial = interrupted_ || now() < end_ns();
+  const TimeNs t_end = std::min(now(), end_ns());
   // Stop the traffic before the meetings are reported.
   stopping_ = true;
   finish(!out.partial);
   stopping_ = false;
   shutdown();
 
-  v1::RunInfo run;
-  run.set_scenario(s_.name());
-  run.set_scenario_file(o_.scenario_file);
-  run.set_seed(s_.seed());
-  run.set_mode("live");
-  run.set_cellsim_version(kVersion);
-  run.set_calibration(o_.target_host.empty() ? "live (embedded cellmeetd)"
-                                             : "live (target " + o_.target_host + ")");
-  run.add_shards("0/1");
-  run.set_shard_count(1);
-  run.set_partial(out.partial);
-  run.set_virtual_ns(static_cast<uint64_t>(t_end - start_ns_));
-  run.set_events(frames_sent_ + frames_received_);
-  run.set_frames(frames_sent_ + frames_received_);
-  run.set_wall_s(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count());
-  run.set_finished_unix_s(std::chrono::duration_cast<std::chrono::seconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count());
-  run.set_peak_rss_bytes(peak_rss_bytes());
-  run.set_host(host_name());
+  host::RunFacts facts;
+  facts.mode = "live";
+  facts.scenario_file = o_.scenario_file;
+  facts.calibration = o_.target_host.empty() ? "live (embedded cellmeetd)"
+                                             : "live (target " + o_.target_host + ")";
+  facts.partial = out.partial;
+  facts.virtual_ns = static_cast<uint64_t>(t_end - start_ns_);
+  facts.events = frames_sent_ + frames_received_;
+  facts.frames = frames_sent_ + frames_received_;
+  facts.wall_start = wall0;
+  const v1::RunInfo run = host::run_info(s_, facts);
   record_server_figures(t_end);
-  out.results = rec_.to_results(run);
-  metrics::evaluate_slos(s_, &out.results);
-  out.violation_count = violation_count_;
-  out.violations = violations_;
+  out.results = host::make_results(s_, rec_, run);
+  out.violation_count = violation_count();
+  out.violations = violations();
   out.peak_connected = peak_connected_;
   out.tls_failures = tls_failures_;
   out.tls_error = tls_error_;

@@ -1,7 +1,7 @@
 // The live load driver (DESIGN.md, "Live mode"): the simulator's agents over
 // real TCP against cellmeetd, one connection per member, each through a
 // user-space impairment layer that applies the member's link profile in real
-// time (sim/link.h's LinkDirection and OutageSchedule, on the steady clock).
+// time (host/link.h's LinkDirection and OutageSchedule, on the steady clock).
 //
 // Time. Agents see nanoseconds on the host's steady clock, offset so that the
 // scenario's start is the driver's start, and that start is the wall clock's
@@ -57,6 +57,7 @@
 #include "cellsim/v1/results.pb.h"
 #include "cellsim/v1/scenario.pb.h"
 #include "cellsim/v1/wire.pb.h"
+#include "host/host_core.h"
 
 namespace cellsim::live {
 
@@ -112,6 +113,7 @@ struct LoadOptions {
   // Embedded server only, instead of the three files: TLS with a CA and a
   // server certificate made at run time.
   bool tls_generate = false;
+  host::PlantedFaults planted;  // tests only
 };
 
 struct LoadOutcome {

@@ -9,15 +9,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "host/run_record.h"
+#include "proto/assert.h"
 #include "metrics/recorder.h"
-#include "metrics/slo.h"
-#include "sim/host.h"
 #include "sim/world.h"
 
 namespace cellsim::sim {
 namespace {
-
-constexpr char kVersion[] = "cellsim 0.1.0";
 
 constexpr char kBuiltInCalibration[] = R"pb(
   estimated: true
@@ -87,6 +85,15 @@ void clear_wall_clock_fields(v1::Results* r) {
 
 SimulateOutcome simulate(const v1::Scenario& s, const v1::Calibration& cal,
                          const SimulateOptions& o) {
+  // A broken invariant ends the process with status 3 and the seed.
+  const std::string note = "invariant broken; seed " + std::to_string(s.seed()) +
+                           " reproduces it: cellsim run " +
+                           (o.scenario_file.empty() ? std::string("SCENARIO") : o.scenario_file) +
+                           " --seed " + std::to_string(s.seed()) +
+                           (o.shard_count > 1 ? " --shard " + std::to_string(o.shard_index) +
+                                                    "/" + std::to_string(o.shard_count)
+                                              : std::string());
+  ScopedAssertionContext assertion_context(note.c_str(), kInvariantExitStatus);
   SimulateOutcome out;
   metrics::Recorder rec;
   WorldOptions wo;
@@ -94,6 +101,8 @@ SimulateOutcome simulate(const v1::Scenario& s, const v1::Calibration& cal,
   wo.calibration = &cal;
   wo.shard_index = o.shard_index;
   wo.shard_count = o.shard_count;
+  wo.planted = o.planted;
+  wo.engine_check_every = o.engine_check_every;
   World world(wo, &rec);
   if (!world.build(&out.error)) return out;
   out.members = world.members();
@@ -108,27 +117,18 @@ SimulateOutcome simulate(const v1::Scenario& s, const v1::Calibration& cal,
     }
   }
   world.finish(!out.partial);
-  v1::RunInfo run;
-  run.set_scenario(s.name());
-  run.set_scenario_file(o.scenario_file);
-  run.set_seed(s.seed());
-  run.set_mode("sim");
-  run.set_cellsim_version(kVersion);
-  run.set_calibration(o.calibration_label);
-  run.add_shards(std::to_string(o.shard_index) + "/" + std::to_string(o.shard_count));
-  run.set_shard_count(o.shard_count);
-  run.set_partial(out.partial);
-  run.set_virtual_ns(static_cast<uint64_t>(world.now() - world.start_ns()));
-  run.set_events(world.events());
-  run.set_frames(world.frames());
-  run.set_wall_s(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count());
-  run.set_finished_unix_s(std::chrono::duration_cast<std::chrono::seconds>(
-                              std::chrono::system_clock::now().time_since_epoch())
-                              .count());
-  run.set_peak_rss_bytes(peak_rss_bytes());
-  run.set_host(host_name());
-  out.results = rec.to_results(run);
-  metrics::evaluate_slos(s, &out.results);
+  host::RunFacts facts;
+  facts.mode = "sim";
+  facts.scenario_file = o.scenario_file;
+  facts.calibration = o.calibration_label;
+  facts.shard_index = o.shard_index;
+  facts.shard_count = o.shard_count;
+  facts.partial = out.partial;
+  facts.virtual_ns = static_cast<uint64_t>(world.now() - world.start_ns());
+  facts.events = world.events();
+  facts.frames = world.frames();
+  facts.wall_start = wall0;
+  out.results = host::make_results(s, rec, host::run_info(s, facts));
   out.violation_count = world.violation_count();
   out.violations = world.violations();
   out.ok = true;

@@ -13,6 +13,7 @@
 #include "cellsim/v1/calibration.pb.h"
 #include "cellsim/v1/results.pb.h"
 #include "cellsim/v1/scenario.pb.h"
+#include "host/host_core.h"
 #include "sim/kernel.h"
 
 namespace cellsim::sim {
@@ -28,6 +29,9 @@ struct SimulateOptions {
   TimeNs slice_ns = 5 * kNsPerS;
   // Called after each slice; return false to stop early (results partial).
   std::function<bool(const World&, TimeNs virtual_now_ns)> on_slice;
+  host::PlantedFaults planted;  // tests only
+  // The engine's meeting invariants after every n-th input (sim/world.h).
+  uint32_t engine_check_every = 1;
 };
 
 struct SimulateOutcome {
@@ -41,7 +45,12 @@ struct SimulateOutcome {
   uint64_t cells = 0;
 };
 
-// REQUIRES: scenario validated with defaults applied.
+// The exit status of a run whose invariants broke (as `cellsim run`'s).
+inline constexpr int kInvariantExitStatus = 3;
+
+// REQUIRES: scenario validated with defaults applied. A CELLSIM_ASSERT that
+// fails during the call ends the process with kInvariantExitStatus, naming
+// the seed that reproduces it.
 SimulateOutcome simulate(const v1::Scenario& scenario, const v1::Calibration& calibration,
                          const SimulateOptions& options);
 

@@ -1,7 +1,7 @@
 // The simulated world: server nodes running the real meeting engine, members
 // running the real agents, and between them virtual links that carry real
 // encoded frames (DESIGN.md, "The one rule"). What it models is only the
-// network (sim/link.h) and the server's capacity: each node has `cores`
+// network (host/link.h) and the server's capacity: each node has `cores`
 // cores serving frames first come, first served; a frame costs CPU by type
 // plus per frame it causes to be sent (the calibration), so queueing appears
 // under load (a Hello over a profile with `tls: true` also costs the
@@ -15,15 +15,17 @@
 //
 // Media is a fluid (DESIGN.md): a speaker's frames are not events; they are
 // streams on the speaker's uplink and the present members' downlinks
-// (sim/link.h), so they take bandwidth and hold back the frames behind them
+// (host/link.h), so they take bandwidth and hold back the frames behind them
 // on lossy links as the real ones do, and their bytes and CPU are accounted.
 //
-// Invariants checked while running (violations are collected with the seed,
-// and make the run fail): each member's own view of quorum equals the
-// engine's at every QuorumChanged and MeetingState it receives; at the end,
-// for every vote of every closed meeting, ballots acknowledged equal ballots
-// counted; no frame that crosses the network links a secret choice to a
-// member (checked on every VoteClosed and MeetingClosed the engine sends).
+// The members, cells, observations, invariant checks and the end of the run
+// are the host layer's (host/host_core.h), shared with live mode; the CPU
+// costs and the NIC are the capacity model's (sim/capacity.h). The World
+// adds the wiring: the kernel's events, the virtual transport, and the
+// engine's minutes checked as it writes them. Every engine input is
+// followed by the engine's own invariant check (Engine::check_invariants)
+// on a sampled share of inputs (kEngineCheckEvery), and a broken one stops
+// the run (CELLSIM_ASSERT).
 //
 // Thread-safety: none; one World per thread.
 #ifndef CELLSIM_SIM_WORLD_H_
@@ -39,25 +41,30 @@
 #include "agents/agent.h"
 #include "cellsim/v1/calibration.pb.h"
 #include "cellsim/v1/scenario.pb.h"
+#include "host/host_core.h"
 #include "metrics/recorder.h"
 #include "scenario/plan.h"
 #include "server/engine/engine.h"
+#include "sim/capacity.h"
 #include "sim/kernel.h"
-#include "sim/link.h"
 
 namespace cellsim::sim {
+
+// The share of engine inputs after which the meeting's invariants are
+// checked: every one (measured: see README, "Invariants").
+inline constexpr uint32_t kEngineCheckEvery = 1;
 
 struct WorldOptions {
   const v1::Scenario* scenario = nullptr;        // REQUIRES: validated, defaults applied
   const v1::Calibration* calibration = nullptr;  // REQUIRES: non-null
   uint32_t shard_index = 0;
   uint32_t shard_count = 1;
+  host::PlantedFaults planted;  // tests only
+  // Engine::check_cell_invariants() after every n-th engine input (0: never).
+  uint32_t engine_check_every = kEngineCheckEvery;
 };
 
-// Bounds.
-inline constexpr size_t kMaxViolationsKept = 100;
-
-class World : public EventTarget, public agents::AgentObserver {
+class World : public EventTarget, public host::HostCore {
  public:
   World(const WorldOptions& options, metrics::Recorder* recorder);
   ~World() override;
@@ -68,8 +75,6 @@ class World : public EventTarget, public agents::AgentObserver {
   // scenario cannot be built (it should have been validated).
   bool build(std::string* why);
 
-  TimeNs start_ns() const { return start_ns_; }
-  TimeNs end_ns() const { return end_ns_; }
   TimeNs now() const { return kernel_.now(); }
   // Runs the world until virtual time `until_ns` (absolute).
   void run_until(TimeNs until_ns) { kernel_.run_until(until_ns); }
@@ -80,29 +85,29 @@ class World : public EventTarget, public agents::AgentObserver {
 
   uint64_t events() const { return kernel_.events_run(); }
   uint64_t frames() const { return frames_; }
-  uint64_t members() const { return members_.size(); }
-  uint64_t cells() const { return cells_.size(); }
-  uint64_t violation_count() const { return violation_count_; }
-  const std::vector<std::string>& violations() const { return violations_; }
+  uint64_t members() const { return member_count(); }
+  uint64_t cells() const { return cell_count(); }
+  uint64_t engine_checks() const { return engine_checks_; }
 
   // EventTarget.
   void on_event(Kernel& k, uint32_t kind, uint64_t arg) override;
+  using HostCore::on_event;
 
-  // AgentObserver.
-  void on_measure(const agents::MemberPlan& who, agents::Measure m, TimeNs value_ns) override;
-  void on_traffic(const agents::MemberPlan& who, bool sent, size_t bytes) override;
-  void on_event(const agents::MemberPlan& who, Event e, int64_t detail) override;
-  void on_meeting_report(const agents::MeetingReport& report) override;
-  void on_media(const agents::MemberPlan& who, bool sent, uint64_t payload_bytes,
-                uint64_t frames) override;
-  void on_violation(const agents::MemberPlan& who, const std::string& what) override;
+ protected:
+  // HostCore.
+  TimeNs host_now() const override { return kernel_.now(); }
+  void event_hook(uint32_t m, Event e, int64_t detail) override;
+  void media_hook(uint32_t m, bool sent, uint64_t payload_bytes) override;
 
  private:
   struct Member;
   struct Node;
-  struct Cell;
   struct InFlight;
   struct Work;
+
+  Member& mem(uint32_t m);  // the member as the simulator holds it
+  void build_media();
+  void build_nodes();
 
   void build_cell(scenario::CellSetup setup);
   void pump_agent(uint32_t m);
@@ -114,47 +119,36 @@ class World : public EventTarget, public agents::AgentObserver {
   void arrive_down(uint32_t slot);
   uint32_t new_flight(uint32_t m, bool close, wire::SharedFrame frame);
   InFlight take_flight(uint32_t slot);
-  TimeNs after_outages(Member& mb, TimeNs at);
   void start_work(Node& node, Work work);
   void core_free(uint32_t n);
   // `extra_us`: CPU charged on top of the frame's cost (a TLS handshake).
   TimeNs drain_engine(Node& node, TimeNs now, v1::Envelope::BodyCase body, bool count_cpu,
                       double extra_us = 0);
-  void check_minutes(const v1::Minutes& m);
+  void check_engine(Node& node, uint64_t cell_id);
   void send_down(uint32_t m, TimeNs at_ns, wire::SharedFrame frame, bool close);
   void sync_engine_timer(uint32_t node);
   void outage_begin(uint32_t m, uint32_t epoch);
   void schedule_outage_check(uint32_t m);
   void break_connection(uint32_t m, uint32_t epoch);
   void drop_transport(uint32_t m);
-  void violation(const std::string& what);
   void speaking(uint32_t m, bool start);
-  double cost_us(v1::Envelope::BodyCase body, size_t outputs) const;
 
   WorldOptions o_;
-  metrics::Recorder* rec_;
   Kernel kernel_;
-  TimeNs start_ns_ = 0;
-  TimeNs end_ns_ = 0;
-  TimeNs liveness_ns_ = 0;
-  std::string key_;
   engine::EngineSettings engine_settings_;
-  std::vector<std::unique_ptr<Node>> nodes_;      // index = node number (nullptr: other shard)
-  std::vector<std::unique_ptr<Cell>> cells_;      // this shard's cells
-  std::vector<std::unique_ptr<Member>> members_;  // this shard's members
-  std::vector<InFlight> flights_;                 // frames on the wire, by slot
+  CostTable costs_;
+  FrameTypeTap frame_types_;
+  std::vector<std::unique_ptr<Node>> nodes_;  // index = node number (nullptr: other shard)
+  std::vector<InFlight> flights_;             // frames on the wire, by slot
   std::vector<uint32_t> free_flights_;
-  std::vector<double> base_cost_us_;              // by body case
-  std::vector<double> output_cost_us_;
-  std::vector<const v1::NetworkProfile*> profiles_;  // by recorder profile index
   uint64_t frames_ = 0;
+  uint64_t engine_inputs_ = 0;
+  uint64_t engine_checks_ = 0;
   // Media (0: none): a frame every media_period_ns_, of these encoded sizes.
   TimeNs media_period_ns_ = 0;
   uint32_t media_up_bytes_ = 0;
   uint32_t media_down_bytes_ = 0;
   uint32_t media_payload_bytes_ = 0;
-  uint64_t violation_count_ = 0;
-  std::vector<std::string> violations_;
 };
 
 }  // namespace cellsim::sim

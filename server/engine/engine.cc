@@ -119,7 +119,7 @@ void Engine::CellSink::minutes_ready(const v1::Minutes& minutes) {
   Output out;
   out.kind = Output::Kind::kMinutes;
   out.minutes = std::make_shared<const v1::Minutes>(minutes);
-  engine_->outputs_.push_back(std::move(out));
+  engine_->push_output(std::move(out));
 }
 
 void Engine::CellSink::journal(const v1::JournalRecord& record) {
@@ -129,7 +129,7 @@ void Engine::CellSink::journal(const v1::JournalRecord& record) {
   v1::JournalRecord r = record;
   r.set_cell_id(cell_->roster.cell_id());
   out.frame = std::make_shared<const std::string>(r.SerializeAsString());
-  engine_->outputs_.push_back(std::move(out));
+  engine_->push_output(std::move(out));
 }
 
 void Engine::CellSink::ballot_box(const v1::BallotBox& box) {
@@ -139,7 +139,7 @@ void Engine::CellSink::ballot_box(const v1::BallotBox& box) {
   Output out;
   out.kind = Output::Kind::kBallotBox;
   out.box = std::move(b);
-  engine_->outputs_.push_back(std::move(out));
+  engine_->push_output(std::move(out));
 }
 
 Engine::Engine(EngineSettings settings, std::string key)
@@ -335,37 +335,9 @@ void Engine::dispatch(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env) {
 void Engine::on_hello(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env) {
   const v1::Hello& h = env.hello();
   const uint64_t rid = env.request_id();
-  if (h.version_major() != wire::kProtocolVersionMajor) {
-    protocol_error(now, id, v1::ERROR_UNSUPPORTED_VERSION,
-                   "protocol major version " + std::to_string(h.version_major()) +
-                       " is not supported; this server speaks " +
-                       std::to_string(wire::kProtocolVersionMajor),
-                   rid);
-    return;
-  }
-  TokenCheck tc = verify_token(key_, h.token(), h.cell_id(), h.member_id(), now / kNsPerMs);
-  if (!tc.ok()) {
-    protocol_error(now, id, tc.error, tc.reason, rid);
-    return;
-  }
-  auto cit = cells_.find(h.cell_id());
-  if (cit == cells_.end()) {
-    protocol_error(now, id, v1::ERROR_UNKNOWN_CELL,
-                   "this server holds no cell " + std::to_string(h.cell_id()), rid);
-    return;
-  }
-  Cell& cell = *cit->second;
-  const v1::RosterMember* rm = nullptr;
-  for (const auto& m : cell.roster.members()) {
-    if (m.member_id() == h.member_id()) rm = &m;
-  }
-  if (rm == nullptr || rm->standing() != tc.claims.standing() || rm->role() != tc.claims.role()) {
-    protocol_error(now, id, v1::ERROR_TOKEN_INVALID,
-                   rm == nullptr ? "member is not on the cell's roster"
-                                 : "token standing or role disagrees with the roster",
-                   rid);
-    return;
-  }
+  Cell* checked = check_hello(now, id, env);
+  if (checked == nullptr) return;
+  Cell& cell = *checked;
   MemberSession& s = cell.sessions[h.member_id()];
   bool resumed = false;
   if (!h.resume().empty()) {
@@ -399,9 +371,53 @@ void Engine::on_hello(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env) {
   c.cell = &cell;
   c.member_id = h.member_id();
   arm_timer(id, c, now + liveness_ns());
+  welcome(now, id, cell, s, env, resumed);
+}
 
+// The Hello's checks: protocol version, token, cell, roster. The member's
+// cell, or nullptr when the connection was refused (the Error is sent).
+Engine::Cell* Engine::check_hello(TimeNs now, ConnId id, const v1::Envelope& env) {
+  const v1::Hello& h = env.hello();
+  const uint64_t rid = env.request_id();
+  if (h.version_major() != wire::kProtocolVersionMajor) {
+    protocol_error(now, id, v1::ERROR_UNSUPPORTED_VERSION,
+                   "protocol major version " + std::to_string(h.version_major()) +
+                       " is not supported; this server speaks " +
+                       std::to_string(wire::kProtocolVersionMajor),
+                   rid);
+    return nullptr;
+  }
+  TokenCheck tc = verify_token(key_, h.token(), h.cell_id(), h.member_id(), now / kNsPerMs);
+  if (!tc.ok()) {
+    protocol_error(now, id, tc.error, tc.reason, rid);
+    return nullptr;
+  }
+  auto cit = cells_.find(h.cell_id());
+  if (cit == cells_.end()) {
+    protocol_error(now, id, v1::ERROR_UNKNOWN_CELL,
+                   "this server holds no cell " + std::to_string(h.cell_id()), rid);
+    return nullptr;
+  }
+  const v1::RosterMember* rm = nullptr;
+  for (const auto& m : cit->second->roster.members()) {
+    if (m.member_id() == h.member_id()) rm = &m;
+  }
+  if (rm == nullptr || rm->standing() != tc.claims.standing() || rm->role() != tc.claims.role()) {
+    protocol_error(now, id, v1::ERROR_TOKEN_INVALID,
+                   rm == nullptr ? "member is not on the cell's roster"
+                                 : "token standing or role disagrees with the roster",
+                   rid);
+    return nullptr;
+  }
+  return cit->second.get();
+}
+
+// The Welcome, and for a member resumed into its meeting the meeting's state.
+void Engine::welcome(TimeNs now, ConnId id, Cell& cell, const MemberSession& s,
+                     const v1::Envelope& env, bool resumed) {
+  const v1::Hello& h = env.hello();
   v1::Envelope w;
-  w.set_request_id(rid);
+  w.set_request_id(env.request_id());
   auto* wel = w.mutable_welcome();
   wel->set_session_id(s.session_id);
   wel->set_heartbeat_interval_ms(settings_.rules.heartbeat_interval_ms);
@@ -567,7 +583,7 @@ void Engine::transmit_shared(ConnId id, wire::SharedFrame frame) {
   out.kind = Output::Kind::kTransmit;
   out.conn = id;
   out.frame = std::move(frame);
-  outputs_.push_back(std::move(out));
+  push_output(std::move(out));
 }
 
 void Engine::refuse(ConnId id, const RuleResult& r, uint64_t request_id) {
@@ -592,7 +608,7 @@ void Engine::protocol_error(TimeNs now, ConnId id, v1::ErrorCode code, std::stri
   Output out;
   out.kind = Output::Kind::kClose;
   out.conn = id;
-  outputs_.push_back(std::move(out));
+  push_output(std::move(out));
   drop_conn(now, id);
 }
 
@@ -836,6 +852,17 @@ size_t Engine::quorate_meetings() const {
     n += cell->meeting && !cell->meeting->closed() && cell->meeting->quorate();
   }
   return n;
+}
+
+void Engine::push_output(Output out) {
+  // Bound: a host drains the outputs after every input.
+  CELLSIM_ASSERT(outputs_.size() < kMaxPendingOutputs);
+  outputs_.push_back(std::move(out));
+}
+
+bool Engine::check_cell_invariants(uint64_t cell_id, std::string* why) const {
+  const Meeting* m = meeting(cell_id);
+  return m == nullptr || m->check_invariants(why);
 }
 
 const Meeting* Engine::meeting(uint64_t cell_id) const {

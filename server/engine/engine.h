@@ -80,6 +80,10 @@ struct RecoveryStats {
   std::vector<std::string> warnings;  // at most kMaxRecoveryWarnings
 };
 inline constexpr size_t kMaxRecoveryWarnings = 32;
+// Outputs pending between two polls. A host drains them after every input,
+// and one input causes at most a few per member of a cell, so reaching this
+// is a bug (CELLSIM_ASSERT).
+inline constexpr size_t kMaxPendingOutputs = size_t{1} << 24;
 
 // A secret vote's box as the host kept it, or nullptr.
 using BoxLookup =
@@ -146,6 +150,9 @@ class Engine {
   size_t quorate_meetings() const;
   // The cell's current meeting, or nullptr.
   const Meeting* meeting(uint64_t cell_id) const;
+  // Meeting::check_invariants() of the cell's current meeting; true when
+  // there is none. False with *why naming the broken invariant.
+  bool check_cell_invariants(uint64_t cell_id, std::string* why) const;
   // Every opened meeting not yet closed, by cell id ascending, appended to
   // *out as (cell id, meeting). Pointers valid until the next input.
   void open_meeting_list(std::vector<std::pair<uint64_t, const Meeting*>>* out) const;
@@ -166,6 +173,9 @@ class Engine {
   Conn* find_conn(ConnId id);
   void dispatch(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env);
   void on_hello(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env);
+  Cell* check_hello(TimeNs now, ConnId id, const v1::Envelope& env);
+  void welcome(TimeNs now, ConnId id, Cell& cell, const MemberSession& s,
+               const v1::Envelope& env, bool resumed);
   void on_join(TimeNs now, ConnId id, Conn& c, uint64_t request_id);
   void on_meeting_request(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env);
   void on_media(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env);
@@ -176,6 +186,7 @@ class Engine {
   void arm_timer(ConnId id, Conn& c, TimeNs deadline);
   void transmit(ConnId id, const v1::Envelope& env);
   void transmit_shared(ConnId id, wire::SharedFrame frame);
+  void push_output(Output out);
   Meeting& current_meeting(Cell& cell);
   TimeNs liveness_ns() const;
   bool refuse_invalid_text(TimeNs now, ConnId id, const Conn& c, std::string_view payload);

@@ -1,5 +1,7 @@
 #include "server/net/connection.h"
 
+#include "proto/assert.h"
+
 #include <algorithm>
 #include <chrono>
 
@@ -160,10 +162,14 @@ void Connection::on_write(const error_code& ec) {
     detach_after_error();
     return;
   }
+  CELLSIM_ASSERT(in_flight_ <= queue_.size());
   for (; in_flight_ > 0; --in_flight_) {
+    CELLSIM_ASSERT(queued_bytes_ >= queue_.front()->size());
     queued_bytes_ -= queue_.front()->size();
     queue_.pop_front();
   }
+  // Invariant: the byte count is the queue's (every frame has a header).
+  CELLSIM_ASSERT(queue_.empty() == (queued_bytes_ == 0));
   do_write();
 }
 
@@ -199,6 +205,7 @@ void Connection::close_with(wire::SharedFrame last, bool quick) {
   auto self = shared_from_this();
   if (state_ == State::kOpen || state_ == State::kDraining) {
     while (queue_.size() > in_flight_) {
+      CELLSIM_ASSERT(queued_bytes_ >= queue_.back()->size());
       queued_bytes_ -= queue_.back()->size();
       queue_.pop_back();
     }

@@ -1,5 +1,7 @@
 #include "server/net/shard.h"
 
+#include "proto/assert.h"
+
 #include <chrono>
 #include <cstdio>
 #include <exception>
@@ -160,6 +162,8 @@ void Shard::drain() {
       case engine::Output::Kind::kBallotBox: journal_->stage_box(*out.box); break;
       default:
         if (journal_->pending() || !held_.empty()) {
+          // Bound: the outputs of the engine work between two commits.
+          CELLSIM_ASSERT(held_.size() < engine::kMaxPendingOutputs);
           held_.push_back(std::move(out));
         } else {
           deliver(out);
@@ -202,6 +206,8 @@ void Shard::flush() {
     metrics_->journal_commit(took.count());
     maybe_rotate();  // nothing is staged now: the whole log is on disk
   }
+  // Invariant: an acknowledgement leaves only after its record is committed.
+  CELLSIM_ASSERT(!journal_->pending());
   size_t bound = held_.size();  // what deliver() adds goes to the next flush
   while (bound-- > 0 && !held_.empty()) {
     engine::Output out = std::move(held_.front());

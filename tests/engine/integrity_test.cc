@@ -423,5 +423,22 @@ TEST(AssertDeathTest, FiresInEveryBuild) {
   RecordProperty("ndebug", ndebug ? "1" : "0");
 }
 
+// With a context (as sim::simulate() sets one), a failed assertion names
+// what reproduces it and exits with the context's status (3 in cellsim run);
+// the context ends with its scope.
+TEST(AssertDeathTest, ContextNamesTheSeedAndExitStatus) {
+  ::testing::FLAGS_gtest_death_test_style = "threadsafe";
+  const int three = 3;
+  EXPECT_EXIT(
+      {
+        ScopedAssertionContext context("seed 7 reproduces it: cellsim run S --seed 7", 3);
+        CELLSIM_ASSERT(1 + 1 == three);
+      },
+      ::testing::ExitedWithCode(3), "assertion failed at .*\n.*seed 7 reproduces it");
+  { ScopedAssertionContext context("inner", 5); }
+  EXPECT_EQ(assertion_context().exit_status, 0);
+  EXPECT_EQ(assertion_context().note, nullptr);
+}
+
 }  // namespace
 }  // namespace cellsim::engine::testing

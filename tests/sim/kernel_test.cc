@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "sim/kernel.h"
-#include "sim/phold.h"
+#include "bench/phold.h"
 #include "sim/radix_heap.h"
 
 namespace cellsim::sim {

@@ -1,14 +1,11 @@
 // What every host of the agents (the simulator's world, the live driver)
-// needs the same way: the agents' measures as metric names, the cell types
+// needs the same way (host/host_core.h builds on these): the agents' measures as metric names, the cell types
 // and profiles registered with their titles, a chair's meeting report and
-// media turned into figures, and the process figures a results file records.
+// media turned into figures, the engine settings and the members' tokens.
 //
 // Thread-safety: stateless functions.
-#ifndef CELLSIM_SIM_HOST_H_
-#define CELLSIM_SIM_HOST_H_
-
-#include <sys/resource.h>
-#include <unistd.h>
+#ifndef CELLSIM_HOST_HOST_H_
+#define CELLSIM_HOST_HOST_H_
 
 #include <cstdint>
 #include <string>
@@ -19,10 +16,11 @@
 #include "cellsim/v1/scenario.pb.h"
 #include "metrics/attendance.h"
 #include "metrics/recorder.h"
+#include "scenario/loader.h"
 #include "server/engine/settings.h"
 #include "server/engine/token.h"
 
-namespace cellsim::sim {
+namespace cellsim::host {
 
 // The metric an agent's measure is recorded under.
 inline metrics::Latency to_latency(agents::Measure m) {
@@ -102,8 +100,6 @@ inline void record_media(metrics::Traffic& t, bool sent, uint64_t payload_bytes,
   }
 }
 
-// A member's token, as its server would mint it: the plan's cell, member,
-// standing and role, valid until a day after the run ends.
 // The engine's media pacing for a scenario's audio: the defaults
 // (engine/settings.h), raised when the scenario speaks faster, to twice the
 // speaker's rate (payload plus the per-frame overhead) with 10 s of burst.
@@ -125,6 +121,21 @@ inline void apply_media_pacing(const v1::MediaSpec& media, engine::EngineSetting
                std::max<uint64_t>(s->media_burst_bytes, rate * kBurstSeconds)));
 }
 
+// The engine settings a scenario's rules ask for, on top of `s`'s: quorum
+// fraction, heartbeat interval, missed heartbeats, media pacing, and the
+// seed as the run id. The simulator's nodes and live mode's embedded
+// cellmeetd both take them from here.
+inline void apply_scenario_settings(const v1::Scenario& scenario, engine::EngineSettings* s) {
+  const auto q = scenario::engine_quorum(scenario.rules().quorum_fraction());
+  s->rules.quorum = {q.num, q.den};
+  s->rules.heartbeat_interval_ms = scenario.rules().heartbeat_interval_ms();
+  s->rules.missed_heartbeats = scenario.rules().missed_heartbeats();
+  apply_media_pacing(scenario.media(), s);
+  s->run_id = scenario.seed();
+}
+
+// A member's token, as its server would mint it: the plan's cell, member,
+// standing and role, valid until a day after the run ends.
 inline std::string member_token(const std::string& key, const agents::MemberPlan& plan,
                                 agents::TimeNs run_end_ns) {
   v1::TokenClaims claims;
@@ -136,19 +147,6 @@ inline std::string member_token(const std::string& key, const agents::MemberPlan
   return engine::mint_token(key, claims);
 }
 
-// This process's peak resident memory, bytes.
-inline uint64_t peak_rss_bytes() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
-}
+}  // namespace cellsim::host
 
-inline std::string host_name() {
-  char buf[256] = {};
-  gethostname(buf, sizeof buf - 1);
-  return buf;
-}
-
-}  // namespace cellsim::sim
-
-#endif  // CELLSIM_SIM_HOST_H_
+#endif  // CELLSIM_HOST_HOST_H_

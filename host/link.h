@@ -8,20 +8,27 @@
 // Invariants: delivery times of successive frames never decrease; the
 // Gilbert–Elliott state steps once per packet.
 //
-// Thread-safety: none; each member's links belong to one simulation thread.
-#ifndef CELLSIM_SIM_LINK_H_
-#define CELLSIM_SIM_LINK_H_
+// Both hosts use it: the simulator on virtual time, the live driver's
+// user-space impairment layer on the steady clock.
+//
+// Thread-safety: none; each member's links belong to one host thread.
+#ifndef CELLSIM_HOST_LINK_H_
+#define CELLSIM_HOST_LINK_H_
 
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
+#include "agents/distribution.h"
 #include "agents/rng.h"
 #include "cellsim/v1/scenario.pb.h"
-#include "agents/distribution.h"
-#include "sim/kernel.h"
+#include "proto/assert.h"
 
-namespace cellsim::sim {
+namespace cellsim::host {
+
+// Nanoseconds on the host's clock (virtual in the simulator, the steady
+// clock in live mode).
+using TimeNs = int64_t;
 
 // TCP/IP: payload per packet and header bytes per packet.
 inline constexpr uint32_t kMssBytes = 1448;
@@ -69,6 +76,7 @@ class LinkDirection {
   // REQUIRES: period_ns > 0.
   void start_stream(uint64_t owner, TimeNs start_ns, TimeNs period_ns, uint32_t bytes,
                     TimeNs rtt_ns) {
+    CELLSIM_ASSERT(period_ns > 0);
     catch_up(start_ns, rtt_ns);
     stream_owner_ = owner;
     stream_next_ns_ = start_ns;
@@ -110,6 +118,8 @@ class LinkDirection {
     busy_until_ns_ = start + static_cast<TimeNs>(wire_bytes * ns_per_byte_);
     TimeNs arrival = busy_until_ns_ + draw_delay_ns() + retransmission_delay_ns(packets, rtt_ns);
     arrival = std::max(arrival, last_delivery_ns_);
+    // Invariant: in-order delivery, never before the frame was handed over.
+    CELLSIM_ASSERT(arrival >= last_delivery_ns_ && arrival >= now);
     last_delivery_ns_ = arrival;
     bytes_ += bytes;
     return arrival;
@@ -232,6 +242,7 @@ class OutageSchedule {
     const TimeNs up = static_cast<TimeNs>(rng_.exponential(process_->mean_up_s()) * 1e9);
     const TimeNs down = static_cast<TimeNs>(draw(process_->down_s(), rng_) * 1e9);
     random_ = {from + up, from + up + std::max<TimeNs>(down, 1)};
+    CELLSIM_ASSERT(random_.start >= from && random_.end > random_.start);
   }
 
   const v1::OutageProcess* process_;
@@ -240,6 +251,6 @@ class OutageSchedule {
   std::vector<Window> extra_;
 };
 
-}  // namespace cellsim::sim
+}  // namespace cellsim::host
 
-#endif  // CELLSIM_SIM_LINK_H_
+#endif  // CELLSIM_HOST_LINK_H_

@@ -8,10 +8,14 @@
 #include <vector>
 
 #include "agents/distribution.h"
-#include "sim/link.h"
+#include "agents/agent.h"
+#include "host/link.h"
 
-namespace cellsim::sim {
+namespace cellsim::host {
 namespace {
+
+using agents::kNsPerMs;
+using agents::kNsPerS;
 
 v1::NetworkProfile profile(const v1::Distribution& jitter) {
   v1::NetworkProfile p;
@@ -151,4 +155,4 @@ TEST(LinkTest, StreamEqualsItsFramesSentOneByOne) {
 }
 
 }  // namespace
-}  // namespace cellsim::sim
+}  // namespace cellsim::host

@@ -9,8 +9,8 @@
 // in ns, is the peers' final time rounded to the nanosecond.
 //
 // Thread-safety: none; one run per object.
-#ifndef CELLSIM_SIM_PHOLD_H_
-#define CELLSIM_SIM_PHOLD_H_
+#ifndef CELLSIM_BENCH_PHOLD_H_
+#define CELLSIM_BENCH_PHOLD_H_
 
 #include <bit>
 #include <cmath>
@@ -151,4 +151,4 @@ class NaivePhold {
 
 }  // namespace cellsim::sim::phold
 
-#endif  // CELLSIM_SIM_PHOLD_H_
+#endif  // CELLSIM_BENCH_PHOLD_H_
