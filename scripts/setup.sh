@@ -11,6 +11,7 @@ PACKAGES=(
   prometheus-cpp-dev
   libgtest-dev libgmock-dev googletest
   libbenchmark-dev
+  libcli11-dev  # the command-line layer (cli/flags.h)
   libssl-dev zlib1g-dev libcurl4-openssl-dev
   curl
   prometheus
