@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/flags.h"
 
 namespace {
 
@@ -40,7 +41,10 @@ int main(int argc, char** argv) {
     if (cmd == c.name) return c.main(argc - 1, argv + 1);
   }
   if (cmd.empty() || cmd == "--help" || cmd == "-h") return usage(std::cout);
-  std::cerr << "cellsim: unknown command \"" << cmd << "\"\n";
-  usage(std::cerr);
-  return 2;
+  if (cmd == "--version") {
+    std::cout << "cellsim " << cellsim::cli::version() << "\n";
+    return 0;
+  }
+  std::cerr << "cellsim: unknown command \"" << cmd << "\" (cellsim --help lists them)\n";
+  return cellsim::cli::kExitUsage;
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/flags.h"
 #include "report/report.h"
 
 namespace cellsim::cli {
@@ -16,66 +17,38 @@ namespace {
 
 constexpr char kDefaultReportDir[] = "out/report";
 
-int report_usage(const std::string& problem) {
-  std::ostream& out = problem.empty() ? std::cout : std::cerr;
-  if (!problem.empty()) out << "cellsim report: " << problem << "\n";
-  out << "usage: cellsim report DIR... [--lang vi|en] [--out DIR]\n"
-         "  Reads the results in each DIR (results.pb or results.json): DIRs of one seed are\n"
-         "  the shards of one run, merged; DIRs of other seeds are further runs, and each cell\n"
-         "  type's verdict is its worst seed's; a DIR from `cellsim size` adds the sizing, one\n"
-         "  from `cellsim validate` the validation. Results of different scenarios are refused.\n"
-         "  Writes OUT/report.LANG.html (self-contained) and OUT/report.LANG.md. Default:\n"
-         "  --lang vi, --out " << kDefaultReportDir << ".\n"
-         "  exit: 0 written, 1 cannot write, 2 bad usage, unreadable results or different\n"
-         "  scenarios.\n";
-  return problem.empty() ? kExitOk : kExitUsage;
-}
-
-struct ReportArgs {
-  std::vector<std::string> inputs;
-  std::string out_dir = kDefaultReportDir;
-  report::Lang lang = report::Lang::kVi;
-};
-
-// 0 to go on, -1 for --help, else an exit code.
-int parse_report_args(int argc, char** argv, ReportArgs* a) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") return report_usage("") == kExitOk ? -1 : kExitUsage;
-    if (arg == "--lang") {
-      if (i + 1 >= argc || !report::parse_lang(argv[++i], &a->lang)) {
-        return report_usage("--lang needs vi or en");
-      }
-    } else if (arg == "--out") {
-      if (i + 1 >= argc || std::string(argv[i + 1]).empty()) return report_usage("--out needs a DIR");
-      a->out_dir = argv[++i];
-    } else if (!arg.empty() && arg[0] == '-') {
-      return report_usage("unknown flag " + arg);
-    } else {
-      a->inputs.push_back(arg);
-    }
-  }
-  if (a->inputs.empty()) return report_usage("no results folder given");
-  return 0;
-}
+constexpr char kReportAbout[] =
+    "Reads the results in each DIR (results.pb or results.json): DIRs of one seed are the\n"
+    "shards of one run, merged; DIRs of other seeds are further runs, and each cell type's\n"
+    "verdict is its worst seed's; a DIR from `cellsim size` adds the sizing, one from\n"
+    "`cellsim validate` the validation. Results of different scenarios are refused. Writes\n"
+    "OUT/report.LANG.html (self-contained) and OUT/report.LANG.md.";
 
 }  // namespace
 
 int report_main(int argc, char** argv) {
-  ReportArgs a;
-  if (int rc = parse_report_args(argc, argv, &a); rc != 0) return rc < 0 ? kExitOk : rc;
+  std::vector<std::string> inputs;
+  std::string out_dir = kDefaultReportDir;
+  std::string lang_name = "vi";
+  Flags f("cellsim report", kReportAbout);
+  f.positionals("DIR", &inputs, "results folders");
+  f.choice("--lang", &lang_name, {"vi", "en"}, "the report's language (default vi)");
+  f.text("--out", &out_dir, std::string("the report's folder (default ") + kDefaultReportDir + ")");
+  f.footer(
+      "exit: 0 written, 1 cannot write, 2 bad usage, unreadable results or different "
+      "scenarios.");
+  if (auto rc = f.parse(argc, argv)) return *rc;
+  report::Lang lang = report::Lang::kVi;
+  report::parse_lang(lang_name, &lang);
   report::ReportInput in;
   std::string why;
-  if (!report::load_inputs(a.inputs, &in, &why)) {
-    std::cerr << "cellsim report: " << why << "\n";
-    return kExitUsage;
-  }
+  if (!report::load_inputs(inputs, &in, &why)) return f.usage_error(why);
   std::vector<std::string> written;
-  if (!report::write_report(in, a.lang, a.out_dir, &written, &why)) {
+  if (!report::write_report(in, lang, out_dir, &written, &why)) {
     std::cerr << "cellsim report: " << why << "\n";
     return kExitError;
   }
-  for (const std::string& f : written) std::cout << "report: " << f << "\n";
+  for (const std::string& file : written) std::cout << "report: " << file << "\n";
   return kExitOk;
 }
 

@@ -15,14 +15,15 @@
 #include <string>
 #include <vector>
 
+#include "cli/flags.h"      // kExitUsage
+#include "cli/interrupt.h"  // kExitInterrupted
+
 namespace cellsim::cli {
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitError = 1;
-inline constexpr int kExitUsage = 2;
 inline constexpr int kExitInvariant = 3;
 inline constexpr int kExitSloBreached = 4;
-inline constexpr int kExitInterrupted = 130;
 
 // How a finished run (simulated or live) ends: invariant violations (listed
 // with the seed that reproduces them), then an interruption (partial results

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/flags.h"
 #include "metrics/results_io.h"
 #include "report/sizing.h"
 #include "scenario/loader.h"
@@ -31,90 +32,36 @@ namespace fs = std::filesystem;
 constexpr char kDefaultSizeDir[] = "out/size";
 constexpr uint32_t kMaxReplications = 30;
 
-int size_usage(const std::string& problem) {
-  std::ostream& out = problem.empty() ? std::cout : std::cerr;
-  if (!problem.empty()) out << "cellsim size: " << problem << "\n";
-  out << "usage: cellsim size SCENARIO [--replications R] [--out DIR] [--total-cells N]\n"
-         "                    [--peak-share F] [--headroom F] [--min-cells N] [--max-cells N]\n"
-         "                    [--calibration FILE]\n"
-         "  Searches the cells per server node at which every SLO of the scenario holds (R seeds\n"
-         "  per point, 95% confidence; SLOs missed while the server is idle are link-bound,\n"
-         "  reported and left out of the search), records the capacity curve and answers for a rollout of\n"
-         "  N cells (default: the scenario's) of which F meet in the same peak (default 1):\n"
-         "  nodes with N+1, cores, egress and memory. Writes DIR/results.pb and .json\n"
-         "  (default " << kDefaultSizeDir << "); `cellsim report DIR` shows them.\n"
-         "  exit: 0 written, 1 cannot write, 2 bad input.\n";
-  return problem.empty() ? kExitOk : kExitUsage;
-}
+constexpr uint64_t kMaxTotalCells = 1'000'000'000'000;
+constexpr double kMaxHeadroom = 1e6;
+
+constexpr char kSizeAbout[] =
+    "Searches the cells per server node at which every SLO of the scenario holds (R seeds per\n"
+    "point, 95% confidence; SLOs missed while the server is idle are link-bound, reported and\n"
+    "left out of the search), records the capacity curve and answers for a rollout of N cells\n"
+    "(default: the scenario's) of which F meet in the same peak (default 1): nodes with N+1,\n"
+    "cores, egress and memory. Writes DIR/results.pb and .json; `cellsim report DIR` shows\n"
+    "them.";
 
 struct SizeArgs {
   std::string scenario_file, out_dir = kDefaultSizeDir, calibration_file;
   report::SizeOptions options;
 };
 
-bool parse_count(const std::string& s, uint64_t* out) {
-  if (s.empty() || s.size() > 12 || s.find_first_not_of("0123456789") != std::string::npos) {
-    return false;
-  }
-  *out = std::strtoull(s.c_str(), nullptr, 10);
-  return true;
-}
-
-bool parse_positive(const std::string& s, double* out) {
-  char* end = nullptr;
-  errno = 0;
-  *out = std::strtod(s.c_str(), &end);
-  return errno == 0 && end != s.c_str() && *end == '\0' && *out > 0;
-}
-
-// 0 to go on, -1 for --help, else an exit code.
-int parse_flag(const std::string& arg, const std::string& v, SizeArgs* a) {
-  uint64_t n = 0;
-  double f = 0;
+void add_size_flags(Flags& f, SizeArgs* a) {
   report::SizeOptions& o = a->options;
-  if (arg == "--replications") {
-    if (!parse_count(v, &n) || n < 1 || n > kMaxReplications) {
-      return size_usage("--replications needs 1.." + std::to_string(kMaxReplications));
-    }
-    o.replications = static_cast<uint32_t>(n);
-  } else if (arg == "--out") {
-    if (v.empty()) return size_usage("--out needs a DIR");
-    a->out_dir = v;
-  } else if (arg == "--calibration") {
-    a->calibration_file = v;
-  } else if (arg == "--total-cells") {
-    if (!parse_count(v, &n) || n < 1) return size_usage("--total-cells needs a positive number");
-    o.total_cells = n;
-  } else if (arg == "--peak-share") {
-    if (!parse_positive(v, &f) || f > 1) return size_usage("--peak-share needs a share in (0, 1]");
-    o.peak_share = f;
-  } else if (arg == "--headroom") {
-    if (!parse_positive(v, &f) || f < 1) return size_usage("--headroom needs a factor >= 1");
-    o.headroom = f;
-  } else if (arg == "--min-cells" || arg == "--max-cells") {
-    if (!parse_count(v, &n) || n < 1 || n > UINT32_MAX) return size_usage(arg + " needs a positive number");
-    (arg == "--min-cells" ? o.min_cells : o.max_cells) = static_cast<uint32_t>(n);
-  } else {
-    return size_usage("unknown flag " + arg);
-  }
-  return 0;
-}
-
-int parse_size_args(int argc, char** argv, SizeArgs* a) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") return size_usage("") == kExitOk ? -1 : kExitUsage;
-    if (!arg.empty() && arg[0] == '-') {
-      if (i + 1 >= argc) return size_usage(arg + " needs a value");
-      if (int rc = parse_flag(arg, argv[++i], a); rc != 0) return rc;
-    } else if (a->scenario_file.empty()) {
-      a->scenario_file = arg;
-    } else {
-      return size_usage("more than one scenario given: " + arg);
-    }
-  }
-  if (a->scenario_file.empty()) return size_usage("no scenario given");
-  return 0;
+  f.positional("SCENARIO", &a->scenario_file, "the scenario, text format cellsim.v1.Scenario");
+  f.u32("--replications", &o.replications, 1, kMaxReplications, "seeds per point");
+  f.text("--out", &a->out_dir, std::string("the results folder (default ") + kDefaultSizeDir + ")");
+  f.text("--calibration", &a->calibration_file, "server costs (default: the scenario's)");
+  f.u64("--total-cells", &o.total_cells, 1, kMaxTotalCells,
+        "cells in the rollout (default: the scenario's)");
+  f.real("--peak-share", &o.peak_share, 0, 1, "share of the cells meeting in the same peak",
+         Lower::kOpen);
+  f.real("--headroom", &o.headroom, 1, kMaxHeadroom, "capacity factor kept free");
+  f.u32("--min-cells", &o.min_cells, 1, UINT32_MAX, "smallest cells per node tried");
+  f.u32("--max-cells", &o.max_cells, 1, UINT32_MAX, "largest cells per node tried");
+  f.footer("exit: 0 written, 1 cannot write, 2 bad input.");
 }
 
 void print_point(const v1::CapacityPoint& p) {
@@ -167,7 +114,9 @@ void print_answer(const v1::Sizing& z) {
 
 int size_main(int argc, char** argv) {
   SizeArgs a;
-  if (int rc = parse_size_args(argc, argv, &a); rc != 0) return rc < 0 ? kExitOk : rc;
+  Flags f("cellsim size", kSizeAbout);
+  add_size_flags(f, &a);
+  if (auto rc = f.parse(argc, argv)) return *rc;
   v1::Scenario s;
   std::vector<scenario::LoadError> errors;
   if (!scenario::load_scenario(a.scenario_file, &s, &errors)) {
