@@ -66,6 +66,26 @@ std::string check_real(const std::string& text, double min, double max, Lower lo
   return "";
 }
 
+bool split_host_port(const std::string& text, std::string* host, uint16_t* port) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  const std::string digits = text.substr(colon + 1);
+  if (!check_unsigned(digits, 1, 65535).empty()) return false;
+  *host = text.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  *port = static_cast<uint16_t>(std::stoul(digits));
+  return true;
+}
+
+std::string check_host_port(const std::string& text) {
+  std::string host;
+  uint16_t port = 0;
+  if (split_host_port(text, &host, &port)) return "";
+  return "needs HOST:PORT with PORT in [1, 65535], got " + quoted(text);
+}
+
 Flags::Flags(std::string program, std::string summary)
     : program_(std::move(program)), app_(std::move(summary), program_) {
   app_.set_version_flag("--version", program_.substr(0, program_.find(' ')) + " " + version(),
@@ -124,6 +144,13 @@ CLI::Option* Flags::choice(const std::string& name, std::string* out,
 
 CLI::Option* Flags::flag(const std::string& name, bool* out, const std::string& help) {
   return app_.add_flag(name, *out, help);
+}
+
+CLI::Option* Flags::host_port(const std::string& name, std::string* out,
+                              const std::string& help) {
+  return app_.add_option(name, *out, help)
+      ->check(validator(check_host_port, ""))
+      ->type_name("HOST:PORT");
 }
 
 CLI::Option* Flags::texts(const std::string& name, std::vector<std::string>* out,

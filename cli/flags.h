@@ -65,6 +65,8 @@ class Flags {
   CLI::Option* choice(const std::string& name, std::string* out,
                       std::initializer_list<const char*> allowed, const std::string& help);
   CLI::Option* flag(const std::string& name, bool* out, const std::string& help);
+  // HOST:PORT or [V6]:PORT, PORT in [1, 65535]; split_host_port() splits it.
+  CLI::Option* host_port(const std::string& name, std::string* out, const std::string& help);
   // Repeatable text flag: each occurrence appends.
   CLI::Option* texts(const std::string& name, std::vector<std::string>* out,
                      const std::string& help);
@@ -100,6 +102,11 @@ class Flags {
 // Each returns "" when `text` is allowed, else what is allowed.
 std::string check_unsigned(const std::string& text, uint64_t min, uint64_t max);
 std::string check_real(const std::string& text, double min, double max, Lower lower);
+std::string check_host_port(const std::string& text);
+
+// Splits HOST:PORT (brackets around an IPv6 host removed). False when
+// check_host_port(text) would refuse it.
+bool split_host_port(const std::string& text, std::string* host, uint16_t* port);
 
 }  // namespace cellsim::cli
 

@@ -49,7 +49,7 @@ struct LoadArgs {
 
 void add_load_flags(Flags& f, LoadArgs* a) {
   add_scenario_flags(f, &a->common, "out/load", /*with_calibration=*/false);
-  f.text("--target", &a->target.target, "HOST:PORT of a running cellmeetd (on loopback)");
+  f.host_port("--target", &a->target.target, "a running cellmeetd (on loopback)");
   f.text("--key", &a->target.key_file, "the target's key file (hex; cellmeetd keygen)");
   f.real("--duration", &a->duration_s, 0, live::kMaxDurationS,
          "seconds to run (default: the scenario's duration)", Lower::kOpen);
@@ -131,6 +131,7 @@ int load_main(int argc, char** argv) {
     return kExitError;
   }
   live::LoadOptions o;
+  split_host_port(a.target.target, &a.target.host, &a.target.port);
   if (!live::resolve_target(a.target, &o, &why)) return f.usage_error(why);
   o.scenario_file = a.common.scenario_file;
   o.duration_s = a.duration_s;

@@ -1,7 +1,8 @@
 #include "live/target.h"
 
-#include <charconv>
 #include <fstream>
+
+#include "proto/assert.h"
 
 namespace cellsim::live {
 namespace {
@@ -30,23 +31,6 @@ std::string check_tls(const TargetSpec& t) {
   return "";
 }
 
-// HOST:PORT (port 1..65535); brackets around an IPv6 host are removed.
-bool split_target(const std::string& target, std::string* host, uint16_t* port) {
-  const auto colon = target.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  const std::string digits = target.substr(colon + 1);
-  unsigned v = 0;
-  const auto r = std::from_chars(digits.data(), digits.data() + digits.size(), v);
-  if (digits.empty() || r.ec != std::errc() || r.ptr != digits.data() + digits.size() ||
-      v == 0 || v > 65535 || digits.find_first_not_of("0123456789") != std::string::npos) {
-    return false;
-  }
-  *host = target.substr(0, colon);
-  if (host->size() > 2 && host->front() == '[') *host = host->substr(1, host->size() - 2);
-  *port = static_cast<uint16_t>(v);
-  return true;
-}
-
 }  // namespace
 
 bool resolve_target(const TargetSpec& t, LoadOptions* o, std::string* why) {
@@ -68,10 +52,9 @@ bool resolve_target(const TargetSpec& t, LoadOptions* o, std::string* why) {
   o->tls_server_name = t.tls_name;
   o->tls_generate = t.tls_generate;
   if (t.target.empty()) return true;
-  if (!split_target(t.target, &o->target_host, &o->target_port)) {
-    *why = "--target needs HOST:PORT with PORT in [1, 65535], got \"" + t.target + "\"";
-    return false;
-  }
+  CELLSIM_ASSERT(!t.host.empty() && t.port != 0);
+  o->target_host = t.host;
+  o->target_port = t.port;
   if (!read_key_file(t.key_file, &o->key, why)) {
     *why = "--key: " + *why;
     return false;

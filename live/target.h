@@ -14,7 +14,9 @@
 namespace cellsim::live {
 
 struct TargetSpec {
-  std::string target;    // "HOST:PORT" or "[V6]:PORT"; empty: the embedded server
+  std::string target;  // as given ("HOST:PORT"); empty: the embedded server
+  std::string host;    // the target split (cli::split_host_port)
+  uint16_t port = 0;
   std::string key_file;  // cellmeetd's hex key file; required with a target
   std::string tls_ca, tls_cert, tls_key, tls_name;  // PEM files, the name to verify
   bool tls_generate = false;  // embedded server only: a CA and certificate made at run time
@@ -23,6 +25,7 @@ struct TargetSpec {
 // Fills o->target_host, target_port, key and the tls_* fields from `t`.
 // False with why (naming the flag: --target, --key, --tls...) when a value
 // or a combination is not allowed or the key file cannot be read.
+// REQUIRES: host and port set when target is not empty.
 bool resolve_target(const TargetSpec& t, LoadOptions* o, std::string* why);
 
 // Writes deployment_text(s) to `path` (a cellmeetd --deployment file).

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli/flags.h"
 #include "server/engine/token.h"
 #include "server/net/asio.h"
 #include "server/net/config.h"
@@ -49,165 +50,69 @@ constexpr uint64_t kMaxTokenTtlS = 10ull * 365 * 24 * 3600;
 // the key, deployment and minutes files.
 constexpr uint64_t kReservedFds = 64;
 
-constexpr char kUsage[] = R"(usage: cellmeetd COMMAND [FLAGS]
+constexpr uint64_t kMaxMissedHeartbeats = 100;
+constexpr uint32_t kMaxQuorumDen = 1000;
 
-cellmeetd serve --key FILE --deployment FILE [FLAGS]
-  Runs the meeting server until SIGTERM or SIGINT, then stops gracefully
-  (every client gets Error SHUTTING_DOWN) and exits 0.
-    --key FILE               deployment key file (hex; see keygen)     required
-    --deployment FILE        cell rosters, text format cellsim.v1.Deployment  required
-    --listen ADDR            address to listen on (default 127.0.0.1)
-    --port N                 TCP port, 0..65535 (default 0: ephemeral)
-    --metrics-address ADDR   address of the Prometheus endpoint (default 127.0.0.1)
-    --metrics-port N         port of GET /metrics, 0..65535 (default 0: ephemeral)
-    --no-metrics             no Prometheus endpoint
-    --threads N              shards, one thread each, 1..1024 (default: cores)
-    --max-connections N      connection limit, 1..10000000 (default 100000)
-    --minutes-dir DIR        write each closed meeting's minutes there as JSON
-    --heartbeat-interval-ms N  heartbeat interval, 100..3600000 (default 10000)
-    --missed-heartbeats N    heartbeats missed before a member is absent, 1..100 (default 3)
-    --quorum NUM/DEN         quorum fraction of D, 0 < NUM <= DEN <= 1000 (default 2/3)
-    --port-file FILE         once listening, write "PORT METRICS_PORT\n" there
-    --tls-cert FILE          TLS 1.3 only: the server's certificate chain (PEM);
-    --tls-key FILE             with its private key (PEM). Both or neither;
-                               without them, plain TCP
-  Prints "cellmeetd listening on ADDR:PORT, metrics on ADDR:MPORT, N shards,
-  C cells" (and ", TLS" with TLS) to stderr once listening.
-
-cellmeetd keygen --out FILE
-  Writes a new random 32-byte key as hex to FILE (mode 0600; never overwrites).
-
-cellmeetd mint-token --key FILE --deployment FILE --cell ID --member ID [--ttl-s N]
-  Prints a member token as hex: the member's standing and role come from the
-  deployment's roster; a member not on the roster is refused.
-    --ttl-s N                lifetime in seconds, 1..315360000 (default 86400)
-
-cellmeetd make-test-certs --out-dir DIR [--name NAME]...
-  For tests and demos (not a production CA): makes a CA and a server
-  certificate it signs for the names (IP addresses or DNS names; default
-  127.0.0.1 and localhost), ECDSA P-256, valid 30 days, and writes DIR/ca.pem,
-  DIR/server.pem and DIR/server.key (mode 0600) for serve --tls-cert/--tls-key
-  and the clients' --tls-ca.
-
-Exit codes: 0 success, 1 run-time failure, 2 bad command line.
-)";
-
-// One flag a command accepts.
-struct FlagSpec {
-  const char* name;
-  bool takes_value;
-};
-
-// Parsed flags: name → value ("" for a switch).
-using Flags = std::map<std::string, std::string>;
-
-struct UsageError {
-  std::string message;
-};
-
-int usage_error(const std::string& message) {
-  std::cerr << "cellmeetd: " << message << "\n(cellmeetd --help for usage)\n";
-  return kExitUsage;
-}
+constexpr char kServeAbout[] =
+    "Runs the meeting server until SIGTERM or SIGINT, then stops gracefully (every client\n"
+    "gets Error SHUTTING_DOWN) and exits 0. Prints \"cellmeetd listening on ADDR:PORT,\n"
+    "metrics on ADDR:MPORT, N shards, C cells\" (and \", TLS\" with TLS) to stderr once\n"
+    "listening.";
+constexpr char kKeygenAbout[] =
+    "Writes a new random 32-byte key as hex to FILE (mode 0600; never overwrites).";
+constexpr char kMintAbout[] =
+    "Prints a member token as hex: the member's standing and role come from the\n"
+    "deployment's roster; a member not on the roster is refused.";
+constexpr char kCertsAbout[] =
+    "For tests and demos (not a production CA): makes a CA and a server certificate it signs\n"
+    "for the names (IP addresses or DNS names; default 127.0.0.1 and localhost), ECDSA\n"
+    "P-256, valid 30 days, and writes DIR/ca.pem, DIR/server.pem and DIR/server.key (mode\n"
+    "0600) for serve --tls-cert/--tls-key and the clients' --tls-ca.";
+constexpr char kExits[] = "exit: 0 success, 1 run-time failure, 2 bad command line.";
 
 int failure(const std::string& message) {
   std::cerr << "cellmeetd: " << message << "\n";
   return kExitFailed;
 }
 
-// Parses argv[first..] against `specs`; --flag VALUE and --flag=VALUE.
-std::optional<Flags> parse_flags(int argc, char** argv, int first,
-                                 const std::vector<FlagSpec>& specs, std::string* why) {
-  Flags flags;
-  for (int i = first; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::optional<std::string> inline_value;
-    if (const auto eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
-      inline_value = arg.substr(eq + 1);
-      arg.resize(eq);
-    }
-    const FlagSpec* spec = nullptr;
-    for (const auto& s : specs) {
-      if (arg == s.name) spec = &s;
-    }
-    if (spec == nullptr) {
-      *why = (arg.rfind("-", 0) == 0 ? "unknown flag " : "unexpected argument ") + arg;
-      return std::nullopt;
-    }
-    if (flags.count(arg)) {
-      *why = arg + " given twice";
-      return std::nullopt;
-    }
-    if (!spec->takes_value) {
-      if (inline_value) {
-        *why = arg + " takes no value";
-        return std::nullopt;
-      }
-      flags[arg] = "";
-      continue;
-    }
-    if (!inline_value && i + 1 >= argc) {
-      *why = arg + " needs a value";
-      return std::nullopt;
-    }
-    flags[arg] = inline_value ? *inline_value : argv[++i];
-  }
-  return flags;
-}
-
-// The value of a required flag.
-bool required(const Flags& flags, const std::string& name, std::string* out, std::string* why) {
-  auto it = flags.find(name);
-  if (it == flags.end() || it->second.empty()) {
-    *why = name + " is required";
-    return false;
-  }
-  *out = it->second;
-  return true;
-}
-
-// An optional decimal flag in [min, max]; *out keeps its default if absent.
-bool number_flag(const Flags& flags, const std::string& name, uint64_t min, uint64_t max,
-                 uint64_t* out, std::string* why) {
-  auto it = flags.find(name);
-  if (it == flags.end()) return true;
-  const std::string& v = it->second;
-  uint64_t n = 0;
-  bool ok = !v.empty() && v.size() <= 20;
-  for (char c : v) {
-    ok = ok && c >= '0' && c <= '9' && n <= (UINT64_MAX - (c - '0')) / 10;
-    if (ok) n = n * 10 + static_cast<uint64_t>(c - '0');
-  }
-  if (!ok || n < min || n > max) {
-    *why = name + ": \"" + v + "\" is not a whole number in " + std::to_string(min) + ".." +
-           std::to_string(max);
-    return false;
-  }
-  *out = n;
-  return true;
-}
-
-bool address_flag(const Flags& flags, const std::string& name, std::string* out, std::string* why) {
-  auto it = flags.find(name);
-  if (it == flags.end()) return true;
+// Validators of serve's flags with a shape of their own ("" when allowed).
+std::string check_address(const std::string& v) {
   error_code ec;
-  asio::ip::make_address(it->second, ec);
-  if (ec) {
-    *why = name + ": \"" + it->second + "\" is not an IP address";
-    return false;
+  asio::ip::make_address(v, ec);
+  return ec ? "\"" + v + "\" is not an IP address" : "";
+}
+
+std::string check_directory(const std::string& v) {
+  struct stat st {};
+  if (::stat(v.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return "";
+  return v + " is not a directory";
+}
+
+// NUM/DEN with 0 < NUM <= DEN <= kMaxQuorumDen into *q (when q is not null).
+std::string parse_quorum(const std::string& v, engine::Fraction* q) {
+  const std::string allowed = "needs NUM/DEN with 0 < NUM <= DEN <= " +
+                              std::to_string(kMaxQuorumDen) + ", got \"" + v + "\"";
+  const auto slash = v.find('/');
+  if (slash == std::string::npos ||
+      !cli::check_unsigned(v.substr(0, slash), 1, kMaxQuorumDen).empty() ||
+      !cli::check_unsigned(v.substr(slash + 1), 1, kMaxQuorumDen).empty()) {
+    return allowed;
   }
-  *out = it->second;
-  return true;
+  const auto num = static_cast<uint32_t>(std::stoul(v.substr(0, slash)));
+  const auto den = static_cast<uint32_t>(std::stoul(v.substr(slash + 1)));
+  if (num > den) return allowed;
+  if (q != nullptr) *q = {num, den};
+  return "";
+}
+
+CLI::Validator validator(std::string (*check)(const std::string&)) {
+  return CLI::Validator([check](std::string& v) { return check(v); }, "");
 }
 
 // Loads --key and --deployment; errors name the flag.
-bool load_inputs(const Flags& flags, std::string* key, v1::Deployment* deployment,
-                 std::string* why) {
-  std::string key_file, deployment_file, reason;
-  if (!required(flags, "--key", &key_file, why) ||
-      !required(flags, "--deployment", &deployment_file, why)) {
-    return false;
-  }
+bool load_inputs(const std::string& key_file, const std::string& deployment_file,
+                 std::string* key, v1::Deployment* deployment, std::string* why) {
+  std::string reason;
   if (!load_key_file(key_file, key, &reason)) {
     *why = "--key: " + reason;
     return false;
@@ -237,75 +142,75 @@ bool write_port_file(const std::string& path, uint16_t port, uint16_t metrics_po
 
 // --tls-cert and --tls-key: both or neither, each a readable PEM file that
 // belong together (checked here, so a bad file is a usage error naming it).
-bool tls_options(const Flags& flags, ServerTlsOptions* tls, std::string* why) {
-  const bool cert = flags.count("--tls-cert") != 0, key = flags.count("--tls-key") != 0;
+bool check_tls(const cli::Flags& f, const ServerTlsOptions& tls, std::string* why) {
+  const bool cert = f.given("--tls-cert"), key = f.given("--tls-key");
   if (!cert && !key) return true;
   if (!cert || !key) {
     *why = std::string(cert ? "--tls-key" : "--tls-cert") + " is required with " +
            (cert ? "--tls-cert" : "--tls-key");
     return false;
   }
-  tls->cert_file = flags.at("--tls-cert");
-  tls->key_file = flags.at("--tls-key");
   std::string reason;
-  if (!TlsContext::server_from_files(tls->cert_file, tls->key_file, &reason)) {
+  if (!TlsContext::server_from_files(tls.cert_file, tls.key_file, &reason)) {
     *why = "--tls-cert/--tls-key: " + reason;
     return false;
   }
   return true;
 }
 
-// Fills ServerOptions from serve's flags; false (usage error) on a bad one.
-bool serve_options(const Flags& flags, ServerOptions* o, std::string* why) {
-  if (!load_inputs(flags, &o->key, &o->deployment, why)) return false;
-  uint64_t port = 0, metrics_port = 0, threads = 0, max_conns = o->max_connections;
-  uint64_t heartbeat_ms = o->engine.rules.heartbeat_interval_ms;
-  if (!address_flag(flags, "--listen", &o->listen_address, why) ||
-      !address_flag(flags, "--metrics-address", &o->metrics_address, why) ||
-      !number_flag(flags, "--port", 0, kMaxPort, &port, why) ||
-      !number_flag(flags, "--metrics-port", 0, kMaxPort, &metrics_port, why) ||
-      !number_flag(flags, "--threads", 1, kMaxThreads, &threads, why) ||
-      !number_flag(flags, "--max-connections", 1, kMaxConnectionsFlag, &max_conns, why) ||
-      !number_flag(flags, "--heartbeat-interval-ms", kMinHeartbeatIntervalMs,
-                   kMaxHeartbeatIntervalMs, &heartbeat_ms, why)) {
-    return false;
-  }
-  o->port = static_cast<uint16_t>(port);
-  o->metrics_port = static_cast<uint16_t>(metrics_port);
-  o->metrics_enabled = flags.count("--no-metrics") == 0;
-  o->threads = threads != 0 ? static_cast<unsigned>(threads)
-                            : std::max(1u, std::thread::hardware_concurrency());
-  o->max_connections = max_conns;
-  o->engine.rules.heartbeat_interval_ms = static_cast<uint32_t>(heartbeat_ms);
-  uint64_t missed = o->engine.rules.missed_heartbeats;
-  if (!number_flag(flags, "--missed-heartbeats", 1, 100, &missed, why)) return false;
-  o->engine.rules.missed_heartbeats = static_cast<uint32_t>(missed);
-  if (auto it = flags.find("--quorum"); it != flags.end()) {
-    const std::string& v = it->second;
-    const auto slash = v.find('/');
-    char* end = nullptr;
-    const unsigned long num = slash == std::string::npos ? 0 : std::strtoul(v.c_str(), &end, 10);
-    const bool num_ok = slash != std::string::npos && end == v.c_str() + slash;
-    const unsigned long den = num_ok ? std::strtoul(v.c_str() + slash + 1, &end, 10) : 0;
-    if (!num_ok || *end != '\0' || num == 0 || den == 0 || num > den || den > 1000) {
-      *why = "--quorum needs NUM/DEN with 0 < NUM <= DEN <= 1000, got \"" + v + "\"";
-      return false;
-    }
-    o->engine.rules.quorum = {static_cast<uint32_t>(num), static_cast<uint32_t>(den)};
-  }
-  if (auto it = flags.find("--minutes-dir"); it != flags.end()) {
-    struct stat st {};
-    if (::stat(it->second.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      *why = "--minutes-dir: " + it->second + " is not a directory";
-      return false;
-    }
-    o->minutes_dir = it->second;
-  }
+// serve's flags that are not a ServerOptions field as they stand.
+struct ServeArgs {
+  std::string key_file, deployment_file, port_file, quorum;
+  uint32_t port = 0, metrics_port = 0, threads = 0;
+  bool no_metrics = false;
+};
+
+void add_serve_flags(cli::Flags& f, ServeArgs* a, ServerOptions* o) {
+  f.text("--key", &a->key_file, "deployment key file (hex; see keygen)")->required();
+  f.text("--deployment", &a->deployment_file, "cell rosters, text format cellsim.v1.Deployment")
+      ->required();
+  f.text("--listen", &o->listen_address, "address to listen on (default 127.0.0.1)")
+      ->check(validator(check_address));
+  f.u32("--port", &a->port, 0, kMaxPort, "TCP port (default 0: ephemeral)");
+  f.text("--metrics-address", &o->metrics_address,
+         "address of the Prometheus endpoint (default 127.0.0.1)")
+      ->check(validator(check_address));
+  f.u32("--metrics-port", &a->metrics_port, 0, kMaxPort,
+        "port of GET /metrics (default 0: ephemeral)");
+  f.flag("--no-metrics", &a->no_metrics, "no Prometheus endpoint");
+  f.u32("--threads", &a->threads, 1, kMaxThreads, "shards, one thread each (default: cores)");
+  f.u64("--max-connections", &o->max_connections, 1, kMaxConnectionsFlag,
+        "connection limit (default 100000)");
+  f.text("--minutes-dir", &o->minutes_dir,
+         "write each closed meeting's minutes there as JSON (and the journal)")
+      ->check(validator(check_directory));
+  f.u32("--heartbeat-interval-ms", &o->engine.rules.heartbeat_interval_ms,
+        kMinHeartbeatIntervalMs, kMaxHeartbeatIntervalMs, "heartbeat interval (default 10000)");
+  f.u32("--missed-heartbeats", &o->engine.rules.missed_heartbeats, 1, kMaxMissedHeartbeats,
+        "heartbeats missed before a member is absent (default 3)");
+  f.text("--quorum", &a->quorum, "quorum fraction of D, NUM/DEN (default 2/3)")
+      ->check(CLI::Validator([](std::string& v) { return parse_quorum(v, nullptr); }, ""));
+  f.text("--port-file", &a->port_file, "once listening, write \"PORT METRICS_PORT\\n\" there");
+  f.text("--tls-cert", &o->tls.cert_file,
+         "TLS 1.3 only: the server's certificate chain (PEM); with --tls-key");
+  f.text("--tls-key", &o->tls.key_file, "its private key (PEM); without both, plain TCP");
+  f.footer(kExits);
+}
+
+// The rest of ServerOptions from the parsed flags; false (a usage error
+// naming the flag) when a file is bad.
+bool serve_options(const cli::Flags& f, const ServeArgs& a, ServerOptions* o, std::string* why) {
+  if (!load_inputs(a.key_file, a.deployment_file, &o->key, &o->deployment, why)) return false;
   if (o->deployment.cells_size() == 0) {
     *why = "--deployment: the deployment holds no cell";
     return false;
   }
-  return tls_options(flags, &o->tls, why);
+  o->port = static_cast<uint16_t>(a.port);
+  o->metrics_port = static_cast<uint16_t>(a.metrics_port);
+  o->metrics_enabled = !a.no_metrics;
+  o->threads = a.threads != 0 ? a.threads : std::max(1u, std::thread::hardware_concurrency());
+  if (!a.quorum.empty()) parse_quorum(a.quorum, &o->engine.rules.quorum);
+  return check_tls(f, o->tls, why);
 }
 
 // The kernel's ceiling for RLIMIT_NOFILE when the hard limit is unlimited.
@@ -341,27 +246,13 @@ void raise_fd_limit(uint64_t max_connections) {
 }
 
 int serve(int argc, char** argv) {
-  std::string why;
-  const auto flags = parse_flags(argc, argv, 2,
-                                 {{"--key", true},
-                                  {"--deployment", true},
-                                  {"--listen", true},
-                                  {"--port", true},
-                                  {"--metrics-address", true},
-                                  {"--metrics-port", true},
-                                  {"--no-metrics", false},
-                                  {"--threads", true},
-                                  {"--max-connections", true},
-                                  {"--minutes-dir", true},
-                                  {"--heartbeat-interval-ms", true},
-                                  {"--missed-heartbeats", true},
-                                  {"--quorum", true},
-                                  {"--port-file", true},
-                                  {"--tls-cert", true},
-                                  {"--tls-key", true}},
-                                 &why);
+  cli::Flags f("cellmeetd serve", kServeAbout);
+  ServeArgs a;
   ServerOptions o;
-  if (!flags || !serve_options(*flags, &o, &why)) return usage_error(why);
+  add_serve_flags(f, &a, &o);
+  if (auto rc = f.parse(argc, argv)) return *rc;
+  std::string why;
+  if (!serve_options(f, a, &o, &why)) return f.usage_error(why);
   raise_fd_limit(o.max_connections);
   // Installed before the server starts, so an early SIGTERM stops it cleanly.
   asio::io_context signal_ctx(1);
@@ -373,8 +264,8 @@ int serve(int argc, char** argv) {
   const std::string listen = o.listen_address, metrics_address = o.metrics_address;
   Server server(std::move(o));
   if (!server.start(&why)) return failure(why);
-  if (auto it = flags->find("--port-file"); it != flags->end()) {
-    if (!write_port_file(it->second, server.port(), server.metrics_port(), &why)) {
+  if (!a.port_file.empty()) {
+    if (!write_port_file(a.port_file, server.port(), server.metrics_port(), &why)) {
       server.stop();
       return failure(why);
     }
@@ -392,9 +283,11 @@ int serve(int argc, char** argv) {
 }
 
 int keygen(int argc, char** argv) {
-  std::string why, out;
-  const auto flags = parse_flags(argc, argv, 2, {{"--out", true}}, &why);
-  if (!flags || !required(*flags, "--out", &out, &why)) return usage_error(why);
+  cli::Flags f("cellmeetd keygen", kKeygenAbout);
+  std::string out, why;
+  f.text("--out", &out, "the key file to write")->required();
+  f.footer(kExits);
+  if (auto rc = f.parse(argc, argv)) return *rc;
   if (!write_new_key_file(out, &why)) return failure(why);
   return kExitOk;
 }
@@ -416,27 +309,23 @@ const v1::RosterMember* find_member(const v1::Deployment& d, uint64_t cell, uint
 }
 
 int mint_token(int argc, char** argv) {
-  std::string why, key;
-  v1::Deployment deployment;
-  const auto flags = parse_flags(argc, argv, 2,
-                                 {{"--key", true},
-                                  {"--deployment", true},
-                                  {"--cell", true},
-                                  {"--member", true},
-                                  {"--ttl-s", true}},
-                                 &why);
+  cli::Flags f("cellmeetd mint-token", kMintAbout);
+  std::string key_file, deployment_file, why, key;
   uint64_t cell = 0, member = 0, ttl_s = kDefaultTokenTtlS;
-  std::string ignored;
-  if (!flags || !load_inputs(*flags, &key, &deployment, &why) ||
-      !required(*flags, "--cell", &ignored, &why) ||
-      !required(*flags, "--member", &ignored, &why) ||
-      !number_flag(*flags, "--cell", 1, UINT64_MAX, &cell, &why) ||
-      !number_flag(*flags, "--member", 1, UINT64_MAX, &member, &why) ||
-      !number_flag(*flags, "--ttl-s", 1, kMaxTokenTtlS, &ttl_s, &why)) {
-    return usage_error(why);
+  f.text("--key", &key_file, "deployment key file (hex)")->required();
+  f.text("--deployment", &deployment_file, "cell rosters, text format cellsim.v1.Deployment")
+      ->required();
+  f.u64("--cell", &cell, 1, UINT64_MAX, "the member's cell")->required();
+  f.u64("--member", &member, 1, UINT64_MAX, "the member")->required();
+  f.u64("--ttl-s", &ttl_s, 1, kMaxTokenTtlS, "lifetime in seconds (default 86400)");
+  f.footer(kExits);
+  if (auto rc = f.parse(argc, argv)) return *rc;
+  v1::Deployment deployment;
+  if (!load_inputs(key_file, deployment_file, &key, &deployment, &why)) {
+    return f.usage_error(why);
   }
   const v1::RosterMember* m = find_member(deployment, cell, member, &why);
-  if (m == nullptr) return usage_error(why);
+  if (m == nullptr) return f.usage_error(why);
   const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
@@ -451,22 +340,13 @@ int mint_token(int argc, char** argv) {
 }
 
 int make_test_certs(int argc, char** argv) {
+  cli::Flags f("cellmeetd make-test-certs", kCertsAbout);
   std::string why, dir;
   std::vector<std::string> names;
-  for (int i = 2; i + 1 < argc; ++i) {  // --name may repeat: taken before parse_flags
-    if (std::string(argv[i]) == "--name") names.push_back(argv[i + 1]);
-  }
-  std::vector<char*> rest(argv, argv + 2);
-  for (int i = 2; i < argc; ++i) {
-    if (std::string(argv[i]) == "--name" && i + 1 < argc) {
-      ++i;
-      continue;
-    }
-    rest.push_back(argv[i]);
-  }
-  const auto flags =
-      parse_flags(static_cast<int>(rest.size()), rest.data(), 2, {{"--out-dir", true}}, &why);
-  if (!flags || !required(*flags, "--out-dir", &dir, &why)) return usage_error(why);
+  f.text("--out-dir", &dir, "where ca.pem, server.pem and server.key are written")->required();
+  f.texts("--name", &names, "a name the certificate carries (repeatable)");
+  f.footer(kExits);
+  if (auto rc = f.parse(argc, argv)) return *rc;
   if (names.empty()) names = {"127.0.0.1", "localhost"};
   PemCertKey ca, server;
   if (!make_tls_ca("cellmeetd test CA", &ca, &why) ||
@@ -479,24 +359,42 @@ int make_test_certs(int argc, char** argv) {
   return kExitOk;
 }
 
+struct Command {
+  const char* name;
+  int (*main)(int argc, char** argv);  // argv[0] is the command's name
+};
+constexpr Command kCommands[] = {{"serve", serve},
+                                 {"keygen", keygen},
+                                 {"mint-token", mint_token},
+                                 {"make-test-certs", make_test_certs}};
+
+// cellmeetd --help: every command's help.
+int usage() {
+  std::cout << "usage: cellmeetd COMMAND [FLAGS]   (COMMAND --help for one)\n\n";
+  for (const Command& c : kCommands) {
+    char help[] = "--help";
+    char* args[] = {const_cast<char*>(c.name), help, nullptr};
+    c.main(2, args);
+    std::cout << "\n";
+  }
+  return kExitOk;
+}
+
 int run(int argc, char** argv) {
-  if (argc < 2) {
-    return usage_error("a command is required: serve, keygen, mint-token or make-test-certs");
+  const std::string command = argc > 1 ? argv[1] : "";
+  for (const Command& c : kCommands) {
+    if (command == c.name) return c.main(argc - 1, argv + 1);
   }
-  const std::string command = argv[1];
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--help" || a == "-h" || a == "help") {
-      std::cout << kUsage;
-      return kExitOk;
-    }
+  if (command == "--help" || command == "-h" || command == "help") return usage();
+  if (command == "--version") {
+    std::cout << "cellmeetd " << cli::version() << "\n";
+    return kExitOk;
   }
-  if (command == "serve") return serve(argc, argv);
-  if (command == "keygen") return keygen(argc, argv);
-  if (command == "mint-token") return mint_token(argc, argv);
-  if (command == "make-test-certs") return make_test_certs(argc, argv);
-  return usage_error("unknown command " + command +
-                     " (serve, keygen, mint-token or make-test-certs)");
+  std::cerr << "cellmeetd: "
+            << (command.empty() ? std::string("a command is required")
+                                : "unknown command " + command)
+            << " (serve, keygen, mint-token or make-test-certs)\n";
+  return kExitUsage;
 }
 
 }  // namespace

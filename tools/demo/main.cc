@@ -2,6 +2,7 @@
 // running cellmeetd and prints what happens and the minutes.
 //
 //   cellmeet-demo --target HOST:PORT --key FILE [--tls-ca FILE [--tls-name NAME]]
+//   cellmeet-demo --help | --version
 //   cellmeet-demo --write-deployment FILE     (the demo cell's roster, for cellmeetd)
 #include <cstdlib>
 #include <fstream>
@@ -10,6 +11,7 @@
 
 #include <google/protobuf/text_format.h>
 
+#include "cli/flags.h"
 #include "server/net/config.h"
 #include "tools/demo/demo_meeting.h"
 
@@ -17,31 +19,29 @@ namespace {
 
 constexpr int kExitOk = 0;
 constexpr int kExitFailed = 1;
-constexpr int kExitUsage = 2;
 
-int usage(const std::string& problem) {
-  if (!problem.empty()) std::cerr << "cellmeet-demo: " << problem << "\n";
-  std::cerr << "usage: cellmeet-demo --target HOST:PORT --key FILE [--step-timeout-ms N]\n"
-               "                     [--tls-ca FILE [--tls-name NAME]]\n"
-               "       cellmeet-demo --write-deployment FILE\n"
-               "Holds the demo meeting of cell 1001 (12 members) against cellmeetd.\n"
-               "--tls-ca FILE: TLS 1.3, the server's certificate verified against the CA\n"
-               "certificates in FILE (PEM) for the target's address, or --tls-name.\n";
-  return problem.empty() ? kExitOk : kExitUsage;
-}
+constexpr int kMaxStepTimeoutMs = 600'000;
 
-bool split_target(const std::string& t, std::string* host, uint16_t* port) {
-  const auto colon = t.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
-  *host = t.substr(0, colon);
-  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
-    *host = host->substr(1, host->size() - 2);
-  }
-  char* end = nullptr;
-  const long p = std::strtol(t.c_str() + colon + 1, &end, 10);
-  if (*end != '\0' || p <= 0 || p > 65535) return false;
-  *port = static_cast<uint16_t>(p);
-  return true;
+constexpr char kDemoAbout[] =
+    "Holds the demo meeting of cell 1001 (12 members) against cellmeetd and prints what\n"
+    "happens and the minutes. --tls-ca FILE: TLS 1.3, the server's certificate verified\n"
+    "against the CA certificates in FILE (PEM) for the target's address, or --tls-name.";
+
+struct DemoArgs {
+  std::string target, key_file, tls_ca, write_deployment;
+  uint32_t step_timeout_ms = 0;
+};
+
+void add_demo_flags(cellsim::cli::Flags& f, DemoArgs* a, cellsim::demo::DemoOptions* o) {
+  f.host_port("--target", &a->target, "the cellmeetd to meet on");
+  f.text("--key", &a->key_file, "the server's key file (hex)");
+  f.u32("--step-timeout-ms", &a->step_timeout_ms, 1, kMaxStepTimeoutMs,
+        "how long each step may wait for the server");
+  f.text("--tls-ca", &a->tls_ca, "CA certificates (PEM): TLS 1.3");
+  f.text("--tls-name", &o->tls_server_name, "the name the server's certificate must carry");
+  f.text("--write-deployment", &a->write_deployment,
+         "write the demo cell's roster (a cellmeetd --deployment file) and exit");
+  f.footer("exit: 0 the meeting was held, 1 it failed, 2 bad command line.");
 }
 
 int write_deployment(const std::string& path) {
@@ -62,48 +62,24 @@ int write_deployment(const std::string& path) {
 
 int main(int argc, char** argv) {
   cellsim::demo::DemoOptions o;
-  std::string target, key_file, tls_ca;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    std::string v;
-    if (a == "--help" || a == "-h") return usage("");
-    if (a == "--write-deployment") {
-      if (!value(&v)) return usage("--write-deployment needs a FILE");
-      return write_deployment(v);
-    }
-    if (a == "--target") {
-      if (!value(&target) || !split_target(target, &o.host, &o.port)) {
-        return usage("--target needs HOST:PORT with a port in 1..65535");
-      }
-    } else if (a == "--key") {
-      if (!value(&key_file)) return usage("--key needs a FILE");
-    } else if (a == "--tls-ca") {
-      if (!value(&tls_ca) || tls_ca.empty()) return usage("--tls-ca needs a FILE");
-    } else if (a == "--tls-name") {
-      if (!value(&o.tls_server_name) || o.tls_server_name.empty()) {
-        return usage("--tls-name needs a NAME");
-      }
-    } else if (a == "--step-timeout-ms") {
-      char* end = nullptr;
-      long ms = value(&v) ? std::strtol(v.c_str(), &end, 10) : -1;
-      if (ms < 1 || ms > 600000 || end == nullptr || *end != '\0') {
-        return usage("--step-timeout-ms needs a number in 1..600000");
-      }
-      o.step_timeout_ms = static_cast<int>(ms);
-    } else {
-      return usage("unknown argument " + a);
-    }
+  DemoArgs a;
+  cellsim::cli::Flags f("cellmeet-demo", kDemoAbout);
+  add_demo_flags(f, &a, &o);
+  if (auto rc = f.parse(argc, argv)) return *rc;
+  if (!a.write_deployment.empty()) return write_deployment(a.write_deployment);
+  if (a.target.empty() || a.key_file.empty()) {
+    return f.usage_error("--target and --key are required");
   }
-  if (o.port == 0 || key_file.empty()) return usage("--target and --key are required");
-  if (!o.tls_server_name.empty() && tls_ca.empty()) return usage("--tls-name needs --tls-ca");
+  if (!o.tls_server_name.empty() && a.tls_ca.empty()) {
+    return f.usage_error("--tls-name needs --tls-ca");
+  }
+  cellsim::cli::split_host_port(a.target, &o.host, &o.port);
+  if (a.step_timeout_ms != 0) o.step_timeout_ms = static_cast<int>(a.step_timeout_ms);
+  const std::string& tls_ca = a.tls_ca;
+  const std::string& key_file = a.key_file;
   std::string why;
   if (!tls_ca.empty() && !(o.tls = cellsim::net::TlsContext::client_from_file(tls_ca, &why))) {
-    return usage("--tls-ca: " + why);
+    return f.usage_error("--tls-ca: " + why);
   }
   if (!cellsim::net::load_key_file(key_file, &o.key, &why)) {
     std::cerr << "cellmeet-demo: " << why << "\n";
