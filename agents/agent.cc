@@ -595,77 +595,82 @@ void Agent::measure_push(TimeNs now, v1::Envelope::BodyCase push, uint64_t id) {
 void Agent::on_frame(TimeNs now, const v1::Envelope& env) {
   switch (env.body_case()) {
     case v1::Envelope::kWelcome: on_welcome(now, env.welcome()); break;
-    case v1::Envelope::kHeartbeatAck: {
-      auto it = heartbeat_sent_ns_.find(env.heartbeat_ack().seq());
-      if (it != heartbeat_sent_ns_.end()) {
-        obs_->on_measure(plan_, Measure::kHeartbeatRtt, now - it->second);
-        heartbeat_sent_ns_.erase(it);
-      }
-      break;
-    }
+    case v1::Envelope::kHeartbeatAck: on_heartbeat_ack(now, env.heartbeat_ack()); break;
     case v1::Envelope::kMeetingState:
       on_meeting_state(now, env.meeting_state(), env.request_id() != 0);
       break;
     case v1::Envelope::kAttendanceChanged: on_attendance(env.attendance_changed()); break;
     case v1::Envelope::kQuorumChanged: on_quorum(now, env.quorum_changed().quorum()); break;
-    case v1::Envelope::kAgendaAdvanced: {
-      const int32_t index = env.agenda_advanced().index();
-      measure_push(now, v1::Envelope::kAgendaAdvanced, static_cast<uint64_t>(index));
-      stop_speaking(now);
-      if (plan_.floor_on_items.count(index)) {
-        floor_timer_ns_ = now + static_cast<TimeNs>(rng_.uniform(kFloorAskMinNs, kFloorAskMaxNs));
-      }
-      break;
-    }
+    case v1::Envelope::kAgendaAdvanced: on_agenda_advanced(now, env.agenda_advanced()); break;
     case v1::Envelope::kVoteOpened:
       stop_speaking(now);
       on_vote_opened(now, env.vote_opened());
       break;
-    case v1::Envelope::kBallotAck: {
-      const auto& ack = env.ballot_ack();
-      if (ballot_.vote_id == ack.vote_id() && !ballot_.acked) {
-        ballot_.acked = true;
-        obs_->on_measure(plan_, Measure::kBallot, now - ballot_.intended_ns);
-        ++board_->acked_by_vote[ack.vote_id()];
-        obs_->on_event(plan_, AgentObserver::Event::kBallotAcked, static_cast<int64_t>(ack.vote_id()));
-      }
-      break;
-    }
+    case v1::Envelope::kBallotAck: on_ballot_ack(now, env.ballot_ack()); break;
     case v1::Envelope::kVoteClosed: on_vote_closed(now, env.vote_closed()); break;
-    case v1::Envelope::kFloorGranted:
-      measure_push(now, v1::Envelope::kFloorGranted, env.floor_granted().member_id());
-      if (env.floor_granted().member_id() == plan_.member_id) {
-        start_speaking(now);
-      } else {
-        stop_speaking(now);
-      }
-      break;
+    case v1::Envelope::kFloorGranted: on_floor_granted(now, env.floor_granted()); break;
     case v1::Envelope::kMediaFrame:
       obs_->on_media(plan_, false, env.media_frame().payload().size(), 1);
       break;
     case v1::Envelope::kFloorRequested:
       if (chair_) chair_->on_floor_requested(now, env.floor_requested().member_id());
       break;
-    case v1::Envelope::kMeetingClosed:
-      measure_push(now, v1::Envelope::kMeetingClosed, 0);
-      stop_speaking(now);
-      done_ = true;
-      obs_->on_minutes(plan_, env.meeting_closed().minutes());
-      if (chair_) chair_->on_meeting_closed(now, env.meeting_closed().minutes());
-      out_.push_back(AgentOutput{AgentOutput::Kind::kClose, nullptr});
-      conn_ = ConnState::kDown;
-      joined_ = false;
-      heartbeat_timer_ns_ = kNever;
-      break;
-    case v1::Envelope::kError: {
-      const auto code = env.error().code();
-      obs_->on_event(plan_, AgentObserver::Event::kRefused, code);
-      if (is_token_error(code)) done_ = true;  // retrying cannot help
-      if (code == v1::ERROR_VOTE_CLOSED || code == v1::ERROR_UNKNOWN_VOTE) ballot_ = Ballot{};
-      break;
-    }
+    case v1::Envelope::kMeetingClosed: on_meeting_closed(now, env.meeting_closed()); break;
+    case v1::Envelope::kError: on_error(env.error()); break;
     default: break;  // nothing to do
   }
+}
+
+void Agent::on_heartbeat_ack(TimeNs now, const v1::HeartbeatAck& ack) {
+  auto it = heartbeat_sent_ns_.find(ack.seq());
+  if (it == heartbeat_sent_ns_.end()) return;
+  obs_->on_measure(plan_, Measure::kHeartbeatRtt, now - it->second);
+  heartbeat_sent_ns_.erase(it);
+}
+
+void Agent::on_agenda_advanced(TimeNs now, const v1::AgendaAdvanced& a) {
+  const int32_t index = a.index();
+  measure_push(now, v1::Envelope::kAgendaAdvanced, static_cast<uint64_t>(index));
+  stop_speaking(now);
+  if (plan_.floor_on_items.count(index)) {
+    floor_timer_ns_ = now + static_cast<TimeNs>(rng_.uniform(kFloorAskMinNs, kFloorAskMaxNs));
+  }
+}
+
+void Agent::on_ballot_ack(TimeNs now, const v1::BallotAck& ack) {
+  if (ballot_.vote_id != ack.vote_id() || ballot_.acked) return;
+  ballot_.acked = true;
+  obs_->on_measure(plan_, Measure::kBallot, now - ballot_.intended_ns);
+  ++board_->acked_by_vote[ack.vote_id()];
+  obs_->on_event(plan_, AgentObserver::Event::kBallotAcked, static_cast<int64_t>(ack.vote_id()));
+}
+
+void Agent::on_floor_granted(TimeNs now, const v1::FloorGranted& g) {
+  measure_push(now, v1::Envelope::kFloorGranted, g.member_id());
+  if (g.member_id() == plan_.member_id) {
+    start_speaking(now);
+  } else {
+    stop_speaking(now);
+  }
+}
+
+void Agent::on_meeting_closed(TimeNs now, const v1::MeetingClosed& c) {
+  measure_push(now, v1::Envelope::kMeetingClosed, 0);
+  stop_speaking(now);
+  done_ = true;
+  obs_->on_minutes(plan_, c.minutes());
+  if (chair_) chair_->on_meeting_closed(now, c.minutes());
+  out_.push_back(AgentOutput{AgentOutput::Kind::kClose, nullptr});
+  conn_ = ConnState::kDown;
+  joined_ = false;
+  heartbeat_timer_ns_ = kNever;
+}
+
+void Agent::on_error(const v1::Error& e) {
+  const auto code = e.code();
+  obs_->on_event(plan_, AgentObserver::Event::kRefused, code);
+  if (is_token_error(code)) done_ = true;  // retrying cannot help
+  if (code == v1::ERROR_VOTE_CLOSED || code == v1::ERROR_UNKNOWN_VOTE) ballot_ = Ballot{};
 }
 
 void Agent::on_welcome(TimeNs now, const v1::Welcome& w) {

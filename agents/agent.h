@@ -248,6 +248,12 @@ class Agent {
   void send(TimeNs now, const v1::Envelope& env);
   void on_frame(TimeNs now, const v1::Envelope& env);
   void on_welcome(TimeNs now, const v1::Welcome& w);
+  void on_heartbeat_ack(TimeNs now, const v1::HeartbeatAck& ack);
+  void on_agenda_advanced(TimeNs now, const v1::AgendaAdvanced& a);
+  void on_ballot_ack(TimeNs now, const v1::BallotAck& ack);
+  void on_floor_granted(TimeNs now, const v1::FloorGranted& g);
+  void on_meeting_closed(TimeNs now, const v1::MeetingClosed& c);
+  void on_error(const v1::Error& e);
   void on_meeting_state(TimeNs now, const v1::MeetingState& s, bool direct);
   void on_vote_opened(TimeNs now, const v1::VoteOpened& v, bool measure = true);
   void on_vote_closed(TimeNs now, const v1::VoteClosed& v);

@@ -70,6 +70,84 @@ std::string pad(const std::string& s, size_t w, bool left = false) {
 
 }  // namespace
 
+namespace {
+
+// Adds row `r`, judged against `tolerance` unless it has too few samples.
+void add_row(ComparedRow r, double tolerance, const ValidateTolerances& t, Comparison* c) {
+  r.few_samples = r.missing || r.sim_samples < t.min_samples || r.live_samples < t.min_samples;
+  r.row.set_few_samples(r.few_samples);
+  r.row.set_sim_samples(r.sim_samples);
+  r.row.set_live_samples(r.live_samples);
+  r.row.set_within_tolerance(r.few_samples ||
+                             std::abs(r.row.difference()) <= tolerance + kToleranceSlack);
+  if (!r.row.within_tolerance()) {
+    c->within_tolerance = false;
+    ++c->rows_outside;
+  }
+  c->rows.push_back(std::move(r));
+}
+
+// p50 and p99 of every latency either side has, relative to live.
+void compare_latencies(const v1::Group* a, const v1::Group* b, const std::string& group,
+                       const ValidateTolerances& t, Comparison* c) {
+  std::set<std::string> names;
+  for (const v1::Group* g : {a, b}) {
+    if (g == nullptr) continue;
+    for (const auto& l : g->latencies()) names.insert(l.name());
+  }
+  for (const std::string& name : names) {
+    const Quantiles qs = quantiles(find_latency(a, name));
+    const Quantiles ql = quantiles(find_latency(b, name));
+    if (qs.samples == 0 && ql.samples == 0) continue;  // nothing on either side
+    for (int which = 0; which < 2; ++which) {
+      ComparedRow r;
+      r.row.set_metric(name);
+      r.row.set_group(group);
+      r.row.set_stat(which == 0 ? "p50" : "p99");
+      const double vs = which == 0 ? qs.p50_ms : qs.p99_ms;
+      const double vl = which == 0 ? ql.p50_ms : ql.p99_ms;
+      r.row.set_sim(vs);
+      r.row.set_live(vl);
+      r.row.set_difference(vl > 0 ? (vs - vl) / vl : (vs > 0 ? vs / 0.001 : 0));
+      r.sim_samples = qs.samples;
+      r.live_samples = ql.samples;
+      r.missing = qs.samples == 0 || ql.samples == 0;
+      add_row(std::move(r), t.latency, t, c);
+    }
+  }
+}
+
+// A share na/da (sim) against nb/db (live), absolute difference.
+void compare_share(const char* metric, const std::string& group, uint64_t na, uint64_t da,
+                   uint64_t nb, uint64_t db, const ValidateTolerances& t, Comparison* c) {
+  if (da == 0 && db == 0) return;
+  ComparedRow r;
+  r.row.set_metric(metric);
+  r.row.set_group(group);
+  r.row.set_stat("share");
+  const double vs = da ? static_cast<double>(na) / static_cast<double>(da) : 0;
+  const double vl = db ? static_cast<double>(nb) / static_cast<double>(db) : 0;
+  r.row.set_sim(vs);
+  r.row.set_live(vl);
+  r.row.set_difference(vs - vl);
+  r.sim_samples = da;
+  r.live_samples = db;
+  r.missing = da == 0 || db == 0;
+  add_row(std::move(r), t.share, t, c);
+}
+
+void compare_shares(const v1::Group* a, const v1::Group* b, const std::string& group,
+                    const ValidateTolerances& t, Comparison* c) {
+  const v1::QuorumStats qa = a ? a->quorum() : v1::QuorumStats();
+  const v1::QuorumStats qb = b ? b->quorum() : v1::QuorumStats();
+  compare_share("quorum_attainment", group, qa.meetings_quorate_by_deadline(), qa.meetings(),
+                qb.meetings_quorate_by_deadline(), qb.meetings(), t, c);
+  compare_share("vote_validity", group, qa.votes_valid(), qa.votes_held(), qb.votes_valid(),
+                qb.votes_held(), t, c);
+}
+
+}  // namespace
+
 Comparison compare_results(const v1::Results& sim, const v1::Results& live,
                            const ValidateTolerances& t) {
   Comparison c;
@@ -77,72 +155,13 @@ Comparison compare_results(const v1::Results& sim, const v1::Results& live,
   std::set<GroupKey> keys;
   for (const auto& [k, g] : gs) keys.insert(k);
   for (const auto& [k, g] : gl) keys.insert(k);
-  auto add = [&](ComparedRow r, double tolerance) {
-    r.few_samples = r.missing || r.sim_samples < t.min_samples || r.live_samples < t.min_samples;
-    r.row.set_few_samples(r.few_samples);
-    r.row.set_sim_samples(r.sim_samples);
-    r.row.set_live_samples(r.live_samples);
-    r.row.set_within_tolerance(r.few_samples ||
-                               std::abs(r.row.difference()) <= tolerance + kToleranceSlack);
-    if (!r.row.within_tolerance()) {
-      c.within_tolerance = false;
-      ++c.rows_outside;
-    }
-    c.rows.push_back(std::move(r));
-  };
   for (const GroupKey& k : keys) {
     const auto is = gs.find(k), il = gl.find(k);
     const v1::Group* a = is == gs.end() ? nullptr : is->second;
     const v1::Group* b = il == gl.end() ? nullptr : il->second;
     const std::string group = k.first == 0 ? "overall" : k.second;
-    std::set<std::string> names;
-    for (const v1::Group* g : {a, b}) {
-      if (g == nullptr) continue;
-      for (const auto& l : g->latencies()) names.insert(l.name());
-    }
-    for (const std::string& name : names) {
-      const Quantiles qs = quantiles(find_latency(a, name));
-      const Quantiles ql = quantiles(find_latency(b, name));
-      if (qs.samples == 0 && ql.samples == 0) continue;  // nothing on either side
-      for (int which = 0; which < 2; ++which) {
-        ComparedRow r;
-        r.row.set_metric(name);
-        r.row.set_group(group);
-        r.row.set_stat(which == 0 ? "p50" : "p99");
-        const double vs = which == 0 ? qs.p50_ms : qs.p99_ms;
-        const double vl = which == 0 ? ql.p50_ms : ql.p99_ms;
-        r.row.set_sim(vs);
-        r.row.set_live(vl);
-        r.row.set_difference(vl > 0 ? (vs - vl) / vl : (vs > 0 ? vs / 0.001 : 0));
-        r.sim_samples = qs.samples;
-        r.live_samples = ql.samples;
-        r.missing = qs.samples == 0 || ql.samples == 0;
-        add(std::move(r), t.latency);
-      }
-    }
-    if (k.first <= 1) {
-      const v1::QuorumStats qa = a ? a->quorum() : v1::QuorumStats();
-      const v1::QuorumStats qb = b ? b->quorum() : v1::QuorumStats();
-      auto share = [&](const char* metric, uint64_t na, uint64_t da, uint64_t nb, uint64_t db) {
-        if (da == 0 && db == 0) return;
-        ComparedRow r;
-        r.row.set_metric(metric);
-        r.row.set_group(group);
-        r.row.set_stat("share");
-        const double vs = da ? static_cast<double>(na) / static_cast<double>(da) : 0;
-        const double vl = db ? static_cast<double>(nb) / static_cast<double>(db) : 0;
-        r.row.set_sim(vs);
-        r.row.set_live(vl);
-        r.row.set_difference(vs - vl);
-        r.sim_samples = da;
-        r.live_samples = db;
-        r.missing = da == 0 || db == 0;
-        add(std::move(r), t.share);
-      };
-      share("quorum_attainment", qa.meetings_quorate_by_deadline(), qa.meetings(),
-            qb.meetings_quorate_by_deadline(), qb.meetings());
-      share("vote_validity", qa.votes_valid(), qa.votes_held(), qb.votes_valid(), qb.votes_held());
-    }
+    compare_latencies(a, b, group, t, &c);
+    if (k.first <= 1) compare_shares(a, b, group, t, &c);
   }
   return c;
 }

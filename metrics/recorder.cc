@@ -216,83 +216,103 @@ const Histogram& Recorder::profile_latency(Latency m, uint32_t profile) const {
   return profile_latency_[profile][static_cast<size_t>(m)];
 }
 
-v1::Results Recorder::to_results(const v1::RunInfo& run) const {
+namespace {
+
+// One group of the results: its latencies in name order, its quorum (cell
+// types and overall) and traffic.
+struct GroupFigures {
+  const char* kind;
+  const std::string& name;
+  uint64_t members, cells;
+  const std::array<Histogram, kLatencyCount>& latencies;
+  const Quorum* quorum;  // null for profiles
+  const Traffic& traffic;
+  const std::pair<std::string, std::string>& titles;
+};
+
+void add_group(const GroupFigures& f, v1::Results* results) {
   static const std::array<Latency, kLatencyCount> kOrder = latencies_by_name();
-  v1::Results results;
+  v1::Group* g = results->add_groups();
+  g->set_kind(f.kind);
+  g->set_name(f.name);
+  g->set_title_vi(f.titles.first);
+  g->set_title_en(f.titles.second);
+  g->set_members(f.members);
+  g->set_cells(f.cells);
+  for (Latency m : kOrder) {
+    v1::LatencyMetric* lm = g->add_latencies();
+    lm->set_name(std::string(latency_name(m)));
+    f.latencies[static_cast<size_t>(m)].to_proto(lm->mutable_histogram());
+  }
+  if (f.quorum != nullptr) quorum_to_proto(*f.quorum, g->mutable_quorum());
+  traffic_to_proto(f.traffic, g->mutable_traffic());
+}
 
-  auto add_group = [&](const char* kind, const std::string& name, uint64_t members, uint64_t cells,
-                       const LatencySet& latencies, const Quorum* quorum, const Traffic& traffic,
-                       const std::pair<std::string, std::string>& titles) {
-    v1::Group* g = results.add_groups();
-    g->set_kind(kind);
-    g->set_name(name);
-    g->set_title_vi(titles.first);
-    g->set_title_en(titles.second);
-    g->set_members(members);
-    g->set_cells(cells);
-    for (Latency m : kOrder) {
-      v1::LatencyMetric* lm = g->add_latencies();
-      lm->set_name(std::string(latency_name(m)));
-      latencies[static_cast<size_t>(m)].to_proto(lm->mutable_histogram());
-    }
-    if (quorum != nullptr) quorum_to_proto(*quorum, g->mutable_quorum());
-    traffic_to_proto(traffic, g->mutable_traffic());
-  };
+void server_to_proto(uint32_t node, const ServerFigures& f, v1::ServerStats* s) {
+  s->set_node(node);
+  s->set_cores(f.cores);
+  s->set_busy_ns(f.busy_ns);
+  s->set_elapsed_ns(f.elapsed_ns);
+  s->set_frames_in(f.frames_in);
+  s->set_frames_out(f.frames_out);
+  s->set_egress_bytes(f.egress_bytes);
+  s->set_peak_queue_frames(f.peak_queue_frames);
+  f.queue_wait_us.to_proto(s->mutable_queue_wait());
+  s->set_cells(f.cells);
+  s->set_process_cpu_ns(f.process_cpu_ns);
+  s->set_peak_rss_bytes(f.peak_rss_bytes);
+  s->set_peak_connections(f.peak_connections);
+  s->set_ingress_bytes(f.ingress_bytes);
+}
 
-  // Sums per cell type and per profile.
+}  // namespace
+
+Recorder::Totals Recorder::totals() const {
   const uint32_t ncell = cell_type_count();
   const uint32_t nprof = profile_count();
-  std::vector<uint64_t> members_by_cell(ncell, 0), members_by_profile(nprof, 0);
-  std::vector<Traffic> traffic_by_cell(ncell), traffic_by_profile(nprof);
-  uint64_t members_all = 0, cells_all = 0;
-  Traffic traffic_all;
-  Quorum quorum_all;
+  Totals t;
+  t.members_by_cell.assign(ncell, 0);
+  t.members_by_profile.assign(nprof, 0);
+  t.traffic_by_cell.resize(ncell);
+  t.traffic_by_profile.resize(nprof);
   for (uint32_t c = 0; c < ncell; ++c) {
     for (uint32_t p = 0; p < nprof; ++p) {
       const Slice& s = slices_[c][p];
-      members_by_cell[c] += s.members;
-      members_by_profile[p] += s.members;
-      members_all += s.members;
-      add_traffic(s.traffic, &traffic_by_cell[c]);
-      add_traffic(s.traffic, &traffic_by_profile[p]);
-      add_traffic(s.traffic, &traffic_all);
+      t.members_by_cell[c] += s.members;
+      t.members_by_profile[p] += s.members;
+      t.members_all += s.members;
+      add_traffic(s.traffic, &t.traffic_by_cell[c]);
+      add_traffic(s.traffic, &t.traffic_by_profile[p]);
+      add_traffic(s.traffic, &t.traffic_all);
     }
-    cells_all += cells_[c];
-    add_quorum(quorum_[c], &quorum_all);
+    t.cells_all += cells_[c];
+    add_quorum(quorum_[c], &t.quorum_all);
   }
+  return t;
+}
 
-  add_group(kGroupOverall, "", members_all, cells_all, overall_, &quorum_all, traffic_all, {});
+v1::Results Recorder::to_results(const v1::RunInfo& run) const {
+  v1::Results results;
+  const Totals t = totals();
+  const std::pair<std::string, std::string> no_titles;
+  add_group({kGroupOverall, "", t.members_all, t.cells_all, overall_, &t.quorum_all,
+             t.traffic_all, no_titles},
+            &results);
   for (uint32_t c : by_name(cell_types_)) {
-    add_group(kGroupCellType, cell_types_[c], members_by_cell[c], cells_[c], cell_type_latency_[c],
-              &quorum_[c], traffic_by_cell[c], cell_type_titles_[c]);
+    add_group({kGroupCellType, cell_types_[c], t.members_by_cell[c], cells_[c],
+               cell_type_latency_[c], &quorum_[c], t.traffic_by_cell[c], cell_type_titles_[c]},
+              &results);
     if (attendance_[c].meetings_seen() > 0) *results.add_attendance() = attendance_[c];
   }
   for (uint32_t p : by_name(profiles_)) {
-    add_group(kGroupProfile, profiles_[p], members_by_profile[p], 0, profile_latency_[p], nullptr,
-              traffic_by_profile[p], profile_titles_[p]);
+    add_group({kGroupProfile, profiles_[p], t.members_by_profile[p], 0, profile_latency_[p],
+               nullptr, t.traffic_by_profile[p], profile_titles_[p]},
+              &results);
   }
-
-  for (const auto& [node, f] : servers_) {
-    v1::ServerStats* s = results.add_servers();
-    s->set_node(node);
-    s->set_cores(f.cores);
-    s->set_busy_ns(f.busy_ns);
-    s->set_elapsed_ns(f.elapsed_ns);
-    s->set_frames_in(f.frames_in);
-    s->set_frames_out(f.frames_out);
-    s->set_egress_bytes(f.egress_bytes);
-    s->set_peak_queue_frames(f.peak_queue_frames);
-    f.queue_wait_us.to_proto(s->mutable_queue_wait());
-    s->set_cells(f.cells);
-    s->set_process_cpu_ns(f.process_cpu_ns);
-    s->set_peak_rss_bytes(f.peak_rss_bytes);
-    s->set_peak_connections(f.peak_connections);
-    s->set_ingress_bytes(f.ingress_bytes);
-  }
-
+  for (const auto& [node, f] : servers_) server_to_proto(node, f, results.add_servers());
   *results.mutable_run() = run;
-  results.mutable_run()->set_members(members_all);
-  results.mutable_run()->set_cells(cells_all);
+  results.mutable_run()->set_members(t.members_all);
+  results.mutable_run()->set_cells(t.cells_all);
   return results;
 }
 

@@ -163,6 +163,15 @@ class Recorder {
 
  private:
   using LatencySet = std::array<Histogram, kLatencyCount>;
+  // The slices summed per cell type, per profile and overall.
+  struct Totals {
+    std::vector<uint64_t> members_by_cell, members_by_profile;
+    std::vector<Traffic> traffic_by_cell, traffic_by_profile;
+    uint64_t members_all = 0, cells_all = 0;
+    Traffic traffic_all;
+    Quorum quorum_all;
+  };
+  Totals totals() const;
   // What is kept per (cell type, profile).
   struct Slice {
     Traffic traffic;

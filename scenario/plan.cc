@@ -121,6 +121,103 @@ std::vector<CellSlot> cell_slots(const v1::Scenario& s) {
   return out;
 }
 
+namespace {
+
+using VoteMap = std::map<uint64_t, agents::VotePlan>;
+
+// The plan fields every member of the scenario shares: reconnection, quorum
+// and media.
+void fill_shared_plan(const v1::Scenario& s, agents::MemberPlan* plan) {
+  plan->reconnect.initial_backoff_ns = ms_to_ns(s.reconnect().initial_backoff_ms());
+  plan->reconnect.max_backoff_ns = ms_to_ns(s.reconnect().max_backoff_ms());
+  plan->reconnect.multiplier = s.reconnect().multiplier();
+  plan->reconnect.jitter = s.reconnect().jitter();
+  const auto q = engine_quorum(s.rules().quorum_fraction());
+  plan->quorum_num = q.num;
+  plan->quorum_den = q.den;
+  if (s.media().bitrate_kbps() > 0 && s.media().frame_ms() > 0) {
+    plan->media.frame_ms = s.media().frame_ms();
+    plan->media.payload_bytes =
+        static_cast<uint32_t>(uint64_t{s.media().bitrate_kbps()} * s.media().frame_ms() / 8);
+  }
+}
+
+// What a member's own random stream decides: its link, whether it attends
+// (the chair always does), is excused, when it joins and whether it
+// crashes. The draws stay in this order: results depend on it.
+struct Attendance {
+  int link = 0;
+  bool attends = false, excused = false;
+  TimeNs join_at_ns = kNever, crash_at_ns = kNever;
+};
+
+Attendance draw_attendance(const v1::CellType& ct, const v1::RosterMember& rm,
+                           const CellSetup& cell, TimeNs start_ns, Rng& mrng) {
+  Attendance a;
+  a.link = pick_profile(ct, mrng.uniform());
+  const bool may_attend = rm.standing() == v1::STANDING_OFFICIAL ||
+                          rm.standing() == v1::STANDING_PROBATIONARY ||
+                          rm.standing() == v1::STANDING_EXEMPTED;
+  const double p_attend = rm.standing() == v1::STANDING_EXEMPTED ? ct.exempted_attend_probability()
+                                                                 : ct.attend_probability();
+  a.attends = may_attend && (rm.role() == v1::ROLE_CHAIR || mrng.bernoulli(p_attend));
+  a.excused = may_attend && !a.attends && mrng.bernoulli(ct.excused_probability());
+  const double join_min = ct.join_earliest_min() +
+                          (ct.has_join_offset_min() ? agents::draw(ct.join_offset_min(), mrng) : 0.0);
+  const bool crashes = a.attends && mrng.bernoulli(ct.crash_probability());
+  const double crash_after_min = mrng.uniform(0, 90);
+  a.join_at_ns =
+      a.attends ? std::max(start_ns, cell.scheduled_start_ns + min_to_ns(join_min)) : kNever;
+  a.crash_at_ns = crashes ? a.join_at_ns + min_to_ns(crash_after_min) : kNever;
+  return a;
+}
+
+// Roster member `i` of the cell, planned from its own random stream.
+MemberSetup plan_member(const v1::Scenario& s, const v1::CellType& ct, const CellSetup& cell,
+                        int i, uint64_t member_no, TimeNs start_ns,
+                        const std::shared_ptr<const VoteMap>& votes, Attendance* attendance) {
+  const v1::RosterMember& rm = cell.roster.members(i);
+  MemberSetup m;
+  m.member_no = member_no;
+  Rng mrng(s.seed(), StreamKind::kMember, m.member_no);
+  const Attendance a = draw_attendance(ct, rm, cell, start_ns, mrng);
+  m.profile_pos = profile_position(s, ct.links(a.link).profile());
+  agents::MemberPlan& plan = m.plan;
+  plan.cell_id = cell.cell_id;
+  plan.member_id = rm.member_id();
+  plan.standing = rm.standing();
+  plan.role = rm.role();
+  plan.scheduled_start_ns = cell.scheduled_start_ns;
+  plan.join_at_ns = a.join_at_ns;
+  plan.crash_at_ns = a.crash_at_ns;
+  fill_shared_plan(s, &plan);
+  plan.votes = votes;
+  add_mass_outages(s, ct, ct.links(a.link).profile(), start_ns, mrng, &m);
+  *attendance = a;
+  return m;
+}
+
+// Floor requests: distinct attending members per item, chosen by the cell.
+void assign_floor_requests(const v1::Scenario& s, const v1::CellType& ct,
+                           const std::vector<uint32_t>& attending, Rng& cell_rng,
+                           CellSetup* cell) {
+  int item_index = 0;
+  for (const auto& a : s.agendas()) {
+    if (a.name() != ct.agenda()) continue;
+    for (const auto& item : a.items()) {
+      std::vector<uint32_t> pool = attending;
+      for (uint32_t k = 0; k < item.floor_requests() && !pool.empty(); ++k) {
+        const size_t pick = cell_rng.below(pool.size());
+        cell->members[pool[pick]].plan.floor_on_items.insert(item_index);
+        pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(pick));
+      }
+      ++item_index;
+    }
+  }
+}
+
+}  // namespace
+
 CellSetup plan_cell(const v1::Scenario& s, const CellSlot& slot, TimeNs start_ns) {
   const v1::CellType& ct = s.cell_types(slot.cell_type_pos);
   CellSetup cell;
@@ -133,71 +230,22 @@ CellSetup plan_cell(const v1::Scenario& s, const CellSlot& slot, TimeNs start_ns
   fill_roster(ct, &cell);
   agents::ChairPlan chair = chair_plan(s, ct);
   chair.minute_taker_id = cell.roster.members_size() > 1 ? 2 : 1;
-  auto votes = std::make_shared<std::map<uint64_t, agents::VotePlan>>();
+  auto votes = std::make_shared<VoteMap>();
   for (const auto& item : chair.agenda) {
     for (const auto& v : item.votes) (*votes)[v.vote_id] = v;
   }
-  const std::shared_ptr<const std::map<uint64_t, agents::VotePlan>> cell_votes = std::move(votes);
-  const auto q = engine_quorum(s.rules().quorum_fraction());
+  const std::shared_ptr<const VoteMap> cell_votes = std::move(votes);
   std::vector<uint32_t> attending;  // roster positions, chair excluded
   for (int i = 0; i < cell.roster.members_size(); ++i) {
     const v1::RosterMember& rm = cell.roster.members(i);
-    MemberSetup m;
-    m.member_no = slot.first_member_no + i;
-    Rng mrng(s.seed(), StreamKind::kMember, m.member_no);
-    const int link = pick_profile(ct, mrng.uniform());
-    m.profile_pos = profile_position(s, ct.links(link).profile());
-    const bool may_attend = rm.standing() == v1::STANDING_OFFICIAL ||
-                            rm.standing() == v1::STANDING_PROBATIONARY ||
-                            rm.standing() == v1::STANDING_EXEMPTED;
-    const double p_attend = rm.standing() == v1::STANDING_EXEMPTED ? ct.exempted_attend_probability()
-                                                                   : ct.attend_probability();
-    const bool attends = may_attend && (rm.role() == v1::ROLE_CHAIR || mrng.bernoulli(p_attend));
-    const bool excused = may_attend && !attends && mrng.bernoulli(ct.excused_probability());
-    const double join_min = ct.join_earliest_min() +
-                            (ct.has_join_offset_min() ? agents::draw(ct.join_offset_min(), mrng) : 0.0);
-    const bool crashes = attends && mrng.bernoulli(ct.crash_probability());
-    const double crash_after_min = mrng.uniform(0, 90);
-    agents::MemberPlan& plan = m.plan;
-    plan.cell_id = cell.cell_id;
-    plan.member_id = rm.member_id();
-    plan.standing = rm.standing();
-    plan.role = rm.role();
-    plan.scheduled_start_ns = cell.scheduled_start_ns;
-    plan.join_at_ns =
-        attends ? std::max(start_ns, cell.scheduled_start_ns + min_to_ns(join_min)) : kNever;
-    plan.crash_at_ns = crashes ? plan.join_at_ns + min_to_ns(crash_after_min) : kNever;
-    plan.reconnect.initial_backoff_ns = ms_to_ns(s.reconnect().initial_backoff_ms());
-    plan.reconnect.max_backoff_ns = ms_to_ns(s.reconnect().max_backoff_ms());
-    plan.reconnect.multiplier = s.reconnect().multiplier();
-    plan.reconnect.jitter = s.reconnect().jitter();
-    plan.quorum_num = q.num;
-    plan.quorum_den = q.den;
-    plan.votes = cell_votes;
-    if (s.media().bitrate_kbps() > 0 && s.media().frame_ms() > 0) {
-      plan.media.frame_ms = s.media().frame_ms();
-      plan.media.payload_bytes =
-          static_cast<uint32_t>(uint64_t{s.media().bitrate_kbps()} * s.media().frame_ms() / 8);
-    }
-    if (excused) chair.excuse.push_back(rm.member_id());
-    if (attends && rm.role() != v1::ROLE_CHAIR) attending.push_back(static_cast<uint32_t>(i));
-    add_mass_outages(s, ct, ct.links(link).profile(), start_ns, mrng, &m);
+    Attendance a;
+    MemberSetup m =
+        plan_member(s, ct, cell, i, slot.first_member_no + i, start_ns, cell_votes, &a);
+    if (a.excused) chair.excuse.push_back(rm.member_id());
+    if (a.attends && rm.role() != v1::ROLE_CHAIR) attending.push_back(static_cast<uint32_t>(i));
     cell.members.push_back(std::move(m));
   }
-  // Floor requests: distinct attending members per item, chosen by the cell.
-  int item_index = 0;
-  for (const auto& a : s.agendas()) {
-    if (a.name() != ct.agenda()) continue;
-    for (const auto& item : a.items()) {
-      std::vector<uint32_t> pool = attending;
-      for (uint32_t k = 0; k < item.floor_requests() && !pool.empty(); ++k) {
-        const size_t pick = cell_rng.below(pool.size());
-        cell.members[pool[pick]].plan.floor_on_items.insert(item_index);
-        pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(pick));
-      }
-      ++item_index;
-    }
-  }
+  assign_floor_requests(s, ct, attending, cell_rng, &cell);
   cell.members[0].plan.chair = std::move(chair);
   return cell;
 }

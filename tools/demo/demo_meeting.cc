@@ -77,6 +77,12 @@ class Demo {
             const std::function<bool()>& during = {});
   bool cast(uint64_t member, uint64_t vote_id, v1::Choice choice, v1::Envelope* answer);
   bool script();
+  bool attendance();
+  bool open_meeting();
+  bool discussion();
+  bool resolution_and_admission();
+  bool election();
+  bool close_meeting();
 
   DemoOptions o_;
   v1::CellRoster roster_;
@@ -207,7 +213,14 @@ bool Demo::vote(uint64_t vote_id, v1::VoteKind kind, bool secret, const std::str
   return true;
 }
 
+// The demo meeting, step by step; each step false (r_.error set) when the
+// server did not answer as the rules say.
 bool Demo::script() {
+  return attendance() && open_meeting() && discussion() && resolution_and_admission() &&
+         election() && close_meeting();
+}
+
+bool Demo::attendance() {
   log() << "Connecting the 12 members of cell " << o_.cell_id << " (" << roster_.name()
         << ")\n";
   if (!connect_all()) return false;
@@ -223,6 +236,10 @@ bool Demo::script() {
   for (uint64_t m : {2, 3, 4, 5, 6, 7, 8, 10, 11, 12}) {
     if (!join(m)) return false;
   }
+  return true;
+}
+
+bool Demo::open_meeting() {
   v1::Envelope open;
   auto* om = open.mutable_open_meeting();
   om->set_reason("Sinh hoạt chi bộ thường kỳ tháng 11");
@@ -241,6 +258,10 @@ bool Demo::script() {
   r_.quorum_at_open = state.meeting_state().quorum();
   log() << "  opened     " << quorum_text(r_.quorum_at_open) << "\n";
 
+  return true;
+}
+
+bool Demo::discussion() {
   v1::Envelope advance;
   advance.mutable_advance_agenda();
   if (!chair_sends(advance, v1::Envelope::kAgendaAdvanced, "item 1: monthly report")) return false;
@@ -256,6 +277,12 @@ bool Demo::script() {
   grant.mutable_grant_floor()->set_member_id(3);
   if (!chair_sends(grant, v1::Envelope::kFloorGranted, "gives #3 the floor")) return false;
 
+  return true;
+}
+
+bool Demo::resolution_and_admission() {
+  v1::Envelope advance;
+  advance.mutable_advance_agenda();
   using v1::CHOICE_ABSTAIN, v1::CHOICE_NO, v1::CHOICE_YES;
   if (!chair_sends(advance, v1::Envelope::kAgendaAdvanced, "item 3: the month's resolution")) {
     return false;
@@ -282,6 +309,13 @@ bool Demo::script() {
              {12, CHOICE_NO}})) {
     return false;
   }
+  return true;
+}
+
+bool Demo::election() {
+  using v1::CHOICE_ABSTAIN, v1::CHOICE_NO, v1::CHOICE_YES;
+  v1::Envelope advance;
+  advance.mutable_advance_agenda();
   if (!chair_sends(advance, v1::Envelope::kAgendaAdvanced, "item 5: election")) return false;
   auto resend = [this] {
     v1::Envelope ack;
@@ -301,6 +335,10 @@ bool Demo::script() {
             resend)) {
     return false;
   }
+  return true;
+}
+
+bool Demo::close_meeting() {
   v1::Envelope close;
   close.mutable_close_meeting();
   log() << "  chair      closes the meeting\n";
