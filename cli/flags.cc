@@ -92,6 +92,7 @@ Flags::Flags(std::string program, std::string summary)
                         "print the version and exit");
   app_.set_help_flag("-h,--help", "print this help and exit");
   app_.get_formatter()->column_width(kHelpColumn_chars);
+  app_.allow_extras();  // parse() refuses them itself, first (unexpected())
 }
 
 CLI::Option* Flags::u64(const std::string& name, uint64_t* out, uint64_t min, uint64_t max,
@@ -174,6 +175,15 @@ CLI::Option* Flags::positionals(const std::string& name, std::vector<std::string
   return app_.add_option(name, *out, help)->type_name("")->required();
 }
 
+// An unknown flag or a positional too many, said before anything else is
+// wrong with the command line (a missing required flag, say); "" if none.
+std::string Flags::unexpected() const {
+  const std::vector<std::string> rest = app_.remaining();
+  if (rest.empty()) return "";
+  const std::string& x = rest.front();
+  return (x.size() > 1 && x[0] == '-' ? "unknown flag " : "unexpected argument ") + x;
+}
+
 std::optional<int> Flags::parse(int argc, char** argv) {
   try {
     app_.parse(argc, argv);
@@ -184,8 +194,10 @@ std::optional<int> Flags::parse(int argc, char** argv) {
     std::cout << e.what() << "\n";
     return 0;
   } catch (const CLI::ParseError& e) {
-    return usage_error(e.what());
+    const std::string extra = unexpected();
+    return usage_error(extra.empty() ? e.what() : extra);
   }
+  if (std::string extra = unexpected(); !extra.empty()) return usage_error(extra);
   return std::nullopt;
 }
 

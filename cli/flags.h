@@ -94,6 +94,8 @@ class Flags {
   int usage_error(const std::string& message) const;
 
  private:
+  std::string unexpected() const;
+
   std::string program_;
   CLI::App app_;
 };

@@ -61,7 +61,7 @@ expect_version cellmeet-demo "$DEMO"
 S=scenario.textproto  # never read: the flags are checked first
 expect_bad --seed "integer in [0, 18446744073709551615]" "$CELLSIM" run $S --seed 12x
 expect_bad --shard "0 <= i < N <= 4096" "$CELLSIM" run $S --shard 2/2
-expect_bad --bogus "not expected" "$CELLSIM" run $S --bogus
+expect_bad --bogus "unknown flag" "$CELLSIM" run $S --bogus
 expect_bad SCENARIO "required" "$CELLSIM" run
 expect_bad --out "required" "$CELLSIM" merge a.pb
 expect_bad --duration "(0, 86400]" "$CELLSIM" load $S --duration 0
