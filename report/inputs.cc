@@ -14,6 +14,7 @@
 #include "metrics/recorder.h"
 #include "metrics/results_io.h"
 #include "metrics/slo.h"
+#include "proto/assert.h"
 #include "report/report.h"
 #include "scenario/loader.h"
 
@@ -124,6 +125,104 @@ bool merge_shard(const v1::Results& b, v1::Results* a, std::string* why) {
   return true;
 }
 
+// The inputs as they are read, one path after another.
+class Loader {
+ public:
+  // Sorts the results read from `path` in: a validation, the sizing or a run.
+  bool add(const std::string& path, std::string* why) {
+    v1::Results r;
+    if (!read_one(path, &r, why)) return false;
+    in_.sources.push_back(path);
+    if (r.run().mode() == kModeValidate) {
+      in_.validations.push_back(std::move(r));
+      return true;
+    }
+    if (r.has_sizing()) return add_sizing(path, std::move(r), why);
+    return add_run(path, std::move(r), why);
+  }
+
+  // Checks the sizing against the runs, picks the results the report shows
+  // first and completes them from the scenario.
+  bool finish(ReportInput* out, std::string* why) {
+    if (in_.has_sizing && !in_.seeds.empty() && in_.sizing.scenario() != scenario_) {
+      *why = "the sizing in " + sizing_path_ + " is of scenario \"" + in_.sizing.scenario() +
+             "\", the runs of \"" + scenario_ + "\"; a report answers for one scenario";
+      return false;
+    }
+    in_.has_run = !in_.seeds.empty();
+    if (in_.has_run) {
+      in_.results = in_.seeds[0].results;
+    } else if (in_.has_sizing) {
+      in_.results = sizing_results_;
+    } else if (!in_.validations.empty()) {
+      in_.results.mutable_run()->set_scenario(in_.validations[0].run().scenario());
+    }
+    CELLSIM_ASSERT(shards_per_seed_.size() == in_.seeds.size());
+    std::vector<bool> recompute;
+    for (size_t n : shards_per_seed_) recompute.push_back(n > 1);
+    use_scenario(&in_, recompute);
+    *out = std::move(in_);
+    return true;
+  }
+
+ private:
+  bool add_sizing(const std::string& path, v1::Results r, std::string* why) {
+    if (in_.has_sizing) {
+      *why = "more than one sizing given (" + sizing_path_ + " and " + path + "): give one";
+      return false;
+    }
+    in_.sizing = r.sizing();
+    in_.has_sizing = true;
+    sizing_results_ = std::move(r);
+    sizing_path_ = path;
+    return true;
+  }
+
+  // A new seed's run, or a further shard of a seed already read.
+  bool add_run(const std::string& path, v1::Results r, std::string* why) {
+    if (!same_scenario(path, r, why)) return false;
+    auto it = std::find_if(in_.seeds.begin(), in_.seeds.end(),
+                           [&](const SeedRun& s) { return s.seed == r.run().seed(); });
+    if (it == in_.seeds.end()) {
+      SeedRun s;
+      s.seed = r.run().seed();
+      s.results = std::move(r);
+      s.sources = {path};
+      in_.seeds.push_back(std::move(s));
+      shards_per_seed_.push_back(1);
+      return true;
+    }
+    if (!merge_shard(r, &it->results, why)) {
+      *why = "cannot merge " + path + " with the other results of seed " +
+             std::to_string(it->seed) + " (not shards of one run?): " + *why;
+      return false;
+    }
+    it->sources.push_back(path);
+    ++shards_per_seed_[it - in_.seeds.begin()];
+    return true;
+  }
+
+  // True if `r` is of the first run's scenario (or is the first run).
+  bool same_scenario(const std::string& path, const v1::Results& r, std::string* why) {
+    if (in_.seeds.empty()) {
+      scenario_ = r.run().scenario();
+      scenario_path_ = path;
+      return true;
+    }
+    if (r.run().scenario() == scenario_) return true;
+    *why = "results of different scenarios: \"" + scenario_ + "\" in " + scenario_path_ +
+           " and \"" + r.run().scenario() + "\" in " + path +
+           "; a report answers for one scenario: give each scenario's results to its own report";
+    return false;
+  }
+
+  ReportInput in_;
+  v1::Results sizing_results_;
+  std::string sizing_path_;
+  std::vector<size_t> shards_per_seed_;  // parallel to in_.seeds
+  std::string scenario_, scenario_path_;  // of the first run
+};
+
 }  // namespace
 
 bool load_inputs(const std::vector<std::string>& paths, ReportInput* out, std::string* why) {
@@ -131,76 +230,11 @@ bool load_inputs(const std::vector<std::string>& paths, ReportInput* out, std::s
     *why = "no results folder given";
     return false;
   }
-  ReportInput in;
-  v1::Results sizing_results;
-  std::string sizing_path;
-  std::vector<size_t> shards_per_seed;
-  std::string scenario, scenario_path;  // of the first run
+  Loader loader;
   for (const std::string& p : paths) {
-    v1::Results r;
-    if (!read_one(p, &r, why)) return false;
-    in.sources.push_back(p);
-    if (r.run().mode() == kModeValidate) {
-      in.validations.push_back(std::move(r));
-      continue;
-    }
-    if (r.has_sizing()) {
-      if (in.has_sizing) {
-        *why = "more than one sizing given (" + sizing_path + " and " + p + "): give one";
-        return false;
-      }
-      in.sizing = r.sizing();
-      in.has_sizing = true;
-      sizing_results = r;
-      sizing_path = p;
-      continue;
-    }
-    if (in.seeds.empty()) {
-      scenario = r.run().scenario();
-      scenario_path = p;
-    } else if (r.run().scenario() != scenario) {
-      *why = "results of different scenarios: \"" + scenario + "\" in " + scenario_path +
-             " and \"" + r.run().scenario() + "\" in " + p +
-             "; a report answers for one scenario: give each scenario's results to its own report";
-      return false;
-    }
-    auto it = std::find_if(in.seeds.begin(), in.seeds.end(),
-                           [&](const SeedRun& s) { return s.seed == r.run().seed(); });
-    if (it == in.seeds.end()) {
-      SeedRun s;
-      s.seed = r.run().seed();
-      s.results = std::move(r);
-      s.sources = {p};
-      in.seeds.push_back(std::move(s));
-      shards_per_seed.push_back(1);
-      continue;
-    }
-    if (!merge_shard(r, &it->results, why)) {
-      *why = "cannot merge " + p + " with the other results of seed " + std::to_string(it->seed) +
-             " (not shards of one run?): " + *why;
-      return false;
-    }
-    it->sources.push_back(p);
-    ++shards_per_seed[it - in.seeds.begin()];
+    if (!loader.add(p, why)) return false;
   }
-  if (in.has_sizing && !in.seeds.empty() && in.sizing.scenario() != scenario) {
-    *why = "the sizing in " + sizing_path + " is of scenario \"" + in.sizing.scenario() +
-           "\", the runs of \"" + scenario + "\"; a report answers for one scenario";
-    return false;
-  }
-  in.has_run = !in.seeds.empty();
-  if (in.has_run) {
-    in.results = in.seeds[0].results;
-  } else if (in.has_sizing) {
-    in.results = sizing_results;
-  } else if (!in.validations.empty()) {
-    in.results.mutable_run()->set_scenario(in.validations[0].run().scenario());
-  }
-  std::vector<bool> recompute;
-  for (size_t n : shards_per_seed) recompute.push_back(n > 1);
-  use_scenario(&in, recompute);
-  *out = std::move(in);
-  return true;
+  return loader.finish(out, why);
 }
 
 }  // namespace cellsim::report
