@@ -7,9 +7,39 @@
 #include <cstdio>
 
 #include "metrics/recorder.h"
+#include "report/lookup.h"
 
 namespace cellsim::report {
 namespace {
+
+constexpr std::pair<const char*, Msg> kMetricLabels[] = {
+    {"join_latency", Msg::kMetricJoin},           {"heartbeat_rtt", Msg::kMetricHeartbeat},
+    {"broadcast_latency", Msg::kMetricBroadcast}, {"ballot_latency", Msg::kMetricBallot},
+    {"result_latency", Msg::kMetricResult},       {"time_to_quorum", Msg::kMetricTimeToQuorum}};
+constexpr std::pair<Verdict, Msg> kVerdictLabels[] = {
+    {Verdict::kFeasible, Msg::kVerdictFeasible},
+    {Verdict::kFeasibleWithConditions, Msg::kVerdictConditions},
+    {Verdict::kNotFeasible, Msg::kVerdictNotFeasible}};
+constexpr std::pair<Verdict, const char*> kVerdictClasses[] = {
+    {Verdict::kFeasible, "ok"},
+    {Verdict::kFeasibleWithConditions, "cond"},
+    {Verdict::kNotFeasible, "fail"}};
+constexpr std::pair<Outcome, Msg> kOutcomeLabels[] = {{Outcome::kPass, Msg::kOutcomePass},
+                                                      {Outcome::kCondition, Msg::kOutcomeCondition},
+                                                      {Outcome::kFail, Msg::kOutcomeFail}};
+// The problems metrics/slo.cc names.
+constexpr std::pair<const char*, Msg> kSloProblems[] = {
+    {"no samples", Msg::kSloNoSamples},
+    {"no meetings", Msg::kSloNoMeetings},
+    {"no such group in the results", Msg::kSloNoGroup}};
+
+// The words for the Msg `key` maps to in `table`, else `otherwise`.
+template <typename K, size_t N, typename Key>
+std::string label(Lang l, const std::pair<K, Msg> (&table)[N], const Key& key,
+                  std::string otherwise) {
+  const Msg m = lookup(table, key, Msg::kCount);
+  return m == Msg::kCount ? otherwise : t(l, m);
+}
 
 std::string latency_finding_text(Lang l, const Finding& f) {
   const std::string m = metric_label(l, f.metric), q = quantile_label(l, f.quantile);
@@ -20,10 +50,7 @@ std::string latency_finding_text(Lang l, const Finding& f) {
 
 std::string slo_problem(Lang l, const std::string& problem) {
   if (problem.empty()) return "";
-  if (problem == "no samples") return t(l, Msg::kSloNoSamples);
-  if (problem == "no meetings") return t(l, Msg::kSloNoMeetings);
-  if (problem == "no such group in the results") return t(l, Msg::kSloNoGroup);
-  return t(l, Msg::kSloOther);
+  return label(l, kSloProblems, problem, t(l, Msg::kSloOther));
 }
 
 }  // namespace
@@ -31,17 +58,9 @@ std::string slo_problem(Lang l, const std::string& problem) {
 std::string t(Lang l, Msg m) { return std::string(text(l, m)); }
 
 std::string metric_label(Lang l, const std::string& name) {
-  static const std::pair<const char*, Msg> kMetrics[] = {
-      {"join_latency", Msg::kMetricJoin},         {"heartbeat_rtt", Msg::kMetricHeartbeat},
-      {"broadcast_latency", Msg::kMetricBroadcast}, {"ballot_latency", Msg::kMetricBallot},
-      {"result_latency", Msg::kMetricResult},     {"time_to_quorum", Msg::kMetricTimeToQuorum}};
-  for (const auto& [n, m] : kMetrics) {
-    if (name == n) return t(l, m);
-  }
-  return name;
+  return label(l, kMetricLabels, name, name);
 }
 
-// 0.99 -> "99", 0.999 -> "99.9" (vi: "99,9").
 std::string quantile_label(Lang l, double q) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", q * 100);
@@ -50,32 +69,9 @@ std::string quantile_label(Lang l, double q) {
   return s;
 }
 
-std::string verdict_label(Lang l, Verdict v) {
-  switch (v) {
-    case Verdict::kFeasible: return t(l, Msg::kVerdictFeasible);
-    case Verdict::kFeasibleWithConditions: return t(l, Msg::kVerdictConditions);
-    case Verdict::kNotFeasible: return t(l, Msg::kVerdictNotFeasible);
-  }
-  return "";
-}
-
-const char* verdict_class(Verdict v) {
-  switch (v) {
-    case Verdict::kFeasible: return "ok";
-    case Verdict::kFeasibleWithConditions: return "cond";
-    case Verdict::kNotFeasible: return "fail";
-  }
-  return "";
-}
-
-std::string outcome_label(Lang l, Outcome o) {
-  switch (o) {
-    case Outcome::kPass: return t(l, Msg::kOutcomePass);
-    case Outcome::kCondition: return t(l, Msg::kOutcomeCondition);
-    case Outcome::kFail: return t(l, Msg::kOutcomeFail);
-  }
-  return "";
-}
+std::string verdict_label(Lang l, Verdict v) { return label(l, kVerdictLabels, v, ""); }
+const char* verdict_class(Verdict v) { return lookup(kVerdictClasses, v, ""); }
+std::string outcome_label(Lang l, Outcome o) { return label(l, kOutcomeLabels, o, ""); }
 
 std::string stat_label(Lang l, const std::string& stat) {
   if (stat == "share") return t(l, Msg::kStatShare);
