@@ -2,6 +2,7 @@
 // typical meeting and the worst one, members present and needed for quorum
 // against minutes since the scheduled start, pooled over every seed.
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 #include "metrics/attendance.h"
@@ -110,6 +111,71 @@ void add_trace(LineChart* c, const View& view, Lang l, const v1::AttendanceTrace
 constexpr int kTypicalColour = 0;  // blue
 constexpr int kWorstColour = 3;    // vermilion
 
+// A meeting drawn for a cell type; trace == nullptr when there is none.
+struct Drawn {
+  const v1::AttendanceTrace* trace = nullptr;
+  Msg which = Msg::kTypicalMeeting;  // or kWorstMeeting
+  int colour = kTypicalColour;
+};
+using Picks = std::array<Drawn, 2>;  // the typical meeting, then the worst
+
+Picks picks_of(const v1::AttendanceSamples& a) {
+  return {{{metrics::typical_attendance(a), Msg::kTypicalMeeting, kTypicalColour},
+           {a.has_worst() ? &a.worst() : nullptr, Msg::kWorstMeeting, kWorstColour}}};
+}
+
+std::string summary_or_none(const View& view, Lang l, const v1::AttendanceTrace* tr) {
+  return tr != nullptr ? meeting_summary(view, l, *tr) : t(l, Msg::kNoTrace);
+}
+
+// The pooled selections in the order of the verdicts, then any type only the
+// traces name.
+std::vector<const v1::AttendanceSamples*> in_verdict_order(
+    const View& view, const std::vector<v1::AttendanceSamples>& pooled) {
+  std::vector<const v1::AttendanceSamples*> order;
+  for (const auto& c : view.verdicts) {
+    for (const auto& a : pooled) {
+      if (a.cell_type() == c.decisive.cell_type) order.push_back(&a);
+    }
+  }
+  for (const auto& a : pooled) {
+    if (std::find(order.begin(), order.end(), &a) == order.end()) order.push_back(&a);
+  }
+  return order;
+}
+
+// One cell type's chart (its typical and worst meetings), and the chart in
+// words for Markdown, which has no chart.
+void add_attendance_chart(Doc& d, const View& view, Lang l, const v1::AttendanceSamples& a) {
+  const Picks picks = picks_of(a);
+  if (picks[0].trace == nullptr && picks[1].trace == nullptr) return;
+  LineChart chart;
+  chart.title = format(l, Msg::kAttendanceChartTitle, {view.type_name(l, a.cell_type())});
+  chart.x_label = t(l, Msg::kAxisMinutes);
+  chart.y_label = t(l, Msg::kAxisMembers);
+  chart.step = true;
+  double y_max = 1, x_hi = 0;
+  for (const Drawn& m : picks) {
+    if (m.trace) add_trace(&chart, view, l, *m.trace, m.which, m.colour, &y_max, &x_hi);
+  }
+  // From the scheduled start (earlier joins drawn at 0) to the next half
+  // hour after the last close, so the ticks fall on round minutes.
+  chart.x_max = kAttendanceAxisStepMin * std::max(1.0, std::ceil(x_hi / kAttendanceAxisStepMin));
+  chart.y_max = nice_ceiling(y_max);
+  para(d, chart.title, Block::Kind::kSubsection);
+  svg(d, line_chart(chart));
+  std::vector<std::string> items;
+  for (const Drawn& m : picks) {
+    if (m.trace) items.push_back(t(l, m.which) + " — " + meeting_summary(view, l, *m.trace));
+  }
+  for (const Drawn& m : picks) {
+    if (m.trace == nullptr || !m.trace->truncated() || m.trace->t_ms().empty()) continue;
+    const double cut = minutes(m.trace->t_ms(m.trace->t_ms_size() - 1));
+    items.push_back(format(l, Msg::kMarkerTruncated, {t(l, m.which), fmt_fixed(l, cut, 1)}));
+  }
+  list(d, items);
+}
+
 }  // namespace
 
 void add_attendance(Doc& d, const View& view, Lang l, bool* shown) {
@@ -125,61 +191,15 @@ void add_attendance(Doc& d, const View& view, Lang l, bool* shown) {
   para(d, t(l, Msg::kAttendanceNote));
   Block tb = table({t(l, Msg::kColCellType), t(l, Msg::kColMeetingsTraced),
                     t(l, Msg::kColTypicalMeeting), t(l, Msg::kColWorstMeeting)});
-  // In the order of the verdicts, then any type only the traces name.
-  std::vector<const v1::AttendanceSamples*> order;
-  for (const auto& c : view.verdicts) {
-    for (const auto& a : pooled) {
-      if (a.cell_type() == c.decisive.cell_type) order.push_back(&a);
-    }
-  }
-  for (const auto& a : pooled) {
-    if (std::find(order.begin(), order.end(), &a) == order.end()) order.push_back(&a);
-  }
+  const std::vector<const v1::AttendanceSamples*> order = in_verdict_order(view, pooled);
   for (const v1::AttendanceSamples* a : order) {
-    const std::string name = view.type_name(l, a->cell_type());
-    const v1::AttendanceTrace* typical = metrics::typical_attendance(*a);
-    const v1::AttendanceTrace* worst = a->has_worst() ? &a->worst() : nullptr;
-    tb.rows.push_back({name, fmt_int(l, a->meetings_seen()),
-                       typical ? meeting_summary(view, l, *typical) : t(l, Msg::kNoTrace),
-                       worst ? meeting_summary(view, l, *worst) : t(l, Msg::kNoTrace)});
+    const Picks picks = picks_of(*a);
+    tb.rows.push_back({view.type_name(l, a->cell_type()), fmt_int(l, a->meetings_seen()),
+                       summary_or_none(view, l, picks[0].trace),
+                       summary_or_none(view, l, picks[1].trace)});
   }
   d.push_back(tb);
-  for (const v1::AttendanceSamples* a : order) {
-    const std::string name = view.type_name(l, a->cell_type());
-    const v1::AttendanceTrace* typical = metrics::typical_attendance(*a);
-    const v1::AttendanceTrace* worst = a->has_worst() ? &a->worst() : nullptr;
-    if (typical == nullptr && worst == nullptr) continue;
-    LineChart chart;
-    chart.title = format(l, Msg::kAttendanceChartTitle, {name});
-    chart.x_label = t(l, Msg::kAxisMinutes);
-    chart.y_label = t(l, Msg::kAxisMembers);
-    chart.step = true;
-    double y_max = 1, x_hi = 0;
-    if (typical) {
-      add_trace(&chart, view, l, *typical, Msg::kTypicalMeeting, kTypicalColour, &y_max, &x_hi);
-    }
-    if (worst) add_trace(&chart, view, l, *worst, Msg::kWorstMeeting, kWorstColour, &y_max, &x_hi);
-    // From the scheduled start (earlier joins drawn at 0) to the next half
-    // hour after the last close, so the ticks fall on round minutes.
-    chart.x_max = kAttendanceAxisStepMin * std::max(1.0, std::ceil(x_hi / kAttendanceAxisStepMin));
-    chart.y_max = nice_ceiling(y_max);
-    para(d, chart.title, Block::Kind::kSubsection);
-    svg(d, line_chart(chart));
-    std::vector<std::string> items;  // the chart in words (Markdown has no chart)
-    if (typical) {
-      items.push_back(t(l, Msg::kTypicalMeeting) + " — " + meeting_summary(view, l, *typical));
-    }
-    if (worst) {
-      items.push_back(t(l, Msg::kWorstMeeting) + " — " + meeting_summary(view, l, *worst));
-    }
-    for (const auto& [tr, which] : {std::pair{typical, Msg::kTypicalMeeting},
-                                    std::pair{worst, Msg::kWorstMeeting}}) {
-      if (tr == nullptr || !tr->truncated() || tr->t_ms().empty()) continue;
-      const double cut = minutes(tr->t_ms(tr->t_ms_size() - 1));
-      items.push_back(format(l, Msg::kMarkerTruncated, {t(l, which), fmt_fixed(l, cut, 1)}));
-    }
-    list(d, items);
-  }
+  for (const v1::AttendanceSamples* a : order) add_attendance_chart(d, view, l, *a);
   end_section(d);
 }
 

@@ -232,9 +232,9 @@ void add_sizing(Doc& d, const View& view, Lang l) {
       const v1::CapacityPoint& p = z.curve(first_idle_miss(z, i));
       const v1::SloEstimate& e = p.slos(i);
       bool quorum = e.quorum();
-      auto value = [&](double v) { return quorum ? fmt_share(l, v) : fmt_ms(l, v) + " ms"; };
-      items.push_back(slo_label(l, e.description(), &quorum, &view.names) + ": " +
-                      value(e.mean()) + " ± " + value(e.ci95_half_width()) + ", " +
+      const std::string label = slo_label(l, e.description(), &quorum, &view.names);
+      items.push_back(label + ": " + share_or_ms(l, quorum, e.mean()) + " ± " +
+                      share_or_ms(l, quorum, e.ci95_half_width()) + ", " +
                       format(l, Msg::kAtCellsPerNode, {fmt_int(l, p.cells_per_node())}));
     }
     list(d, items);

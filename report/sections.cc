@@ -78,10 +78,19 @@ void add_verdict_table(Doc& d, const View& view, Lang l) {
   d.push_back(per);
 }
 
-std::string join(const google::protobuf::RepeatedPtrField<std::string>& v) {
+// The strings in `items`, separated by ", ".
+template <typename Range>
+std::string join(const Range& items) {
   std::string out;
-  for (const std::string& s : v) out += (out.empty() ? "" : ", ") + s;
+  for (const std::string& s : items) out += (out.empty() ? "" : ", ") + s;
   return out;
+}
+
+// Whether any seed's run stopped early.
+bool any_partial(const View& v) {
+  bool partial = false;
+  for (const SeedRun& s : v.seeds) partial = partial || s.results.run().partial();
+  return partial;
 }
 
 std::string group_label(const View& view, Lang l, const std::string& g) {
@@ -110,7 +119,6 @@ void add_validation(Doc& d, const View& view, Lang l) {
     size_t outside = 0;
     for (const v1::ValidationRow& row : v.rows()) {
       const bool share = row.stat() == "share";
-      auto value = [&](double x) { return share ? fmt_share(l, x) : fmt_ms(l, x) + " ms"; };
       const std::string metric = row.metric() == "quorum_attainment"
                                      ? t(l, Msg::kColQuorum)
                                      : metric_label(l, row.metric());
@@ -119,7 +127,7 @@ void add_validation(Doc& d, const View& view, Lang l) {
           share ? format(l, Msg::kPoints, {sign + fmt_fixed(l, row.difference() * 100, 1)})
                 : sign + fmt_share(l, row.difference());
       tb.rows.push_back({metric, group_label(view, l, row.group()), stat_label(l, row.stat()),
-                         value(row.sim()), value(row.live()), diff,
+                         share_or_ms(l, share, row.sim()), share_or_ms(l, share, row.live()), diff,
                          t(l, row.within_tolerance() ? Msg::kYes : Msg::kNo)});
       tb.row_class.push_back(row.within_tolerance() ? "ok" : "fail");
       outside += row.within_tolerance() ? 0 : 1;
@@ -160,9 +168,7 @@ void add_summary(Doc& d, const View& v, Lang l) {
   if (v.multi()) {
     para(d, format(l, Msg::kSeedsRule, {fmt_int(l, v.seeds.size()), seed_list(v)}));
   }
-  bool partial = false;
-  for (const SeedRun& s : v.seeds) partial = partial || s.results.run().partial();
-  if (partial) para(d, t(l, Msg::kPartialWarning), Block::Kind::kWarning);
+  if (any_partial(v)) para(d, t(l, Msg::kPartialWarning), Block::Kind::kWarning);
   if (in.results.run().calibration().find("ESTIMATED") != std::string::npos ||
       in.results.run().calibration().find("estimate") != std::string::npos) {
     para(d, t(l, Msg::kCalibrationEstimated), Block::Kind::kWarning);
@@ -230,13 +236,12 @@ void add_slos(Doc& d, const View& view, Lang l) {
     const v1::SloResult& s = in.results.slos(i);
     bool quorum = metrics::is_quorum_slo(s);
     const std::string label = slo_label(l, s.description(), &quorum, &view.names);
-    auto value = [&](double v) { return quorum ? fmt_share(l, v) : fmt_ms(l, v) + " ms"; };
     std::vector<std::string> row = {label};
     bool met = true;
     if (view.multi()) {
       for (const SeedRun& r : view.seeds) {
         if (i < r.results.slos_size()) {
-          row.push_back(value(r.results.slos(i).observed()));
+          row.push_back(share_or_ms(l, quorum, r.results.slos(i).observed()));
           met = met && r.results.slos(i).met();
         } else {
           row.push_back(t(l, Msg::kNoData));
@@ -244,10 +249,10 @@ void add_slos(Doc& d, const View& view, Lang l) {
         }
       }
     } else {
-      row.push_back(value(s.observed()));
+      row.push_back(share_or_ms(l, quorum, s.observed()));
       met = s.met();
     }
-    row.push_back(value(s.limit()));
+    row.push_back(share_or_ms(l, quorum, s.limit()));
     row.push_back(t(l, met ? Msg::kYes : Msg::kNo));
     tb.rows.push_back(row);
     tb.row_class.push_back(met ? "ok" : "fail");
@@ -275,8 +280,6 @@ void add_basis(Doc& d, const View& view, Lang l) {
   section(d, "basis", t(l, Msg::kSecBasis));
   const v1::RunInfo& r = in.results.run();
   Block tb = table({t(l, Msg::kBasisWhat), t(l, Msg::kBasisValue)});
-  std::string inputs;
-  for (const std::string& s : in.sources) inputs += (inputs.empty() ? "" : ", ") + s;
   std::string shards;
   for (const SeedRun& s : view.seeds) {
     const std::string js = join(s.results.run().shards());
@@ -291,8 +294,6 @@ void add_basis(Doc& d, const View& view, Lang l) {
     members = std::max(members, s.results.run().members());
     cells = std::max(cells, s.results.run().cells());
   }
-  bool partial = false;
-  for (const SeedRun& s : view.seeds) partial = partial || s.results.run().partial();
   tb.rows = {
       {t(l, Msg::kBasisScenario), r.scenario()},
       {t(l, Msg::kBasisFile), r.scenario_file()},
@@ -307,13 +308,13 @@ void add_basis(Doc& d, const View& view, Lang l) {
       {t(l, Msg::kBasisCalibration), r.calibration()},
       {t(l, Msg::kBasisVersion), r.cellsim_version()},
       {t(l, Msg::kBasisShards), shards},
-      {t(l, Msg::kBasisPartial), t(l, partial ? Msg::kYes : Msg::kNo)},
+      {t(l, Msg::kBasisPartial), t(l, any_partial(view) ? Msg::kYes : Msg::kNo)},
       {t(l, Msg::kBasisVirtual),
        fmt_fixed(l, static_cast<double>(r.virtual_ns()) / kNsPerS / 60, 1) + " " +
            t(l, Msg::kUnitMinutes)},
       {t(l, Msg::kBasisMembersCells), fmt_int(l, members) + " / " + fmt_int(l, cells)},
       {t(l, Msg::kBasisHost), r.host()},
-      {t(l, Msg::kBasisInputs), inputs},
+      {t(l, Msg::kBasisInputs), join(in.sources)},
   };
   tb.rows.insert(tb.rows.end(), rest.begin(), rest.end());
   d.push_back(tb);

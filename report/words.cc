@@ -73,6 +73,10 @@ std::string verdict_label(Lang l, Verdict v) { return label(l, kVerdictLabels, v
 const char* verdict_class(Verdict v) { return lookup(kVerdictClasses, v, ""); }
 std::string outcome_label(Lang l, Outcome o) { return label(l, kOutcomeLabels, o, ""); }
 
+std::string share_or_ms(Lang l, bool share, double v) {
+  return share ? fmt_share(l, v) : fmt_ms(l, v) + " ms";
+}
+
 std::string stat_label(Lang l, const std::string& stat) {
   if (stat == "share") return t(l, Msg::kStatShare);
   if (stat.size() > 1 && stat[0] == 'p') return format(l, Msg::kQuantileShort, {stat.substr(1)});

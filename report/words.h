@@ -31,6 +31,9 @@ std::string verdict_label(Lang l, Verdict v);
 const char* verdict_class(Verdict v);  // the HTML row class: "ok", "cond", "fail"
 std::string outcome_label(Lang l, Outcome o);
 
+// `v` as a share ("97.4%") when `share`, else in ms ("1,234 ms").
+std::string share_or_ms(Lang l, bool share, double v);
+
 // A validation row's statistic: "share", or "pNN" as a quantile.
 std::string stat_label(Lang l, const std::string& stat);
 
