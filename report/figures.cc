@@ -100,6 +100,71 @@ double slo_ratio(const v1::SloEstimate& e) {
   return e.limit() > 0 ? e.mean() / e.limit() : 0;
 }
 
+// The sizing table's rows that count the link-bound SLOs and those that
+// decide cells per node.
+void add_bound_rows(Block* tb, const v1::Sizing& z, const std::vector<int>& link_bound, Lang l) {
+  const int slo_count = z.curve().empty() ? 0 : z.curve(0).slos_size();
+  if (!link_bound.empty()) {
+    const v1::CapacityPoint& p0 = z.curve(0);
+    tb->rows.push_back({t(l, Msg::kSizeLinkBound), fmt_int(l, link_bound.size()),
+                        format(l, Msg::kAssumeLinkBound,
+                               {fmt_int(l, p0.cells_per_node()),
+                                fmt_share(l, p0.utilisation_mean()),
+                                fmt_fixed(l, kIdleQueueWaitMs, 0)})});
+  }
+  if (slo_count > static_cast<int>(link_bound.size())) {
+    tb->rows.push_back({t(l, Msg::kSizeServerBound),
+                        fmt_int(l, static_cast<uint64_t>(slo_count) - link_bound.size()),
+                        t(l, Msg::kAssumeServerBound)});
+  }
+}
+
+// The sizing table's answer: cells per node, the bend, and the rollout.
+void add_answer_rows(Block* tb, const v1::Sizing& z, Lang l) {
+  if (z.max_cells_per_node() == 0) {
+    tb->rows.push_back({t(l, Msg::kSizeMaxCells), "-", t(l, Msg::kSizeNone)});
+    return;
+  }
+  const std::string headroom = fmt_fixed(l, z.headroom(), 2);
+  tb->rows.push_back({t(l, Msg::kSizeMaxCells), fmt_int(l, z.max_cells_per_node()),
+                      format(l, z.capped() ? Msg::kAssumeCapped : Msg::kAssumeMaxCells,
+                             {fmt_int(l, z.replications())})});
+  tb->rows.push_back({t(l, Msg::kSizeBend),
+                      z.bend_cells_per_node() == 0 ? "-" : fmt_int(l, z.bend_cells_per_node()),
+                      t(l, z.bend_cells_per_node() == 0 ? Msg::kBendNone : Msg::kAssumeBend)});
+  tb->rows.push_back({t(l, Msg::kSizePeak), fmt_int(l, z.peak_cells()),
+                      format(l, Msg::kAssumePeak,
+                             {fmt_int(l, z.total_cells()), fmt_share(l, z.peak_share())})});
+  tb->rows.push_back({t(l, Msg::kSizeNodes), fmt_int(l, z.nodes_n_plus_1()),
+                      format(l, Msg::kAssumeNodes, {fmt_int(l, z.nodes_needed()),
+                                                    fmt_int(l, z.max_cells_per_node())})});
+  tb->rows.push_back({t(l, Msg::kSizeCores), fmt_int(l, z.cores_total()),
+                      format(l, Msg::kAssumeCores, {fmt_int(l, z.cores_per_node())})});
+  tb->rows.push_back({t(l, Msg::kSizeEgress), fmt_fixed(l, z.egress_mbps_per_node(), 1) + " Mb/s",
+                      format(l, Msg::kAssumeEgress,
+                             {fmt_int(l, z.max_cells_per_node()), headroom})});
+  tb->rows.push_back({t(l, Msg::kSizeMemory), fmt_fixed(l, z.memory_gib_per_node(), 2) + " GiB",
+                      format(l, Msg::kAssumeMemory,
+                             {fmt_fixed(l, z.memory_bytes_per_member() / 1024.0, 0), headroom})});
+}
+
+// Each link-bound SLO at the first point it was missed while the server was
+// idle: its estimate there.
+std::vector<std::string> link_bound_items(const View& view, const v1::Sizing& z,
+                                          const std::vector<int>& link_bound, Lang l) {
+  std::vector<std::string> items;
+  for (int i : link_bound) {
+    const v1::CapacityPoint& p = z.curve(first_idle_miss(z, i));
+    const v1::SloEstimate& e = p.slos(i);
+    bool quorum = e.quorum();
+    const std::string label = slo_label(l, e.description(), &quorum, &view.names);
+    items.push_back(label + ": " + share_or_ms(l, quorum, e.mean()) + " ± " +
+                    share_or_ms(l, quorum, e.ci95_half_width()) + ", " +
+                    format(l, Msg::kAtCellsPerNode, {fmt_int(l, p.cells_per_node())}));
+  }
+  return items;
+}
+
 }  // namespace
 
 void add_time_to_quorum(Doc& d, const View& view, Lang l) {
@@ -184,60 +249,14 @@ void add_sizing(Doc& d, const View& view, Lang l) {
     return;
   }
   const v1::Sizing& z = in.sizing;
-  const std::string headroom = fmt_fixed(l, z.headroom(), 2);
   const std::vector<int> link_bound = link_bound_slos(z);
-  const int slo_count = z.curve().empty() ? 0 : z.curve(0).slos_size();
   Block tb = table({t(l, Msg::kColItem), t(l, Msg::kColValue), t(l, Msg::kColAssumption)});
-  if (!link_bound.empty()) {
-    const v1::CapacityPoint& p0 = z.curve(0);
-    tb.rows.push_back({t(l, Msg::kSizeLinkBound), fmt_int(l, link_bound.size()),
-                       format(l, Msg::kAssumeLinkBound,
-                              {fmt_int(l, p0.cells_per_node()), fmt_share(l, p0.utilisation_mean()),
-                               fmt_fixed(l, kIdleQueueWaitMs, 0)})});
-  }
-  if (slo_count > static_cast<int>(link_bound.size())) {
-    tb.rows.push_back({t(l, Msg::kSizeServerBound),
-                       fmt_int(l, static_cast<uint64_t>(slo_count) - link_bound.size()),
-                       t(l, Msg::kAssumeServerBound)});
-  }
-  if (z.max_cells_per_node() == 0) {
-    tb.rows.push_back({t(l, Msg::kSizeMaxCells), "-", t(l, Msg::kSizeNone)});
-  } else {
-    tb.rows.push_back({t(l, Msg::kSizeMaxCells), fmt_int(l, z.max_cells_per_node()),
-                       format(l, z.capped() ? Msg::kAssumeCapped : Msg::kAssumeMaxCells,
-                              {fmt_int(l, z.replications())})});
-    tb.rows.push_back({t(l, Msg::kSizeBend),
-                       z.bend_cells_per_node() == 0 ? "-" : fmt_int(l, z.bend_cells_per_node()),
-                       t(l, z.bend_cells_per_node() == 0 ? Msg::kBendNone : Msg::kAssumeBend)});
-    tb.rows.push_back({t(l, Msg::kSizePeak), fmt_int(l, z.peak_cells()),
-                       format(l, Msg::kAssumePeak,
-                              {fmt_int(l, z.total_cells()), fmt_share(l, z.peak_share())})});
-    tb.rows.push_back({t(l, Msg::kSizeNodes), fmt_int(l, z.nodes_n_plus_1()),
-                       format(l, Msg::kAssumeNodes, {fmt_int(l, z.nodes_needed()),
-                                                     fmt_int(l, z.max_cells_per_node())})});
-    tb.rows.push_back({t(l, Msg::kSizeCores), fmt_int(l, z.cores_total()),
-                       format(l, Msg::kAssumeCores, {fmt_int(l, z.cores_per_node())})});
-    tb.rows.push_back({t(l, Msg::kSizeEgress), fmt_fixed(l, z.egress_mbps_per_node(), 1) + " Mb/s",
-                       format(l, Msg::kAssumeEgress,
-                              {fmt_int(l, z.max_cells_per_node()), headroom})});
-    tb.rows.push_back({t(l, Msg::kSizeMemory), fmt_fixed(l, z.memory_gib_per_node(), 2) + " GiB",
-                       format(l, Msg::kAssumeMemory,
-                              {fmt_fixed(l, z.memory_bytes_per_member() / 1024.0, 0), headroom})});
-  }
+  add_bound_rows(&tb, z, link_bound, l);
+  add_answer_rows(&tb, z, l);
   d.push_back(tb);
   if (!link_bound.empty()) {
     para(d, t(l, Msg::kLinkBoundHeading));
-    std::vector<std::string> items;
-    for (int i : link_bound) {
-      const v1::CapacityPoint& p = z.curve(first_idle_miss(z, i));
-      const v1::SloEstimate& e = p.slos(i);
-      bool quorum = e.quorum();
-      const std::string label = slo_label(l, e.description(), &quorum, &view.names);
-      items.push_back(label + ": " + share_or_ms(l, quorum, e.mean()) + " ± " +
-                      share_or_ms(l, quorum, e.ci95_half_width()) + ", " +
-                      format(l, Msg::kAtCellsPerNode, {fmt_int(l, p.cells_per_node())}));
-    }
-    list(d, items);
+    list(d, link_bound_items(view, z, link_bound, l));
   }
   para(d, format(l, Msg::kAssumeCalibration, {z.calibration()}));
   end_section(d);
