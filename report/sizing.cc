@@ -8,6 +8,7 @@
 
 #include "metrics/histogram.h"
 #include "metrics/slo.h"
+#include "proto/assert.h"
 #include "sim/runner.h"
 
 namespace cellsim::report {
@@ -178,6 +179,107 @@ void answer_rollout(const v1::Scenario& s, const SizeOptions& o, const v1::Resul
   }
 }
 
+// The search's points: each simulated once, and the SLOs seen to be
+// link-bound so far (missed while the server is idle; the smallest point
+// always counts as idle). The set only grows.
+class Search {
+ public:
+  Search(const v1::Scenario& s, const v1::Calibration& cal, const SizeOptions& o,
+         std::string* error)
+      : s_(s), cal_(cal), o_(o), error_(error) {}
+
+  // Simulates `cells` per node unless done before; false (with *error) if
+  // it cannot be simulated.
+  bool eval(uint32_t cells) {
+    if (points_.count(cells)) return true;
+    Replicated r;
+    if (!run_point(s_, cal_, o_, cells, &r, error_)) return false;
+    link_bound_.resize(r.point.slos_size(), false);
+    const bool idle = points_.empty() || r.queue_wait_p99_ms <= kIdleQueueWaitMs;
+    for (int i = 0; i < r.point.slos_size(); ++i) {
+      if (idle && !r.point.slos(i).met()) link_bound_[i] = true;
+    }
+    apply_link_bound(link_bound_, &r.point);
+    if (o_.on_point) o_.on_point(r.point);
+    points_[cells] = std::move(r);
+    return true;
+  }
+
+  // Whether every server-bound SLO holds at `cells` (simulated before).
+  bool holds(uint32_t cells) {
+    CELLSIM_ASSERT(points_.count(cells) == 1);
+    apply_link_bound(link_bound_, &points_.at(cells).point);
+    return points_.at(cells).point.all_met();
+  }
+
+  bool any_server_bound() const {
+    return std::find(link_bound_.begin(), link_bound_.end(), false) != link_bound_.end() ||
+           link_bound_.empty();
+  }
+
+  // Doubles from the largest point that holds (*ok, at least `smallest`)
+  // until one fails (*fail) or the largest allowed holds (*fail = 0).
+  bool grow(uint32_t smallest, uint32_t* ok, uint32_t* fail) {
+    for (uint32_t x = std::max(*ok, smallest);; x = std::min<uint64_t>(2ull * x, o_.max_cells)) {
+      if (!eval(x)) return false;
+      if (!holds(x)) {
+        *fail = x;
+        return true;
+      }
+      *ok = x;
+      *fail = 0;
+      if (x >= o_.max_cells) return true;
+    }
+  }
+
+  // Bisects between *ok and *fail down to the resolution.
+  bool bisect(uint32_t* ok, uint32_t* fail) {
+    while (*ok > 0 && *fail > 0 &&
+           *fail - *ok > std::max<uint32_t>(1, static_cast<uint32_t>(o_.resolution_share * *ok))) {
+      const uint32_t mid = *ok + (*fail - *ok) / 2;
+      if (!eval(mid)) return false;
+      (holds(mid) ? *ok : *fail) = mid;
+    }
+    return true;
+  }
+
+  // Every point, with all_met over the server-bound SLOs as finally known.
+  std::map<uint32_t, Replicated>& final_points() {
+    for (auto& [cells, r] : points_) apply_link_bound(link_bound_, &r.point);
+    return points_;
+  }
+
+ private:
+  const v1::Scenario& s_;
+  const v1::Calibration& cal_;
+  const SizeOptions& o_;
+  std::string* error_;
+  std::map<uint32_t, Replicated> points_;
+  std::vector<bool> link_bound_;  // by SLO index; grows as idle points are seen
+};
+
+// The sizing: the curve, the answer (`ok` cells per node; capped when no
+// point failed) and the rollout, with the results at the answer (else at
+// the smallest point).
+void write_sizing(const v1::Scenario& s, const SizeOptions& o,
+                  const std::map<uint32_t, Replicated>& points, uint32_t smallest, uint32_t ok,
+                  uint32_t fail, SizeOutcome* out) {
+  v1::Sizing* z = out->results.mutable_sizing();
+  z->set_scenario(s.name());
+  z->set_replications(std::max<uint32_t>(1, o.replications));
+  z->set_cores_per_node(s.server().cores_per_node());
+  z->set_calibration(o.calibration_label);
+  for (const auto& [cells, r] : points) *z->add_curve() = r.point;
+  z->set_max_cells_per_node(ok);
+  z->set_capped(ok > 0 && fail == 0);
+  z->set_bend_cells_per_node(find_bend(*z));
+  const v1::Results& at = points.at(ok > 0 ? ok : smallest).first;
+  answer_rollout(s, o, at, z);
+  const v1::Sizing sizing = *z;
+  out->results = at;
+  *out->results.mutable_sizing() = sizing;
+}
+
 }  // namespace
 
 int first_idle_miss(const v1::Sizing& z, int slo) {
@@ -233,73 +335,18 @@ v1::Scenario scale_to_node(const v1::Scenario& s, uint32_t cells) {
 SizeOutcome size(const v1::Scenario& s, const v1::Calibration& cal, const SizeOptions& o) {
   SizeOutcome out;
   const uint32_t smallest = std::max<uint32_t>(o.min_cells, std::max(1, s.cell_types_size()));
-  std::map<uint32_t, Replicated> points;
-  std::vector<bool> link_bound;  // by SLO index; grows as idle points are seen
-  // Simulates a point (once) and marks link-bound every SLO it misses while
-  // the server is idle (the smallest point always counts as idle).
-  auto eval = [&](uint32_t cells) -> bool {
-    if (points.count(cells)) return true;
-    Replicated r;
-    if (!run_point(s, cal, o, cells, &r, &out.error)) return false;
-    link_bound.resize(r.point.slos_size(), false);
-    const bool idle = points.empty() || r.queue_wait_p99_ms <= kIdleQueueWaitMs;
-    for (int i = 0; i < r.point.slos_size(); ++i) {
-      if (idle && !r.point.slos(i).met()) link_bound[i] = true;
-    }
-    apply_link_bound(link_bound, &r.point);
-    if (o.on_point) o.on_point(r.point);
-    points[cells] = std::move(r);
-    return true;
-  };
-  auto holds = [&](uint32_t cells) {
-    apply_link_bound(link_bound, &points.at(cells).point);
-    return points.at(cells).point.all_met();
-  };
-  auto any_server_bound = [&] {
-    return std::find(link_bound.begin(), link_bound.end(), false) != link_bound.end() ||
-           link_bound.empty();
-  };
-  if (!eval(smallest)) return out;
+  Search search(s, cal, o, &out.error);
+  if (!search.eval(smallest)) return out;
   uint32_t ok = 0, fail = 0;
   // Double from the largest point that holds until one fails, bisect, and do it
   // again if an SLO that failed it has since turned out link-bound (the set
   // only grows, so a point that held still holds).
-  for (bool again = true; again && any_server_bound();) {
-    again = false;
-    for (uint32_t x = std::max(ok, smallest);; x = std::min<uint64_t>(2ull * x, o.max_cells)) {
-      if (!eval(x)) return out;
-      if (!holds(x)) {
-        fail = x;
-        break;
-      }
-      ok = x;
-      fail = 0;
-      if (x >= o.max_cells) break;
-    }
-    while (ok > 0 && fail > 0 &&
-           fail - ok > std::max<uint32_t>(1, static_cast<uint32_t>(o.resolution_share * ok))) {
-      const uint32_t mid = ok + (fail - ok) / 2;
-      if (!eval(mid)) return out;
-      (holds(mid) ? ok : fail) = mid;
-    }
-    if (fail > 0 && holds(fail)) again = true;
+  for (bool again = true; again && search.any_server_bound();) {
+    if (!search.grow(smallest, &ok, &fail) || !search.bisect(&ok, &fail)) return out;
+    again = fail > 0 && search.holds(fail);
   }
-  if (!any_server_bound()) ok = 0, fail = 0;
-  for (auto& [cells, r] : points) apply_link_bound(link_bound, &r.point);
-  v1::Sizing* z = out.results.mutable_sizing();
-  z->set_scenario(s.name());
-  z->set_replications(std::max<uint32_t>(1, o.replications));
-  z->set_cores_per_node(s.server().cores_per_node());
-  z->set_calibration(o.calibration_label);
-  for (const auto& [cells, r] : points) *z->add_curve() = r.point;
-  z->set_max_cells_per_node(ok);
-  z->set_capped(ok > 0 && fail == 0);
-  z->set_bend_cells_per_node(find_bend(*z));
-  const v1::Results& at = points.at(ok > 0 ? ok : smallest).first;
-  answer_rollout(s, o, at, z);
-  const v1::Sizing sizing = *z;
-  out.results = at;
-  *out.results.mutable_sizing() = sizing;
+  if (!search.any_server_bound()) ok = 0, fail = 0;
+  write_sizing(s, o, search.final_points(), smallest, ok, fail, &out);
   out.ok = true;
   return out;
 }

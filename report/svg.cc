@@ -60,6 +60,106 @@ void legend(std::ostringstream& o, const std::vector<std::string>& labels, int x
   }
 }
 
+// A line chart's plot area in px and the data range it spans.
+struct Plot {
+  int pw = 0, ph = 0;  // width and height
+  double x_min = 0, x_max = 1, y_max = 1;
+  double px(double x) const {
+    return kMarginLeft + std::clamp((x - x_min) / (x_max - x_min), 0.0, 1.0) * pw;
+  }
+  double py(double y) const { return kMarginTop + ph - std::clamp(y / y_max, 0.0, 1.0) * ph; }
+};
+
+const char* series_colour(const LineChart& c, size_t i) {
+  return c.series[i].colour >= 0 ? colour(static_cast<size_t>(c.series[i].colour)) : colour(i);
+}
+
+const char* marker_colour(const Marker& m) {
+  return m.colour >= 0 ? colour(static_cast<size_t>(m.colour)) : "#666";
+}
+
+const char* dash(bool dashed) { return dashed ? " stroke-dasharray=\"6 4\"" : ""; }
+
+// The frame, the ticks with their grid lines, and the reference line.
+void line_grid(std::ostringstream& o, const LineChart& c, const Plot& p) {
+  o << "<rect x=\"" << kMarginLeft << "\" y=\"" << kMarginTop << "\" width=\"" << p.pw
+    << "\" height=\"" << p.ph << "\" fill=\"none\" stroke=\"#999\"/>";
+  for (int i = 0; i <= kTicks; ++i) {
+    const double fx = p.x_min + (p.x_max - p.x_min) * i / kTicks, fy = p.y_max * i / kTicks;
+    o << "<text x=\"" << num(p.px(fx)) << "\" y=\"" << kMarginTop + p.ph + 16
+      << "\" text-anchor=\"middle\">" << tick_label(fx, false) << "</text>"
+      << "<text x=\"" << kMarginLeft - 6 << "\" y=\"" << num(p.py(fy) + 4)
+      << "\" text-anchor=\"end\">" << tick_label(fy, c.y_percent) << "</text>"
+      << "<line x1=\"" << kMarginLeft << "\" x2=\"" << kMarginLeft + p.pw << "\" y1=\""
+      << num(p.py(fy)) << "\" y2=\"" << num(p.py(fy)) << "\" stroke=\"#eee\"/>";
+  }
+  if (c.y_ref > 0) {
+    o << "<line x1=\"" << kMarginLeft << "\" x2=\"" << kMarginLeft + p.pw << "\" y1=\""
+      << num(p.py(c.y_ref)) << "\" y2=\"" << num(p.py(c.y_ref))
+      << "\" stroke=\"#c00\" stroke-dasharray=\"6 4\"/>";
+  }
+}
+
+// Each marker's vertical line, numbered at the top of the plot.
+void line_markers(std::ostringstream& o, const LineChart& c, const Plot& p) {
+  for (size_t i = 0; i < c.markers.size(); ++i) {
+    const Marker& m = c.markers[i];
+    const char* mc = marker_colour(m);
+    o << "<line x1=\"" << num(p.px(m.x)) << "\" x2=\"" << num(p.px(m.x)) << "\" y1=\""
+      << kMarginTop << "\" y2=\"" << kMarginTop + p.ph << "\" stroke=\"" << mc
+      << "\" stroke-width=\"1.5\" stroke-dasharray=\"2 3\"/>"
+      << "<text x=\"" << num(p.px(m.x) + 3) << "\" y=\""
+      << kMarginTop + 12 + 14 * static_cast<int>(i) << "\" fill=\"" << mc << "\">" << i + 1
+      << "</text>";
+  }
+}
+
+// Each series as a polyline (steps when c.step), with a dot per point when
+// not a step function (a lone point still shows).
+void line_series(std::ostringstream& o, const LineChart& c, const Plot& p) {
+  for (size_t i = 0; i < c.series.size(); ++i) {
+    o << "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"" << series_colour(c, i) << "\""
+      << dash(c.series[i].dashed) << " points=\"";
+    double last_y = 0;
+    bool first = true;
+    for (const auto& [x, y] : c.series[i].points) {
+      if (c.step && !first) o << num(p.px(x)) << ',' << num(p.py(last_y)) << ' ';
+      o << num(p.px(x)) << ',' << num(p.py(y)) << ' ';
+      last_y = y;
+      first = false;
+    }
+    o << "\"/>";
+    if (c.step) continue;
+    for (const auto& [x, y] : c.series[i].points) {
+      o << "<circle cx=\"" << num(p.px(x)) << "\" cy=\"" << num(p.py(y)) << "\" r=\"3\" fill=\""
+        << series_colour(c, i) << "\"/>";
+    }
+  }
+}
+
+// The axis labels, then the legend: a line sample per series (dashed as
+// drawn), then the markers by number.
+void line_legend(std::ostringstream& o, const LineChart& c, const Plot& p) {
+  o << "<text x=\"" << kMarginLeft + p.pw / 2 << "\" y=\"" << kMarginTop + p.ph + 36
+    << "\" text-anchor=\"middle\">" << xml_escape(c.x_label) << "</text>"
+    << "<text x=\"" << kMarginLeft << "\" y=\"" << kMarginTop - 8 << "\">"
+    << xml_escape(c.y_label) << "</text>";
+  for (size_t i = 0; i < c.series.size(); ++i) {
+    const int row = kChartHeightPx + 4 + static_cast<int>(i) * kLegendRowPx;
+    o << "<line x1=\"" << kMarginLeft << "\" x2=\"" << kMarginLeft + 24 << "\" y1=\"" << row - 4
+      << "\" y2=\"" << row - 4 << "\" stroke-width=\"2\" stroke=\"" << series_colour(c, i) << "\""
+      << dash(c.series[i].dashed) << "/><text x=\"" << kMarginLeft + 30 << "\" y=\"" << row
+      << "\">" << xml_escape(c.series[i].label) << "</text>";
+  }
+  for (size_t i = 0; i < c.markers.size(); ++i) {
+    const Marker& m = c.markers[i];
+    const int row = kChartHeightPx + 4 + static_cast<int>(c.series.size() + i) * kLegendRowPx;
+    o << "<text x=\"" << kMarginLeft + 8 << "\" y=\"" << row << "\" fill=\"" << marker_colour(m)
+      << "\">" << i + 1 << "</text><text x=\"" << kMarginLeft + 30 << "\" y=\"" << row << "\">"
+      << xml_escape(m.label) << "</text>";
+  }
+}
+
 }  // namespace
 
 std::string xml_escape(const std::string& s) {
@@ -81,83 +181,18 @@ std::string xml_escape(const std::string& s) {
 std::string line_chart(const LineChart& c) {
   const int legend_h = static_cast<int>(c.series.size() + c.markers.size()) * kLegendRowPx;
   const int w = kChartWidthPx, h = kChartHeightPx + legend_h;
-  const int pw = w - kMarginLeft - kMarginRight, ph = kChartHeightPx - kMarginTop - kMarginBottom;
-  const double x_min = c.x_min;
-  const double x_max = c.x_max > x_min ? c.x_max : x_min + 1, y_max = c.y_max > 0 ? c.y_max : 1;
-  auto px = [&](double x) {
-    return kMarginLeft + std::clamp((x - x_min) / (x_max - x_min), 0.0, 1.0) * pw;
-  };
-  auto series_colour = [&](size_t i) {
-    return c.series[i].colour >= 0 ? colour(static_cast<size_t>(c.series[i].colour)) : colour(i);
-  };
-  auto py = [&](double y) { return kMarginTop + ph - std::clamp(y / y_max, 0.0, 1.0) * ph; };
+  Plot p;
+  p.pw = w - kMarginLeft - kMarginRight;
+  p.ph = kChartHeightPx - kMarginTop - kMarginBottom;
+  p.x_min = c.x_min;
+  p.x_max = c.x_max > p.x_min ? c.x_max : p.x_min + 1;
+  p.y_max = c.y_max > 0 ? c.y_max : 1;
   std::ostringstream o;
   open_svg(o, w, h, c.title);
-  o << "<rect x=\"" << kMarginLeft << "\" y=\"" << kMarginTop << "\" width=\"" << pw
-    << "\" height=\"" << ph << "\" fill=\"none\" stroke=\"#999\"/>";
-  for (int i = 0; i <= kTicks; ++i) {
-    const double fx = x_min + (x_max - x_min) * i / kTicks, fy = y_max * i / kTicks;
-    o << "<text x=\"" << num(px(fx)) << "\" y=\"" << kMarginTop + ph + 16
-      << "\" text-anchor=\"middle\">" << tick_label(fx, false) << "</text>"
-      << "<text x=\"" << kMarginLeft - 6 << "\" y=\"" << num(py(fy) + 4)
-      << "\" text-anchor=\"end\">" << tick_label(fy, c.y_percent) << "</text>"
-      << "<line x1=\"" << kMarginLeft << "\" x2=\"" << kMarginLeft + pw << "\" y1=\""
-      << num(py(fy)) << "\" y2=\"" << num(py(fy)) << "\" stroke=\"#eee\"/>";
-  }
-  if (c.y_ref > 0) {
-    o << "<line x1=\"" << kMarginLeft << "\" x2=\"" << kMarginLeft + pw << "\" y1=\""
-      << num(py(c.y_ref)) << "\" y2=\"" << num(py(c.y_ref))
-      << "\" stroke=\"#c00\" stroke-dasharray=\"6 4\"/>";
-  }
-  for (size_t i = 0; i < c.markers.size(); ++i) {
-    const Marker& m = c.markers[i];
-    const char* mc = m.colour >= 0 ? colour(static_cast<size_t>(m.colour)) : "#666";
-    o << "<line x1=\"" << num(px(m.x)) << "\" x2=\"" << num(px(m.x)) << "\" y1=\"" << kMarginTop
-      << "\" y2=\"" << kMarginTop + ph << "\" stroke=\"" << mc
-      << "\" stroke-width=\"1.5\" stroke-dasharray=\"2 3\"/>"
-      << "<text x=\"" << num(px(m.x) + 3) << "\" y=\"" << kMarginTop + 12 + 14 * static_cast<int>(i)
-      << "\" fill=\"" << mc << "\">" << i + 1 << "</text>";
-  }
-  for (size_t i = 0; i < c.series.size(); ++i) {
-    o << "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"" << series_colour(i) << "\""
-      << (c.series[i].dashed ? " stroke-dasharray=\"6 4\"" : "") << " points=\"";
-    double last_y = 0;
-    bool first = true;
-    for (const auto& [x, y] : c.series[i].points) {
-      if (c.step && !first) o << num(px(x)) << ',' << num(py(last_y)) << ' ';
-      o << num(px(x)) << ',' << num(py(y)) << ' ';
-      last_y = y;
-      first = false;
-    }
-    o << "\"/>";
-    if (c.step) continue;
-    for (const auto& [x, y] : c.series[i].points) {  // markers: a lone point still shows
-      o << "<circle cx=\"" << num(px(x)) << "\" cy=\"" << num(py(y)) << "\" r=\"3\" fill=\""
-        << series_colour(i) << "\"/>";
-    }
-  }
-  o << "<text x=\"" << kMarginLeft + pw / 2 << "\" y=\"" << kMarginTop + ph + 36
-    << "\" text-anchor=\"middle\">" << xml_escape(c.x_label) << "</text>"
-    << "<text x=\"" << kMarginLeft << "\" y=\"" << kMarginTop - 8 << "\">"
-    << xml_escape(c.y_label) << "</text>";
-  // Legend: a line sample per series (dashed as drawn), then the markers by number.
-  for (size_t i = 0; i < c.series.size(); ++i) {
-    const int row = kChartHeightPx + 4 + static_cast<int>(i) * kLegendRowPx;
-    o << "<line x1=\"" << kMarginLeft << "\" x2=\"" << kMarginLeft + 24 << "\" y1=\"" << row - 4
-      << "\" y2=\"" << row - 4 << "\" stroke-width=\"2\" stroke=\"" << series_colour(i) << "\""
-      << (c.series[i].dashed ? " stroke-dasharray=\"6 4\"" : "") << "/><text x=\""
-      << kMarginLeft + 30 << "\" y=\"" << row << "\">" << xml_escape(c.series[i].label)
-      << "</text>";
-  }
-  for (size_t i = 0; i < c.markers.size(); ++i) {
-    const Marker& m = c.markers[i];
-    const int row =
-        kChartHeightPx + 4 + static_cast<int>(c.series.size() + i) * kLegendRowPx;
-    const char* mc = m.colour >= 0 ? colour(static_cast<size_t>(m.colour)) : "#666";
-    o << "<text x=\"" << kMarginLeft + 8 << "\" y=\"" << row << "\" fill=\"" << mc << "\">"
-      << i + 1 << "</text><text x=\"" << kMarginLeft + 30 << "\" y=\"" << row << "\">"
-      << xml_escape(m.label) << "</text>";
-  }
+  line_grid(o, c, p);
+  line_markers(o, c, p);
+  line_series(o, c, p);
+  line_legend(o, c, p);
   o << "</svg>";
   return o.str();
 }

@@ -7,6 +7,7 @@
 
 #include "metrics/histogram.h"
 #include "metrics/recorder.h"
+#include "report/lookup.h"
 
 namespace cellsim::report {
 namespace {
@@ -14,6 +15,21 @@ namespace {
 constexpr std::string_view kAllCells = "(all cells)";
 constexpr std::string_view kCellTypePrefix = "(cell type ";
 constexpr std::string_view kQuorumPrefix = "quorum attainment >= ";
+
+constexpr std::pair<Verdict, const char*> kVerdictNames[] = {
+    {Verdict::kFeasible, "feasible"},
+    {Verdict::kFeasibleWithConditions, "feasible with conditions"},
+    {Verdict::kNotFeasible, "not feasible"}};
+constexpr std::pair<Outcome, const char*> kOutcomeNames[] = {
+    {Outcome::kPass, "pass"}, {Outcome::kCondition, "condition"}, {Outcome::kFail, "fail"}};
+constexpr std::pair<Check, const char*> kCheckNames[] = {
+    {Check::kMeetings, "meetings"},
+    {Check::kTally, "tally integrity"},
+    {Check::kQuorum, "quorum attainment"},
+    {Check::kValidVotes, "valid votes"},
+    {Check::kMinutes, "complete minutes"},
+    {Check::kLatencySlo, "latency SLO"},
+    {Check::kLatencySloAllCells, "latency SLO (all cells)"}};
 
 double share(uint64_t num, uint64_t den) {
   return den == 0 ? 0.0 : static_cast<double>(num) / static_cast<double>(den);
@@ -269,35 +285,8 @@ std::vector<CombinedVerdict> combine_seeds(const std::vector<SeedVerdicts>& seed
   return out;
 }
 
-const char* verdict_name(Verdict v) {
-  switch (v) {
-    case Verdict::kFeasible: return "feasible";
-    case Verdict::kFeasibleWithConditions: return "feasible with conditions";
-    case Verdict::kNotFeasible: return "not feasible";
-  }
-  return "?";
-}
-
-const char* outcome_name(Outcome o) {
-  switch (o) {
-    case Outcome::kPass: return "pass";
-    case Outcome::kCondition: return "condition";
-    case Outcome::kFail: return "fail";
-  }
-  return "?";
-}
-
-const char* check_name(Check c) {
-  switch (c) {
-    case Check::kMeetings: return "meetings";
-    case Check::kTally: return "tally integrity";
-    case Check::kQuorum: return "quorum attainment";
-    case Check::kValidVotes: return "valid votes";
-    case Check::kMinutes: return "complete minutes";
-    case Check::kLatencySlo: return "latency SLO";
-    case Check::kLatencySloAllCells: return "latency SLO (all cells)";
-  }
-  return "?";
-}
+const char* verdict_name(Verdict v) { return lookup(kVerdictNames, v, "?"); }
+const char* outcome_name(Outcome o) { return lookup(kOutcomeNames, o, "?"); }
+const char* check_name(Check c) { return lookup(kCheckNames, c, "?"); }
 
 }  // namespace cellsim::report

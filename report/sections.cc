@@ -1,0 +1,369 @@
+// The report's sections that judge and account for the run (sections.h):
+// summary, verdicts, rules, SLOs, data gaps and basis; the View every
+// section reads and the document in section order.
+#include "report/sections.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "metrics/slo.h"
+#include "report/words.h"
+
+namespace cellsim::report {
+namespace {
+
+constexpr double kNsPerS = 1e9;
+
+std::string seed_list(const View& v) {
+  std::string out;
+  for (const SeedRun& s : v.seeds) out += (out.empty() ? "" : ", ") + std::to_string(s.seed);
+  return out;
+}
+
+struct Shares {
+  std::string quorum = "-", votes = "-", minutes = "-";
+};
+
+Shares shares_of(Lang l, const CellTypeVerdict& v) {
+  Shares s;
+  for (const Finding& f : v.findings) {
+    if (f.check == Check::kQuorum) s.quorum = fmt_share(l, f.observed);
+    if (f.check == Check::kValidVotes && f.count > 0) s.votes = fmt_share(l, f.observed);
+    if (f.check == Check::kMinutes && f.count > 0) s.minutes = fmt_share(l, f.observed);
+  }
+  return s;
+}
+
+void add_verdict_table(Doc& d, const View& view, Lang l) {
+  if (view.multi()) para(d, t(l, Msg::kDecidingSeedNote));
+  std::vector<std::string> header = {t(l, Msg::kColCellType)};
+  if (view.multi()) {
+    header.push_back(format(l, Msg::kColVerdictOverSeeds, {fmt_int(l, view.seeds.size())}));
+    header.push_back(t(l, Msg::kColDecidingSeed));
+  } else {
+    header.push_back(t(l, Msg::kColVerdict));
+  }
+  for (Msg m : {Msg::kColCells, Msg::kColMembers, Msg::kColMeetings, Msg::kColQuorum,
+                Msg::kColValidVotes, Msg::kColMinutes}) {
+    header.push_back(t(l, m));
+  }
+  Block tb = table(header);
+  for (const auto& c : view.verdicts) {
+    const CellTypeVerdict& v = c.decisive;
+    const Shares s = shares_of(l, v);
+    std::vector<std::string> row = {view.type_name(l, v.cell_type), verdict_label(l, v.verdict)};
+    if (view.multi()) row.push_back(std::to_string(c.decisive_seed));
+    for (const std::string& x : {fmt_int(l, v.cells), fmt_int(l, v.members), fmt_int(l, v.meetings),
+                                 s.quorum, s.votes, s.minutes}) {
+      row.push_back(x);
+    }
+    tb.rows.push_back(row);
+    tb.row_class.push_back(verdict_class(v.verdict));
+  }
+  d.push_back(tb);
+  if (!view.multi()) return;
+  para(d, t(l, Msg::kPerSeedHeading), Block::Kind::kSubsection);
+  Block per = table({t(l, Msg::kColCellType), t(l, Msg::kBasisSeed), t(l, Msg::kColVerdict),
+                     t(l, Msg::kColMeetings), t(l, Msg::kColQuorum), t(l, Msg::kColValidVotes),
+                     t(l, Msg::kColMinutes)});
+  for (const auto& c : view.verdicts) {
+    for (const auto& [seed, v] : c.per_seed) {
+      const Shares s = shares_of(l, v);
+      per.rows.push_back({view.type_name(l, v.cell_type), std::to_string(seed),
+                          verdict_label(l, v.verdict), fmt_int(l, v.meetings), s.quorum, s.votes,
+                          s.minutes});
+      per.row_class.push_back(verdict_class(v.verdict));
+    }
+  }
+  d.push_back(per);
+}
+
+// The strings in `items`, separated by ", ".
+template <typename Range>
+std::string join(const Range& items) {
+  std::string out;
+  for (const std::string& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+// Whether any seed's run stopped early.
+bool any_partial(const View& v) {
+  bool partial = false;
+  for (const SeedRun& s : v.seeds) partial = partial || s.results.run().partial();
+  return partial;
+}
+
+std::string group_label(const View& view, Lang l, const std::string& g) {
+  if (g == "overall" || g.empty()) return t(l, Msg::kScopeAll);
+  const std::string type = view.type_name(l, g);
+  return type != g ? type : view.profile_name(l, g);
+}
+
+void add_validation(Doc& d, const View& view, Lang l) {
+  para(d, t(l, Msg::kValidationHeading), Block::Kind::kSubsection);
+  if (view.in->validations.empty()) {
+    para(d, t(l, Msg::kValidationNone));
+    return;
+  }
+  for (const v1::Results& r : view.in->validations) {
+    const v1::Validation& v = r.validation();
+    para(d, format(l, Msg::kValidationIntro,
+                   {v.scenario().empty() ? r.run().scenario() : v.scenario(),
+                    std::to_string(v.seed()), fmt_int(l, v.cells()), fmt_int(l, v.members()),
+                    v.calibration().empty() ? r.run().calibration() : v.calibration(),
+                    fmt_share(l, v.latency_tolerance()),
+                    fmt_fixed(l, v.share_tolerance() * 100, 1)}));
+    Block tb = table({t(l, Msg::kColMetric), t(l, Msg::kColGroup), t(l, Msg::kColStat),
+                      t(l, Msg::kColSimulator), t(l, Msg::kColLiveServer),
+                      t(l, Msg::kColDifference), t(l, Msg::kColWithinTolerance)});
+    size_t outside = 0;
+    for (const v1::ValidationRow& row : v.rows()) {
+      const bool share = row.stat() == "share";
+      const std::string metric = row.metric() == "quorum_attainment"
+                                     ? t(l, Msg::kColQuorum)
+                                     : metric_label(l, row.metric());
+      const std::string sign = row.difference() >= 0 ? "+" : "";
+      const std::string diff =
+          share ? format(l, Msg::kPoints, {sign + fmt_fixed(l, row.difference() * 100, 1)})
+                : sign + fmt_share(l, row.difference());
+      tb.rows.push_back({metric, group_label(view, l, row.group()), stat_label(l, row.stat()),
+                         share_or_ms(l, share, row.sim()), share_or_ms(l, share, row.live()), diff,
+                         t(l, row.within_tolerance() ? Msg::kYes : Msg::kNo)});
+      tb.row_class.push_back(row.within_tolerance() ? "ok" : "fail");
+      outside += row.within_tolerance() ? 0 : 1;
+    }
+    if (v.within_tolerance() && outside == 0) {
+      para(d, format(l, Msg::kValidationOk, {fmt_int(l, v.rows_size())}));
+    } else {
+      para(d, format(l, Msg::kValidationFail,
+                     {fmt_int(l, std::max<size_t>(outside, 1)), fmt_int(l, v.rows_size())}),
+           Block::Kind::kWarning);
+    }
+    d.push_back(tb);
+  }
+}
+
+}  // namespace
+
+// A round axis maximum at or above v: 1, 2 or 5 times a power of ten.
+double nice_ceiling(double v) {
+  if (v <= 0) return 1;
+  const double p = std::pow(10.0, std::floor(std::log10(v)));
+  for (double m : {1.0, 2.0, 5.0, 10.0}) {
+    if (v <= m * p) return m * p;
+  }
+  return 10 * p;
+}
+
+void add_summary(Doc& d, const View& v, Lang l) {
+  const ReportInput& in = *v.in;
+  title(d, t(l, Msg::kTitle));
+  section(d, "summary", t(l, Msg::kBasisScenario) + ": " + in.results.run().scenario());
+  para(d, t(l, Msg::kIntro));
+  size_t counts[3] = {0, 0, 0};
+  for (const auto& c : v.verdicts) ++counts[static_cast<int>(c.decisive.verdict)];
+  para(d, format(l, Msg::kVerdictSummary,
+                 {fmt_int(l, v.verdicts.size()), fmt_int(l, counts[0]), fmt_int(l, counts[1]),
+                  fmt_int(l, counts[2])}));
+  if (v.multi()) {
+    para(d, format(l, Msg::kSeedsRule, {fmt_int(l, v.seeds.size()), seed_list(v)}));
+  }
+  if (any_partial(v)) para(d, t(l, Msg::kPartialWarning), Block::Kind::kWarning);
+  if (in.results.run().calibration().find("ESTIMATED") != std::string::npos ||
+      in.results.run().calibration().find("estimate") != std::string::npos) {
+    para(d, t(l, Msg::kCalibrationEstimated), Block::Kind::kWarning);
+  }
+  end_section(d);
+}
+
+void add_verdicts(Doc& d, const View& view, Lang l) {
+  section(d, "verdicts", t(l, Msg::kSecVerdicts));
+  add_verdict_table(d, view, l);
+  for (const auto& c : view.verdicts) {
+    const CellTypeVerdict& v = c.decisive;
+    para(d, view.type_name(l, v.cell_type) + ": " + verdict_label(l, v.verdict),
+         Block::Kind::kSubsection);
+    if (view.multi()) {
+      size_t same = 0;
+      for (const auto& [seed, sv] : c.per_seed) same += sv.verdict == v.verdict ? 1 : 0;
+      para(d, format(l, Msg::kDecidedBySeed, {std::to_string(c.decisive_seed), fmt_int(l, same),
+                                              fmt_int(l, c.per_seed.size())}));
+    }
+    para(d, t(l, Msg::kFindingsHeading));
+    std::vector<std::string> reasons, conditions;
+    for (const Finding& f : v.findings) {
+      reasons.push_back("[" + outcome_label(l, f.outcome) + "] " + finding_text(l, f));
+      const std::string cond = condition_text(l, f, &view.names);
+      if (!cond.empty()) conditions.push_back(cond);
+    }
+    list(d, reasons);
+    if (!conditions.empty()) {
+      para(d, t(l, Msg::kCondHeading));
+      list(d, conditions);
+    }
+  }
+  end_section(d);
+}
+
+void add_rules(Doc& d, Lang l) {
+  section(d, "rules", t(l, Msg::kSecRules));
+  para(d, format(l, Msg::kRulesText,
+                 {fmt_fixed(l, kQuorumConditionMargin * 100, 0),
+                  fmt_share(l, kDefaultMinQuorumAttainment), fmt_share(l, kMinValidVoteShare),
+                  fmt_share(l, kMinMinutesCompleteShare),
+                  fmt_fixed(l, kLatencyConditionFactor, 1)}));
+  end_section(d);
+}
+
+// The SLO table: one observed column per seed (SLOs matched by position: the
+// seeds ran the same scenario), met only if met in every seed.
+void add_slos(Doc& d, const View& view, Lang l) {
+  const ReportInput& in = *view.in;
+  section(d, "slos", t(l, Msg::kSecSlos));
+  if (in.results.slos().empty()) para(d, t(l, Msg::kNoSlos));
+  std::vector<std::string> header = {t(l, Msg::kColSlo)};
+  if (view.multi()) {
+    for (const SeedRun& s : view.seeds) {
+      header.push_back(format(l, Msg::kColObservedSeed, {std::to_string(s.seed)}));
+    }
+  } else {
+    header.push_back(t(l, Msg::kColObserved));
+  }
+  header.push_back(t(l, Msg::kColLimit));
+  header.push_back(t(l, view.multi() ? Msg::kColMetEverySeed : Msg::kColMet));
+  Block tb = table(header);
+  for (int i = 0; i < in.results.slos_size(); ++i) {
+    const v1::SloResult& s = in.results.slos(i);
+    bool quorum = metrics::is_quorum_slo(s);
+    const std::string label = slo_label(l, s.description(), &quorum, &view.names);
+    std::vector<std::string> row = {label};
+    bool met = true;
+    if (view.multi()) {
+      for (const SeedRun& r : view.seeds) {
+        if (i < r.results.slos_size()) {
+          row.push_back(share_or_ms(l, quorum, r.results.slos(i).observed()));
+          met = met && r.results.slos(i).met();
+        } else {
+          row.push_back(t(l, Msg::kNoData));
+          met = false;
+        }
+      }
+    } else {
+      row.push_back(share_or_ms(l, quorum, s.observed()));
+      met = s.met();
+    }
+    row.push_back(share_or_ms(l, quorum, s.limit()));
+    row.push_back(t(l, met ? Msg::kYes : Msg::kNo));
+    tb.rows.push_back(row);
+    tb.row_class.push_back(met ? "ok" : "fail");
+  }
+  if (!tb.rows.empty()) d.push_back(tb);
+  end_section(d);
+}
+
+void add_gaps(Doc& d, const View& view, Lang l, bool attendance_shown) {
+  section(d, "gaps", t(l, Msg::kSecDataGaps));
+  std::vector<std::string> gaps;
+  if (!attendance_shown) gaps.push_back(t(l, Msg::kAttendanceAbsent));
+  if (!view.in->has_sizing) gaps.push_back(t(l, Msg::kCapacityGap));
+  if (view.in->validations.empty()) gaps.push_back(t(l, Msg::kValidationNone));
+  if (gaps.empty()) {
+    para(d, t(l, Msg::kNoGaps));
+  } else {
+    list(d, gaps);
+  }
+  end_section(d);
+}
+
+void add_basis(Doc& d, const View& view, Lang l) {
+  const ReportInput& in = *view.in;
+  section(d, "basis", t(l, Msg::kSecBasis));
+  const v1::RunInfo& r = in.results.run();
+  Block tb = table({t(l, Msg::kBasisWhat), t(l, Msg::kBasisValue)});
+  std::string shards;
+  for (const SeedRun& s : view.seeds) {
+    const std::string js = join(s.results.run().shards());
+    if (view.multi()) {
+      shards += (shards.empty() ? "" : "; ") + std::to_string(s.seed) + ": " + js;
+    } else {
+      shards = js;
+    }
+  }
+  uint64_t members = 0, cells = 0;
+  for (const SeedRun& s : view.seeds) {
+    members = std::max(members, s.results.run().members());
+    cells = std::max(cells, s.results.run().cells());
+  }
+  tb.rows = {
+      {t(l, Msg::kBasisScenario), r.scenario()},
+      {t(l, Msg::kBasisFile), r.scenario_file()},
+      {t(l, Msg::kBasisSeed), view.seeds.empty() ? std::to_string(r.seed()) : seed_list(view)},
+  };
+  if (view.multi()) {
+    tb.rows.push_back({t(l, Msg::kBasisChartsFrom),
+                       format(l, Msg::kBasisChartsSeed, {std::to_string(view.seeds[0].seed)})});
+  }
+  const std::vector<std::vector<std::string>> rest = {
+      {t(l, Msg::kBasisMode), t(l, r.mode() == "live" ? Msg::kModeLive : Msg::kModeSim)},
+      {t(l, Msg::kBasisCalibration), r.calibration()},
+      {t(l, Msg::kBasisVersion), r.cellsim_version()},
+      {t(l, Msg::kBasisShards), shards},
+      {t(l, Msg::kBasisPartial), t(l, any_partial(view) ? Msg::kYes : Msg::kNo)},
+      {t(l, Msg::kBasisVirtual),
+       fmt_fixed(l, static_cast<double>(r.virtual_ns()) / kNsPerS / 60, 1) + " " +
+           t(l, Msg::kUnitMinutes)},
+      {t(l, Msg::kBasisMembersCells), fmt_int(l, members) + " / " + fmt_int(l, cells)},
+      {t(l, Msg::kBasisHost), r.host()},
+      {t(l, Msg::kBasisInputs), join(in.sources)},
+  };
+  tb.rows.insert(tb.rows.end(), rest.begin(), rest.end());
+  d.push_back(tb);
+  add_validation(d, view, l);
+  para(d, t(l, Msg::kGenerated));
+  end_section(d);
+}
+
+View make_view(const ReportInput& in) {
+  View v;
+  v.in = &in;
+  v.names = in.names;
+  v.seeds = in.seeds;
+  if (v.seeds.empty() && (in.has_run || in.has_sizing)) {  // hand-made, or a sizing's own run
+    SeedRun s;
+    s.seed = in.results.run().seed();
+    s.results = in.results;
+    s.sources = in.sources;
+    v.seeds.push_back(std::move(s));
+  }
+  std::vector<SeedVerdicts> per_seed;
+  for (const SeedRun& s : v.seeds) {
+    for (const v1::Group& g : s.results.groups()) {
+      if (g.kind() == metrics::kGroupOverall) continue;
+      v.names.add(g.kind(), g.name(), g.title_vi(), g.title_en());
+    }
+    per_seed.push_back({s.seed, judge(s.results, in.links)});
+  }
+  if (!per_seed.empty()) v.verdicts = combine_seeds(per_seed);
+  return v;
+}
+
+Doc build_document(const ReportInput& in, Lang l) {
+  const View view = make_view(in);
+  Doc d;
+  add_summary(d, view, l);
+  add_verdicts(d, view, l);
+  add_rules(d, l);
+  add_slos(d, view, l);
+  add_time_to_quorum(d, view, l);
+  add_latency(d, view, l);
+  add_servers(d, in, l);
+  add_sizing(d, view, l);
+  add_capacity(d, view, l);
+  bool attendance_shown = false;
+  add_attendance(d, view, l, &attendance_shown);
+  add_gaps(d, view, l, attendance_shown);
+  add_basis(d, view, l);
+  return d;
+}
+
+}  // namespace cellsim::report
