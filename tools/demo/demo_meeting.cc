@@ -298,7 +298,7 @@ bool Demo::resolution_and_admission() {
   if (!vote(1, v1::VOTE_KIND_RESOLUTION, false, "Nghị quyết công tác tháng 12",
             {{1, CHOICE_YES}, {2, CHOICE_YES}, {3, CHOICE_YES}, {4, CHOICE_YES},
              {5, CHOICE_YES}, {6, CHOICE_YES}, {7, CHOICE_YES}, {8, CHOICE_NO},
-             {12, CHOICE_ABSTAIN}},
+             {kExempted, CHOICE_ABSTAIN}},
             probationary_tries)) {
     return false;
   }
@@ -306,7 +306,7 @@ bool Demo::resolution_and_admission() {
   if (!vote(2, v1::VOTE_KIND_ADMISSION, false, "Kết nạp quần chúng Lê Văn Tư",
             {{1, CHOICE_YES}, {2, CHOICE_YES}, {3, CHOICE_YES}, {4, CHOICE_YES},
              {5, CHOICE_YES}, {6, CHOICE_YES}, {7, CHOICE_NO}, {8, CHOICE_NO},
-             {12, CHOICE_NO}})) {
+             {kExempted, CHOICE_NO}})) {
     return false;
   }
   return true;
@@ -331,7 +331,7 @@ bool Demo::election() {
             "Bầu bí thư chi bộ: đồng chí Nguyễn Văn An",
             {{1, CHOICE_YES}, {2, CHOICE_YES}, {3, CHOICE_YES}, {4, CHOICE_YES},
              {5, CHOICE_YES}, {6, CHOICE_NO}, {7, CHOICE_YES}, {8, CHOICE_YES},
-             {12, CHOICE_ABSTAIN}},
+             {kExempted, CHOICE_ABSTAIN}},
             resend)) {
     return false;
   }
