@@ -95,22 +95,23 @@ Flags::Flags(std::string program, std::string summary)
   app_.allow_extras();  // parse() refuses them itself, first (unexpected())
 }
 
-CLI::Option* Flags::u64(const std::string& name, uint64_t* out, uint64_t min, uint64_t max,
-                        const std::string& help) {
+// An unsigned flag of type T checked as text against [min, max].
+template <typename T>
+CLI::Option* add_unsigned(CLI::App& app, const std::string& name, T* out, uint64_t min,
+                          uint64_t max, const std::string& help) {
   CELLSIM_ASSERT(min <= max);
   auto check = [min, max](const std::string& s) { return check_unsigned(s, min, max); };
-  return app_.add_option(name, *out, help)
-      ->check(validator(check, ""))
-      ->type_name("N");
+  return app.add_option(name, *out, help)->check(validator(check, ""))->type_name("N");
+}
+
+CLI::Option* Flags::u64(const std::string& name, uint64_t* out, uint64_t min, uint64_t max,
+                        const std::string& help) {
+  return add_unsigned(app_, name, out, min, max, help);
 }
 
 CLI::Option* Flags::u32(const std::string& name, uint32_t* out, uint32_t min, uint32_t max,
                         const std::string& help) {
-  CELLSIM_ASSERT(min <= max);
-  auto check = [min, max](const std::string& s) { return check_unsigned(s, min, max); };
-  return app_.add_option(name, *out, help)
-      ->check(validator(check, ""))
-      ->type_name("N");
+  return add_unsigned(app_, name, out, min, max, help);
 }
 
 CLI::Option* Flags::real(const std::string& name, double* out, double min, double max,

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Every test, from nothing: installs what is missing, builds, runs the whole
-# suite, then builds and runs it again under AddressSanitizer and
-# UndefinedBehaviorSanitizer. Between the two, the demo meeting against the
-# real cellmeetd, the gated benchmarks (scripts/bench.sh) and the fuzzers
-# (scripts/fuzz.sh). CELLSIM_SKIP_SANITIZE=1 skips the second pass,
-# CELLSIM_SKIP_FUZZ=1 the fuzzers.
+# Every test, from nothing: installs what is missing, builds with GCC, runs
+# the whole suite, then builds and runs it again with clang under
+# AddressSanitizer and UndefinedBehaviorSanitizer. Between the two, the demo
+# meeting against the real cellmeetd, the gated benchmarks (scripts/bench.sh),
+# the fuzzers (scripts/fuzz.sh) and a Release build as a user makes it (plain
+# `cmake -DCMAKE_BUILD_TYPE=Release`, no -Werror) with the command-line and
+# engine tests (CELLSIM_ASSERT fires there too). CELLSIM_SKIP_SANITIZE=1 skips
+# the sanitizer pass, CELLSIM_SKIP_FUZZ=1 the fuzzers, CELLSIM_SKIP_RELEASE=1
+# the Release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -22,9 +25,17 @@ if [ "${CELLSIM_SKIP_FUZZ:-0}" != 1 ]; then
   echo "== fuzzing (libFuzzer, clang; committed corpus replayed, then ${CELLSIM_FUZZ_SECONDS:-60}s per target) =="
   bash scripts/fuzz.sh
 fi
+if [ "${CELLSIM_SKIP_RELEASE:-0}" != 1 ]; then
+  echo "== build (Release, as a user builds it: GCC, warnings not errors) =="
+  cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DCELLSIM_BUILD_BENCH=OFF >/dev/null
+  ninja -C build-release
+  echo "== command-line and engine tests (Release) =="
+  ctest --test-dir build-release --output-on-failure -j2 --timeout 300 -L "cli|engine"
+fi
 if [ "${CELLSIM_SKIP_SANITIZE:-0}" != 1 ]; then
-  echo "== build (ASan+UBSan) =="
-  CMAKE_BUILD_TYPE=Debug bash scripts/build.sh build-asan -DCELLSIM_SANITIZE=ON -DCELLSIM_BUILD_BENCH=OFF
+  echo "== build (clang, ASan+UBSan) =="
+  CC=clang CXX=clang++ CMAKE_BUILD_TYPE=Debug \
+    bash scripts/build.sh build-asan -DCELLSIM_SANITIZE=ON -DCELLSIM_BUILD_BENCH=OFF
   echo "== tests under ASan+UBSan =="
   # The randomized model test runs 200 seeds in the first pass; 60 here.
   CELLSIM_MODEL_SEEDS=60 \
