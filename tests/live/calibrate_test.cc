@@ -1,9 +1,7 @@
-// `cellsim calibrate` (live/calibrate.h): the non-negative least-squares fit
-// recovers known per-frame costs from synthetic runs (also when two frame
-// types are nearly collinear) and reports its error; /proc and Prometheus
-// parsing; the derived scenarios are valid and vary the frame mix; and an end
-// to end quick calibration against the real cellmeetd binary writes a
-// loadable, measured calibration file and leaves no child behind.
+// `cellsim calibrate` (live/calibrate.h): /proc and Prometheus parsing; the
+// derived scenarios are valid and vary the frame mix; and an end to end quick
+// calibration against the real cellmeetd binary writes a loadable, measured
+// calibration file and leaves no child behind. The fit: fit_test.cc.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -15,7 +13,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -28,111 +25,6 @@ namespace cellsim::live {
 namespace {
 
 namespace fs = std::filesystem;
-
-// Synthetic runs with the given true costs (ns) and relative noise.
-std::vector<CalibrationRun> synthetic(bool near_collinear, double noise, uint32_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(0.5, 1.5);
-  std::normal_distribution<double> n(0, 1);
-  std::vector<CalibrationRun> runs;
-  for (int i = 0; i < 12; ++i) {
-    CalibrationRun r;
-    r.label = "r" + std::to_string(i);
-    const double members = 200 * (1 + i % 3);
-    r.frames_in["hello"] = members * (near_collinear ? 1.0 + 0.02 * (i % 4) : u(rng));
-    r.frames_in["join_meeting"] = members;
-    r.frames_in["heartbeat"] = members * (i % 4 == 0 ? 20 : 3) * u(rng);
-    r.frames_in["cast_ballot"] = i % 4 == 1 ? members * 0.9 : 0;
-    r.frames_in["open_vote"] = 10;  // too few: folded into the default
-    r.frames_out = r.frames_in["heartbeat"] + 5 * members * u(rng);
-    r.timer_runs = members * u(rng);
-    r.seconds = 15 + i % 2;
-    const double truth = 25'000 * r.frames_in["hello"] + 12'000 * r.frames_in["join_meeting"] +
-                         3'000 * r.frames_in["heartbeat"] + 6'000 * r.frames_in["cast_ballot"] +
-                         8'000 * r.frames_in["open_vote"] + 1'500 * r.frames_out +
-                         1'000 * r.timer_runs + 50'000 * r.seconds;
-    r.cpu_ns = truth * (1 + noise * n(rng));
-    runs.push_back(r);
-  }
-  return runs;
-}
-
-TEST(CalibrateFit, NnlsSolvesASmallSystemWithABoundActive) {
-  // Unconstrained solution has x1 < 0; NNLS pins it at 0.
-  std::vector<std::vector<double>> a = {{1, 0}, {0, 1}, {1, 1}};
-  std::vector<double> b = {2, -1, 1};
-  std::vector<double> x;
-  ASSERT_TRUE(nnls(a, b, &x, nullptr));
-  EXPECT_NEAR(x[1], 0, 1e-12);
-  EXPECT_NEAR(x[0], 1.5, 1e-9);
-  std::string why;
-  EXPECT_FALSE(nnls({{1, 2}, {1}}, {1, 2}, &x, &why));
-  EXPECT_FALSE(why.empty());
-}
-
-TEST(CalibrateFit, RecoversKnownCostsExactly) {
-  auto runs = synthetic(false, 0, 1);
-  FitOptions fo;
-  fo.fit_timer = true;
-  const CostFit f = fit_costs(&runs, fo);
-  ASSERT_TRUE(f.ok) << f.error;
-  EXPECT_NEAR(f.base_us.at("hello"), 25, 1e-3);
-  EXPECT_NEAR(f.base_us.at("join_meeting"), 12, 1e-3);
-  EXPECT_NEAR(f.base_us.at("heartbeat"), 3, 1e-4);
-  EXPECT_NEAR(f.base_us.at("cast_ballot"), 6, 1e-3);
-  EXPECT_NEAR(f.per_output_us, 1.5, 1e-4);
-  EXPECT_NEAR(f.timer_us, 1, 1e-3);
-  EXPECT_NEAR(f.idle_us_per_s, 50, 0.5);
-  EXPECT_EQ(f.reference, "heartbeat");
-  EXPECT_NEAR(f.default_base_us, 8, 1e-3);
-  ASSERT_EQ(f.folded.size(), 1u);
-  EXPECT_EQ(f.folded[0], "open_vote");
-  EXPECT_TRUE(f.default_fitted);
-  EXPECT_LT(f.fit_error, 1e-9);
-  for (const auto& r : runs) EXPECT_NEAR(r.predicted_ns / r.cpu_ns, 1, 1e-9);
-}
-
-TEST(CalibrateFit, RecoversCostsWhenHelloAndJoinAreNearlyCollinear) {
-  auto runs = synthetic(true, 0, 2);
-  FitOptions fo;
-  fo.fit_timer = true;
-  const CostFit f = fit_costs(&runs, fo);
-  ASSERT_TRUE(f.ok) << f.error;
-  EXPECT_NEAR(f.base_us.at("hello"), 25, 0.05);
-  EXPECT_NEAR(f.base_us.at("join_meeting"), 12, 0.05);
-  EXPECT_NEAR(f.base_us.at("heartbeat"), 3, 0.01);
-  EXPECT_LT(f.fit_error, 1e-6);
-}
-
-TEST(CalibrateFit, ReportsTheErrorOfANoisyFitAndKeepsCostsNonNegative) {
-  auto runs = synthetic(false, 0.05, 3);
-  const CostFit f = fit_costs(&runs);
-  ASSERT_TRUE(f.ok) << f.error;
-  EXPECT_GT(f.fit_error, 0.005);
-  EXPECT_LT(f.fit_error, 0.1);
-  // Without the timer term its cost lands elsewhere, but every type still
-  // costs at least the reference's (heartbeat's) cost.
-  for (const auto& [t, us] : f.base_us) EXPECT_GE(us, f.base_us.at("heartbeat")) << t;
-  EXPECT_GE(f.default_base_us, f.base_us.at("heartbeat"));
-  EXPECT_EQ(f.timer_us, 0);
-  EXPECT_GE(f.per_output_us, 0);
-  EXPECT_GE(f.timer_us, 0);
-  EXPECT_NEAR(f.base_us.at("heartbeat"), 3, 1.5);
-  // The calibration names what it is and loads as the simulator reads it.
-  const v1::Calibration c = to_calibration(f, "test machine", "synthetic");
-  EXPECT_FALSE(c.estimated());
-  EXPECT_NEAR(c.fit_error(), f.fit_error, 1e-4);
-  const std::string text = calibration_file_text(c, runs_table(runs));
-  EXPECT_NE(text.find("# MEASURED"), std::string::npos);
-  EXPECT_NE(text.find("cpu ms"), std::string::npos);
-}
-
-TEST(CalibrateFit, NoRunsIsAnError) {
-  std::vector<CalibrationRun> none;
-  const CostFit f = fit_costs(&none);
-  EXPECT_FALSE(f.ok);
-  EXPECT_FALSE(f.error.empty());
-}
 
 TEST(CalibrateProc, ParsesSchedstatAndStat) {
   uint64_t v = 0;
