@@ -21,24 +21,17 @@
 // cellmeet_frames_in_total{type} and cellmeet_frames_out_total{type}. The
 // scrapes happen outside the CPU window.
 //
-// Fit. Non-negative least squares (Lawson–Hanson on columns scaled to unit
-// norm), each run weighted by 1 / its measured CPU (relative errors), of
-//   cpu_ns ≈ base × in_all + Σ_type extra_type × in_type
-//            + per_output × out_frames [+ timer × timer_runs] [+ idle × seconds]
-// over the runs. Every frame costs at least `base` (the cost of the most
-// frequent type, the reference: heartbeats); a type's cost is base + its
-// extra (>= 0), so a type the runs cannot tell apart gets the base cost, not
-// 0. Types with fewer than kMinFramesPerType frames over all runs, or never
-// kMinTypeShare of a run's frames, are folded into the default (base + one
-// shared extra). The liveness-check term (timer_runs estimated as
-// connection-seconds / (liveness window - heartbeat interval)) is off by
-// default: it is nearly collinear with the heartbeats, so those checks are
-// folded into the per-frame costs and timer_us is 0. The fit's error is the
-// relative RMS error of predicted against measured CPU over the runs.
-// per_output is shared by every type (the server's counters say what was
-// sent, not what caused it). The idle term (asio, the metrics endpoint's
-// threads) has no place in the capacity model; it is reported in the file's
-// source, and fitted only with at least (unknowns + 2) runs.
+// Fit: live/fit.h. Non-negative least squares, each run weighted by 1 / its
+// measured CPU, of the server's CPU against the frames in by type, the frames
+// out [, the liveness checks] [and the seconds]. Every frame costs at least
+// the cost of the most frequent type (the reference: heartbeats); types with
+// too few frames (kMinFramesPerType, kMinTypeShare) are folded into the
+// default. The liveness-check term (timer_runs estimated as
+// connection-seconds / (liveness window - heartbeat interval)) is off: it is
+// nearly collinear with the heartbeats, so those checks are folded into the
+// per-frame costs and timer_us is 0. The idle term (asio, the metrics
+// endpoint's threads) has no place in the capacity model; it is reported in
+// the file's source.
 //
 // TLS. The server's CPU per TLS 1.3 handshake (calibration.tls_handshake_us)
 // is measured in process by measure_tls_handshake(): full handshakes between
@@ -64,65 +57,19 @@
 
 #include "cellsim/v1/calibration.pb.h"
 #include "cellsim/v1/scenario.pb.h"
+#include "live/fit.h"
 
 namespace cellsim::live {
 
 namespace v1 = ::cellsim::v1;
 
 // Bounds and defaults.
-inline constexpr uint64_t kMinFramesPerType = 200;  // below: folded into the default
-inline constexpr double kMinTypeShare = 0.05;       // of some run's frames in
 inline constexpr int kMaxCalibrationLevels = 8;
 inline constexpr double kMinCalibrationRunS = 5;
 inline constexpr double kMaxCalibrationRunS = 600;
 inline constexpr double kServerStartTimeoutS = 15;
 inline constexpr double kMediaRunS = 25;  // the media mix's runs, at least
 inline constexpr double kServerStopTimeoutS = 10;
-
-// --- Non-negative least squares -------------------------------------------
-
-// Minimises |A x - b| subject to x >= 0 (Lawson–Hanson), A given by rows.
-// Columns are scaled to unit norm internally; an all-zero column gets 0.
-// False with *why on malformed input (ragged rows, no rows).
-bool nnls(const std::vector<std::vector<double>>& a, const std::vector<double>& b,
-          std::vector<double>* x, std::string* why);
-
-// --- One run's measurements, and the fit -----------------------------------
-
-struct CalibrationRun {
-  std::string label;                          // "heartbeat L2"
-  std::map<std::string, double> frames_in;    // by envelope body name
-  double frames_out = 0;                      // every type, per recipient
-  double timer_runs = 0;                      // estimated liveness checks
-  double seconds = 0;                         // the CPU window's wall time
-  double cpu_ns = 0;                          // measured
-  uint64_t members = 0;                       // planned
-  double predicted_ns = 0;                    // filled by fit_costs()
-};
-
-struct FitOptions {
-  bool fit_idle = true;
-  bool fit_timer = false;
-  uint64_t min_frames_per_type = kMinFramesPerType;
-  double min_share = kMinTypeShare;
-};
-
-struct CostFit {
-  bool ok = false;
-  std::string reference;                      // the type whose cost is the base
-  std::string error;
-  std::map<std::string, double> base_us;      // fitted types
-  double default_base_us = 0;                 // folded types: base + their shared extra
-  bool default_fitted = false;                // some frames were folded into it
-  double per_output_us = 0;
-  double timer_us = 0;
-  double idle_us_per_s = 0;
-  double fit_error = 0;                       // relative RMS error over the runs
-  std::vector<std::string> folded;            // types folded into the default
-};
-
-// Fits the costs; fills each run's predicted_ns.
-CostFit fit_costs(std::vector<CalibrationRun>* runs, const FitOptions& options = FitOptions());
 
 // The calibration message of a fit.
 v1::Calibration to_calibration(const CostFit& fit, const std::string& machine,

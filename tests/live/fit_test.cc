@@ -4,6 +4,8 @@
 // on fixed synthetic runs the fit gives exactly the coefficients, predictions
 // and calibration file text recorded from the code before live/calibrate.cc
 // was split (the same bits: the fit is deterministic arithmetic).
+#include "live/fit.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -11,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "live/calibrate.h"
+#include "live/calibrate.h"  // to_calibration(), runs_table(), the file text
 
 namespace cellsim::live {
 namespace {
