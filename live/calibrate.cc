@@ -1,16 +1,10 @@
 #include "live/calibrate.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
-#include <fcntl.h>
 #include <google/protobuf/text_format.h>
 #include <netinet/in.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -48,13 +42,6 @@ std::string fixed(double v, int digits) {
   std::ostringstream o;
   o << std::fixed << std::setprecision(digits) << v;
   return o.str();
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 std::string trim(std::string s) {
@@ -154,66 +141,6 @@ std::string calibration_file_text(const v1::Calibration& cal, const std::string&
 }
 
 // --- /proc and Prometheus ----------------------------------------------------
-
-bool parse_schedstat(std::string_view text, uint64_t* ns) {
-  size_t i = 0;
-  while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-  if (i >= text.size() || !std::isdigit(static_cast<unsigned char>(text[i]))) return false;
-  uint64_t v = 0;
-  for (; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); ++i) {
-    v = v * 10 + static_cast<uint64_t>(text[i] - '0');
-  }
-  if (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i]))) return false;
-  *ns = v;
-  return true;
-}
-
-bool parse_stat_ticks(std::string_view text, uint64_t* ticks) {
-  const size_t close = text.rfind(')');
-  if (close == std::string_view::npos) return false;
-  std::istringstream in(std::string(text.substr(close + 1)));
-  // After the name: field 3 (state) onwards; utime and stime are 14 and 15.
-  std::string field;
-  uint64_t utime = 0, stime = 0;
-  for (int f = 3; f <= 15; ++f) {
-    if (!(in >> field)) return false;
-    if (f == 14 || f == 15) {
-      if (field.empty() || field.find_first_not_of("0123456789") != std::string::npos) return false;
-      (f == 14 ? utime : stime) = std::stoull(field);
-    }
-  }
-  *ticks = utime + stime;
-  return true;
-}
-
-bool process_cpu_ns(pid_t pid, uint64_t* ns, std::string* why) {
-  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  uint64_t sum = 0;
-  bool any = false;
-  if (DIR* d = opendir(dir.c_str())) {
-    while (dirent* e = readdir(d)) {
-      if (e->d_name[0] == '.') continue;
-      uint64_t v = 0;
-      if (parse_schedstat(read_file(dir + "/" + e->d_name + "/schedstat"), &v)) {
-        sum += v;
-        any = true;
-      }
-    }
-    closedir(d);
-  }
-  if (any) {
-    *ns = sum;
-    return true;
-  }
-  uint64_t ticks = 0;
-  if (parse_stat_ticks(read_file("/proc/" + std::to_string(pid) + "/stat"), &ticks)) {
-    const long hz = sysconf(_SC_CLK_TCK);
-    *ns = ticks * (1'000'000'000ull / static_cast<uint64_t>(hz > 0 ? hz : 100));
-    return true;
-  }
-  if (why) *why = "cannot read the CPU time of process " + std::to_string(pid) + " in /proc";
-  return false;
-}
 
 std::map<std::string, double> parse_counters(std::string_view text, std::string_view metric) {
   std::map<std::string, double> out;
@@ -342,102 +269,6 @@ std::string machine_slug() {
   if (slug.empty()) slug = "cpu";
   const long cores = sysconf(_SC_NPROCESSORS_ONLN);
   return slug + "-" + std::to_string(cores > 0 ? cores : 1) + "c";
-}
-
-// --- The child server --------------------------------------------------------
-
-bool ServerProcess::start(const std::string& binary, const std::vector<std::string>& args,
-                          const std::string& workdir, std::string* why) {
-  stop();
-  const std::string port_file = workdir + "/ports";
-  log_ = workdir + "/cellmeetd.log";
-  std::error_code ec;
-  fs::remove(port_file, ec);
-  std::vector<std::string> argv_s = {binary, "serve"};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  argv_s.push_back("--port-file");
-  argv_s.push_back(port_file);
-  std::vector<char*> argv;
-  for (auto& s : argv_s) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  const int log_fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (log_fd < 0) {
-    *why = "cannot write " + log_;
-    return false;
-  }
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) {
-    ::close(log_fd);
-    *why = "fork failed: " + std::string(std::strerror(errno));
-    return false;
-  }
-  if (pid == 0) {
-    // The child: only async-signal-safe calls until exec.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    dup2(log_fd, STDOUT_FILENO);
-    dup2(log_fd, STDERR_FILENO);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  ::close(log_fd);
-  pid_ = pid;
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::duration<double>(kServerStartTimeoutS);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      *why = "cellmeetd exited at start: " + trim(read_file(log_));
-      return false;
-    }
-    std::ifstream in(port_file);
-    unsigned p = 0, mp = 0;
-    if (in >> p >> mp) {
-      port_ = static_cast<uint16_t>(p);
-      metrics_port_ = static_cast<uint16_t>(mp);
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  *why = "cellmeetd did not write its port file within " +
-         std::to_string(static_cast<int>(kServerStartTimeoutS)) + " s: " + trim(read_file(log_));
-  stop();
-  return false;
-}
-
-int ServerProcess::stop() {
-  if (pid_ <= 0) return -1;
-  ::kill(pid_, SIGTERM);
-  int status = 0;
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::duration<double>(kServerStopTimeoutS);
-  bool done = false;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      done = true;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  if (!done) {
-    ::kill(pid_, SIGKILL);
-    waitpid(pid_, &status, 0);
-  }
-  pid_ = -1;
-  port_ = metrics_port_ = 0;
-  return done && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string find_cellmeetd(const std::string& cellsim_exe) {
-  std::error_code ec;
-  fs::path exe = fs::weakly_canonical(cellsim_exe, ec);
-  if (ec) exe = cellsim_exe;
-  for (const fs::path& cand : {exe.parent_path() / "cellmeetd", exe.parent_path().parent_path() / "cellmeetd"}) {
-    if (::access(cand.c_str(), X_OK) == 0) return cand.string();
-  }
-  return "";
 }
 
 // --- The runs ----------------------------------------------------------------
@@ -672,22 +503,12 @@ CalibrateOutcome calibrate(const v1::Scenario& base, const CalibrateOptions& o) 
     }
   } cleanup{work};
   const std::string key_file = work + "/key";
-  {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      const int null_fd = ::open("/dev/null", O_WRONLY);
-      if (null_fd >= 0) dup2(null_fd, STDOUT_FILENO);
-      execl(o.server_binary.c_str(), o.server_binary.c_str(), "keygen", "--out", key_file.c_str(),
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    int status = 0;
-    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-        WEXITSTATUS(status) != 0) {
-      out.error = "`" + o.server_binary + " keygen` failed";
-      return out;
-    }
+  SpawnOptions quiet;  // keygen prints the key's path; its errors stay on stderr
+  quiet.output_file = "/dev/null";
+  quiet.keep_stderr = true;
+  if (run_child({o.server_binary, "keygen", "--out", key_file}, quiet) != 0) {
+    out.error = "`" + o.server_binary + " keygen` failed";
+    return out;
   }
   std::string key, why;
   if (!read_key_file(key_file, &key, &why)) {

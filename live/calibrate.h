@@ -14,9 +14,10 @@
 //   media      speakers (floor granted 10-65 s into an item, so these runs
 //              last at least kMediaRunS): MediaFrames relayed to the cell
 // and the levels scale the number of cells. For each run the server's CPU
-// time is the difference of its process accounting (the sum over its threads
-// of /proc/PID/task/TID/schedstat's nanoseconds on CPU; /proc/PID/stat's
-// utime + stime in clock ticks as a fallback) before and after, and the
+// time is the difference of its process accounting (live/child_process.h:
+// the sum over its threads of /proc/PID/task/TID/schedstat's nanoseconds on
+// CPU; /proc/PID/stat's utime + stime in clock ticks as a fallback) before
+// and after, and the
 // frames it handled are the differences of its Prometheus counters
 // cellmeet_frames_in_total{type} and cellmeet_frames_out_total{type}. The
 // scrapes happen outside the CPU window.
@@ -57,6 +58,7 @@
 
 #include "cellsim/v1/calibration.pb.h"
 #include "cellsim/v1/scenario.pb.h"
+#include "live/child_process.h"
 #include "live/fit.h"
 
 namespace cellsim::live {
@@ -67,9 +69,7 @@ namespace v1 = ::cellsim::v1;
 inline constexpr int kMaxCalibrationLevels = 8;
 inline constexpr double kMinCalibrationRunS = 5;
 inline constexpr double kMaxCalibrationRunS = 600;
-inline constexpr double kServerStartTimeoutS = 15;
 inline constexpr double kMediaRunS = 25;  // the media mix's runs, at least
-inline constexpr double kServerStopTimeoutS = 10;
 
 // The calibration message of a fit.
 v1::Calibration to_calibration(const CostFit& fit, const std::string& machine,
@@ -82,16 +82,7 @@ std::string calibration_file_text(const v1::Calibration& cal, const std::string&
 // The runs as an aligned table: frames by type, measured and predicted ms.
 std::string runs_table(const std::vector<CalibrationRun>& runs);
 
-// --- /proc and Prometheus parsing -------------------------------------------
-
-// Field 1 of a /proc/PID/task/TID/schedstat line (ns on CPU).
-bool parse_schedstat(std::string_view text, uint64_t* ns);
-// utime + stime (fields 14 and 15) of a /proc/PID/stat line, in clock ticks;
-// the command name may hold spaces and parentheses.
-bool parse_stat_ticks(std::string_view text, uint64_t* ticks);
-// The process's CPU time so far (every thread alive now, from schedstat; the
-// stat fallback also counts threads that exited), ns. False with *why.
-bool process_cpu_ns(pid_t pid, uint64_t* ns, std::string* why);
+// --- Prometheus parsing and the machine -------------------------------------
 
 // Frame counters from a Prometheus text exposition: `metric{type="X"} V`.
 std::map<std::string, double> parse_counters(std::string_view text, std::string_view metric);
@@ -103,39 +94,6 @@ bool http_get_local(uint16_t port, const std::string& path, std::string* body, s
 std::string machine_description();
 // A short file-name slug of the CPU and cores: "intel-xeon-2c".
 std::string machine_slug();
-
-// --- The child server --------------------------------------------------------
-
-// A cellmeetd child process: started with serve's flags, stopped by SIGTERM
-// (SIGKILL if it does not stop in time) when stop() is called or on
-// destruction.
-class ServerProcess {
- public:
-  ServerProcess() = default;
-  ~ServerProcess() { stop(); }
-  ServerProcess(const ServerProcess&) = delete;
-  ServerProcess& operator=(const ServerProcess&) = delete;
-
-  // Runs `binary serve ARGS... --port-file WORKDIR/ports`, output to
-  // WORKDIR/cellmeetd.log; waits until the port file appears.
-  bool start(const std::string& binary, const std::vector<std::string>& args,
-             const std::string& workdir, std::string* why);
-  // Stops the child; returns its exit status (-1 if killed or none).
-  int stop();
-  pid_t pid() const { return pid_; }
-  uint16_t port() const { return port_; }
-  uint16_t metrics_port() const { return metrics_port_; }
-
- private:
-  pid_t pid_ = -1;
-  uint16_t port_ = 0;
-  uint16_t metrics_port_ = 0;
-  std::string log_;
-};
-
-// The cellmeetd binary next to a cellsim executable: BUILD/cli/cellsim →
-// BUILD/cellmeetd, or the same folder. Empty if none is found.
-std::string find_cellmeetd(const std::string& cellsim_exe);
 
 // --- The TLS handshake ---------------------------------------------------------
 

@@ -1,7 +1,10 @@
-// `cellsim calibrate` (live/calibrate.h): /proc and Prometheus parsing; the
+// `cellsim calibrate` (live/calibrate.h): child processes and /proc
+// accounting (live/child_process.h), Prometheus counters; the
 // derived scenarios are valid and vary the frame mix; and an end to end quick
 // calibration against the real cellmeetd binary writes a loadable, measured
 // calibration file and leaves no child behind. The fit: fit_test.cc.
+#include "live/calibrate.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -17,7 +20,6 @@
 #include <sstream>
 #include <string>
 
-#include "live/calibrate.h"
 #include "scenario/loader.h"
 #include "sim/runner.h"
 
@@ -25,6 +27,8 @@ namespace cellsim::live {
 namespace {
 
 namespace fs = std::filesystem;
+
+bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0; }
 
 TEST(CalibrateProc, ParsesSchedstatAndStat) {
   uint64_t v = 0;
@@ -49,6 +53,53 @@ TEST(CalibrateProc, ParsesSchedstatAndStat) {
   EXPECT_FALSE(process_cpu_ns(999'999'999, &a, &why));
 }
 
+TEST(CalibrateChild, RunsChildrenWithTheirOutputAndExitStatus) {
+  const fs::path dir = fs::temp_directory_path() / ("calibrate_child_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  SpawnOptions o;
+  o.output_file = (dir / "out").string();
+  EXPECT_EQ(run_child({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}, o), 3);
+  EXPECT_EQ(read_text_file(o.output_file), "out\nerr\n");
+  o.append = true;
+  o.keep_stderr = true;
+  EXPECT_EQ(run_child({"/bin/sh", "-c", "echo more; echo hidden >&2"}, o), 0);
+  EXPECT_EQ(read_text_file(o.output_file), "out\nerr\nmore\n");
+  EXPECT_EQ(run_child({"/nonexistent/binary"}, o), 127);  // the exec failed
+  std::string why;
+  SpawnOptions unwritable;
+  unwritable.output_file = "/nonexistent/dir/log";
+  EXPECT_EQ(spawn_child({"/bin/true"}, unwritable, &why), -1);
+  EXPECT_NE(why.find("cannot write"), std::string::npos) << why;
+  fs::remove_all(dir);
+}
+
+TEST(CalibrateChild, WaitsForThePortFileAndStopsTheChild) {
+  const fs::path dir = fs::temp_directory_path() / ("calibrate_ports_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string ports = (dir / "ports").string();
+  std::string why;
+  const pid_t writer = spawn_child(
+      {"/bin/sh", "-c", "sleep 0.1; echo '7000 7001' > " + ports + "; exec sleep 30"}, {}, &why);
+  ASSERT_GT(writer, 0) << why;
+  uint16_t port = 0, metrics_port = 0;
+  EXPECT_EQ(wait_for_port_file(writer, ports, 10, 0.01, &port, &metrics_port),
+            PortFileWait::kReady);
+  EXPECT_EQ(port, 7000);
+  EXPECT_EQ(metrics_port, 7001);
+  EXPECT_EQ(stop_child(writer, 5, 0.01), -1);  // SIGTERM ended it
+  EXPECT_FALSE(process_alive(writer));
+  const pid_t quitter = spawn_child({"/bin/sh", "-c", "exit 0"}, {}, &why);
+  ASSERT_GT(quitter, 0) << why;
+  EXPECT_EQ(wait_for_port_file(quitter, (dir / "none").string(), 10, 0.01, &port, &metrics_port),
+            PortFileWait::kExited);
+  const pid_t sleeper = spawn_child({"/bin/sleep", "30"}, {}, &why);
+  ASSERT_GT(sleeper, 0) << why;
+  EXPECT_EQ(wait_for_port_file(sleeper, (dir / "none").string(), 0.1, 0.01, &port, &metrics_port),
+            PortFileWait::kTimedOut);
+  EXPECT_EQ(stop_child(sleeper, 5, 0.01), -1);
+  fs::remove_all(dir);
+}
+
 TEST(CalibrateProc, ParsesPrometheusCounters) {
   const std::string text =
       "# HELP cellmeet_frames_in_total Frames received\n"
@@ -67,9 +118,9 @@ TEST(CalibrateProc, ParsesPrometheusCounters) {
 TEST(CalibrateScenarios, DerivedScenariosAreValidAndVaryTheMix) {
   v1::Scenario base;
   std::vector<scenario::LoadError> errors;
-  ASSERT_TRUE(scenario::load_scenario(std::string(CELLSIM_SOURCE_DIR) +
-                                          "/scenarios/pilot-special-cells.textproto",
-                                      &base, &errors));
+  ASSERT_TRUE(scenario::load_scenario(
+      std::string(CELLSIM_SOURCE_DIR) + "/scenarios/pilot-special-cells.textproto", &base,
+      &errors));
   std::set<uint32_t> intervals;
   for (const auto& mix : calibration_mixes()) {
     for (int level = 1; level <= 3; ++level) {
@@ -85,8 +136,6 @@ TEST(CalibrateScenarios, DerivedScenariosAreValidAndVaryTheMix) {
   EXPECT_FALSE(machine_slug().empty());
 }
 
-bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0; }
-
 // Processes running this build's cellmeetd from a calibrate working folder.
 int calibrate_servers_running() {
   int n = 0;
@@ -96,7 +145,8 @@ int calibrate_servers_running() {
     std::ifstream in(e.path() / "cmdline");
     std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     for (char& c : cmd) c = c == '\0' ? ' ' : c;
-    if (cmd.rfind(CELLMEETD_BINARY, 0) == 0 && cmd.find("/tmp/cellsim-calibrate-") != std::string::npos) {
+    if (cmd.rfind(CELLMEETD_BINARY, 0) == 0 &&
+        cmd.find("/tmp/cellsim-calibrate-") != std::string::npos) {
       // A zombie has an empty cmdline, so this one is alive.
       ++n;
     }
@@ -136,9 +186,8 @@ TEST(CalibrateEndToEnd, QuickCalibrationAgainstTheRealServer) {
 
   v1::Scenario s;
   std::vector<scenario::LoadError> errors;
-  ASSERT_TRUE(scenario::load_scenario(std::string(CELLSIM_SOURCE_DIR) +
-                                          "/scenarios/test/tiny.textproto",
-                                      &s, &errors));
+  ASSERT_TRUE(scenario::load_scenario(
+      std::string(CELLSIM_SOURCE_DIR) + "/scenarios/test/tiny.textproto", &s, &errors));
   v1::Calibration cal;
   std::string label, why;
   ASSERT_TRUE(sim::resolve_calibration(out, "", s, &cal, &label, &why)) << why;
@@ -173,10 +222,10 @@ TEST(CalibrateEndToEnd, ServerProcessStopsItsChild) {
   {
     ServerProcess sp;
     std::string why;
-    ASSERT_TRUE(sp.start(CELLMEETD_BINARY,
-                         {"--key", key, "--deployment", (dir / "d.textproto").string(),
-                          "--threads", "1"},
-                         dir.string(), &why))
+    ASSERT_TRUE(
+        sp.start(CELLMEETD_BINARY,
+                 {"--key", key, "--deployment", (dir / "d.textproto").string(), "--threads", "1"},
+                 dir.string(), &why))
         << why;
     pid = sp.pid();
     EXPECT_GT(sp.port(), 0);
@@ -209,8 +258,9 @@ TEST(CalibrateCli, BadInputIsExit2) {
   EXPECT_EQ(rc(bin + " calibrate --levels 99"), 2);
   EXPECT_EQ(rc(bin + " calibrate --seconds 1"), 2);
   EXPECT_EQ(rc(bin + " calibrate --server /nonexistent/cellmeetd"), 2);
-  EXPECT_EQ(rc(bin + " calibrate --server " + CELLMEETD_BINARY + " --scenario /nonexistent.textproto"),
-            2);
+  EXPECT_EQ(
+      rc(bin + " calibrate --server " + CELLMEETD_BINARY + " --scenario /nonexistent.textproto"),
+      2);
   EXPECT_EQ(rc(bin + " calibrate --help"), 0);
 }
 
