@@ -42,11 +42,9 @@
 #include <benchmark/benchmark.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,6 +63,8 @@
 
 #include "live/driver.h"
 #include "metrics/histogram.h"
+#include "metrics/prometheus_text.h"
+#include "metrics/scrape.h"
 #include "scenario/loader.h"
 
 #ifndef CELLSIM_CELLMEETD_PATH
@@ -234,63 +234,31 @@ int run_child(const std::vector<std::string>& argv, const std::string& log) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-// GET /metrics from 127.0.0.1:port (blocking, kScrapeTimeoutMs per call); ""
-// when it fails.
-std::string http_get_metrics(uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
-  timeval tv{kScrapeTimeoutMs / 1000, (kScrapeTimeoutMs % 1000) * 1000};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string body;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (::send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof req - 1)) {
-      char buf[16384];
-      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0 && body.size() < (1u << 22);) {
-        body.append(buf, static_cast<size_t>(n));
-      }
-    }
-  }
-  ::close(fd);
-  return body;
+// The driver's /metrics (blocking, kScrapeTimeoutMs per send and receive);
+// no samples when the scrape fails.
+cellsim::metrics::PrometheusText scrape(uint16_t port) {
+  cellsim::metrics::PrometheusText text;
+  std::string why;
+  cellsim::metrics::scrape_local(port, &text, &why, kScrapeTimeoutMs);
+  return text;
 }
 
-// The cumulative bucket counts (le in seconds → count) of the driver's
-// cellsim_live_latency_seconds{metric="heartbeat_rtt"} in a /metrics body.
-std::vector<std::pair<double, double>> heartbeat_buckets(const std::string& body) {
-  std::vector<std::pair<double, double>> out;
-  std::istringstream in(body);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("cellsim_live_latency_seconds_bucket{", 0) != 0 ||
-        line.find("metric=\"heartbeat_rtt\"") == std::string::npos) {
-      continue;
-    }
-    const auto le = line.find("le=\"");
-    const auto close = line.rfind('}');
-    if (le == std::string::npos || close == std::string::npos) continue;
-    const std::string bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);
-    const double b = bound == "+Inf" ? HUGE_VAL : std::strtod(bound.c_str(), nullptr);
-    out.emplace_back(b, std::strtod(line.c_str() + close + 1, nullptr));
-  }
-  std::sort(out.begin(), out.end());
-  return out;
+// The cumulative buckets of the driver's
+// cellsim_live_latency_seconds{metric="heartbeat_rtt"} in a scrape.
+std::vector<cellsim::metrics::PrometheusBucket> heartbeat_buckets(uint16_t port) {
+  return cellsim::metrics::histogram_buckets(scrape(port), "cellsim_live_latency_seconds",
+                                             "metric", "heartbeat_rtt");
 }
 
 // The upper bound (ms) of the bucket holding quantile q of the samples between
 // two scrapes of heartbeat_buckets(); 0 when there are none.
-double bucket_quantile_ms(const std::vector<std::pair<double, double>>& before,
-                          const std::vector<std::pair<double, double>>& after, double q) {
+double bucket_quantile_ms(const std::vector<cellsim::metrics::PrometheusBucket>& before,
+                          const std::vector<cellsim::metrics::PrometheusBucket>& after, double q) {
   if (after.empty() || before.size() != after.size()) return 0;
-  const double total = after.back().second - before.back().second;
+  const double total = after.back().count - before.back().count;
   if (total <= 0) return 0;
   for (size_t i = 0; i < after.size(); ++i) {
-    if (after[i].second - before[i].second >= q * total) return after[i].first * 1000;
+    if (after[i].count - before[i].count >= q * total) return after[i].le * 1000;
   }
   return HUGE_VAL;
 }
@@ -408,11 +376,12 @@ class ServerProcess {
 
   // cellmeet_connections_open from the server's /metrics; -1 if unreadable.
   int64_t connections_open() const {
-    const std::string body = http_get_metrics(metrics_port_);
-    const std::string name = "\ncellmeet_connections_open ";
-    const auto at = body.find(name);
-    if (at == std::string::npos) return -1;
-    return static_cast<int64_t>(std::strtod(body.c_str() + at + name.size(), nullptr));
+    double open = 0;
+    if (!cellsim::metrics::unlabelled_value(scrape(metrics_port_), "cellmeet_connections_open",
+                                            &open)) {
+      return -1;
+    }
+    return static_cast<int64_t>(open);
   }
 
   uint64_t rss() const { return proc_status_bytes(std::to_string(pid_), "VmRSS"); }
@@ -515,7 +484,7 @@ void BM_LiveHeartbeat(benchmark::State& state, uint64_t wanted_default, double r
     o.duration_s = run_s;
     o.scenario_file = "live-bench (in bench/live_bench.cc)";
     o.metrics_port = 0;  // the driver's /metrics: heartbeat RTTs of the steady state
-    std::vector<std::pair<double, double>> hb0, hb1;
+    std::vector<cellsim::metrics::PrometheusBucket> hb0, hb1;
     o.on_progress = [&](const cellsim::live::Progress& p) {
       rss_peak = std::max(rss_peak, self_rss_bytes());
       held_at_end = p.connected;
@@ -524,7 +493,7 @@ void BM_LiveHeartbeat(benchmark::State& state, uint64_t wanted_default, double r
       if (p.elapsed_s >= steady_from_s && steady_t0 < 0) {
         steady_t0 = p.elapsed_s;
         steady_f0 = f;
-        if (p.metrics_port != 0) hb0 = heartbeat_buckets(http_get_metrics(p.metrics_port));
+        if (p.metrics_port != 0) hb0 = heartbeat_buckets(p.metrics_port);
       }
       if (steady_t0 >= 0) {
         steady_t1 = p.elapsed_s;
@@ -533,7 +502,7 @@ void BM_LiveHeartbeat(benchmark::State& state, uint64_t wanted_default, double r
       // The last progress call comes within progress_every_s of the end.
       if (p.metrics_port != 0 && steady_t0 >= 0 && p.elapsed_s + 2 * o.progress_every_s >= run_s &&
           hb1.empty()) {
-        hb1 = heartbeat_buckets(http_get_metrics(p.metrics_port));
+        hb1 = heartbeat_buckets(p.metrics_port);
       }
       server_rss_peak = std::max(server_rss_peak, server.rss());
       if (p.elapsed_s >= next_scrape_s) {

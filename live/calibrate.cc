@@ -1,9 +1,6 @@
 #include "live/calibrate.h"
 
-#include <arpa/inet.h>
 #include <google/protobuf/text_format.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -22,6 +19,8 @@
 #include <thread>
 
 #include "live/driver.h"
+#include "metrics/prometheus_text.h"
+#include "metrics/scrape.h"
 #include "server/net/tls.h"
 #include "server/net/tls_certgen.h"
 #include "scenario/loader.h"
@@ -142,77 +141,6 @@ std::string calibration_file_text(const v1::Calibration& cal, const std::string&
 
 // --- /proc and Prometheus ----------------------------------------------------
 
-std::map<std::string, double> parse_counters(std::string_view text, std::string_view metric) {
-  std::map<std::string, double> out;
-  const std::string prefix = std::string(metric) + "{";
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
-    if (line.substr(0, prefix.size()) != prefix) continue;
-    const size_t close = line.find('}');
-    if (close == std::string_view::npos) continue;
-    const std::string_view labels = line.substr(prefix.size(), close - prefix.size());
-    const size_t k = labels.find("type=\"");
-    if (k == std::string_view::npos) continue;
-    const size_t q = labels.find('"', k + 6);
-    if (q == std::string_view::npos) continue;
-    const std::string type(labels.substr(k + 6, q - k - 6));
-    const std::string value = trim(std::string(line.substr(close + 1)));
-    char* stop = nullptr;
-    const double v = std::strtod(value.c_str(), &stop);
-    if (stop == value.c_str()) continue;
-    out[type] += v;
-  }
-  return out;
-}
-
-bool http_get_local(uint16_t port, const std::string& path, std::string* body, std::string* why) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    *why = "socket: " + std::string(std::strerror(errno));
-    return false;
-  }
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    *why = "connect to 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(errno);
-    ::close(fd);
-    return false;
-  }
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    *why = "send to 127.0.0.1:" + std::to_string(port) + " failed";
-    ::close(fd);
-    return false;
-  }
-  std::string resp;
-  char buf[16384];
-  for (;;) {
-    const ssize_t got = ::recv(fd, buf, sizeof buf, 0);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
-    resp.append(buf, static_cast<size_t>(got));
-    if (resp.size() > (64u << 20)) break;
-  }
-  ::close(fd);
-  const size_t head = resp.find("\r\n\r\n");
-  if (resp.rfind("HTTP/1.", 0) != 0 || head == std::string::npos ||
-      resp.find(" 200 ") > resp.find("\r\n")) {
-    *why = "GET http://127.0.0.1:" + std::to_string(port) + path + ": no 200 response";
-    return false;
-  }
-  *body = resp.substr(head + 4);
-  return true;
-}
-
 std::string machine_description() {
   std::string model;
   std::ifstream in("/proc/cpuinfo");
@@ -272,6 +200,24 @@ std::string machine_slug() {
 }
 
 // --- The runs ----------------------------------------------------------------
+
+namespace {
+
+// cellmeetd's frame counters, by envelope body name.
+struct FrameCounters {
+  std::map<std::string, double> in;   // cellmeet_frames_in_total{type}
+  std::map<std::string, double> out;  // cellmeet_frames_out_total{type}
+};
+
+bool scrape_frame_counters(uint16_t metrics_port, FrameCounters* counters, std::string* why) {
+  metrics::PrometheusText text;
+  if (!metrics::scrape_local(metrics_port, &text, why)) return false;
+  counters->in = metrics::sum_by_label(text, "cellmeet_frames_in_total", "type");
+  counters->out = metrics::sum_by_label(text, "cellmeet_frames_out_total", "type");
+  return true;
+}
+
+}  // namespace
 
 std::vector<std::string> calibration_mixes() {
   return {"heartbeat", "ballot", "reconnect", "mixed", "media"};
@@ -547,13 +493,11 @@ CalibrateOutcome calibrate(const v1::Scenario& base, const CalibrateOptions& o) 
         out.error = why;
         return out;
       }
-      std::string body;
-      if (!http_get_local(server.metrics_port(), "/metrics", &body, &why)) {
+      FrameCounters before, after;
+      if (!scrape_frame_counters(server.metrics_port(), &before, &why)) {
         out.error = why;
         return out;
       }
-      const auto in0 = parse_counters(body, "cellmeet_frames_in_total");
-      const auto out0 = parse_counters(body, "cellmeet_frames_out_total");
       uint64_t cpu0 = 0, cpu1 = 0;
       if (!process_cpu_ns(server.pid(), &cpu0, &why)) {
         out.error = why;
@@ -595,24 +539,22 @@ CalibrateOutcome calibrate(const v1::Scenario& base, const CalibrateOptions& o) 
         out.error = "interrupted";
         return out;
       }
-      if (!http_get_local(server.metrics_port(), "/metrics", &body, &why)) {
+      if (!scrape_frame_counters(server.metrics_port(), &after, &why)) {
         out.error = why;
         return out;
       }
-      const auto in1 = parse_counters(body, "cellmeet_frames_in_total");
-      const auto out1 = parse_counters(body, "cellmeet_frames_out_total");
       server.stop();
       CalibrationRun r;
       r.label = label;
       r.members = lr.members;
-      for (const auto& [t, v] : in1) {
-        const auto it = in0.find(t);
-        const double d = v - (it == in0.end() ? 0 : it->second);
+      for (const auto& [t, v] : after.in) {
+        const auto it = before.in.find(t);
+        const double d = v - (it == before.in.end() ? 0 : it->second);
         if (d > 0 && t != "unknown" && t != "body_not_set" && t != "none") r.frames_in[t] = d;
       }
-      for (const auto& [t, v] : out1) {
-        const auto it = out0.find(t);
-        r.frames_out += v - (it == out0.end() ? 0 : it->second);
+      for (const auto& [t, v] : after.out) {
+        const auto it = before.out.find(t);
+        r.frames_out += v - (it == before.out.end() ? 0 : it->second);
       }
       const double hb_s = s.rules().heartbeat_interval_ms() / 1000.0;
       const double live_s = hb_s * s.rules().missed_heartbeats();

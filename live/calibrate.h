@@ -19,8 +19,9 @@
 // CPU; /proc/PID/stat's utime + stime in clock ticks as a fallback) before
 // and after, and the
 // frames it handled are the differences of its Prometheus counters
-// cellmeet_frames_in_total{type} and cellmeet_frames_out_total{type}. The
-// scrapes happen outside the CPU window.
+// cellmeet_frames_in_total{type} and cellmeet_frames_out_total{type}
+// (metrics/scrape.h, metrics/prometheus_text.h). The scrapes happen outside
+// the CPU window.
 //
 // Fit: live/fit.h. Non-negative least squares, each run weighted by 1 / its
 // measured CPU, of the server's CPU against the frames in by type, the frames
@@ -82,13 +83,7 @@ std::string calibration_file_text(const v1::Calibration& cal, const std::string&
 // The runs as an aligned table: frames by type, measured and predicted ms.
 std::string runs_table(const std::vector<CalibrationRun>& runs);
 
-// --- Prometheus parsing and the machine -------------------------------------
-
-// Frame counters from a Prometheus text exposition: `metric{type="X"} V`.
-std::map<std::string, double> parse_counters(std::string_view text, std::string_view metric);
-
-// GET http://127.0.0.1:PORT/PATH, the body. False with *why.
-bool http_get_local(uint16_t port, const std::string& path, std::string* body, std::string* why);
+// --- The machine ---------------------------------------------------------------
 
 // "CPU MODEL, N cores, KERNEL RELEASE (MACHINE)".
 std::string machine_description();

@@ -20,6 +20,8 @@
 #include <sstream>
 #include <string>
 
+#include "metrics/prometheus_text.h"
+#include "metrics/scrape.h"
 #include "scenario/loader.h"
 #include "sim/runner.h"
 
@@ -108,11 +110,13 @@ TEST(CalibrateProc, ParsesPrometheusCounters) {
       "cellmeet_frames_in_total{type=\"heartbeat\"} 3.5e+02\n"
       "cellmeet_frames_out_total{type=\"welcome\"} 12\n"
       "cellmeet_frames_in_total_other{type=\"x\"} 1\n";
-  const auto in = parse_counters(text, "cellmeet_frames_in_total");
+  const metrics::PrometheusText parsed = metrics::parse_prometheus_text(text);
+  EXPECT_TRUE(parsed.errors.empty());
+  const auto in = metrics::sum_by_label(parsed, "cellmeet_frames_in_total", "type");
   ASSERT_EQ(in.size(), 2u);
   EXPECT_DOUBLE_EQ(in.at("hello"), 12);
   EXPECT_DOUBLE_EQ(in.at("heartbeat"), 350);
-  EXPECT_EQ(parse_counters(text, "cellmeet_frames_out_total").at("welcome"), 12);
+  EXPECT_EQ(metrics::sum_by_label(parsed, "cellmeet_frames_out_total", "type").at("welcome"), 12);
 }
 
 TEST(CalibrateScenarios, DerivedScenariosAreValidAndVaryTheMix) {
@@ -232,8 +236,15 @@ TEST(CalibrateEndToEnd, ServerProcessStopsItsChild) {
     EXPECT_GT(sp.metrics_port(), 0);
     EXPECT_TRUE(process_alive(pid));
     std::string body;
-    ASSERT_TRUE(http_get_local(sp.metrics_port(), "/metrics", &body, &why)) << why;
+    ASSERT_TRUE(metrics::http_get_local(sp.metrics_port(), "/metrics", &body, &why)) << why;
     EXPECT_NE(body.find("cellmeet_frames_in_total"), std::string::npos);
+    // What prometheus-cpp serves parses with no line refused.
+    const metrics::PrometheusText parsed = metrics::parse_prometheus_text(body);
+    EXPECT_TRUE(parsed.errors.empty()) << parsed.errors[0].reason << ": " << parsed.errors[0].text;
+    double open = -1;
+    EXPECT_TRUE(metrics::unlabelled_value(parsed, "cellmeet_connections_open", &open));
+    EXPECT_EQ(open, 0);
+    EXPECT_EQ(parsed.types.at("cellmeet_frames_in_total"), "counter");
     uint64_t ns = 0;
     EXPECT_TRUE(process_cpu_ns(pid, &ns, &why)) << why;
   }  // the destructor stops it
