@@ -21,9 +21,10 @@
 #include "live/driver.h"
 #include "metrics/prometheus_text.h"
 #include "metrics/scrape.h"
+#include "proto/assert.h"
+#include "scenario/loader.h"
 #include "server/net/tls.h"
 #include "server/net/tls_certgen.h"
-#include "scenario/loader.h"
 
 namespace cellsim::live {
 namespace {
@@ -223,11 +224,21 @@ std::vector<std::string> calibration_mixes() {
   return {"heartbeat", "ballot", "reconnect", "mixed", "media"};
 }
 
-v1::Scenario calibration_scenario(const v1::Scenario& base, const std::string& mix, int level,
-                                  double run_seconds, double scale) {
-  // Members ask for the floor 5-60 s into an item and get it 5 s later
-  // (agents/agent.cc): the media mix runs long enough for speakers to speak.
-  if (mix == "media") run_seconds = std::max(run_seconds, kMediaRunS);
+namespace {
+
+// What sets one mix apart: its heartbeat, its size and its agenda.
+struct MixShape {
+  uint32_t heartbeat_interval_ms = 2000;
+  uint32_t missed_heartbeats = 3;
+  uint32_t cells = 10;  // at level 1, scale 1
+  uint32_t officials = 19;
+  std::string agenda = "cal-plain";
+};
+
+// The derived scenario's frame: its name, length and the base's server,
+// rules, reconnect and media settings, with a quick chair.
+v1::Scenario scenario_frame(const v1::Scenario& base, const std::string& mix, int level,
+                            double run_seconds) {
   v1::Scenario s;
   s.set_name(base.name() + "-calibrate-" + mix + "-L" + std::to_string(level));
   s.set_question("Calibration run of cellsim calibrate (" + mix + ", level " +
@@ -246,8 +257,11 @@ v1::Scenario calibration_scenario(const v1::Scenario& base, const std::string& m
   *s.mutable_media() = base.media();
   s.mutable_chair()->set_open_deadline_min(0.05);
   s.mutable_chair()->set_wait_for_quorum_min(0.02);
+  return s;
+}
 
-  // The link: the base's fastest profile, without loss or outages.
+// The link: the base's fastest profile, without loss or outages.
+v1::NetworkProfile calibration_link(const v1::Scenario& base) {
   const v1::NetworkProfile* fastest = nullptr;
   for (const auto& p : base.profiles()) {
     if (fastest == nullptr || p.base_one_way_ms() < fastest->base_one_way_ms()) fastest = &p;
@@ -266,73 +280,76 @@ v1::Scenario calibration_scenario(const v1::Scenario& base, const std::string& m
   if (!link.has_jitter_ms()) link.mutable_jitter_ms()->mutable_constant()->set_value(1);
   link.mutable_loss()->set_p_good_to_bad(0);
   link.mutable_loss()->set_p_bad_to_good(1);
-  *s.add_profiles() = link;
+  return link;
+}
 
-  // Agendas: plain (no votes) and with votes, the vote open for the rest of
-  // the run; think times spread the ballots over it.
-  const double item_min = 0.02;
-  {
-    auto* a = s.add_agendas();
-    a->set_name("cal-plain");
-    auto* it = a->add_items();
-    it->set_title("plain");
-    it->set_duration_min(run_seconds / 60);
-  }
-  {
-    // One speaker per cell for the whole run: MediaFrames relayed to every
-    // other member (a broadcast-heavy mix, few Hellos).
-    auto* a = s.add_agendas();
-    a->set_name("cal-media");
-    auto* it = a->add_items();
-    it->set_title("media");
-    it->set_duration_min(run_seconds / 60);
-    it->set_floor_requests(12);
-  }
-  {
-    auto* a = s.add_agendas();
-    a->set_name("cal-votes");
-    auto* it = a->add_items();
-    it->set_title("votes");
-    it->set_duration_min(item_min);
-    it->set_floor_requests(mix == "mixed" ? 3 : 0);
-    auto* v = it->add_votes();
-    v->set_vote_id(1);
-    v->set_kind(level % 2 == 0 ? v1::VOTE_KIND_ELECTION : v1::VOTE_KIND_RESOLUTION);
-    v->set_subject("calibration");
-    v->set_open_s(std::max(4.0, run_seconds));
-    v->set_yes_probability(0.8);
-    v->set_no_probability(0.1);
-  }
+// Agendas: plain (no votes), media (one speaker per cell for the whole run:
+// MediaFrames relayed to every other member, a broadcast-heavy mix with few
+// Hellos) and votes (the vote open for the rest of the run; think times
+// spread the ballots over it).
+void add_agendas(const std::string& mix, int level, double run_seconds, v1::Scenario* s) {
+  constexpr double kVoteItemMin = 0.02;
+  auto* plain = s->add_agendas();
+  plain->set_name("cal-plain");
+  auto* plain_item = plain->add_items();
+  plain_item->set_title("plain");
+  plain_item->set_duration_min(run_seconds / 60);
+  auto* media = s->add_agendas();
+  media->set_name("cal-media");
+  auto* media_item = media->add_items();
+  media_item->set_title("media");
+  media_item->set_duration_min(run_seconds / 60);
+  media_item->set_floor_requests(12);
+  auto* votes = s->add_agendas();
+  votes->set_name("cal-votes");
+  auto* it = votes->add_items();
+  it->set_title("votes");
+  it->set_duration_min(kVoteItemMin);
+  it->set_floor_requests(mix == "mixed" ? 3 : 0);
+  auto* v = it->add_votes();
+  v->set_vote_id(1);
+  v->set_kind(level % 2 == 0 ? v1::VOTE_KIND_ELECTION : v1::VOTE_KIND_RESOLUTION);
+  v->set_subject("calibration");
+  v->set_open_s(std::max(4.0, run_seconds));
+  v->set_yes_probability(0.8);
+  v->set_no_probability(0.1);
+}
 
-  uint32_t hb_ms = 2000, missed = 3, cells = 10, officials = 19;
-  std::string agenda = "cal-plain";
+// The mix's shape; the reconnect mix adds its flaky link (outages past the
+// liveness window, 0.6 s: each breaks the connection, and the member comes
+// back with a Hello, a resume, not a JoinMeeting) and the media mix its codec.
+MixShape mix_shape(const std::string& mix, const v1::NetworkProfile& link, v1::Scenario* s) {
+  MixShape m;
   if (mix == "heartbeat") {
-    hb_ms = 250, missed = 4, cells = 24, officials = 19;
+    m = {250, 4, 24, 19, "cal-plain"};
   } else if (mix == "ballot") {
-    hb_ms = 5000, missed = 3, cells = 24, officials = 29, agenda = "cal-votes";
+    m = {5000, 3, 24, 29, "cal-votes"};
   } else if (mix == "reconnect") {
-    hb_ms = 300, missed = 2, cells = 24, officials = 15;
-    // Outages past the liveness window (0.6 s): each breaks the connection,
-    // and the member comes back with a Hello (resume), not a JoinMeeting.
+    m = {300, 2, 24, 15, "cal-plain"};
     v1::NetworkProfile flaky = link;
     flaky.set_name("cal-flaky");
     flaky.mutable_outages()->set_mean_up_s(2);
     flaky.mutable_outages()->mutable_down_s()->mutable_constant()->set_value(1.5);
-    *s.add_profiles() = flaky;
+    *s->add_profiles() = flaky;
   } else if (mix == "media") {
-    hb_ms = 3000, missed = 3, cells = 6, officials = 19, agenda = "cal-media";
-    if (s.media().frame_ms() == 0) s.mutable_media()->set_frame_ms(20);
-    if (s.media().bitrate_kbps() == 0) s.mutable_media()->set_bitrate_kbps(24);
+    m = {3000, 3, 6, 19, "cal-media"};
+    if (s->media().frame_ms() == 0) s->mutable_media()->set_frame_ms(20);
+    if (s->media().bitrate_kbps() == 0) s->mutable_media()->set_bitrate_kbps(24);
   } else {  // mixed
-    hb_ms = 1000, missed = 6, cells = 30, officials = 11, agenda = "cal-votes";
+    m = {1000, 6, 30, 11, "cal-votes"};
   }
-  s.mutable_rules()->set_heartbeat_interval_ms(hb_ms);
-  s.mutable_rules()->set_missed_heartbeats(missed);
-  const double scaled = std::round(cells * level * scale);
-  auto* ct = s.add_cell_types();
+  return m;
+}
+
+// The one cell type: the mix's cells scaled by level and scale, everyone
+// attending, joining in the first seconds.
+void add_cell_type(const std::string& mix, const MixShape& m, int level, double run_seconds,
+                   double scale, v1::Scenario* s) {
+  const double scaled = std::round(m.cells * level * scale);
+  auto* ct = s->add_cell_types();
   ct->set_name("cal");
   ct->set_count(static_cast<uint32_t>(std::max(1.0, scaled)));
-  ct->mutable_members()->set_official(officials);
+  ct->mutable_members()->set_official(m.officials);
   ct->mutable_members()->set_probationary(1);
   auto* l = ct->add_links();
   l->set_profile(mix == "reconnect" ? "cal-flaky" : "cal-link");
@@ -343,10 +360,29 @@ v1::Scenario calibration_scenario(const v1::Scenario& base, const std::string& m
   ct->mutable_join_offset_min()->mutable_uniform()->set_min(0);
   ct->mutable_join_offset_min()->mutable_uniform()->set_max(std::min(0.05, run_seconds / 60 / 4));
   ct->set_join_earliest_min(0);
-  ct->set_agenda(agenda);
+  ct->set_agenda(m.agenda);
   ct->set_start_window_min(std::min(0.02, run_seconds / 60 / 8));
   ct->set_start_offset_min(0);
   ct->set_crash_probability(0);
+}
+
+}  // namespace
+
+v1::Scenario calibration_scenario(const v1::Scenario& base, const std::string& mix, int level,
+                                  double run_seconds, double scale) {
+  CELLSIM_ASSERT(level >= 1);
+  CELLSIM_ASSERT(run_seconds > 0 && scale > 0);
+  // Members ask for the floor 5-60 s into an item and get it 5 s later
+  // (agents/agent.cc): the media mix runs long enough for speakers to speak.
+  if (mix == "media") run_seconds = std::max(run_seconds, kMediaRunS);
+  v1::Scenario s = scenario_frame(base, mix, level, run_seconds);
+  const v1::NetworkProfile link = calibration_link(base);
+  *s.add_profiles() = link;
+  add_agendas(mix, level, run_seconds, &s);
+  const MixShape m = mix_shape(mix, link, &s);
+  s.mutable_rules()->set_heartbeat_interval_ms(m.heartbeat_interval_ms);
+  s.mutable_rules()->set_missed_heartbeats(m.missed_heartbeats);
+  add_cell_type(mix, m, level, run_seconds, scale, &s);
   return s;
 }
 
@@ -425,6 +461,256 @@ TlsHandshakeCost measure_tls_handshake(int handshakes) {
   return out;
 }
 
+namespace {
+
+// The calibration's working folder in /tmp (removed with everything in it on
+// destruction) and the key cellmeetd made in it.
+class Workspace {
+ public:
+  Workspace() = default;
+  ~Workspace() {
+    if (dir_.empty()) return;
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+
+  // Makes the folder, and the key with `server_binary keygen`. False with *error.
+  bool create(const std::string& server_binary, std::string* error) {
+    char tmpl[] = "/tmp/cellsim-calibrate-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) {
+      *error = "cannot create a temporary folder in /tmp";
+      return false;
+    }
+    dir_ = tmpl;
+    SpawnOptions quiet;  // keygen prints the key's path; its errors stay on stderr
+    quiet.output_file = "/dev/null";
+    quiet.keep_stderr = true;
+    if (run_child({server_binary, "keygen", "--out", key_file()}, quiet) != 0) {
+      *error = "`" + server_binary + " keygen` failed";
+      return false;
+    }
+    std::string why;
+    if (!read_key_file(key_file(), &key_, &why)) {
+      *error = "reading the key cellmeetd wrote: " + why;
+      return false;
+    }
+    return true;
+  }
+
+  const std::string& dir() const { return dir_; }
+  std::string key_file() const { return dir_ + "/key"; }
+  std::string deployment_file() const { return dir_ + "/deployment.textproto"; }
+  const std::string& key() const { return key_; }
+
+ private:
+  std::string dir_;
+  std::string key_;
+};
+
+// The derived scenario is valid, and its rosters are in the deployment file.
+bool prepare_run(const v1::Scenario& s, const std::string& deployment, std::string* error) {
+  std::vector<scenario::LoadError> errors;
+  if (!scenario::validate_scenario(s, &errors)) {
+    *error = "the derived scenario " + s.name() +
+             " is invalid: " + (errors.empty() ? std::string("?") : errors[0].to_string());
+    return false;
+  }
+  std::ofstream d(deployment);
+  d << deployment_text(s);
+  if (!d) {
+    *error = "cannot write " + deployment;
+    return false;
+  }
+  return true;
+}
+
+// `cellmeetd serve`'s flags for the run: one shard thread, ephemeral ports,
+// the scenario's rules.
+std::vector<std::string> serve_args(const v1::Scenario& s, const Workspace& ws) {
+  const auto q = scenario::engine_quorum(s.rules().quorum_fraction());
+  return {"--key",
+          ws.key_file(),
+          "--deployment",
+          ws.deployment_file(),
+          "--threads",
+          "1",
+          "--port",
+          "0",
+          "--metrics-port",
+          "0",
+          "--heartbeat-interval-ms",
+          std::to_string(s.rules().heartbeat_interval_ms()),
+          "--missed-heartbeats",
+          std::to_string(s.rules().missed_heartbeats()),
+          "--quorum",
+          std::to_string(q.num) + "/" + std::to_string(q.den)};
+}
+
+// The live driver's run against the server, and the CPU window around it.
+struct DriveResult {
+  LoadOutcome load;
+  double window_s = 0;      // the run plus kSettleS
+  double connection_s = 0;  // connections up × seconds
+  bool stopped = false;     // on_progress said stop
+};
+
+DriveResult drive(const CalibrateOptions& o, const v1::Scenario& s, const std::string& label,
+                  uint16_t port, const std::string& key) {
+  DriveResult d;
+  LoadOptions lo;
+  lo.target_host = "127.0.0.1";
+  lo.target_port = port;
+  lo.key = key;
+  lo.scenario_file = o.base_scenario_file;
+  lo.progress_every_s = 0.25;
+  double last_t = 0;
+  lo.on_progress = [&](const Progress& p) {
+    d.connection_s += static_cast<double>(p.connected) * std::max(0.0, p.elapsed_s - last_t);
+    last_t = p.elapsed_s;
+    if (o.on_progress && !o.on_progress(p.elapsed_s, p.duration_s, label)) {
+      d.stopped = true;
+      return false;
+    }
+    return true;
+  };
+  const auto w0 = std::chrono::steady_clock::now();
+  d.load = run_load(s, lo);
+  std::this_thread::sleep_for(std::chrono::duration<double>(kSettleS));
+  d.window_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+  return d;
+}
+
+// One run's figures: the counters' differences (frames of no real type left
+// out), the liveness checks estimated from the connection-seconds, the CPU.
+CalibrationRun run_figures(const std::string& label, const v1::Scenario& s, const DriveResult& d,
+                           const FrameCounters& before, const FrameCounters& after,
+                           uint64_t cpu_ns) {
+  CalibrationRun r;
+  r.label = label;
+  r.members = d.load.members;
+  for (const auto& [t, v] : after.in) {
+    const auto it = before.in.find(t);
+    const double diff = v - (it == before.in.end() ? 0 : it->second);
+    if (diff > 0 && t != "unknown" && t != "body_not_set" && t != "none") r.frames_in[t] = diff;
+  }
+  for (const auto& [t, v] : after.out) {
+    const auto it = before.out.find(t);
+    r.frames_out += v - (it == before.out.end() ? 0 : it->second);
+  }
+  const double hb_s = s.rules().heartbeat_interval_ms() / 1000.0;
+  const double live_s = hb_s * s.rules().missed_heartbeats();
+  r.timer_runs = d.connection_s / std::max(live_s - hb_s, hb_s);
+  r.seconds = d.window_s;
+  r.cpu_ns = static_cast<double>(cpu_ns);
+  return r;
+}
+
+std::string run_log_line(const CalibrationRun& r) {
+  double in_total = 0;
+  for (const auto& [t, v] : r.frames_in) in_total += v;
+  std::ostringstream line;
+  line << "  " << r.label << ": " << r.members << " members, " << fixed(in_total, 0)
+       << " frames in, " << fixed(r.frames_out, 0) << " out, server CPU "
+       << fixed(r.cpu_ns / 1e6, 1) << " ms in " << fixed(r.seconds, 1) << " s";
+  return line.str();
+}
+
+// One (mix, level) run against a fresh server, appended to out->runs. False
+// with out->error (out->interrupted too when on_progress stopped it).
+bool measure_run(const CalibrateOptions& o, const Workspace& ws, const v1::Scenario& base,
+                 const std::string& mix, int level, CalibrateOutcome* out) {
+  const v1::Scenario s = calibration_scenario(base, mix, level, o.run_seconds, o.scale);
+  if (!prepare_run(s, ws.deployment_file(), &out->error)) return false;
+  const std::string label = mix + " L" + std::to_string(level);
+  ServerProcess server;
+  FrameCounters before, after;
+  uint64_t cpu0 = 0, cpu1 = 0;
+  if (!server.start(o.server_binary, serve_args(s, ws), ws.dir(), &out->error) ||
+      !scrape_frame_counters(server.metrics_port(), &before, &out->error) ||
+      !process_cpu_ns(server.pid(), &cpu0, &out->error)) {
+    return false;
+  }
+  if (o.on_log) o.on_log("run " + label + ": " + s.name());
+  const DriveResult d = drive(o, s, label, server.port(), ws.key());
+  if (!process_cpu_ns(server.pid(), &cpu1, &out->error)) return false;
+  if (!d.load.ok) {
+    out->error = "run " + label + ": " + d.load.error;
+    return false;
+  }
+  if (d.stopped) {
+    out->interrupted = true;
+    out->error = "interrupted";
+    return false;
+  }
+  if (!scrape_frame_counters(server.metrics_port(), &after, &out->error)) return false;
+  server.stop();
+  CalibrationRun r = run_figures(label, s, d, before, after, cpu1 - cpu0);
+  if (o.on_log) o.on_log(run_log_line(r));
+  out->runs.push_back(std::move(r));
+  return true;
+}
+
+// What the calibration file says of where its figures come from.
+std::string calibration_source(const v1::Scenario& base, const CalibrateOptions& o,
+                               const CalibrateOutcome& out, const std::string& date) {
+  std::ostringstream source;
+  source << "cellsim calibrate, " << date << ": cellmeetd (--threads 1) driven by the live "
+         << "driver over loopback in " << out.runs.size() << " runs (" << calibration_mixes().size()
+         << " workload mixes x " << o.levels << " load levels, " << fixed(o.run_seconds, 0)
+         << " s each, the media mix's " << fixed(std::max(o.run_seconds, kMediaRunS), 0)
+         << " s) derived from "
+         << (o.base_scenario_file.empty() ? base.name() : o.base_scenario_file)
+         << "; server CPU from /proc schedstat (process accounting), frames from its /metrics "
+         << "counters; non-negative least squares, every type costing at least the "
+         << out.fit.reference << " cost; the engine's liveness checks are folded into the "
+         << "per-frame costs (timer_us 0); idle " << fixed(out.fit.idle_us_per_s, 1)
+         << " us/s not modelled";
+  if (!out.fit.folded.empty()) {
+    source << "; folded into the default:";
+    for (const auto& t : out.fit.folded) source << " " << t;
+  }
+  return source.str();
+}
+
+std::string tls_source(const TlsHandshakeCost& tls) {
+  std::ostringstream source;
+  source << "; tls_handshake_us: the server's side of " << tls.handshakes
+         << " TLS 1.3 handshakes in process (ECDSA P-256 certificate, memory BIOs, thread CPU "
+            "clock, median of "
+         << kTlsMeasureRounds << " rounds; client side " << fixed(tls.client_us, 0) << " us)";
+  return source.str();
+}
+
+// After the runs: the fit, the TLS handshake, the calibration and its file.
+// False with out->error.
+bool finish(const v1::Scenario& base, const CalibrateOptions& o, CalibrateOutcome* out) {
+  out->fit = fit_costs(&out->runs, FitOptions{});
+  if (!out->fit.ok) {
+    out->error = out->fit.error;
+    return false;
+  }
+  const std::string date = utc_date();  // the runs' end, before the handshakes
+  const TlsHandshakeCost tls = measure_tls_handshake(o.tls_handshakes);
+  if (!tls.ok) {
+    out->error = "measuring the TLS handshake: " + tls.error;
+    return false;
+  }
+  if (o.on_log) {
+    o.on_log("  TLS 1.3 handshake: server " + fixed(tls.server_us, 0) + " us, client " +
+             fixed(tls.client_us, 0) + " us CPU (" + std::to_string(tls.handshakes) +
+             " in process)");
+  }
+  const std::string source = calibration_source(base, o, *out, date) + tls_source(tls);
+  out->calibration = to_calibration(out->fit, machine_description(), source);
+  out->calibration.set_tls_handshake_us(tls.server_us);
+  out->file_text = calibration_file_text(out->calibration, runs_table(out->runs));
+  return true;
+}
+
+}  // namespace
+
 CalibrateOutcome calibrate(const v1::Scenario& base, const CalibrateOptions& o) {
   CalibrateOutcome out;
   if (o.server_binary.empty() || ::access(o.server_binary.c_str(), X_OK) != 0) {
@@ -435,182 +721,16 @@ CalibrateOutcome calibrate(const v1::Scenario& base, const CalibrateOptions& o) 
     out.error = "levels must be 1.." + std::to_string(kMaxCalibrationLevels);
     return out;
   }
-  char tmpl[] = "/tmp/cellsim-calibrate-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) {
-    out.error = "cannot create a temporary folder in /tmp";
-    return out;
-  }
-  const std::string work = tmpl;
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  } cleanup{work};
-  const std::string key_file = work + "/key";
-  SpawnOptions quiet;  // keygen prints the key's path; its errors stay on stderr
-  quiet.output_file = "/dev/null";
-  quiet.keep_stderr = true;
-  if (run_child({o.server_binary, "keygen", "--out", key_file}, quiet) != 0) {
-    out.error = "`" + o.server_binary + " keygen` failed";
-    return out;
-  }
-  std::string key, why;
-  if (!read_key_file(key_file, &key, &why)) {
-    out.error = "reading the key cellmeetd wrote: " + why;
-    return out;
-  }
-
+  Workspace ws;
+  if (!ws.create(o.server_binary, &out.error)) return out;
   for (int level = 1; level <= o.levels; ++level) {
     for (const std::string& mix : calibration_mixes()) {
-      const v1::Scenario s = calibration_scenario(base, mix, level, o.run_seconds, o.scale);
-      std::vector<scenario::LoadError> errors;
-      if (!scenario::validate_scenario(s, &errors)) {
-        out.error = "the derived scenario " + s.name() + " is invalid: " +
-                    (errors.empty() ? std::string("?") : errors[0].to_string());
-        return out;
-      }
-      const std::string label = mix + " L" + std::to_string(level);
-      const std::string deployment = work + "/deployment.textproto";
-      {
-        std::ofstream d(deployment);
-        d << deployment_text(s);
-        if (!d) {
-          out.error = "cannot write " + deployment;
-          return out;
-        }
-      }
-      const auto q = scenario::engine_quorum(s.rules().quorum_fraction());
-      ServerProcess server;
-      if (!server.start(o.server_binary,
-                        {"--key", key_file, "--deployment", deployment, "--threads", "1",
-                         "--port", "0", "--metrics-port", "0", "--heartbeat-interval-ms",
-                         std::to_string(s.rules().heartbeat_interval_ms()), "--missed-heartbeats",
-                         std::to_string(s.rules().missed_heartbeats()), "--quorum",
-                         std::to_string(q.num) + "/" + std::to_string(q.den)},
-                        work, &why)) {
-        out.error = why;
-        return out;
-      }
-      FrameCounters before, after;
-      if (!scrape_frame_counters(server.metrics_port(), &before, &why)) {
-        out.error = why;
-        return out;
-      }
-      uint64_t cpu0 = 0, cpu1 = 0;
-      if (!process_cpu_ns(server.pid(), &cpu0, &why)) {
-        out.error = why;
-        return out;
-      }
-      LoadOptions lo;
-      lo.target_host = "127.0.0.1";
-      lo.target_port = server.port();
-      lo.key = key;
-      lo.scenario_file = o.base_scenario_file;
-      lo.progress_every_s = 0.25;
-      double conn_s = 0, last_t = 0;
-      bool stopped = false;
-      lo.on_progress = [&](const Progress& p) {
-        conn_s += static_cast<double>(p.connected) * std::max(0.0, p.elapsed_s - last_t);
-        last_t = p.elapsed_s;
-        if (o.on_progress && !o.on_progress(p.elapsed_s, p.duration_s, label)) {
-          stopped = true;
-          return false;
-        }
-        return true;
-      };
-      if (o.on_log) o.on_log("run " + label + ": " + s.name());
-      const auto w0 = std::chrono::steady_clock::now();
-      const LoadOutcome lr = run_load(s, lo);
-      std::this_thread::sleep_for(std::chrono::duration<double>(kSettleS));
-      const double window_s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
-      if (!process_cpu_ns(server.pid(), &cpu1, &why)) {
-        out.error = why;
-        return out;
-      }
-      if (!lr.ok) {
-        out.error = "run " + label + ": " + lr.error;
-        return out;
-      }
-      if (stopped) {
-        out.interrupted = true;
-        out.error = "interrupted";
-        return out;
-      }
-      if (!scrape_frame_counters(server.metrics_port(), &after, &why)) {
-        out.error = why;
-        return out;
-      }
-      server.stop();
-      CalibrationRun r;
-      r.label = label;
-      r.members = lr.members;
-      for (const auto& [t, v] : after.in) {
-        const auto it = before.in.find(t);
-        const double d = v - (it == before.in.end() ? 0 : it->second);
-        if (d > 0 && t != "unknown" && t != "body_not_set" && t != "none") r.frames_in[t] = d;
-      }
-      for (const auto& [t, v] : after.out) {
-        const auto it = before.out.find(t);
-        r.frames_out += v - (it == before.out.end() ? 0 : it->second);
-      }
-      const double hb_s = s.rules().heartbeat_interval_ms() / 1000.0;
-      const double live_s = hb_s * s.rules().missed_heartbeats();
-      r.timer_runs = conn_s / std::max(live_s - hb_s, hb_s);
-      r.seconds = window_s;
-      r.cpu_ns = static_cast<double>(cpu1 - cpu0);
-      if (o.on_log) {
-        double in_total = 0;
-        for (const auto& [t, v] : r.frames_in) in_total += v;
-        std::ostringstream line;
-        line << "  " << label << ": " << r.members << " members, " << fixed(in_total, 0)
-             << " frames in, " << fixed(r.frames_out, 0) << " out, server CPU "
-             << fixed(r.cpu_ns / 1e6, 1) << " ms in " << fixed(window_s, 1) << " s";
-        o.on_log(line.str());
-      }
-      out.runs.push_back(std::move(r));
+      if (!measure_run(o, ws, base, mix, level, &out)) return out;
     }
   }
-  out.fit = fit_costs(&out.runs, FitOptions{});
-  if (!out.fit.ok) {
-    out.error = out.fit.error;
-    return out;
-  }
-  std::ostringstream source;
-  source << "cellsim calibrate, " << utc_date() << ": cellmeetd (--threads 1) driven by the live "
-         << "driver over loopback in " << out.runs.size() << " runs (" << calibration_mixes().size()
-         << " workload mixes x " << o.levels << " load levels, " << fixed(o.run_seconds, 0)
-         << " s each, the media mix's " << fixed(std::max(o.run_seconds, kMediaRunS), 0)
-         << " s) derived from " << (o.base_scenario_file.empty() ? base.name() : o.base_scenario_file)
-         << "; server CPU from /proc schedstat (process accounting), frames from its /metrics "
-         << "counters; non-negative least squares, every type costing at least the "
-         << out.fit.reference << " cost; the engine's liveness checks are folded into the "
-         << "per-frame costs (timer_us 0); idle " << fixed(out.fit.idle_us_per_s, 1)
-         << " us/s not modelled";
-  if (!out.fit.folded.empty()) {
-    source << "; folded into the default:";
-    for (const auto& t : out.fit.folded) source << " " << t;
-  }
-  const TlsHandshakeCost tls = measure_tls_handshake(o.tls_handshakes);
-  if (!tls.ok) {
-    out.error = "measuring the TLS handshake: " + tls.error;
-    return out;
-  }
-  source << "; tls_handshake_us: the server's side of " << tls.handshakes
-         << " TLS 1.3 handshakes in process (ECDSA P-256 certificate, memory BIOs, thread CPU "
-            "clock, median of "
-         << kTlsMeasureRounds << " rounds; client side " << fixed(tls.client_us, 0) << " us)";
-  if (o.on_log) {
-    o.on_log("  TLS 1.3 handshake: server " + fixed(tls.server_us, 0) + " us, client " +
-             fixed(tls.client_us, 0) + " us CPU (" + std::to_string(tls.handshakes) +
-             " in process)");
-  }
-  out.calibration = to_calibration(out.fit, machine_description(), source.str());
-  out.calibration.set_tls_handshake_us(tls.server_us);
-  out.file_text = calibration_file_text(out.calibration, runs_table(out.runs));
-  out.ok = true;
+  out.ok = finish(base, o, &out);
+  CELLSIM_ASSERT(!out.ok ||
+                 out.runs.size() == static_cast<size_t>(o.levels) * calibration_mixes().size());
   return out;
 }
 

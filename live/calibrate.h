@@ -111,12 +111,12 @@ TlsHandshakeCost measure_tls_handshake(int handshakes);
 // --- The whole calibration ---------------------------------------------------
 
 struct CalibrateOptions {
-  std::string server_binary;      // cellmeetd
-  int levels = 3;                 // load levels per mix
-  double run_seconds = 12;        // each run's length
-  double scale = 1;               // multiplies the cells of every run (tests: < 1)
+  std::string server_binary;                   // cellmeetd
+  int levels = 3;                              // load levels per mix
+  double run_seconds = 12;                     // each run's length
+  double scale = 1;                            // multiplies the cells of every run (tests: < 1)
   int tls_handshakes = kTlsHandshakesDefault;  // measure_tls_handshake()'s
-  std::string base_scenario_file; // recorded in the source
+  std::string base_scenario_file;              // recorded in the source; run_calibration() loads it
   // Called with a line of progress (run started, run measured).
   std::function<void(const std::string&)> on_log;
   // Called often while a run goes; return false to stop everything.
@@ -130,15 +130,19 @@ struct CalibrateOutcome {
   std::vector<CalibrationRun> runs;
   CostFit fit;
   v1::Calibration calibration;
-  std::string file_text;          // what to write
+  std::string file_text;  // what to write
 };
 
 // The derived scenario of one run (exposed for the tests).
+// REQUIRES: level >= 1, run_seconds > 0, scale > 0.
 v1::Scenario calibration_scenario(const v1::Scenario& base, const std::string& mix, int level,
                                   double run_seconds, double scale);
 // The mixes, in run order.
 std::vector<std::string> calibration_mixes();
 
+// Every run, the fit and the TLS handshake; the calibration and its file's
+// text (written by run_calibration(), live/run_calibration.h). Not ok with
+// the error (interrupted when on_progress said stop).
 // REQUIRES: base validated with defaults applied.
 CalibrateOutcome calibrate(const v1::Scenario& base, const CalibrateOptions& options);
 
