@@ -20,6 +20,7 @@
 #include <sstream>
 #include <string>
 
+#include "live/run_calibration.h"
 #include "metrics/prometheus_text.h"
 #include "metrics/scrape.h"
 #include "scenario/loader.h"
@@ -156,6 +157,30 @@ int calibrate_servers_running() {
     }
   }
   return n;
+}
+
+TEST(RunCalibration, ABaseScenarioThatDoesNotLoadIsReportedBeforeAnyRun) {
+  CalibrateOptions o;
+  o.server_binary = CELLMEETD_BINARY;
+  o.base_scenario_file = "/nonexistent/base.textproto";
+  bool started = false;
+  CalibrationHooks hooks;
+  hooks.on_start = [&](const CalibrationPlan&) { started = true; };
+  const CalibrationResult r = run_calibration(o, "/nonexistent/out.textproto", hooks);
+  EXPECT_EQ(r.status, CalibrationStatus::kBadScenario);
+  ASSERT_FALSE(r.scenario_errors.empty());
+  EXPECT_NE(r.scenario_errors[0].find("/nonexistent/base.textproto"), std::string::npos);
+  EXPECT_FALSE(started);
+}
+
+TEST(RunCalibration, PlansTheLengthAndTheDefaultFile) {
+  // 5 mixes: 4 runs of S + 1 s and the media run of at least 25 + 1 s, per level.
+  EXPECT_EQ(calibration_minutes(1, 5), 1);      // 50 s
+  EXPECT_EQ(calibration_minutes(3, 12), 4);     // 234 s
+  EXPECT_EQ(calibration_minutes(8, 600), 401);  // 24,040 s
+  const std::string file = default_calibration_file();
+  EXPECT_EQ(file.rfind("calibration/measured-", 0), 0u) << file;
+  EXPECT_NE(file.find(machine_slug()), std::string::npos) << file;
 }
 
 // Shows the TLS handshake's server-side CPU is measured: positive, more than
