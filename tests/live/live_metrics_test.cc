@@ -28,11 +28,13 @@ constexpr char kScenario[] = R"pb(
   duration_min: 0.15
   start_unix_s: 1796086800
   rules { heartbeat_interval_ms: 1000 missed_heartbeats: 3 }
-  profiles { name: "lan" base_one_way_ms: 1 bandwidth_down_kbps: 100000 bandwidth_up_kbps: 100000 }
-  agendas {
-    name: "a"
-    items { title: "Thảo luận" duration_min: 5 }
+  profiles {
+    name: "lan"
+    base_one_way_ms: 1
+    bandwidth_down_kbps: 100000
+    bandwidth_up_kbps: 100000
   }
+  agendas { name: "a" items { title: "Thảo luận" duration_min: 5 } }
   cell_types {
     name: "c"
     count: 2
