@@ -2,14 +2,20 @@
 // recovering known per-frame costs from synthetic runs (also when two frame
 // types are nearly collinear) and reporting its error; and golden results:
 // on fixed synthetic runs the fit gives exactly the coefficients, predictions
-// and calibration file text recorded from the code before live/calibrate.cc
-// was split (the same bits: the fit is deterministic arithmetic).
+// and calibration file text in testdata/fit_golden.txt, recorded from the
+// code before live/calibrate.cc was split (the same bits: the fit is
+// deterministic arithmetic).
 #include "live/fit.h"
 
 #include <gtest/gtest.h>
 
+#include <bit>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
 #include <map>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -169,177 +175,83 @@ std::vector<CalibrationRun> golden_runs() {
   return runs;
 }
 
-struct ExpectedFit {
-  std::string reference;
-  std::map<std::string, double> base_us;
-  double default_base_us = 0;
-  bool default_fitted = false;
-  double per_output_us = 0, timer_us = 0, idle_us_per_s = 0, fit_error = 0;
-  std::vector<std::string> folded;
-  std::vector<double> predicted_ns;
-};
-
-// Every figure equal to the bit (EXPECT_EQ on doubles, on purpose).
-void expect_same(const CostFit& f, const std::vector<CalibrationRun>& runs, const ExpectedFit& e) {
-  ASSERT_TRUE(f.ok) << f.error;
-  EXPECT_EQ(f.reference, e.reference);
-  EXPECT_EQ(f.base_us, e.base_us);
-  EXPECT_EQ(f.default_base_us, e.default_base_us);
-  EXPECT_EQ(f.default_fitted, e.default_fitted);
-  EXPECT_EQ(f.per_output_us, e.per_output_us);
-  EXPECT_EQ(f.timer_us, e.timer_us);
-  EXPECT_EQ(f.idle_us_per_s, e.idle_us_per_s);
-  EXPECT_EQ(f.fit_error, e.fit_error);
-  EXPECT_EQ(f.folded, e.folded);
-  ASSERT_EQ(runs.size(), e.predicted_ns.size());
-  for (size_t i = 0; i < runs.size(); ++i) EXPECT_EQ(runs[i].predicted_ns, e.predicted_ns[i]) << i;
+// A double as the golden file writes it: its bits in hex, then %.17g.
+std::string bits(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%016llx %.17g",
+                static_cast<unsigned long long>(std::bit_cast<uint64_t>(v)), v);
+  return buf;
 }
 
-TEST(CalibrateFitGolden, NnlsGivesTheRecordedSolution) {
+void report_fit(const std::string& name, const CostFit& f, const std::vector<CalibrationRun>& runs,
+                std::ostringstream* o) {
+  *o << "== fit " << name << "\n";
+  if (!f.ok) *o << "error " << f.error << "\n";
+  *o << "reference " << f.reference << "\n";
+  for (const auto& [type, us] : f.base_us) *o << "base_us " << type << " " << bits(us) << "\n";
+  *o << "default_base_us " << bits(f.default_base_us) << "\n"
+     << "default_fitted " << f.default_fitted << "\n"
+     << "per_output_us " << bits(f.per_output_us) << "\n"
+     << "timer_us " << bits(f.timer_us) << "\n"
+     << "idle_us_per_s " << bits(f.idle_us_per_s) << "\n"
+     << "fit_error " << bits(f.fit_error) << "\n";
+  for (const auto& t : f.folded) *o << "folded " << t << "\n";
+  for (const auto& r : runs)
+    *o << "predicted_ns " << r.label << " " << bits(r.predicted_ns) << "\n";
+}
+
+// Everything the golden file holds, computed now: NNLS on a small system
+// with a bound active, the fit with the timer term, with the defaults (and
+// the calibration file's text), and with too few runs for the idle term.
+std::string golden_report() {
+  std::ostringstream o;
   const std::vector<std::vector<double>> a = {
       {1, 2, 0.5}, {0, 1, 3}, {2, 0, 1}, {1, 1, 1}, {3, -1, 0}};
-  const std::vector<double> b = {4, -2, 3, 1.5, 2};
   std::vector<double> x;
-  ASSERT_TRUE(nnls(a, b, &x, nullptr));
-  EXPECT_EQ(x, (std::vector<double>{0x1.2aaaaaaaaaaacp+0, 0x1.924924924924dp-1, 0x0p+0}));
-}
-
-TEST(CalibrateFitGolden, WithTheTimerTerm) {
+  if (!nnls(a, {4, -2, 3, 1.5, 2}, &x, nullptr)) o << "nnls failed\n";
+  for (double v : x) o << "nnls " << bits(v) << "\n";
   auto runs = golden_runs();
-  FitOptions fo;
-  fo.fit_timer = true;
-  const CostFit f = fit_costs(&runs, fo);
-  ExpectedFit e;
-  e.reference = "media_frame";
-  e.base_us = {{"cast_ballot", 0x1.c4fcdc5930fe4p+2},  {"floor_request", 0x1.101d5ce57fc2p+3},
-               {"heartbeat", 0x1.25e70f497e136p+1},    {"hello", 0x1.8e1779cedab43p+4},
-               {"join_meeting", 0x1.2c369f2c9f4a4p+3}, {"media_frame", 0x1.25e70f497e136p+1}};
-  e.default_base_us = 0x1.25e70f497e136p+1;
-  e.default_fitted = true;
-  e.per_output_us = 0x1.6401fe16d1bc9p+0;
-  e.timer_us = 0x1.45106fbc348cap-1;
-  e.idle_us_per_s = 0x0p+0;
-  e.fit_error = 0x1.ba319efed810ep-8;
-  e.folded = {"open_vote"};
-  e.predicted_ns = {
-      0x1.1636c7a88cc1cp+24, 0x1.2455563f59d0dp+24, 0x1.0cc36e1bf4927p+28, 0x1.c0f8eda63e49ep+24,
-      0x1.1b4ec667c0083p+24, 0x1.59daf4d7b3051p+24, 0x1.3ead82d04b3adp+24, 0x1.6575b7a32d25dp+28,
-      0x1.1e23c143c9114p+24, 0x1.d4935fc158435p+23, 0x1.c947f4bd46b19p+24, 0x1.2db26b8ad6bdap+25,
-      0x1.8366fbdf2cd27p+26, 0x1.2455563f59d0dp+24,
-  };
-  expect_same(f, runs, e);
-}
-
-TEST(CalibrateFitGolden, WithTheDefaultsAndTheFileText) {
-  auto runs = golden_runs();
+  FitOptions with_timer;
+  with_timer.fit_timer = true;
+  report_fit("timer", fit_costs(&runs, with_timer), runs, &o);
+  runs = golden_runs();
   const CostFit f = fit_costs(&runs);
-  ExpectedFit e;
-  e.reference = "media_frame";
-  e.base_us = {{"cast_ballot", 0x1.ca0fb68f740d5p+2},  {"floor_request", 0x1.3d1d76c9e9b0ep+2},
-               {"heartbeat", 0x1.27574f99f4fb6p+1},    {"hello", 0x1.a6a692a3cf00ep+4},
-               {"join_meeting", 0x1.2c3dcbd68d082p+3}, {"media_frame", 0x1.27574f99f4fb6p+1}};
-  e.default_base_us = 0x1.27574f99f4fb6p+1;
-  e.default_fitted = true;
-  e.per_output_us = 0x1.63c9480e8e146p+0;
-  e.timer_us = 0x0p+0;
-  e.idle_us_per_s = 0x1.6a6b659134457p+5;
-  e.fit_error = 0x1.c37cf46ea8f9cp-8;
-  e.folded = {"open_vote"};
-  e.predicted_ns = {
-      0x1.15f6b21e0863ep+24, 0x1.24423f27c54ecp+24, 0x1.0cbcb94bea13p+28,  0x1.c1fa4d9a703c2p+24,
-      0x1.1b65622b52bcdp+24, 0x1.59602c88754f6p+24, 0x1.3f24c6a92cd5cp+24, 0x1.6583ac7502c03p+28,
-      0x1.1e59b9cf5ae54p+24, 0x1.d45f41e921d9bp+23, 0x1.c9726c6569f7p+24,  0x1.2d209980b2ee5p+25,
-      0x1.835eeb7586921p+26, 0x1.24423f27c54ecp+24,
-  };
-  expect_same(f, runs, e);
+  report_fit("default", f, runs, &o);
   const v1::Calibration c = to_calibration(f, "golden machine", "golden source");
-  EXPECT_EQ(
-      calibration_file_text(c, runs_table(runs)),
-      R"golden(# MEASURED calibration for the server capacity model, written by `cellsim calibrate`.
-# Per-frame CPU costs of cellmeetd (one shard thread) on the machine named below;
-# Protobuf text format of cellsim.v1.Calibration. Use it with
-# `cellsim run SCENARIO --calibration FILE`, or a scenario's server.calibration.
-# base_us: CPU per frame received of that type; per_output_us: per frame sent
-# (each recipient); default_*: the types not listed; timer_us: per liveness check;
-# tls_handshake_us: per TLS 1.3 handshake, the server's side (members with tls: true).
-# fit_error: relative RMS error of the fitted against the measured CPU over the runs:
-#
-#   run            members       hello join_meetin   heartbeat cast_ballot media_frame other in      out wall s   cpu ms   fit ms    err
-#   g0                 120         120         240        3000           0           0      153     3360   10.0     18.1     18.2   0.8%
-#   g1                 240         300         240        1200         180           0      154     2640   11.0     19.1     19.2   0.1%
-#   g2                 360         540         360        2160           0       14400      153   161640   12.0    282.0    281.8  -0.1%
-#   g3                 480         480         480        1920           0           0      154     4800   10.0     29.1     29.5   1.3%
-#   g4                 120         150         120        3000          90           0      153     3360   11.0     18.8     18.6  -1.3%
-#   g5                 240         360         480        1440           0           0      154     2880   12.0     22.6     22.6  -0.0%
-#   g6                 360         360         360        1440           0           0      153     2520   10.0     21.0     20.9  -0.6%
-#   g7                 480         600         480        2400         360       19200      154   216480   11.0    374.6    374.9   0.1%
-#   g8                 120         180         120        3000           0           0      153     3360   12.0     18.7     18.8   0.5%
-#   g9                 240         240         240         960           0           0      154     2400   10.0     15.5     15.3  -0.7%
-#   g10                360         450         720        1800         270           0      153     2880   11.0     30.1     30.0  -0.5%
-#   g11                480         720         480        2880           0           0      154     5760   12.0     39.7     39.5  -0.5%
-#   g12                120         120         120        3000           0        4800      153    56160   10.0    101.7    101.5  -0.1%
-#   g13                240         300         240        1200         180           0      154     2640   11.0     19.0     19.2   1.1%
-#
-# fit error 0.7% (relative RMS over the runs)
-
-source: "golden source"
-machine: "golden machine"
-default_base_us: 2.307
-default_per_output_us: 1.39
-costs {
-  type: "cast_ballot"
-  base_us: 7.157
-  per_output_us: 1.39
-}
-costs {
-  type: "floor_request"
-  base_us: 4.955
-  per_output_us: 1.39
-}
-costs {
-  type: "heartbeat"
-  base_us: 2.307
-  per_output_us: 1.39
-}
-costs {
-  type: "hello"
-  base_us: 26.416
-  per_output_us: 1.39
-}
-costs {
-  type: "join_meeting"
-  base_us: 9.383
-  per_output_us: 1.39
-}
-costs {
-  type: "media_frame"
-  base_us: 2.307
-  per_output_us: 1.39
-}
-fit_error: 0.0069
-)golden");
-}
-
-TEST(CalibrateFitGolden, TooFewRunsForTheIdleTerm) {
-  auto runs = golden_runs();
+  o << "== file text\n" << calibration_file_text(c, runs_table(runs));
+  runs = golden_runs();
   runs.resize(5);
-  const CostFit f = fit_costs(&runs);
-  ExpectedFit e;
-  e.reference = "media_frame";
-  e.base_us = {{"cast_ballot", 0x1.3bc7176a23f82p+3}, {"floor_request", 0x1.4dac49d2cebd5p+1},
-               {"heartbeat", 0x1.4dac49d2cebd5p+1},   {"hello", 0x1.b90ceafae6453p+4},
-               {"join_meeting", 0x1.05db6fab6f0dp+3}, {"media_frame", 0x1.4dac49d2cebd5p+1}};
-  e.default_base_us = 0x1.4dac49d2cebd5p+1;
-  e.default_fitted = true;
-  e.per_output_us = 0x1.5d551ac2fedd8p+0;
-  e.timer_us = 0x0p+0;
-  e.idle_us_per_s = 0x0p+0;
-  e.fit_error = 0x1.fd9b148694eebp-54;
-  e.folded = {"open_vote"};
-  e.predicted_ns = {
-      0x1.13d1c4p+24, 0x1.24157p+24, 0x1.0ce849bffffffp+28, 0x1.bc45fc0000001p+24, 0x1.1f018ep+24,
-  };
-  expect_same(f, runs, e);
+  report_fit("few", fit_costs(&runs), runs, &o);
+  return o.str();
+}
+
+// The golden file without its header comment.
+std::string golden_file() {
+  std::ifstream in(std::string(CELLSIM_SOURCE_DIR) + "/tests/live/testdata/fit_golden.txt");
+  std::string text, line;
+  bool header = true;
+  while (std::getline(in, line)) {
+    if (header && line.rfind("# ", 0) == 0) continue;
+    header = false;
+    text += line + "\n";
+  }
+  return text;
+}
+
+TEST(CalibrateFitGolden, TheSameBitsAsRecordedBeforeTheSplit) {
+  const std::string want = golden_file();
+  ASSERT_FALSE(want.empty()) << "tests/live/testdata/fit_golden.txt is missing";
+  const std::string got = golden_report();
+  EXPECT_EQ(got, want);
+  // The first line that differs, for the eye.
+  std::istringstream g(got), w(want);
+  std::string gl, wl;
+  for (int n = 1; std::getline(w, wl); ++n) {
+    if (!std::getline(g, gl) || gl != wl) {
+      ADD_FAILURE() << "line " << n << ": want \"" << wl << "\", got \"" << gl << "\"";
+      break;
+    }
+  }
 }
 
 }  // namespace
