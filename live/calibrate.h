@@ -48,13 +48,9 @@
 #ifndef CELLSIM_LIVE_CALIBRATE_H_
 #define CELLSIM_LIVE_CALIBRATE_H_
 
-#include <sys/types.h>
-
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "cellsim/v1/calibration.pb.h"
@@ -65,12 +61,6 @@
 namespace cellsim::live {
 
 namespace v1 = ::cellsim::v1;
-
-// Bounds and defaults.
-inline constexpr int kMaxCalibrationLevels = 8;
-inline constexpr double kMinCalibrationRunS = 5;
-inline constexpr double kMaxCalibrationRunS = 600;
-inline constexpr double kMediaRunS = 25;  // the media mix's runs, at least
 
 // The calibration message of a fit.
 v1::Calibration to_calibration(const CostFit& fit, const std::string& machine,
@@ -109,6 +99,12 @@ struct TlsHandshakeCost {
 TlsHandshakeCost measure_tls_handshake(int handshakes);
 
 // --- The whole calibration ---------------------------------------------------
+
+// Bounds and defaults.
+inline constexpr int kMaxCalibrationLevels = 8;
+inline constexpr double kMinCalibrationRunS = 5;
+inline constexpr double kMaxCalibrationRunS = 600;
+inline constexpr double kMediaRunS = 25;  // the media mix's runs, at least
 
 struct CalibrateOptions {
   std::string server_binary;                   // cellmeetd

@@ -29,9 +29,6 @@
 
 namespace cellsim::live {
 
-inline constexpr double kServerStartTimeoutS = 15;
-inline constexpr double kServerStopTimeoutS = 10;
-
 // --- Children ------------------------------------------------------------------
 
 struct SpawnOptions {
@@ -71,15 +68,18 @@ std::string read_text_file(const std::string& path);
 
 // --- The child server ----------------------------------------------------------
 
+inline constexpr double kServerStartTimeoutS = 15;
+inline constexpr double kServerStopTimeoutS = 10;
+
 // A cellmeetd child process: started with serve's flags, stopped by SIGTERM
 // (SIGKILL if it does not stop within kServerStopTimeoutS) when stop() is
 // called or on destruction.
 class ServerProcess {
  public:
   ServerProcess() = default;
-  ~ServerProcess() { stop(); }
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
+  ~ServerProcess() { stop(); }
 
   // Runs `binary serve ARGS... --port-file WORKDIR/ports`, output to
   // WORKDIR/cellmeetd.log; waits (up to kServerStartTimeoutS) until the port
