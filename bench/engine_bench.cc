@@ -141,19 +141,51 @@ std::string media_frame(uint64_t seq) {
   return wire::encode_frame(env);
 }
 
-void BM_EngineHeartbeat(benchmark::State& state) {
-  Fixture f(/*open=*/false);
-  const std::string frame = heartbeat_frame(7);
+// An engine benchmark: each iteration moves the clock on and runs
+// `iteration(&fixture)`, which returns the frames the engine sent; they must
+// come to `frames_per_iteration` an iteration (else `missing` fails the
+// benchmark), and that many items are counted.
+template <typename Iteration>
+void run_engine(benchmark::State& state, bool open, uint64_t frames_per_iteration,
+                const char* missing, Iteration&& iteration) {
+  Fixture f(open);
   size_t out = 0;
   for (auto _ : state) {
     f.tick();
-    for (uint64_t c = 1; c <= kCells; ++c) {
-      for (uint64_t m = 1; m <= kMembers; ++m) f.send_frame(c, m, frame);
-    }
-    out += f.drain();
+    out += iteration(&f);
   }
-  if (out != state.iterations() * kCells * kMembers) state.SkipWithError("an ack is missing");
-  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kCells * kMembers));
+  const uint64_t expected = state.iterations() * frames_per_iteration;
+  if (out != expected) state.SkipWithError(missing);
+  state.SetItemsProcessed(static_cast<int64_t>(expected));
+}
+
+void BM_EngineHeartbeat(benchmark::State& state) {
+  const std::string frame = heartbeat_frame(7);
+  run_engine(state, /*open=*/false, kCells * kMembers, "an ack is missing", [&](Fixture* f) {
+    for (uint64_t c = 1; c <= kCells; ++c) {
+      for (uint64_t m = 1; m <= kMembers; ++m) f->send_frame(c, m, frame);
+    }
+    return f->drain();
+  });
+}
+
+// The floor's first steps, per decoder: feed it the frame, and parse each
+// whole frame it yields into an Envelope for `on_envelope` (a parse failure
+// fails the benchmark).
+template <typename OnEnvelope>
+void decode_and_parse(benchmark::State& state, const std::string& frame,
+                      std::vector<wire::FrameDecoder>* decoders, OnEnvelope&& on_envelope) {
+  for (wire::FrameDecoder& d : *decoders) {
+    d.feed(frame);
+    std::string_view payload;
+    while (d.next(&payload) == wire::FrameDecoder::Status::kFrame) {
+      v1::Envelope in;
+      if (!in.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+        state.SkipWithError("parse");
+      }
+      on_envelope(in);
+    }
+  }
 }
 
 // The floor: per frame, what any server must do for a heartbeat.
@@ -163,19 +195,11 @@ void BM_FloorHeartbeat(benchmark::State& state) {
   queue.reserve(decoders.size());
   const std::string frame = heartbeat_frame(7);
   for (auto _ : state) {
-    for (wire::FrameDecoder& d : decoders) {
-      d.feed(frame);
-      std::string_view payload;
-      while (d.next(&payload) == wire::FrameDecoder::Status::kFrame) {
-        v1::Envelope in;
-        if (!in.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-          state.SkipWithError("parse");
-        }
-        v1::Envelope ack;
-        ack.mutable_heartbeat_ack()->set_seq(in.heartbeat().seq());
-        queue.push_back(wire::make_shared_frame(ack));
-      }
-    }
+    decode_and_parse(state, frame, &decoders, [&](const v1::Envelope& in) {
+      v1::Envelope ack;
+      ack.mutable_heartbeat_ack()->set_seq(in.heartbeat().seq());
+      queue.push_back(wire::make_shared_frame(ack));
+    });
     benchmark::DoNotOptimize(queue.data());
     queue.clear();
   }
@@ -183,19 +207,16 @@ void BM_FloorHeartbeat(benchmark::State& state) {
 }
 
 void BM_EngineMediaRelay(benchmark::State& state) {
-  Fixture f(/*open=*/true);
   const std::string frame = media_frame(9);
-  size_t out = 0;
-  for (auto _ : state) {
-    f.tick();
-    for (uint64_t r = 0; r < kMediaRounds; ++r) {
-      for (uint64_t c = 1; c <= kCells; ++c) f.send_frame(c, 2, frame);
-      out += f.drain();
-    }
-  }
-  const uint64_t relays = state.iterations() * kMediaRounds * kCells * (kMembers - 1);
-  if (out != relays) state.SkipWithError("a relay is missing");
-  state.SetItemsProcessed(static_cast<int64_t>(relays));
+  run_engine(state, /*open=*/true, kMediaRounds * kCells * (kMembers - 1), "a relay is missing",
+             [&](Fixture* f) {
+               size_t relayed = 0;
+               for (uint64_t r = 0; r < kMediaRounds; ++r) {
+                 for (uint64_t c = 1; c <= kCells; ++c) f->send_frame(c, 2, frame);
+                 relayed += f->drain();
+               }
+               return relayed;
+             });
 }
 
 // The floor: decode and parse once, stamp the sender, encode once, queue the
@@ -207,19 +228,11 @@ void BM_FloorMediaRelay(benchmark::State& state) {
   const std::string frame = media_frame(9);
   for (auto _ : state) {
     for (uint64_t r = 0; r < kMediaRounds; ++r) {
-      for (wire::FrameDecoder& d : decoders) {
-        d.feed(frame);
-        std::string_view payload;
-        while (d.next(&payload) == wire::FrameDecoder::Status::kFrame) {
-          v1::Envelope in;
-          if (!in.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-            state.SkipWithError("parse");
-          }
-          in.mutable_media_frame()->set_from_member_id(2);
-          const wire::SharedFrame relay = wire::make_shared_frame(in);
-          for (uint64_t m = 1; m < kMembers; ++m) queue.push_back(relay);
-        }
-      }
+      decode_and_parse(state, frame, &decoders, [&](v1::Envelope& in) {
+        in.mutable_media_frame()->set_from_member_id(2);
+        const wire::SharedFrame relay = wire::make_shared_frame(in);
+        for (uint64_t m = 1; m < kMembers; ++m) queue.push_back(relay);
+      });
       benchmark::DoNotOptimize(queue.data());
       queue.clear();
     }

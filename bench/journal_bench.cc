@@ -116,84 +116,116 @@ struct CellResult {
   std::string error;
 };
 
+// One cell's clients: [1] the chair, [2 .. kMembers + 1] the voters; the
+// request ids so far, and scratch frames (`out` keeps the last frame read,
+// for the error messages).
+struct CellClients {
+  uint64_t cell = 0;
+  std::vector<std::unique_ptr<nt::TestClient>> c =
+      std::vector<std::unique_ptr<nt::TestClient>>(kMembers + 2);
+  uint64_t rid = 0;
+  v1::Envelope env, out;
+  std::vector<Clock::time_point> sent = std::vector<Clock::time_point>(kMembers + 2);
+  std::vector<uint64_t> rids = std::vector<uint64_t>(kMembers + 2);
+};
+
+// Connects every member, says Hello and joins the meeting.
+bool login_all(uint16_t port, CellClients* k) {
+  for (uint64_t m = 1; m <= kMembers + 1; ++m) {
+    k->c[m] = std::make_unique<nt::TestClient>();
+    const std::string token = nt::make_token(kKey, k->cell, m, v1::STANDING_OFFICIAL,
+                                             m == 1 ? v1::ROLE_CHAIR : v1::ROLE_MEMBER);
+    k->env.Clear();
+    k->env.set_request_id(++k->rid);
+    k->env.mutable_join_meeting();
+    if (!k->c[m]->connect(port) ||
+        !k->c[m]->send(nt::hello_envelope(k->cell, m, token, ++k->rid)) ||
+        !await(*k->c[m], v1::Envelope::kWelcome, 0, &k->out) || !k->c[m]->send(k->env) ||
+        !await(*k->c[m], v1::Envelope::kMeetingState, k->env.request_id(), &k->out)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The chair sends k->env and reads `want`; the time it took goes to *ns.
+bool chair_command(CellClients* k, v1::Envelope::BodyCase want, std::vector<int64_t>* ns) {
+  const auto t0 = Clock::now();
+  if (!k->c[1]->send(k->env) || !await(*k->c[1], want, 0, &k->out)) return false;
+  ns->push_back((Clock::now() - t0).count());
+  return true;
+}
+
+// Every voter casts a ballot at once, then each reads its BallotAck.
+bool ballot_burst(int round, CellClients* k, CellResult* res) {
+  for (uint64_t m = 2; m <= kMembers + 1; ++m) {
+    k->env.Clear();
+    k->env.set_request_id(k->rids[m] = ++k->rid);
+    auto* b = k->env.mutable_cast_ballot();
+    b->set_vote_id(static_cast<uint64_t>(round));
+    b->set_choice(static_cast<v1::Choice>(1 + (m + round) % 3));
+    b->set_ballot_id(m * 1000 + round);
+    k->sent[m] = Clock::now();
+    if (!k->c[m]->send(k->env)) {
+      res->error = "CastBallot send failed";
+      return false;
+    }
+  }
+  for (uint64_t m = 2; m <= kMembers + 1; ++m) {
+    if (!await(*k->c[m], v1::Envelope::kBallotAck, k->rids[m], &k->out)) {
+      res->error = "no BallotAck: " + k->out.ShortDebugString();
+      return false;
+    }
+    res->ballot_ns.push_back((Clock::now() - k->sent[m]).count());
+  }
+  return true;
+}
+
+// One vote: OpenVote, the burst of ballots, CloseVote counting them all.
+bool vote_round(int round, bool secret, CellClients* k, CellResult* res) {
+  k->env.Clear();
+  k->env.mutable_open_vote()->set_vote_id(static_cast<uint64_t>(round));
+  k->env.mutable_open_vote()->set_kind(secret ? v1::VOTE_KIND_ELECTION : v1::VOTE_KIND_RESOLUTION);
+  if (!chair_command(k, v1::Envelope::kVoteOpened, &res->command_ns)) {
+    res->error = "OpenVote failed: " + k->out.ShortDebugString();
+    return false;
+  }
+  if (!ballot_burst(round, k, res)) return false;
+  k->env.Clear();
+  k->env.mutable_close_vote()->set_vote_id(static_cast<uint64_t>(round));
+  if (!chair_command(k, v1::Envelope::kVoteClosed, &res->command_ns)) {
+    res->error = "CloseVote failed: " + k->out.ShortDebugString();
+    return false;
+  }
+  if (k->out.vote_closed().voters_size() != static_cast<int>(kMembers)) {
+    res->error = "VoteClosed does not count every ballot";
+    return false;
+  }
+  return true;
+}
+
 // One cell's client side: connects its members, opens the meeting, waits at
 // `start`, then runs kRounds votes.
 void run_cell(uint16_t port, uint64_t cell, bool secret, std::atomic<int>* ready,
               std::atomic<bool>* go, CellResult* res) {
-  std::vector<std::unique_ptr<nt::TestClient>> c(kMembers + 2);
-  uint64_t rid = 0;
-  v1::Envelope env, out;
-  for (uint64_t m = 1; m <= kMembers + 1; ++m) {
-    c[m] = std::make_unique<nt::TestClient>();
-    const std::string token = nt::make_token(kKey, cell, m, v1::STANDING_OFFICIAL,
-                                             m == 1 ? v1::ROLE_CHAIR : v1::ROLE_MEMBER);
-    env.Clear();
-    env.set_request_id(++rid);
-    env.mutable_join_meeting();
-    if (!c[m]->connect(port) || !c[m]->send(nt::hello_envelope(cell, m, token, ++rid)) ||
-        !await(*c[m], v1::Envelope::kWelcome, 0, &out) || !c[m]->send(env) ||
-        !await(*c[m], v1::Envelope::kMeetingState, env.request_id(), &out)) {
-      res->error = "login/join failed";
-      ready->fetch_add(1);
-      return;
-    }
+  CellClients k;
+  k.cell = cell;
+  if (!login_all(port, &k)) {
+    res->error = "login/join failed";
+    ready->fetch_add(1);
+    return;
   }
-  env.Clear();
-  env.mutable_open_meeting()->set_reason("journal bench");
-  if (!c[1]->send(env) || !await(*c[1], v1::Envelope::kMeetingState, 0, &out)) {
+  k.env.Clear();
+  k.env.mutable_open_meeting()->set_reason("journal bench");
+  if (!k.c[1]->send(k.env) || !await(*k.c[1], v1::Envelope::kMeetingState, 0, &k.out)) {
     res->error = "OpenMeeting failed";
   }
   ready->fetch_add(1);
   while (!go->load()) std::this_thread::yield();
   if (!res->error.empty()) return;
   res->ballot_ns.reserve(kRounds * kMembers);
-  std::vector<Clock::time_point> sent(kMembers + 2);
-  std::vector<uint64_t> rids(kMembers + 2);
   for (int round = 1; round <= kRounds; ++round) {
-    // OpenVote.
-    env.Clear();
-    env.mutable_open_vote()->set_vote_id(static_cast<uint64_t>(round));
-    env.mutable_open_vote()->set_kind(secret ? v1::VOTE_KIND_ELECTION : v1::VOTE_KIND_RESOLUTION);
-    auto t0 = Clock::now();
-    if (!c[1]->send(env) || !await(*c[1], v1::Envelope::kVoteOpened, 0, &out)) {
-      res->error = "OpenVote failed: " + out.ShortDebugString();
-      return;
-    }
-    res->command_ns.push_back((Clock::now() - t0).count());
-    // The burst of ballots.
-    for (uint64_t m = 2; m <= kMembers + 1; ++m) {
-      env.Clear();
-      env.set_request_id(rids[m] = ++rid);
-      auto* b = env.mutable_cast_ballot();
-      b->set_vote_id(static_cast<uint64_t>(round));
-      b->set_choice(static_cast<v1::Choice>(1 + (m + round) % 3));
-      b->set_ballot_id(m * 1000 + round);
-      sent[m] = Clock::now();
-      if (!c[m]->send(env)) {
-        res->error = "CastBallot send failed";
-        return;
-      }
-    }
-    for (uint64_t m = 2; m <= kMembers + 1; ++m) {
-      if (!await(*c[m], v1::Envelope::kBallotAck, rids[m], &out)) {
-        res->error = "no BallotAck: " + out.ShortDebugString();
-        return;
-      }
-      res->ballot_ns.push_back((Clock::now() - sent[m]).count());
-    }
-    // CloseVote.
-    env.Clear();
-    env.mutable_close_vote()->set_vote_id(static_cast<uint64_t>(round));
-    t0 = Clock::now();
-    if (!c[1]->send(env) || !await(*c[1], v1::Envelope::kVoteClosed, 0, &out)) {
-      res->error = "CloseVote failed: " + out.ShortDebugString();
-      return;
-    }
-    res->command_ns.push_back((Clock::now() - t0).count());
-    if (out.vote_closed().voters_size() != static_cast<int>(kMembers)) {
-      res->error = "VoteClosed does not count every ballot";
-      return;
-    }
+    if (!vote_round(round, secret, &k, res)) return;
   }
 }
 
@@ -221,23 +253,63 @@ size_t journal_records(const std::string& minutes_dir) {
 std::mutex g_mu;
 std::map<std::string, std::map<std::string, std::vector<double>>> g_runs;
 
-void BM_JournalBallots(benchmark::State& state) {
-  const bool journal = state.range(0) != 0;
-  const bool secret = state.range(1) != 0;
-  std::string dir;
-  if (journal) {
-    dir = base_dir() + "/cellsim_journal_bench_" + std::to_string(::getpid());
-    std::filesystem::remove_all(dir);
-    std::filesystem::create_directories(dir);
-  }
+// The journal's folder for one repetition (created empty), or "" without a journal.
+std::string fresh_journal_dir(bool journal) {
+  if (!journal) return "";
+  const std::string dir = base_dir() + "/cellsim_journal_bench_" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+net::ServerOptions server_options(const std::string& minutes_dir) {
   net::ServerOptions o;
   o.listen_address = "127.0.0.1";
   o.metrics_address = "127.0.0.1";
   o.threads = 2;
   o.key = kKey;
   o.deployment = deployment();
-  o.minutes_dir = dir;
-  net::Server server(std::move(o));
+  o.minutes_dir = minutes_dir;
+  return o;
+}
+
+// The journal's own figures over the measured time: group commits, their
+// seconds, and the log records written.
+struct JournalFigures {
+  double commits = 0, commit_s = 0;
+  size_t records = 0;
+};
+
+// The counters of a repetition; false (with *error) if a cell failed.
+bool repetition_counters(const std::vector<CellResult>& results, double elapsed,
+                         const JournalFigures& j, std::map<std::string, double>* c,
+                         std::string* error) {
+  std::vector<int64_t> ballots, commands;
+  for (const auto& r : results) {
+    if (!r.error.empty()) {
+      *error = r.error;
+      return false;
+    }
+    ballots.insert(ballots.end(), r.ballot_ns.begin(), r.ballot_ns.end());
+    commands.insert(commands.end(), r.command_ns.begin(), r.command_ns.end());
+  }
+  (*c)["acks_per_s"] = static_cast<double>(ballots.size() + commands.size()) / elapsed;
+  (*c)["ballot_acks_per_s"] = static_cast<double>(ballots.size()) / elapsed;
+  (*c)["ballot_ack_p50_us"] = percentile_us(&ballots, 0.50);
+  (*c)["ballot_ack_p99_us"] = percentile_us(&ballots, 0.99);
+  (*c)["command_p50_us"] = percentile_us(&commands, 0.50);
+  (*c)["command_p99_us"] = percentile_us(&commands, 0.99);
+  (*c)["commits_per_s"] = j.commits / elapsed;
+  (*c)["records_per_commit"] = j.commits > 0 ? static_cast<double>(j.records) / j.commits : 0;
+  (*c)["commit_mean_us"] = j.commits > 0 ? j.commit_s / j.commits * 1e6 : 0;
+  return true;
+}
+
+void BM_JournalBallots(benchmark::State& state) {
+  const bool journal = state.range(0) != 0;
+  const bool secret = state.range(1) != 0;
+  const std::string dir = fresh_journal_dir(journal);
+  net::Server server(server_options(dir));
   std::string why;
   if (!server.start(&why)) {
     state.SkipWithError(("server: " + why).c_str());
@@ -262,32 +334,17 @@ void BM_JournalBallots(benchmark::State& state) {
     elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
     state.SetIterationTime(elapsed);
   }
-  const double commits =
-      metric(server.metrics_port(), "cellmeet_journal_commit_seconds_count") - commits0;
-  const double commit_s =
-      metric(server.metrics_port(), "cellmeet_journal_commit_seconds_sum") - commit_s0;
-  const size_t records = journal ? journal_records(dir) - records0 : 0;
+  JournalFigures j;
+  j.commits = metric(server.metrics_port(), "cellmeet_journal_commit_seconds_count") - commits0;
+  j.commit_s = metric(server.metrics_port(), "cellmeet_journal_commit_seconds_sum") - commit_s0;
+  j.records = journal ? journal_records(dir) - records0 : 0;
   server.stop();
   if (journal) std::filesystem::remove_all(dir);
-  std::vector<int64_t> ballots, commands;
-  for (auto& r : results) {
-    if (!r.error.empty()) {
-      state.SkipWithError(r.error.c_str());
-      return;
-    }
-    ballots.insert(ballots.end(), r.ballot_ns.begin(), r.ballot_ns.end());
-    commands.insert(commands.end(), r.command_ns.begin(), r.command_ns.end());
-  }
   std::map<std::string, double> c;
-  c["acks_per_s"] = static_cast<double>(ballots.size() + commands.size()) / elapsed;
-  c["ballot_acks_per_s"] = static_cast<double>(ballots.size()) / elapsed;
-  c["ballot_ack_p50_us"] = percentile_us(&ballots, 0.50);
-  c["ballot_ack_p99_us"] = percentile_us(&ballots, 0.99);
-  c["command_p50_us"] = percentile_us(&commands, 0.50);
-  c["command_p99_us"] = percentile_us(&commands, 0.99);
-  c["commits_per_s"] = commits / elapsed;
-  c["records_per_commit"] = commits > 0 ? static_cast<double>(records) / commits : 0;
-  c["commit_mean_us"] = commits > 0 ? commit_s / commits * 1e6 : 0;
+  if (!repetition_counters(results, elapsed, j, &c, &why)) {
+    state.SkipWithError(why.c_str());
+    return;
+  }
   for (const auto& [k, v] : c) state.counters[k] = v;
   std::lock_guard<std::mutex> l(g_mu);
   const std::string key = std::string("journal_bench/ballots/journal:") + (journal ? "1" : "0") +

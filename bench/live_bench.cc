@@ -41,30 +41,24 @@
 // count it allows and prints which limit stopped it and how to raise it.
 #include <benchmark/benchmark.h>
 #include <dirent.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "live/child_process.h"
 #include "live/driver.h"
 #include "metrics/histogram.h"
+#include "metrics/prometheus_text.h"
+#include "metrics/scrape.h"
 #include "scenario/loader.h"
 
 #ifndef CELLSIM_CELLMEETD_PATH
@@ -90,7 +84,9 @@ constexpr uint64_t kBenchHeadroomFds = 16;
 // cellmeetd --max-connections slack over the members.
 constexpr uint64_t kServerSlack = 64;
 constexpr int kServerStartTimeoutMs = 15'000;
+constexpr double kServerStartPollS = 0.05;
 constexpr int kServerStopTimeoutMs = 15'000;
+constexpr double kServerStopPollS = 0.02;
 constexpr double kScrapeEveryS = 1;
 constexpr int kScrapeTimeoutMs = 1000;
 
@@ -110,29 +106,19 @@ uint64_t proc_status_bytes(const std::string& pid, const char* field) {
   std::string line;
   const std::string prefix = std::string(field) + ":";
   while (std::getline(f, line)) {
-    if (line.rfind(prefix, 0) == 0) return std::strtoull(line.c_str() + prefix.size(), nullptr, 10) * 1024;
+    if (line.rfind(prefix, 0) == 0) {
+      return std::strtoull(line.c_str() + prefix.size(), nullptr, 10) * 1024;
+    }
   }
   return 0;
 }
 
-// User + system CPU time of a process, seconds (/proc/PID/stat fields 14, 15).
+// User + system CPU time of a process, seconds (/proc/PID/stat fields 14,
+// 15; PID or "self"); 0 if unreadable.
 double proc_cpu_s(const std::string& pid) {
-  const std::string stat = [&] {
-    std::ifstream f("/proc/" + pid + "/stat");
-    std::string line;
-    std::getline(f, line);
-    return line;
-  }();
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream in(stat.substr(close + 2));
-  std::string field;
-  uint64_t utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && in >> field; ++i) {
-    if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
-    if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  uint64_t ticks = 0;
+  cellsim::live::read_stat_ticks(pid, &ticks);
+  return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 uint64_t self_rss_bytes() {
@@ -213,93 +199,33 @@ std::string scenario_text(uint64_t cells, double join_s) {
   )pb";
 }
 
-// Runs `argv` to completion (stdout and stderr to `log`); its exit status.
-int run_child(const std::vector<std::string>& argv, const std::string& log) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0) return -1;
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-      ::dup2(fd, STDOUT_FILENO);
-      ::dup2(fd, STDERR_FILENO);
-    }
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+// The driver's /metrics (blocking, kScrapeTimeoutMs per send and receive);
+// no samples when the scrape fails.
+cellsim::metrics::PrometheusText scrape(uint16_t port) {
+  cellsim::metrics::PrometheusText text;
+  std::string why;
+  cellsim::metrics::scrape_local(port, &text, &why, kScrapeTimeoutMs);
+  return text;
 }
 
-// GET /metrics from 127.0.0.1:port (blocking, kScrapeTimeoutMs per call); ""
-// when it fails.
-std::string http_get_metrics(uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
-  timeval tv{kScrapeTimeoutMs / 1000, (kScrapeTimeoutMs % 1000) * 1000};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string body;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-    if (::send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof req - 1)) {
-      char buf[16384];
-      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0 && body.size() < (1u << 22);) {
-        body.append(buf, static_cast<size_t>(n));
-      }
-    }
-  }
-  ::close(fd);
-  return body;
-}
-
-// The cumulative bucket counts (le in seconds → count) of the driver's
-// cellsim_live_latency_seconds{metric="heartbeat_rtt"} in a /metrics body.
-std::vector<std::pair<double, double>> heartbeat_buckets(const std::string& body) {
-  std::vector<std::pair<double, double>> out;
-  std::istringstream in(body);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("cellsim_live_latency_seconds_bucket{", 0) != 0 ||
-        line.find("metric=\"heartbeat_rtt\"") == std::string::npos) {
-      continue;
-    }
-    const auto le = line.find("le=\"");
-    const auto close = line.rfind('}');
-    if (le == std::string::npos || close == std::string::npos) continue;
-    const std::string bound = line.substr(le + 4, line.find('"', le + 4) - le - 4);
-    const double b = bound == "+Inf" ? HUGE_VAL : std::strtod(bound.c_str(), nullptr);
-    out.emplace_back(b, std::strtod(line.c_str() + close + 1, nullptr));
-  }
-  std::sort(out.begin(), out.end());
-  return out;
+// The cumulative buckets of the driver's
+// cellsim_live_latency_seconds{metric="heartbeat_rtt"} in a scrape.
+std::vector<cellsim::metrics::PrometheusBucket> heartbeat_buckets(uint16_t port) {
+  return cellsim::metrics::histogram_buckets(scrape(port), "cellsim_live_latency_seconds", "metric",
+                                             "heartbeat_rtt");
 }
 
 // The upper bound (ms) of the bucket holding quantile q of the samples between
 // two scrapes of heartbeat_buckets(); 0 when there are none.
-double bucket_quantile_ms(const std::vector<std::pair<double, double>>& before,
-                          const std::vector<std::pair<double, double>>& after, double q) {
+double bucket_quantile_ms(const std::vector<cellsim::metrics::PrometheusBucket>& before,
+                          const std::vector<cellsim::metrics::PrometheusBucket>& after, double q) {
   if (after.empty() || before.size() != after.size()) return 0;
-  const double total = after.back().second - before.back().second;
+  const double total = after.back().count - before.back().count;
   if (total <= 0) return 0;
   for (size_t i = 0; i < after.size(); ++i) {
-    if (after[i].second - before[i].second >= q * total) return after[i].first * 1000;
+    if (after[i].count - before[i].count >= q * total) return after[i].le * 1000;
   }
   return HUGE_VAL;
-}
-
-std::string file_text(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
 }
 
 // build's cellmeetd as a child process on 127.0.0.1, ephemeral ports, in a
@@ -322,8 +248,8 @@ class ServerProcess {
       return false;
     }
     log_ = dir_ + "/cellmeetd.log";
-    if (run_child({bin, "keygen", "--out", dir_ + "/key"}, log_) != 0) {
-      *why = "cellmeetd keygen failed: " + file_text(log_);
+    if (cellsim::live::run_child({bin, "keygen", "--out", dir_ + "/key"}, log_options(0)) != 0) {
+      *why = "cellmeetd keygen failed: " + cellsim::live::read_text_file(log_);
       return false;
     }
     {
@@ -334,49 +260,7 @@ class ServerProcess {
         return false;
       }
     }
-    const std::vector<std::string> argv = {
-        bin, "serve", "--key", dir_ + "/key", "--deployment", dir_ + "/deployment.textproto",
-        "--listen", "127.0.0.1", "--port", "0", "--metrics-address", "127.0.0.1",
-        "--metrics-port", "0", "--threads", "1", "--max-connections",
-        std::to_string(max_connections), "--heartbeat-interval-ms",
-        std::to_string(kHeartbeatIntervalMs), "--missed-heartbeats", "3", "--quorum", "2/3",
-        "--port-file", dir_ + "/ports"};
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    const pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ < 0) {
-      *why = std::string("fork failed: ") + std::strerror(errno);
-      return false;
-    }
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      if (::getppid() != parent) ::_exit(1);
-      const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-      if (fd >= 0) {
-        ::dup2(fd, STDOUT_FILENO);
-        ::dup2(fd, STDERR_FILENO);
-      }
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    for (int waited = 0; waited < kServerStartTimeoutMs; waited += 50) {
-      std::ifstream ports(dir_ + "/ports");
-      if (ports >> port_ >> metrics_port_) break;
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        *why = "cellmeetd exited before listening: " + file_text(log_);
-        return false;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    if (port_ == 0) {
-      *why = "cellmeetd did not listen within the start timeout: " + file_text(log_);
-      return false;
-    }
-    if (!live_key(why)) return false;
+    if (!serve(bin, max_connections, why) || !live_key(why)) return false;
     listening_rss_ = proc_status_bytes(std::to_string(pid_), "VmRSS");
     return true;
   }
@@ -384,17 +268,7 @@ class ServerProcess {
   // SIGTERM, up to kServerStopTimeoutMs, then SIGKILL; removes the directory.
   void stop() {
     if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      bool gone = false;
-      for (int waited = 0; waited < kServerStopTimeoutMs && !gone; waited += 20) {
-        gone = ::waitpid(pid_, &status, WNOHANG) == pid_;
-        if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-      if (!gone) {
-        ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
-      }
+      cellsim::live::stop_child(pid_, kServerStopTimeoutMs / 1000.0, kServerStopPollS);
       pid_ = -1;
     }
     if (!dir_.empty()) {
@@ -408,11 +282,12 @@ class ServerProcess {
 
   // cellmeet_connections_open from the server's /metrics; -1 if unreadable.
   int64_t connections_open() const {
-    const std::string body = http_get_metrics(metrics_port_);
-    const std::string name = "\ncellmeet_connections_open ";
-    const auto at = body.find(name);
-    if (at == std::string::npos) return -1;
-    return static_cast<int64_t>(std::strtod(body.c_str() + at + name.size(), nullptr));
+    double open = 0;
+    if (!cellsim::metrics::unlabelled_value(scrape(metrics_port_), "cellmeet_connections_open",
+                                            &open)) {
+      return -1;
+    }
+    return static_cast<int64_t>(open);
   }
 
   uint64_t rss() const { return proc_status_bytes(std::to_string(pid_), "VmRSS"); }
@@ -423,6 +298,62 @@ class ServerProcess {
   const std::string& key() const { return key_; }
 
  private:
+  // The child's output, added to the log (keygen's first, then the server's).
+  cellsim::live::SpawnOptions log_options(int death_signal) const {
+    cellsim::live::SpawnOptions o;
+    o.output_file = log_;
+    o.append = true;
+    o.output_mode = 0600;
+    o.death_signal = death_signal;
+    return o;
+  }
+
+  // Starts `bin serve` and waits for its port file.
+  bool serve(const std::string& bin, uint64_t max_connections, std::string* why) {
+    const std::vector<std::string> argv = {bin,
+                                           "serve",
+                                           "--key",
+                                           dir_ + "/key",
+                                           "--deployment",
+                                           dir_ + "/deployment.textproto",
+                                           "--listen",
+                                           "127.0.0.1",
+                                           "--port",
+                                           "0",
+                                           "--metrics-address",
+                                           "127.0.0.1",
+                                           "--metrics-port",
+                                           "0",
+                                           "--threads",
+                                           "1",
+                                           "--max-connections",
+                                           std::to_string(max_connections),
+                                           "--heartbeat-interval-ms",
+                                           std::to_string(kHeartbeatIntervalMs),
+                                           "--missed-heartbeats",
+                                           "3",
+                                           "--quorum",
+                                           "2/3",
+                                           "--port-file",
+                                           dir_ + "/ports"};
+    pid_ = cellsim::live::spawn_child(argv, log_options(SIGTERM), why);
+    if (pid_ < 0) return false;
+    switch (cellsim::live::wait_for_port_file(pid_, dir_ + "/ports", kServerStartTimeoutMs / 1000.0,
+                                              kServerStartPollS, &port_, &metrics_port_)) {
+      case cellsim::live::PortFileWait::kReady:
+        return true;
+      case cellsim::live::PortFileWait::kExited:
+        pid_ = -1;
+        *why = "cellmeetd exited before listening: " + cellsim::live::read_text_file(log_);
+        return false;
+      case cellsim::live::PortFileWait::kTimedOut:
+        break;
+    }
+    *why =
+        "cellmeetd did not listen within the start timeout: " + cellsim::live::read_text_file(log_);
+    return false;
+  }
+
   bool live_key(std::string* why) {
     std::string reason;
     if (!cellsim::live::read_key_file(dir_ + "/key", &key_, &reason)) {
@@ -459,6 +390,187 @@ std::vector<double> quantiles_ms(const cellsim::v1::Results& r, const std::strin
   return out;
 }
 
+// What one run of the case measured (Iterations(1): one run).
+struct Figures {
+  uint64_t held = 0, server_held = 0, frames = 0, heartbeats = 0;
+  uint64_t held_at_end = 0, disconnects = 0;
+  int64_t server_at_end = 0;
+  double wall_s = 0;
+  std::vector<double> rtt_ms = std::vector<double>(3, 0.0);  // p50, p99, max
+  uint64_t driver_growth = 0, driver_peak = 0, server_growth = 0, server_peak = 0;
+  double steady_fps = 0, driver_cpu = 0, server_cpu = 0;
+  double steady_rtt_p50 = 0, steady_rtt_p99 = 0;  // bucket upper bounds, ms
+};
+
+// What the bench watches while the driver runs, from its progress calls:
+// memory peaks, the server's connections once per kScrapeEveryS, and the
+// steady state's frames and heartbeat buckets (from two heartbeat intervals
+// after the last join to the end).
+class RunWatch {
+ public:
+  RunWatch(ServerProcess* server, double steady_from_s, double run_s, double progress_every_s,
+           Figures* figures)
+      : server_(server),
+        figures_(figures),
+        steady_from_s_(steady_from_s),
+        run_s_(run_s),
+        progress_every_s_(progress_every_s),
+        rss0_(self_rss_bytes()),
+        rss_peak_(rss0_),
+        server_rss_peak_(server->rss()),
+        driver_cpu0_(proc_cpu_s("self")),
+        server_cpu0_(server->cpu_s()),
+        verbose_(env_u64("CELLSIM_LIVE_BENCH_VERBOSE", 0) != 0) {}
+
+  bool on_progress(const cellsim::live::Progress& p) {
+    rss_peak_ = std::max(rss_peak_, self_rss_bytes());
+    figures_->held_at_end = p.connected;
+    figures_->disconnects = p.disconnects;
+    const uint64_t f = p.frames_sent + p.frames_received;
+    watch_steady_state(p, f);
+    server_rss_peak_ = std::max(server_rss_peak_, server_->rss());
+    if (p.elapsed_s >= next_scrape_s_) {
+      next_scrape_s_ = p.elapsed_s + kScrapeEveryS;
+      figures_->server_at_end = server_->connections_open();
+      server_conns_peak_ = std::max(server_conns_peak_, figures_->server_at_end);
+    }
+    if (verbose_ && p.elapsed_s >= next_line_s_) {
+      next_line_s_ = p.elapsed_s + 1;
+      print_line(p, f);
+    }
+    return true;
+  }
+
+  // Once the run is over (the server still up): the figures of the watch.
+  void finish(const cellsim::live::LoadOutcome& out) {
+    Figures& g = *figures_;
+    g.server_peak = std::max(server_rss_peak_, server_->hwm());
+    g.server_growth =
+        g.server_peak > server_->listening_rss() ? g.server_peak - server_->listening_rss() : 0;
+    g.server_cpu = server_->cpu_s() - server_cpu0_;
+    g.driver_cpu = proc_cpu_s("self") - driver_cpu0_;
+    g.steady_rtt_p50 = bucket_quantile_ms(hb0_, hb1_, 0.5);
+    g.steady_rtt_p99 = bucket_quantile_ms(hb0_, hb1_, 0.99);
+    g.steady_fps = steady_t1_ > steady_t0_ + 1
+                       ? static_cast<double>(steady_f1_ - steady_f0_) / (steady_t1_ - steady_t0_)
+                       : 0;
+    server_->stop();
+    g.held = out.peak_connected;
+    g.server_held = static_cast<uint64_t>(std::max<int64_t>(server_conns_peak_, 0));
+    g.frames = out.results.run().frames();
+    g.wall_s = out.results.run().wall_s();
+    g.driver_peak = rss_peak_;
+    g.driver_growth = rss_peak_ - rss0_;
+    g.rtt_ms = quantiles_ms(out.results, "heartbeat_rtt", {0.5, 0.99, 1.0}, &g.heartbeats);
+  }
+
+ private:
+  void watch_steady_state(const cellsim::live::Progress& p, uint64_t frames) {
+    if (p.elapsed_s >= steady_from_s_ && steady_t0_ < 0) {
+      steady_t0_ = p.elapsed_s;
+      steady_f0_ = frames;
+      if (p.metrics_port != 0) hb0_ = heartbeat_buckets(p.metrics_port);
+    }
+    if (steady_t0_ >= 0) {
+      steady_t1_ = p.elapsed_s;
+      steady_f1_ = frames;
+    }
+    // The last progress call comes within progress_every_s of the end.
+    if (p.metrics_port != 0 && steady_t0_ >= 0 && p.elapsed_s + 2 * progress_every_s_ >= run_s_ &&
+        hb1_.empty()) {
+      hb1_ = heartbeat_buckets(p.metrics_port);
+    }
+  }
+
+  void print_line(const cellsim::live::Progress& p, uint64_t frames) const {
+    std::fprintf(
+        stderr,
+        "  %5.1f s  connected %6llu  joined %6llu  server %6lld  frames %9llu"
+        "  disconnects %6llu  cpu driver %5.1f s server %5.1f s\n",
+        p.elapsed_s, static_cast<unsigned long long>(p.connected),
+        static_cast<unsigned long long>(p.joined), static_cast<long long>(figures_->server_at_end),
+        static_cast<unsigned long long>(frames), static_cast<unsigned long long>(p.disconnects),
+        proc_cpu_s("self") - driver_cpu0_, server_->cpu_s() - server_cpu0_);
+  }
+
+  ServerProcess* server_;
+  Figures* figures_;
+  const double steady_from_s_, run_s_, progress_every_s_;
+  const uint64_t rss0_;
+  uint64_t rss_peak_, server_rss_peak_;
+  const double driver_cpu0_, server_cpu0_;
+  const bool verbose_;
+  int64_t server_conns_peak_ = 0;
+  double next_scrape_s_ = 0, next_line_s_ = 0;
+  double steady_t0_ = -1, steady_t1_ = -1;
+  uint64_t steady_f0_ = 0, steady_f1_ = 0;
+  std::vector<cellsim::metrics::PrometheusBucket> hb0_, hb1_;
+};
+
+// One run of the case against a fresh server; false with *why.
+bool run_case(const cellsim::v1::Scenario& s, uint64_t cells, double run_s, double join_s,
+              Figures* figures, std::string* why) {
+  ServerProcess server;
+  if (!server.start(cellsim::live::deployment_text(s), cells * kMembersPerCell + kServerSlack,
+                    why)) {
+    return false;
+  }
+  // Steady state: from two heartbeat intervals after the last join to the end.
+  const double steady_from_s = join_s + 2.0 * kHeartbeatIntervalMs / 1000.0;
+  cellsim::live::LoadOptions o;
+  RunWatch watch(&server, steady_from_s, run_s, o.progress_every_s, figures);
+  o.target_host = "127.0.0.1";
+  o.target_port = server.port();
+  o.key = server.key();
+  o.duration_s = run_s;
+  o.scenario_file = "live-bench (in bench/live_bench.cc)";
+  o.metrics_port = 0;  // the driver's /metrics: heartbeat RTTs of the steady state
+  o.on_progress = [&](const cellsim::live::Progress& p) { return watch.on_progress(p); };
+  const cellsim::live::LoadOutcome out = cellsim::live::run_load(s, o);
+  if (!out.ok) {
+    *why = out.error;
+    return false;
+  }
+  watch.finish(out);
+  return true;
+}
+
+void report(benchmark::State& state, const Figures& g, uint64_t wanted, uint64_t cells,
+            const std::string& fd_note) {
+  const auto per_conn = [&](uint64_t bytes) {
+    return g.held > 0 ? static_cast<double>(bytes) / static_cast<double>(g.held) : 0.0;
+  };
+  const double wall = std::max(g.wall_s, 1e-9);
+  state.counters["connections_wanted"] = static_cast<double>(wanted);
+  state.counters["connections_planned"] = static_cast<double>(cells * kMembersPerCell);
+  state.counters["connections_held"] = static_cast<double>(g.held);
+  state.counters["server_connections"] = static_cast<double>(g.server_held);
+  state.counters["connections_at_end"] = static_cast<double>(g.held_at_end);
+  state.counters["server_connections_at_end"] =
+      static_cast<double>(std::max<int64_t>(g.server_at_end, 0));
+  state.counters["disconnects"] = static_cast<double>(g.disconnects);
+  state.counters["frames_per_second"] = static_cast<double>(g.frames) / wall;
+  state.counters["steady_frames_per_second"] = g.steady_fps;
+  state.counters["driver_cpu_share"] = g.driver_cpu / wall;
+  state.counters["server_cpu_share"] = g.server_cpu / wall;
+  state.counters["heartbeats_per_second"] = static_cast<double>(g.heartbeats) / wall;
+  state.counters["heartbeat_rtt_p50_ms"] = g.rtt_ms[0];
+  state.counters["heartbeat_rtt_p99_ms"] = g.rtt_ms[1];
+  state.counters["heartbeat_rtt_max_ms"] = g.rtt_ms[2];
+  state.counters["steady_heartbeat_rtt_p50_le_ms"] = g.steady_rtt_p50;
+  state.counters["steady_heartbeat_rtt_p99_le_ms"] = g.steady_rtt_p99;
+  state.counters["driver_bytes_per_connection"] = per_conn(g.driver_growth);
+  state.counters["server_bytes_per_connection"] = per_conn(g.server_growth);
+  state.counters["driver_peak_rss_mib"] = static_cast<double>(g.driver_peak) / (1 << 20);
+  state.counters["server_peak_rss_mib"] = static_cast<double>(g.server_peak) / (1 << 20);
+  std::string label = fd_note.empty() ? "" : "fd-capped by the hard RLIMIT_NOFILE";
+  if (g.disconnects > 0) {
+    label += std::string(label.empty() ? "" : "; ") + std::to_string(g.disconnects) +
+             " connections broke (liveness missed: CPU-starved?)";
+  }
+  if (!label.empty()) state.SetLabel(label);
+}
+
 void BM_LiveHeartbeat(benchmark::State& state, uint64_t wanted_default, double run_s_default,
                       double join_s, bool full) {
   const uint64_t wanted = std::clamp<uint64_t>(
@@ -481,134 +593,15 @@ void BM_LiveHeartbeat(benchmark::State& state, uint64_t wanted_default, double r
     state.SkipWithError(errors.empty() ? "bad scenario" : errors[0].to_string().c_str());
     return;
   }
-  uint64_t held = 0, server_held = 0, frames = 0, heartbeats = 0;
-  uint64_t held_at_end = 0, disconnects = 0;
-  int64_t server_at_end = 0;
-  double wall_s = 0;
-  std::vector<double> rtt_ms(3, 0.0);  // p50, p99, max
-  uint64_t driver_growth = 0, driver_peak = 0, server_growth = 0, server_peak = 0;
-  double steady_fps = 0, driver_cpu = 0, server_cpu = 0;
-  double steady_rtt_p50 = 0, steady_rtt_p99 = 0;  // bucket upper bounds, ms
-  // Steady state: from two heartbeat intervals after the last join to the end.
-  const double steady_from_s = join_s + 2.0 * kHeartbeatIntervalMs / 1000.0;
+  Figures figures;
   for (auto _ : state) {
-    ServerProcess server;
     std::string why;
-    if (!server.start(cellsim::live::deployment_text(s), cells * kMembersPerCell + kServerSlack,
-                      &why)) {
+    if (!run_case(s, cells, run_s, join_s, &figures, &why)) {
       state.SkipWithError(why.c_str());
       return;
     }
-    const uint64_t rss0 = self_rss_bytes();
-    uint64_t rss_peak = rss0, server_rss_peak = server.rss();
-    int64_t server_conns_peak = 0;
-    double next_scrape_s = 0;
-    double steady_t0 = -1, steady_t1 = -1;
-    uint64_t steady_f0 = 0, steady_f1 = 0;
-    const double driver_cpu0 = proc_cpu_s("self"), server_cpu0 = server.cpu_s();
-    const bool verbose = env_u64("CELLSIM_LIVE_BENCH_VERBOSE", 0) != 0;
-    double next_line_s = 0;
-    cellsim::live::LoadOptions o;
-    o.target_host = "127.0.0.1";
-    o.target_port = server.port();
-    o.key = server.key();
-    o.duration_s = run_s;
-    o.scenario_file = "live-bench (in bench/live_bench.cc)";
-    o.metrics_port = 0;  // the driver's /metrics: heartbeat RTTs of the steady state
-    std::vector<std::pair<double, double>> hb0, hb1;
-    o.on_progress = [&](const cellsim::live::Progress& p) {
-      rss_peak = std::max(rss_peak, self_rss_bytes());
-      held_at_end = p.connected;
-      disconnects = p.disconnects;
-      const uint64_t f = p.frames_sent + p.frames_received;
-      if (p.elapsed_s >= steady_from_s && steady_t0 < 0) {
-        steady_t0 = p.elapsed_s;
-        steady_f0 = f;
-        if (p.metrics_port != 0) hb0 = heartbeat_buckets(http_get_metrics(p.metrics_port));
-      }
-      if (steady_t0 >= 0) {
-        steady_t1 = p.elapsed_s;
-        steady_f1 = f;
-      }
-      // The last progress call comes within progress_every_s of the end.
-      if (p.metrics_port != 0 && steady_t0 >= 0 && p.elapsed_s + 2 * o.progress_every_s >= run_s &&
-          hb1.empty()) {
-        hb1 = heartbeat_buckets(http_get_metrics(p.metrics_port));
-      }
-      server_rss_peak = std::max(server_rss_peak, server.rss());
-      if (p.elapsed_s >= next_scrape_s) {
-        next_scrape_s = p.elapsed_s + kScrapeEveryS;
-        server_at_end = server.connections_open();
-        server_conns_peak = std::max(server_conns_peak, server_at_end);
-      }
-      if (verbose && p.elapsed_s >= next_line_s) {
-        next_line_s = p.elapsed_s + 1;
-        std::fprintf(stderr,
-                     "  %5.1f s  connected %6llu  joined %6llu  server %6lld  frames %9llu"
-                     "  disconnects %6llu  cpu driver %5.1f s server %5.1f s\n",
-                     p.elapsed_s, static_cast<unsigned long long>(p.connected),
-                     static_cast<unsigned long long>(p.joined),
-                     static_cast<long long>(server_at_end),
-                     static_cast<unsigned long long>(f),
-                     static_cast<unsigned long long>(p.disconnects),
-                     proc_cpu_s("self") - driver_cpu0, server.cpu_s() - server_cpu0);
-      }
-      return true;
-    };
-    const cellsim::live::LoadOutcome out = cellsim::live::run_load(s, o);
-    if (!out.ok) {
-      state.SkipWithError(out.error.c_str());
-      return;
-    }
-    server_peak = std::max(server_rss_peak, server.hwm());
-    server_growth = server_peak > server.listening_rss() ? server_peak - server.listening_rss() : 0;
-    server_cpu = server.cpu_s() - server_cpu0;
-    driver_cpu = proc_cpu_s("self") - driver_cpu0;
-    steady_rtt_p50 = bucket_quantile_ms(hb0, hb1, 0.5);
-    steady_rtt_p99 = bucket_quantile_ms(hb0, hb1, 0.99);
-    steady_fps = steady_t1 > steady_t0 + 1
-                     ? static_cast<double>(steady_f1 - steady_f0) / (steady_t1 - steady_t0)
-                     : 0;
-    server.stop();
-    held = out.peak_connected;
-    server_held = static_cast<uint64_t>(std::max<int64_t>(server_conns_peak, 0));
-    frames = out.results.run().frames();
-    wall_s = out.results.run().wall_s();
-    driver_peak = rss_peak;
-    driver_growth = rss_peak - rss0;
-    rtt_ms = quantiles_ms(out.results, "heartbeat_rtt", {0.5, 0.99, 1.0}, &heartbeats);
   }
-  const auto per_conn = [&](uint64_t bytes) {
-    return held > 0 ? static_cast<double>(bytes) / static_cast<double>(held) : 0.0;
-  };
-  const double wall = std::max(wall_s, 1e-9);
-  state.counters["connections_wanted"] = static_cast<double>(wanted);
-  state.counters["connections_planned"] = static_cast<double>(cells * kMembersPerCell);
-  state.counters["connections_held"] = static_cast<double>(held);
-  state.counters["server_connections"] = static_cast<double>(server_held);
-  state.counters["connections_at_end"] = static_cast<double>(held_at_end);
-  state.counters["server_connections_at_end"] = static_cast<double>(std::max<int64_t>(server_at_end, 0));
-  state.counters["disconnects"] = static_cast<double>(disconnects);
-  state.counters["frames_per_second"] = static_cast<double>(frames) / wall;
-  state.counters["steady_frames_per_second"] = steady_fps;
-  state.counters["driver_cpu_share"] = driver_cpu / wall;
-  state.counters["server_cpu_share"] = server_cpu / wall;
-  state.counters["heartbeats_per_second"] = static_cast<double>(heartbeats) / wall;
-  state.counters["heartbeat_rtt_p50_ms"] = rtt_ms[0];
-  state.counters["heartbeat_rtt_p99_ms"] = rtt_ms[1];
-  state.counters["heartbeat_rtt_max_ms"] = rtt_ms[2];
-  state.counters["steady_heartbeat_rtt_p50_le_ms"] = steady_rtt_p50;
-  state.counters["steady_heartbeat_rtt_p99_le_ms"] = steady_rtt_p99;
-  state.counters["driver_bytes_per_connection"] = per_conn(driver_growth);
-  state.counters["server_bytes_per_connection"] = per_conn(server_growth);
-  state.counters["driver_peak_rss_mib"] = static_cast<double>(driver_peak) / (1 << 20);
-  state.counters["server_peak_rss_mib"] = static_cast<double>(server_peak) / (1 << 20);
-  std::string label = fd_note.empty() ? "" : "fd-capped by the hard RLIMIT_NOFILE";
-  if (disconnects > 0) {
-    label += std::string(label.empty() ? "" : "; ") + std::to_string(disconnects) +
-             " connections broke (liveness missed: CPU-starved?)";
-  }
-  if (!label.empty()) state.SetLabel(label);
+  report(state, figures, wanted, cells, fd_note);
 }
 // A quick case for CI (--benchmark_filter=small), and the acceptance case.
 BENCHMARK_CAPTURE(BM_LiveHeartbeat, small, kSmallConnections, kSmallRunS, kSmallJoinS, false)

@@ -1,25 +1,24 @@
 // `cellsim calibrate`: measures cellmeetd's CPU cost per frame type and
 // writes a calibration file for the simulator (live/calibrate.h has the
-// method).
+// method). This file reads the flags, shows progress and prints the result;
+// live::run_calibration() (live/run_calibration.h) does the work.
 //
 // Exit codes: 0 written, 1 the measurement failed (the server would not
 // start, /proc unreadable, ...), 2 bad usage or base scenario, 130
 // interrupted (nothing written).
+#include "live/calibrate.h"
+
 #include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <string>
 
 #include "cli/commands.h"
-#include "live/calibrate.h"
-#include "scenario/loader.h"
+#include "live/run_calibration.h"
 
 namespace cellsim::cli {
 namespace {
@@ -46,7 +45,9 @@ int calibrate_usage(const std::string& problem) {
          "  TLS adds to a hello) is measured in process and recorded as tls_handshake_us.\n"
          "    --server PATH    cellmeetd (default: beside this cellsim, BUILD/cellmeetd)\n"
          "    --out FILE       default calibration/measured-<cpu>-<cores>c.textproto\n"
-         "    --scenario FILE  base scenario (default " << kDefaultBaseScenario << ")\n"
+         "    --scenario FILE  base scenario (default "
+      << kDefaultBaseScenario
+      << ")\n"
          "    --levels N       load levels per mix, 1..8 (default 3; 5 mixes each)\n"
          "    --seconds S      each run's length, 5..600 (default 12)\n"
          "    --quick          2 levels of 8 s, a quarter of the cells, 50 TLS handshakes\n"
@@ -63,13 +64,17 @@ bool parse_positive(const std::string& s, double* out) {
   return errno == 0 && end != nullptr && *end == '\0';
 }
 
-}  // namespace
-
-int calibrate_main(int argc, char** argv) {
+// The flags, as given (quick's defaults applied by calibrate_main()).
+struct CalibrateFlags {
   std::string server, out_file, scenario_file = kDefaultBaseScenario;
   int levels = 3;
   double seconds = 12, scale = 1;
   bool quick = false, quiet = false, levels_set = false, seconds_set = false;
+};
+
+// Reads argv into *f. An exit code when the command ends here (--help, bad
+// usage: the message printed), -1 to go on.
+int parse_calibrate_flags(int argc, char** argv, CalibrateFlags* f) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&](std::string* v) -> bool {
@@ -81,11 +86,11 @@ int calibrate_main(int argc, char** argv) {
     if (arg == "--help" || arg == "-h") {
       return calibrate_usage("");
     } else if (arg == "--server") {
-      if (!value(&server) || server.empty()) return calibrate_usage("--server needs a PATH");
+      if (!value(&f->server) || f->server.empty()) return calibrate_usage("--server needs a PATH");
     } else if (arg == "--out") {
-      if (!value(&out_file) || out_file.empty()) return calibrate_usage("--out needs a FILE");
+      if (!value(&f->out_file) || f->out_file.empty()) return calibrate_usage("--out needs a FILE");
     } else if (arg == "--scenario") {
-      if (!value(&scenario_file) || scenario_file.empty()) {
+      if (!value(&f->scenario_file) || f->scenario_file.empty()) {
         return calibrate_usage("--scenario needs a FILE");
       }
     } else if (arg == "--levels") {
@@ -95,118 +100,140 @@ int calibrate_main(int argc, char** argv) {
         return calibrate_usage("--levels needs a whole number in 1.." +
                                std::to_string(live::kMaxCalibrationLevels));
       }
-      levels = static_cast<int>(n);
-      levels_set = true;
+      f->levels = static_cast<int>(n);
+      f->levels_set = true;
     } else if (arg == "--seconds") {
-      if (!value(&v) || !parse_positive(v, &seconds) || !(seconds >= live::kMinCalibrationRunS) ||
-          seconds > live::kMaxCalibrationRunS) {
+      if (!value(&v) || !parse_positive(v, &f->seconds) ||
+          !(f->seconds >= live::kMinCalibrationRunS) || f->seconds > live::kMaxCalibrationRunS) {
         return calibrate_usage("--seconds needs a number in [5, 600]");
       }
-      seconds_set = true;
+      f->seconds_set = true;
     } else if (arg == "--quick") {
-      quick = true;
+      f->quick = true;
     } else if (arg == "--quiet") {
-      quiet = true;
+      f->quiet = true;
     } else if (!arg.empty() && arg[0] == '-') {
       return calibrate_usage("unknown flag " + arg);
     } else {
       return calibrate_usage("unexpected argument " + arg);
     }
   }
-  if (quick) {
-    if (!levels_set) levels = 2;
-    if (!seconds_set) seconds = 8;
-    scale = 0.25;
+  return -1;
+}
+
+// --quick's defaults, and the server: beside this cellsim unless given. An
+// exit code when the command ends here (bad usage), -1 to go on.
+int settle_flags(CalibrateFlags* f) {
+  if (f->quick) {
+    if (!f->levels_set) f->levels = 2;
+    if (!f->seconds_set) f->seconds = 8;
+    f->scale = 0.25;
   }
-  if (server.empty()) {
-    server = live::find_cellmeetd("/proc/self/exe");
-    if (server.empty()) {
+  if (f->server.empty()) {
+    f->server = live::find_cellmeetd("/proc/self/exe");
+    if (f->server.empty()) {
       return calibrate_usage("no cellmeetd found beside this cellsim; give --server PATH");
     }
-  } else if (::access(server.c_str(), X_OK) != 0) {
-    return calibrate_usage("--server: " + server + " is not an executable file");
+  } else if (::access(f->server.c_str(), X_OK) != 0) {
+    return calibrate_usage("--server: " + f->server + " is not an executable file");
   }
-  v1::Scenario base;
-  std::vector<scenario::LoadError> errors;
-  if (!scenario::load_scenario(scenario_file, &base, &errors)) {
-    for (const auto& e : errors) std::cerr << e.to_string() << "\n";
-    return kExitUsage;
-  }
-  if (out_file.empty()) out_file = "calibration/measured-" + live::machine_slug() + ".textproto";
+  return -1;
+}
 
-  live::CalibrateOptions o;
-  o.server_binary = server;
-  o.levels = levels;
-  o.run_seconds = seconds;
-  o.scale = scale;
-  if (quick) o.tls_handshakes = kQuickTlsHandshakes;
-  o.base_scenario_file = scenario_file;
-  const bool tty = !quiet && isatty(STDERR_FILENO);
-  const int runs = levels * static_cast<int>(live::calibration_mixes().size());
-  int run_no = 0;
-  o.on_log = [&](const std::string& line) {
+// Progress on stderr: log lines, and on a terminal a line redrawn in place.
+struct ProgressDisplay {
+  bool quiet = false;
+  bool tty = false;
+  bool started = false;  // the first run is about to start or has
+  int runs = 0, run_no = 0;
+
+  void clear_line() const {
+    if (tty) std::fprintf(stderr, "\r%-100s\r", "");
+  }
+  void on_start(const live::CalibrationPlan& p) {
+    started = true;
+    runs = p.runs;
+    if (!quiet) {
+      std::cerr << "cellsim calibrate: " << p.server_binary << ", " << p.runs << " runs of "
+                << p.run_seconds << " s (the media mix's at least " << live::kMediaRunS
+                << " s; about " << p.about_minutes << " min), machine: " << p.machine << "\n";
+    }
+    std::signal(SIGINT, on_calibrate_signal);
+    std::signal(SIGTERM, on_calibrate_signal);
+    std::signal(SIGPIPE, SIG_IGN);
+  }
+  void on_log(const std::string& line) {
     if (line.rfind("run ", 0) == 0) ++run_no;
     if (quiet) return;
-    if (tty) std::fprintf(stderr, "\r%-100s\r", "");
+    clear_line();
     if (line.rfind("run ", 0) != 0) std::cerr << line << "\n";
-  };
-  o.on_progress = [&](double elapsed, double duration, const std::string& run) {
+  }
+  bool on_progress(double elapsed_s, double duration_s, const std::string& run) const {
     if (tty) {
       std::fprintf(stderr, "\r  run %d/%d (%s)  %5.1f / %.0f s   ", run_no, runs, run.c_str(),
-                   elapsed, duration);
+                   elapsed_s, duration_s);
     }
     return !g_calibrate_interrupted.load();
+  }
+};
+
+void print_summary(const live::CalibrationResult& r) {
+  const v1::Calibration& c = r.outcome.calibration;
+  std::cout << live::runs_table(r.outcome.runs);
+  std::cout << "fitted costs (us):";
+  for (const auto& cost : c.costs()) std::cout << "  " << cost.type() << " " << cost.base_us();
+  std::cout << "\n  default " << c.default_base_us() << ", per output " << c.default_per_output_us()
+            << ", timer " << c.timer_us() << ", idle " << r.outcome.fit.idle_us_per_s
+            << " us/s (not modelled)\n";
+  if (!r.outcome.fit.folded.empty()) {
+    std::cout << "folded into the default:";
+    for (const auto& t : r.outcome.fit.folded) std::cout << " " << t;
+    std::cout << "\n";
+  }
+  std::cout << "fit error (relative RMS): " << 100 * r.outcome.fit.fit_error << "%\n";
+  std::cout << "machine: " << c.machine() << "\n";
+  std::cout << "written: " << r.out_file << "\n";
+}
+
+}  // namespace
+
+int calibrate_main(int argc, char** argv) {
+  CalibrateFlags f;
+  if (const int rc = parse_calibrate_flags(argc, argv, &f); rc >= 0) return rc;
+  if (const int rc = settle_flags(&f); rc >= 0) return rc;
+  live::CalibrateOptions o;
+  o.server_binary = f.server;
+  o.levels = f.levels;
+  o.run_seconds = f.seconds;
+  o.scale = f.scale;
+  if (f.quick) o.tls_handshakes = kQuickTlsHandshakes;
+  o.base_scenario_file = f.scenario_file;
+  ProgressDisplay display;
+  display.quiet = f.quiet;
+  display.tty = !f.quiet && isatty(STDERR_FILENO);
+  o.on_log = [&](const std::string& line) { display.on_log(line); };
+  o.on_progress = [&](double elapsed_s, double duration_s, const std::string& run) {
+    return display.on_progress(elapsed_s, duration_s, run);
   };
-  if (!quiet) {
-    std::cerr << "cellsim calibrate: " << server << ", " << runs << " runs of " << seconds
-              << " s (the media mix's at least " << live::kMediaRunS << " s; about "
-              << static_cast<int>(
-                     levels * ((runs / levels - 1) * (seconds + 1) +
-                               std::max(seconds, live::kMediaRunS) + 1) / 60 + 1)
-              << " min), machine: " << live::machine_description() << "\n";
-  }
-  std::signal(SIGINT, on_calibrate_signal);
-  std::signal(SIGTERM, on_calibrate_signal);
-  std::signal(SIGPIPE, SIG_IGN);
-  const live::CalibrateOutcome r = live::calibrate(base, o);
-  if (tty) std::fprintf(stderr, "\r%-100s\r", "");
-  if (r.interrupted || g_calibrate_interrupted.load()) {
-    std::cerr << "cellsim calibrate: interrupted; nothing written\n";
-    return kExitInterrupted;
-  }
-  if (!r.ok) {
-    std::cerr << "cellsim calibrate: " << r.error << "\n";
-    return kExitError;
-  }
-  std::error_code ec;
-  const auto parent = std::filesystem::path(out_file).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  const std::string tmp = out_file + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << r.file_text;
-    f.close();
-    if (!f || std::rename(tmp.c_str(), out_file.c_str()) != 0) {
-      std::cerr << "cellsim calibrate: cannot write " << out_file << "\n";
+  live::CalibrationHooks hooks;
+  hooks.on_start = [&](const live::CalibrationPlan& p) { display.on_start(p); };
+  hooks.stop_requested = [] { return g_calibrate_interrupted.load(); };
+  const live::CalibrationResult r = live::run_calibration(o, f.out_file, hooks);
+  if (display.started) display.clear_line();
+  switch (r.status) {
+    case live::CalibrationStatus::kBadScenario:
+      for (const auto& e : r.scenario_errors) std::cerr << e << "\n";
+      return kExitUsage;
+    case live::CalibrationStatus::kInterrupted:
+      std::cerr << "cellsim calibrate: interrupted; nothing written\n";
+      return kExitInterrupted;
+    case live::CalibrationStatus::kFailed:
+      std::cerr << "cellsim calibrate: " << r.error << "\n";
       return kExitError;
-    }
+    case live::CalibrationStatus::kWritten:
+      break;
   }
-  if (!quiet) {
-    std::cout << live::runs_table(r.runs);
-    std::cout << "fitted costs (us):";
-    for (const auto& c : r.calibration.costs()) std::cout << "  " << c.type() << " " << c.base_us();
-    std::cout << "\n  default " << r.calibration.default_base_us() << ", per output "
-              << r.calibration.default_per_output_us() << ", timer " << r.calibration.timer_us()
-              << ", idle " << r.fit.idle_us_per_s << " us/s (not modelled)\n";
-    if (!r.fit.folded.empty()) {
-      std::cout << "folded into the default:";
-      for (const auto& t : r.fit.folded) std::cout << " " << t;
-      std::cout << "\n";
-    }
-    std::cout << "fit error (relative RMS): " << 100 * r.fit.fit_error << "%\n";
-    std::cout << "machine: " << r.calibration.machine() << "\n";
-    std::cout << "written: " << out_file << "\n";
-  }
+  if (!f.quiet) print_summary(r);
   return kExitOk;
 }
 

@@ -1,16 +1,7 @@
 #include "live/calibrate.h"
 
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <fcntl.h>
 #include <google/protobuf/text_format.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/utsname.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,9 +19,12 @@
 #include <thread>
 
 #include "live/driver.h"
+#include "metrics/prometheus_text.h"
+#include "metrics/scrape.h"
+#include "proto/assert.h"
+#include "scenario/loader.h"
 #include "server/net/tls.h"
 #include "server/net/tls_certgen.h"
-#include "scenario/loader.h"
 
 namespace cellsim::live {
 namespace {
@@ -38,61 +32,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr double kSettleS = 0.4;  // after a run, for the server to handle the closes
-
-// --- Linear algebra ----------------------------------------------------------
-
-// Least squares of the columns `cols` of A (m × n, row-major) against b by
-// Householder QR; columns whose pivot is negligible get 0.
-std::vector<double> least_squares(const std::vector<std::vector<double>>& a,
-                                  const std::vector<double>& b, const std::vector<size_t>& cols) {
-  const size_t m = a.size(), k = cols.size();
-  std::vector<std::vector<double>> r(m, std::vector<double>(k));
-  for (size_t i = 0; i < m; ++i) {
-    for (size_t j = 0; j < k; ++j) r[i][j] = a[i][cols[j]];
-  }
-  std::vector<double> y = b;
-  std::vector<bool> dead(k, true);  // until the column gets a pivot row
-  std::vector<size_t> pivot_row(k, 0);
-  size_t row = 0;
-  for (size_t j = 0; j < k && row < m; ++j) {
-    double norm = 0;
-    for (size_t i = row; i < m; ++i) norm += r[i][j] * r[i][j];
-    norm = std::sqrt(norm);
-    if (norm < 1e-12) continue;
-    const double alpha = r[row][j] > 0 ? -norm : norm;
-    std::vector<double> v(m, 0.0);
-    for (size_t i = row; i < m; ++i) v[i] = r[i][j];
-    v[row] -= alpha;
-    double vv = 0;
-    for (size_t i = row; i < m; ++i) vv += v[i] * v[i];
-    if (vv > 0) {
-      for (size_t c = j; c < k; ++c) {
-        double d = 0;
-        for (size_t i = row; i < m; ++i) d += v[i] * r[i][c];
-        const double f = 2 * d / vv;
-        for (size_t i = row; i < m; ++i) r[i][c] -= f * v[i];
-      }
-      double d = 0;
-      for (size_t i = row; i < m; ++i) d += v[i] * y[i];
-      const double f = 2 * d / vv;
-      for (size_t i = row; i < m; ++i) y[i] -= f * v[i];
-    }
-    dead[j] = false;
-    pivot_row[j] = row;
-    ++row;
-  }
-  std::vector<double> z(k, 0.0);
-  for (size_t jj = k; jj-- > 0;) {
-    if (dead[jj]) continue;
-    const size_t i = pivot_row[jj];
-    double s = y[i];
-    for (size_t c = jj + 1; c < k; ++c) {
-      if (!dead[c]) s -= r[i][c] * z[c];
-    }
-    z[jj] = std::abs(r[i][jj]) < 1e-12 ? 0 : s / r[i][jj];
-  }
-  return z;
-}
 
 std::string pad(const std::string& s, size_t w, bool left = false) {
   if (s.size() >= w) return s;
@@ -103,13 +42,6 @@ std::string fixed(double v, int digits) {
   std::ostringstream o;
   o << std::fixed << std::setprecision(digits) << v;
   return o.str();
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 std::string trim(std::string s) {
@@ -129,193 +61,6 @@ std::string utc_date() {
 }
 
 }  // namespace
-
-// --- NNLS --------------------------------------------------------------------
-
-bool nnls(const std::vector<std::vector<double>>& a_in, const std::vector<double>& b,
-          std::vector<double>* x_out, std::string* why) {
-  if (a_in.empty() || a_in.size() != b.size()) {
-    if (why) *why = "nnls: no rows, or rows and right-hand side differ";
-    return false;
-  }
-  const size_t m = a_in.size(), n = a_in[0].size();
-  for (const auto& row : a_in) {
-    if (row.size() != n) {
-      if (why) *why = "nnls: ragged rows";
-      return false;
-    }
-  }
-  std::vector<double> scale(n, 0.0);
-  for (size_t j = 0; j < n; ++j) {
-    double s = 0;
-    for (size_t i = 0; i < m; ++i) s += a_in[i][j] * a_in[i][j];
-    scale[j] = std::sqrt(s);
-  }
-  std::vector<std::vector<double>> a(m, std::vector<double>(n, 0.0));
-  for (size_t i = 0; i < m; ++i) {
-    for (size_t j = 0; j < n; ++j) a[i][j] = scale[j] > 0 ? a_in[i][j] / scale[j] : 0;
-  }
-  double bnorm = 0;
-  for (double v : b) bnorm += v * v;
-  bnorm = std::sqrt(bnorm);
-  const double tol = 1e-10 * std::max(bnorm, 1e-300);
-  std::vector<double> x(n, 0.0);
-  std::vector<bool> passive(n, false);
-  auto gradient = [&]() {
-    std::vector<double> res(m);
-    for (size_t i = 0; i < m; ++i) {
-      double p = 0;
-      for (size_t j = 0; j < n; ++j) p += a[i][j] * x[j];
-      res[i] = b[i] - p;
-    }
-    std::vector<double> w(n, 0.0);
-    for (size_t j = 0; j < n; ++j) {
-      for (size_t i = 0; i < m; ++i) w[j] += a[i][j] * res[i];
-    }
-    return w;
-  };
-  for (size_t outer = 0; outer < 3 * n + 3; ++outer) {
-    const std::vector<double> w = gradient();
-    size_t t = n;
-    double best = tol;
-    for (size_t j = 0; j < n; ++j) {
-      if (!passive[j] && scale[j] > 0 && w[j] > best) {
-        best = w[j];
-        t = j;
-      }
-    }
-    if (t == n) break;
-    passive[t] = true;
-    for (size_t inner = 0; inner < 3 * n + 3; ++inner) {
-      std::vector<size_t> cols;
-      for (size_t j = 0; j < n; ++j) {
-        if (passive[j]) cols.push_back(j);
-      }
-      const std::vector<double> zc = least_squares(a, b, cols);
-      std::vector<double> z(n, 0.0);
-      bool all_positive = true;
-      for (size_t c = 0; c < cols.size(); ++c) {
-        z[cols[c]] = zc[c];
-        if (zc[c] <= 0) all_positive = false;
-      }
-      if (all_positive) {
-        x = z;
-        break;
-      }
-      double alpha = 1;
-      for (size_t j : cols) {
-        if (z[j] <= 0) {
-          const double d = x[j] - z[j];
-          if (d > 0) alpha = std::min(alpha, x[j] / d);
-        }
-      }
-      for (size_t j = 0; j < n; ++j) x[j] += alpha * (z[j] - x[j]);
-      for (size_t j : cols) {
-        if (x[j] <= 1e-15) {
-          x[j] = 0;
-          passive[j] = false;
-        }
-      }
-    }
-  }
-  x_out->assign(n, 0.0);
-  for (size_t j = 0; j < n; ++j) (*x_out)[j] = scale[j] > 0 ? x[j] / scale[j] : 0;
-  return true;
-}
-
-// --- The fit -----------------------------------------------------------------
-
-CostFit fit_costs(std::vector<CalibrationRun>* runs, const FitOptions& fo) {
-  CostFit fit;
-  if (runs->empty()) {
-    fit.error = "no runs to fit";
-    return fit;
-  }
-  std::map<std::string, double> totals, max_share;
-  for (const auto& r : *runs) {
-    double all = 0;
-    for (const auto& [type, n] : r.frames_in) all += n;
-    for (const auto& [type, n] : r.frames_in) {
-      totals[type] += n;
-      if (all > 0) max_share[type] = std::max(max_share[type], n / all);
-    }
-  }
-  // Own types: enough frames, and a visible share of some run's frames.
-  std::vector<std::string> own;
-  for (const auto& [type, n] : totals) {
-    if (n >= static_cast<double>(fo.min_frames_per_type) && max_share[type] >= fo.min_share) {
-      own.push_back(type);
-    } else if (n > 0) {
-      fit.folded.push_back(type);
-    }
-  }
-  if (own.empty()) {
-    fit.error = "no frame type has enough frames to fit (at least " +
-                std::to_string(fo.min_frames_per_type) + ")";
-    return fit;
-  }
-  // The reference: the most frequent own type; it costs `base`.
-  fit.reference = *std::max_element(own.begin(), own.end(), [&](const auto& x, const auto& y) {
-    return totals[x] < totals[y];
-  });
-  std::vector<std::string> extras;
-  for (const auto& t : own) {
-    if (t != fit.reference) extras.push_back(t);
-  }
-  // Columns: every frame in (base), each extra, the folded types' extra,
-  // frames out, [timer], [idle].
-  const size_t c_base = 0, c_default = 1 + extras.size(), c_out = c_default + 1;
-  size_t n = c_out + 1;
-  const size_t c_timer = fo.fit_timer ? n++ : SIZE_MAX;
-  bool fit_idle = fo.fit_idle && runs->size() >= n + 1 + 2;
-  const size_t c_idle = fit_idle ? n++ : SIZE_MAX;
-  std::vector<std::vector<double>> a;
-  std::vector<double> b;
-  for (const auto& r : *runs) {
-    std::vector<double> row(n, 0.0);
-    for (const auto& [type, count] : r.frames_in) {
-      row[c_base] += count;
-      if (type == fit.reference) continue;
-      const auto it = std::find(extras.begin(), extras.end(), type);
-      row[it == extras.end() ? c_default : 1 + static_cast<size_t>(it - extras.begin())] += count;
-    }
-    row[c_out] = r.frames_out;
-    if (c_timer != SIZE_MAX) row[c_timer] = r.timer_runs;
-    if (c_idle != SIZE_MAX) row[c_idle] = r.seconds;
-    a.push_back(row);
-    b.push_back(r.cpu_ns);
-  }
-  // Each run weighs by its relative error (the runs span levels), as the
-  // fit's error is measured.
-  std::vector<std::vector<double>> aw = a;
-  std::vector<double> bw = b;
-  for (size_t i = 0; i < aw.size(); ++i) {
-    const double w = b[i] > 0 ? 1 / b[i] : 1;
-    for (double& v : aw[i]) v *= w;
-    bw[i] *= w;
-  }
-  std::vector<double> x;
-  if (!nnls(aw, bw, &x, &fit.error)) return fit;
-  const double base = x[c_base] / 1e3;
-  fit.base_us[fit.reference] = base;
-  for (size_t j = 0; j < extras.size(); ++j) fit.base_us[extras[j]] = base + x[1 + j] / 1e3;
-  fit.default_fitted = !fit.folded.empty();
-  fit.default_base_us = base + x[c_default] / 1e3;
-  fit.per_output_us = x[c_out] / 1e3;
-  fit.timer_us = c_timer != SIZE_MAX ? x[c_timer] / 1e3 : 0;
-  fit.idle_us_per_s = c_idle != SIZE_MAX ? x[c_idle] / 1e3 : 0;
-  double sq = 0;
-  for (size_t i = 0; i < runs->size(); ++i) {
-    double p = 0;
-    for (size_t j = 0; j < n; ++j) p += a[i][j] * x[j];
-    (*runs)[i].predicted_ns = p;
-    const double rel = b[i] > 0 ? (p - b[i]) / b[i] : 0;
-    sq += rel * rel;
-  }
-  fit.fit_error = std::sqrt(sq / static_cast<double>(runs->size()));
-  fit.ok = true;
-  return fit;
-}
 
 namespace {
 // Costs to the nanosecond: the fit is not finer than that.
@@ -397,137 +142,6 @@ std::string calibration_file_text(const v1::Calibration& cal, const std::string&
 
 // --- /proc and Prometheus ----------------------------------------------------
 
-bool parse_schedstat(std::string_view text, uint64_t* ns) {
-  size_t i = 0;
-  while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-  if (i >= text.size() || !std::isdigit(static_cast<unsigned char>(text[i]))) return false;
-  uint64_t v = 0;
-  for (; i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); ++i) {
-    v = v * 10 + static_cast<uint64_t>(text[i] - '0');
-  }
-  if (i < text.size() && !std::isspace(static_cast<unsigned char>(text[i]))) return false;
-  *ns = v;
-  return true;
-}
-
-bool parse_stat_ticks(std::string_view text, uint64_t* ticks) {
-  const size_t close = text.rfind(')');
-  if (close == std::string_view::npos) return false;
-  std::istringstream in(std::string(text.substr(close + 1)));
-  // After the name: field 3 (state) onwards; utime and stime are 14 and 15.
-  std::string field;
-  uint64_t utime = 0, stime = 0;
-  for (int f = 3; f <= 15; ++f) {
-    if (!(in >> field)) return false;
-    if (f == 14 || f == 15) {
-      if (field.empty() || field.find_first_not_of("0123456789") != std::string::npos) return false;
-      (f == 14 ? utime : stime) = std::stoull(field);
-    }
-  }
-  *ticks = utime + stime;
-  return true;
-}
-
-bool process_cpu_ns(pid_t pid, uint64_t* ns, std::string* why) {
-  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  uint64_t sum = 0;
-  bool any = false;
-  if (DIR* d = opendir(dir.c_str())) {
-    while (dirent* e = readdir(d)) {
-      if (e->d_name[0] == '.') continue;
-      uint64_t v = 0;
-      if (parse_schedstat(read_file(dir + "/" + e->d_name + "/schedstat"), &v)) {
-        sum += v;
-        any = true;
-      }
-    }
-    closedir(d);
-  }
-  if (any) {
-    *ns = sum;
-    return true;
-  }
-  uint64_t ticks = 0;
-  if (parse_stat_ticks(read_file("/proc/" + std::to_string(pid) + "/stat"), &ticks)) {
-    const long hz = sysconf(_SC_CLK_TCK);
-    *ns = ticks * (1'000'000'000ull / static_cast<uint64_t>(hz > 0 ? hz : 100));
-    return true;
-  }
-  if (why) *why = "cannot read the CPU time of process " + std::to_string(pid) + " in /proc";
-  return false;
-}
-
-std::map<std::string, double> parse_counters(std::string_view text, std::string_view metric) {
-  std::map<std::string, double> out;
-  const std::string prefix = std::string(metric) + "{";
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
-    if (line.substr(0, prefix.size()) != prefix) continue;
-    const size_t close = line.find('}');
-    if (close == std::string_view::npos) continue;
-    const std::string_view labels = line.substr(prefix.size(), close - prefix.size());
-    const size_t k = labels.find("type=\"");
-    if (k == std::string_view::npos) continue;
-    const size_t q = labels.find('"', k + 6);
-    if (q == std::string_view::npos) continue;
-    const std::string type(labels.substr(k + 6, q - k - 6));
-    const std::string value = trim(std::string(line.substr(close + 1)));
-    char* stop = nullptr;
-    const double v = std::strtod(value.c_str(), &stop);
-    if (stop == value.c_str()) continue;
-    out[type] += v;
-  }
-  return out;
-}
-
-bool http_get_local(uint16_t port, const std::string& path, std::string* body, std::string* why) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    *why = "socket: " + std::string(std::strerror(errno));
-    return false;
-  }
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    *why = "connect to 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(errno);
-    ::close(fd);
-    return false;
-  }
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    *why = "send to 127.0.0.1:" + std::to_string(port) + " failed";
-    ::close(fd);
-    return false;
-  }
-  std::string resp;
-  char buf[16384];
-  for (;;) {
-    const ssize_t got = ::recv(fd, buf, sizeof buf, 0);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
-    resp.append(buf, static_cast<size_t>(got));
-    if (resp.size() > (64u << 20)) break;
-  }
-  ::close(fd);
-  const size_t head = resp.find("\r\n\r\n");
-  if (resp.rfind("HTTP/1.", 0) != 0 || head == std::string::npos ||
-      resp.find(" 200 ") > resp.find("\r\n")) {
-    *why = "GET http://127.0.0.1:" + std::to_string(port) + path + ": no 200 response";
-    return false;
-  }
-  *body = resp.substr(head + 4);
-  return true;
-}
-
 std::string machine_description() {
   std::string model;
   std::ifstream in("/proc/cpuinfo");
@@ -586,113 +200,45 @@ std::string machine_slug() {
   return slug + "-" + std::to_string(cores > 0 ? cores : 1) + "c";
 }
 
-// --- The child server --------------------------------------------------------
-
-bool ServerProcess::start(const std::string& binary, const std::vector<std::string>& args,
-                          const std::string& workdir, std::string* why) {
-  stop();
-  const std::string port_file = workdir + "/ports";
-  log_ = workdir + "/cellmeetd.log";
-  std::error_code ec;
-  fs::remove(port_file, ec);
-  std::vector<std::string> argv_s = {binary, "serve"};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  argv_s.push_back("--port-file");
-  argv_s.push_back(port_file);
-  std::vector<char*> argv;
-  for (auto& s : argv_s) argv.push_back(s.data());
-  argv.push_back(nullptr);
-  const int log_fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (log_fd < 0) {
-    *why = "cannot write " + log_;
-    return false;
-  }
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) {
-    ::close(log_fd);
-    *why = "fork failed: " + std::string(std::strerror(errno));
-    return false;
-  }
-  if (pid == 0) {
-    // The child: only async-signal-safe calls until exec.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    dup2(log_fd, STDOUT_FILENO);
-    dup2(log_fd, STDERR_FILENO);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  ::close(log_fd);
-  pid_ = pid;
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::duration<double>(kServerStartTimeoutS);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      *why = "cellmeetd exited at start: " + trim(read_file(log_));
-      return false;
-    }
-    std::ifstream in(port_file);
-    unsigned p = 0, mp = 0;
-    if (in >> p >> mp) {
-      port_ = static_cast<uint16_t>(p);
-      metrics_port_ = static_cast<uint16_t>(mp);
-      return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  *why = "cellmeetd did not write its port file within " +
-         std::to_string(static_cast<int>(kServerStartTimeoutS)) + " s: " + trim(read_file(log_));
-  stop();
-  return false;
-}
-
-int ServerProcess::stop() {
-  if (pid_ <= 0) return -1;
-  ::kill(pid_, SIGTERM);
-  int status = 0;
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::duration<double>(kServerStopTimeoutS);
-  bool done = false;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      done = true;
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  if (!done) {
-    ::kill(pid_, SIGKILL);
-    waitpid(pid_, &status, 0);
-  }
-  pid_ = -1;
-  port_ = metrics_port_ = 0;
-  return done && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-std::string find_cellmeetd(const std::string& cellsim_exe) {
-  std::error_code ec;
-  fs::path exe = fs::weakly_canonical(cellsim_exe, ec);
-  if (ec) exe = cellsim_exe;
-  for (const fs::path& cand : {exe.parent_path() / "cellmeetd", exe.parent_path().parent_path() / "cellmeetd"}) {
-    if (::access(cand.c_str(), X_OK) == 0) return cand.string();
-  }
-  return "";
-}
-
 // --- The runs ----------------------------------------------------------------
+
+namespace {
+
+// cellmeetd's frame counters, by envelope body name.
+struct FrameCounters {
+  std::map<std::string, double> in;   // cellmeet_frames_in_total{type}
+  std::map<std::string, double> out;  // cellmeet_frames_out_total{type}
+};
+
+bool scrape_frame_counters(uint16_t metrics_port, FrameCounters* counters, std::string* why) {
+  metrics::PrometheusText text;
+  if (!metrics::scrape_local(metrics_port, &text, why)) return false;
+  counters->in = metrics::sum_by_label(text, "cellmeet_frames_in_total", "type");
+  counters->out = metrics::sum_by_label(text, "cellmeet_frames_out_total", "type");
+  return true;
+}
+
+}  // namespace
 
 std::vector<std::string> calibration_mixes() {
   return {"heartbeat", "ballot", "reconnect", "mixed", "media"};
 }
 
-v1::Scenario calibration_scenario(const v1::Scenario& base, const std::string& mix, int level,
-                                  double run_seconds, double scale) {
-  // Members ask for the floor 5-60 s into an item and get it 5 s later
-  // (agents/agent.cc): the media mix runs long enough for speakers to speak.
-  if (mix == "media") run_seconds = std::max(run_seconds, kMediaRunS);
+namespace {
+
+// What sets one mix apart: its heartbeat, its size and its agenda.
+struct MixShape {
+  uint32_t heartbeat_interval_ms = 2000;
+  uint32_t missed_heartbeats = 3;
+  uint32_t cells = 10;  // at level 1, scale 1
+  uint32_t officials = 19;
+  std::string agenda = "cal-plain";
+};
+
+// The derived scenario's frame: its name, length and the base's server,
+// rules, reconnect and media settings, with a quick chair.
+v1::Scenario scenario_frame(const v1::Scenario& base, const std::string& mix, int level,
+                            double run_seconds) {
   v1::Scenario s;
   s.set_name(base.name() + "-calibrate-" + mix + "-L" + std::to_string(level));
   s.set_question("Calibration run of cellsim calibrate (" + mix + ", level " +
@@ -711,8 +257,11 @@ v1::Scenario calibration_scenario(const v1::Scenario& base, const std::string& m
   *s.mutable_media() = base.media();
   s.mutable_chair()->set_open_deadline_min(0.05);
   s.mutable_chair()->set_wait_for_quorum_min(0.02);
+  return s;
+}
 
-  // The link: the base's fastest profile, without loss or outages.
+// The link: the base's fastest profile, without loss or outages.
+v1::NetworkProfile calibration_link(const v1::Scenario& base) {
   const v1::NetworkProfile* fastest = nullptr;
   for (const auto& p : base.profiles()) {
     if (fastest == nullptr || p.base_one_way_ms() < fastest->base_one_way_ms()) fastest = &p;
@@ -731,73 +280,76 @@ v1::Scenario calibration_scenario(const v1::Scenario& base, const std::string& m
   if (!link.has_jitter_ms()) link.mutable_jitter_ms()->mutable_constant()->set_value(1);
   link.mutable_loss()->set_p_good_to_bad(0);
   link.mutable_loss()->set_p_bad_to_good(1);
-  *s.add_profiles() = link;
+  return link;
+}
 
-  // Agendas: plain (no votes) and with votes, the vote open for the rest of
-  // the run; think times spread the ballots over it.
-  const double item_min = 0.02;
-  {
-    auto* a = s.add_agendas();
-    a->set_name("cal-plain");
-    auto* it = a->add_items();
-    it->set_title("plain");
-    it->set_duration_min(run_seconds / 60);
-  }
-  {
-    // One speaker per cell for the whole run: MediaFrames relayed to every
-    // other member (a broadcast-heavy mix, few Hellos).
-    auto* a = s.add_agendas();
-    a->set_name("cal-media");
-    auto* it = a->add_items();
-    it->set_title("media");
-    it->set_duration_min(run_seconds / 60);
-    it->set_floor_requests(12);
-  }
-  {
-    auto* a = s.add_agendas();
-    a->set_name("cal-votes");
-    auto* it = a->add_items();
-    it->set_title("votes");
-    it->set_duration_min(item_min);
-    it->set_floor_requests(mix == "mixed" ? 3 : 0);
-    auto* v = it->add_votes();
-    v->set_vote_id(1);
-    v->set_kind(level % 2 == 0 ? v1::VOTE_KIND_ELECTION : v1::VOTE_KIND_RESOLUTION);
-    v->set_subject("calibration");
-    v->set_open_s(std::max(4.0, run_seconds));
-    v->set_yes_probability(0.8);
-    v->set_no_probability(0.1);
-  }
+// Agendas: plain (no votes), media (one speaker per cell for the whole run:
+// MediaFrames relayed to every other member, a broadcast-heavy mix with few
+// Hellos) and votes (the vote open for the rest of the run; think times
+// spread the ballots over it).
+void add_agendas(const std::string& mix, int level, double run_seconds, v1::Scenario* s) {
+  constexpr double kVoteItemMin = 0.02;
+  auto* plain = s->add_agendas();
+  plain->set_name("cal-plain");
+  auto* plain_item = plain->add_items();
+  plain_item->set_title("plain");
+  plain_item->set_duration_min(run_seconds / 60);
+  auto* media = s->add_agendas();
+  media->set_name("cal-media");
+  auto* media_item = media->add_items();
+  media_item->set_title("media");
+  media_item->set_duration_min(run_seconds / 60);
+  media_item->set_floor_requests(12);
+  auto* votes = s->add_agendas();
+  votes->set_name("cal-votes");
+  auto* it = votes->add_items();
+  it->set_title("votes");
+  it->set_duration_min(kVoteItemMin);
+  it->set_floor_requests(mix == "mixed" ? 3 : 0);
+  auto* v = it->add_votes();
+  v->set_vote_id(1);
+  v->set_kind(level % 2 == 0 ? v1::VOTE_KIND_ELECTION : v1::VOTE_KIND_RESOLUTION);
+  v->set_subject("calibration");
+  v->set_open_s(std::max(4.0, run_seconds));
+  v->set_yes_probability(0.8);
+  v->set_no_probability(0.1);
+}
 
-  uint32_t hb_ms = 2000, missed = 3, cells = 10, officials = 19;
-  std::string agenda = "cal-plain";
+// The mix's shape; the reconnect mix adds its flaky link (outages past the
+// liveness window, 0.6 s: each breaks the connection, and the member comes
+// back with a Hello, a resume, not a JoinMeeting) and the media mix its codec.
+MixShape mix_shape(const std::string& mix, const v1::NetworkProfile& link, v1::Scenario* s) {
+  MixShape m;
   if (mix == "heartbeat") {
-    hb_ms = 250, missed = 4, cells = 24, officials = 19;
+    m = {250, 4, 24, 19, "cal-plain"};
   } else if (mix == "ballot") {
-    hb_ms = 5000, missed = 3, cells = 24, officials = 29, agenda = "cal-votes";
+    m = {5000, 3, 24, 29, "cal-votes"};
   } else if (mix == "reconnect") {
-    hb_ms = 300, missed = 2, cells = 24, officials = 15;
-    // Outages past the liveness window (0.6 s): each breaks the connection,
-    // and the member comes back with a Hello (resume), not a JoinMeeting.
+    m = {300, 2, 24, 15, "cal-plain"};
     v1::NetworkProfile flaky = link;
     flaky.set_name("cal-flaky");
     flaky.mutable_outages()->set_mean_up_s(2);
     flaky.mutable_outages()->mutable_down_s()->mutable_constant()->set_value(1.5);
-    *s.add_profiles() = flaky;
+    *s->add_profiles() = flaky;
   } else if (mix == "media") {
-    hb_ms = 3000, missed = 3, cells = 6, officials = 19, agenda = "cal-media";
-    if (s.media().frame_ms() == 0) s.mutable_media()->set_frame_ms(20);
-    if (s.media().bitrate_kbps() == 0) s.mutable_media()->set_bitrate_kbps(24);
+    m = {3000, 3, 6, 19, "cal-media"};
+    if (s->media().frame_ms() == 0) s->mutable_media()->set_frame_ms(20);
+    if (s->media().bitrate_kbps() == 0) s->mutable_media()->set_bitrate_kbps(24);
   } else {  // mixed
-    hb_ms = 1000, missed = 6, cells = 30, officials = 11, agenda = "cal-votes";
+    m = {1000, 6, 30, 11, "cal-votes"};
   }
-  s.mutable_rules()->set_heartbeat_interval_ms(hb_ms);
-  s.mutable_rules()->set_missed_heartbeats(missed);
-  const double scaled = std::round(cells * level * scale);
-  auto* ct = s.add_cell_types();
+  return m;
+}
+
+// The one cell type: the mix's cells scaled by level and scale, everyone
+// attending, joining in the first seconds.
+void add_cell_type(const std::string& mix, const MixShape& m, int level, double run_seconds,
+                   double scale, v1::Scenario* s) {
+  const double scaled = std::round(m.cells * level * scale);
+  auto* ct = s->add_cell_types();
   ct->set_name("cal");
   ct->set_count(static_cast<uint32_t>(std::max(1.0, scaled)));
-  ct->mutable_members()->set_official(officials);
+  ct->mutable_members()->set_official(m.officials);
   ct->mutable_members()->set_probationary(1);
   auto* l = ct->add_links();
   l->set_profile(mix == "reconnect" ? "cal-flaky" : "cal-link");
@@ -808,10 +360,29 @@ v1::Scenario calibration_scenario(const v1::Scenario& base, const std::string& m
   ct->mutable_join_offset_min()->mutable_uniform()->set_min(0);
   ct->mutable_join_offset_min()->mutable_uniform()->set_max(std::min(0.05, run_seconds / 60 / 4));
   ct->set_join_earliest_min(0);
-  ct->set_agenda(agenda);
+  ct->set_agenda(m.agenda);
   ct->set_start_window_min(std::min(0.02, run_seconds / 60 / 8));
   ct->set_start_offset_min(0);
   ct->set_crash_probability(0);
+}
+
+}  // namespace
+
+v1::Scenario calibration_scenario(const v1::Scenario& base, const std::string& mix, int level,
+                                  double run_seconds, double scale) {
+  CELLSIM_ASSERT(level >= 1);
+  CELLSIM_ASSERT(run_seconds > 0 && scale > 0);
+  // Members ask for the floor 5-60 s into an item and get it 5 s later
+  // (agents/agent.cc): the media mix runs long enough for speakers to speak.
+  if (mix == "media") run_seconds = std::max(run_seconds, kMediaRunS);
+  v1::Scenario s = scenario_frame(base, mix, level, run_seconds);
+  const v1::NetworkProfile link = calibration_link(base);
+  *s.add_profiles() = link;
+  add_agendas(mix, level, run_seconds, &s);
+  const MixShape m = mix_shape(mix, link, &s);
+  s.mutable_rules()->set_heartbeat_interval_ms(m.heartbeat_interval_ms);
+  s.mutable_rules()->set_missed_heartbeats(m.missed_heartbeats);
+  add_cell_type(mix, m, level, run_seconds, scale, &s);
   return s;
 }
 
@@ -890,6 +461,256 @@ TlsHandshakeCost measure_tls_handshake(int handshakes) {
   return out;
 }
 
+namespace {
+
+// The calibration's working folder in /tmp (removed with everything in it on
+// destruction) and the key cellmeetd made in it.
+class Workspace {
+ public:
+  Workspace() = default;
+  ~Workspace() {
+    if (dir_.empty()) return;
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+
+  // Makes the folder, and the key with `server_binary keygen`. False with *error.
+  bool create(const std::string& server_binary, std::string* error) {
+    char tmpl[] = "/tmp/cellsim-calibrate-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) {
+      *error = "cannot create a temporary folder in /tmp";
+      return false;
+    }
+    dir_ = tmpl;
+    SpawnOptions quiet;  // keygen prints the key's path; its errors stay on stderr
+    quiet.output_file = "/dev/null";
+    quiet.keep_stderr = true;
+    if (run_child({server_binary, "keygen", "--out", key_file()}, quiet) != 0) {
+      *error = "`" + server_binary + " keygen` failed";
+      return false;
+    }
+    std::string why;
+    if (!read_key_file(key_file(), &key_, &why)) {
+      *error = "reading the key cellmeetd wrote: " + why;
+      return false;
+    }
+    return true;
+  }
+
+  const std::string& dir() const { return dir_; }
+  std::string key_file() const { return dir_ + "/key"; }
+  std::string deployment_file() const { return dir_ + "/deployment.textproto"; }
+  const std::string& key() const { return key_; }
+
+ private:
+  std::string dir_;
+  std::string key_;
+};
+
+// The derived scenario is valid, and its rosters are in the deployment file.
+bool prepare_run(const v1::Scenario& s, const std::string& deployment, std::string* error) {
+  std::vector<scenario::LoadError> errors;
+  if (!scenario::validate_scenario(s, &errors)) {
+    *error = "the derived scenario " + s.name() +
+             " is invalid: " + (errors.empty() ? std::string("?") : errors[0].to_string());
+    return false;
+  }
+  std::ofstream d(deployment);
+  d << deployment_text(s);
+  if (!d) {
+    *error = "cannot write " + deployment;
+    return false;
+  }
+  return true;
+}
+
+// `cellmeetd serve`'s flags for the run: one shard thread, ephemeral ports,
+// the scenario's rules.
+std::vector<std::string> serve_args(const v1::Scenario& s, const Workspace& ws) {
+  const auto q = scenario::engine_quorum(s.rules().quorum_fraction());
+  return {"--key",
+          ws.key_file(),
+          "--deployment",
+          ws.deployment_file(),
+          "--threads",
+          "1",
+          "--port",
+          "0",
+          "--metrics-port",
+          "0",
+          "--heartbeat-interval-ms",
+          std::to_string(s.rules().heartbeat_interval_ms()),
+          "--missed-heartbeats",
+          std::to_string(s.rules().missed_heartbeats()),
+          "--quorum",
+          std::to_string(q.num) + "/" + std::to_string(q.den)};
+}
+
+// The live driver's run against the server, and the CPU window around it.
+struct DriveResult {
+  LoadOutcome load;
+  double window_s = 0;      // the run plus kSettleS
+  double connection_s = 0;  // connections up × seconds
+  bool stopped = false;     // on_progress said stop
+};
+
+DriveResult drive(const CalibrateOptions& o, const v1::Scenario& s, const std::string& label,
+                  uint16_t port, const std::string& key) {
+  DriveResult d;
+  LoadOptions lo;
+  lo.target_host = "127.0.0.1";
+  lo.target_port = port;
+  lo.key = key;
+  lo.scenario_file = o.base_scenario_file;
+  lo.progress_every_s = 0.25;
+  double last_t = 0;
+  lo.on_progress = [&](const Progress& p) {
+    d.connection_s += static_cast<double>(p.connected) * std::max(0.0, p.elapsed_s - last_t);
+    last_t = p.elapsed_s;
+    if (o.on_progress && !o.on_progress(p.elapsed_s, p.duration_s, label)) {
+      d.stopped = true;
+      return false;
+    }
+    return true;
+  };
+  const auto w0 = std::chrono::steady_clock::now();
+  d.load = run_load(s, lo);
+  std::this_thread::sleep_for(std::chrono::duration<double>(kSettleS));
+  d.window_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+  return d;
+}
+
+// One run's figures: the counters' differences (frames of no real type left
+// out), the liveness checks estimated from the connection-seconds, the CPU.
+CalibrationRun run_figures(const std::string& label, const v1::Scenario& s, const DriveResult& d,
+                           const FrameCounters& before, const FrameCounters& after,
+                           uint64_t cpu_ns) {
+  CalibrationRun r;
+  r.label = label;
+  r.members = d.load.members;
+  for (const auto& [t, v] : after.in) {
+    const auto it = before.in.find(t);
+    const double diff = v - (it == before.in.end() ? 0 : it->second);
+    if (diff > 0 && t != "unknown" && t != "body_not_set" && t != "none") r.frames_in[t] = diff;
+  }
+  for (const auto& [t, v] : after.out) {
+    const auto it = before.out.find(t);
+    r.frames_out += v - (it == before.out.end() ? 0 : it->second);
+  }
+  const double hb_s = s.rules().heartbeat_interval_ms() / 1000.0;
+  const double live_s = hb_s * s.rules().missed_heartbeats();
+  r.timer_runs = d.connection_s / std::max(live_s - hb_s, hb_s);
+  r.seconds = d.window_s;
+  r.cpu_ns = static_cast<double>(cpu_ns);
+  return r;
+}
+
+std::string run_log_line(const CalibrationRun& r) {
+  double in_total = 0;
+  for (const auto& [t, v] : r.frames_in) in_total += v;
+  std::ostringstream line;
+  line << "  " << r.label << ": " << r.members << " members, " << fixed(in_total, 0)
+       << " frames in, " << fixed(r.frames_out, 0) << " out, server CPU "
+       << fixed(r.cpu_ns / 1e6, 1) << " ms in " << fixed(r.seconds, 1) << " s";
+  return line.str();
+}
+
+// One (mix, level) run against a fresh server, appended to out->runs. False
+// with out->error (out->interrupted too when on_progress stopped it).
+bool measure_run(const CalibrateOptions& o, const Workspace& ws, const v1::Scenario& base,
+                 const std::string& mix, int level, CalibrateOutcome* out) {
+  const v1::Scenario s = calibration_scenario(base, mix, level, o.run_seconds, o.scale);
+  if (!prepare_run(s, ws.deployment_file(), &out->error)) return false;
+  const std::string label = mix + " L" + std::to_string(level);
+  ServerProcess server;
+  FrameCounters before, after;
+  uint64_t cpu0 = 0, cpu1 = 0;
+  if (!server.start(o.server_binary, serve_args(s, ws), ws.dir(), &out->error) ||
+      !scrape_frame_counters(server.metrics_port(), &before, &out->error) ||
+      !process_cpu_ns(server.pid(), &cpu0, &out->error)) {
+    return false;
+  }
+  if (o.on_log) o.on_log("run " + label + ": " + s.name());
+  const DriveResult d = drive(o, s, label, server.port(), ws.key());
+  if (!process_cpu_ns(server.pid(), &cpu1, &out->error)) return false;
+  if (!d.load.ok) {
+    out->error = "run " + label + ": " + d.load.error;
+    return false;
+  }
+  if (d.stopped) {
+    out->interrupted = true;
+    out->error = "interrupted";
+    return false;
+  }
+  if (!scrape_frame_counters(server.metrics_port(), &after, &out->error)) return false;
+  server.stop();
+  CalibrationRun r = run_figures(label, s, d, before, after, cpu1 - cpu0);
+  if (o.on_log) o.on_log(run_log_line(r));
+  out->runs.push_back(std::move(r));
+  return true;
+}
+
+// What the calibration file says of where its figures come from.
+std::string calibration_source(const v1::Scenario& base, const CalibrateOptions& o,
+                               const CalibrateOutcome& out, const std::string& date) {
+  std::ostringstream source;
+  source << "cellsim calibrate, " << date << ": cellmeetd (--threads 1) driven by the live "
+         << "driver over loopback in " << out.runs.size() << " runs (" << calibration_mixes().size()
+         << " workload mixes x " << o.levels << " load levels, " << fixed(o.run_seconds, 0)
+         << " s each, the media mix's " << fixed(std::max(o.run_seconds, kMediaRunS), 0)
+         << " s) derived from "
+         << (o.base_scenario_file.empty() ? base.name() : o.base_scenario_file)
+         << "; server CPU from /proc schedstat (process accounting), frames from its /metrics "
+         << "counters; non-negative least squares, every type costing at least the "
+         << out.fit.reference << " cost; the engine's liveness checks are folded into the "
+         << "per-frame costs (timer_us 0); idle " << fixed(out.fit.idle_us_per_s, 1)
+         << " us/s not modelled";
+  if (!out.fit.folded.empty()) {
+    source << "; folded into the default:";
+    for (const auto& t : out.fit.folded) source << " " << t;
+  }
+  return source.str();
+}
+
+std::string tls_source(const TlsHandshakeCost& tls) {
+  std::ostringstream source;
+  source << "; tls_handshake_us: the server's side of " << tls.handshakes
+         << " TLS 1.3 handshakes in process (ECDSA P-256 certificate, memory BIOs, thread CPU "
+            "clock, median of "
+         << kTlsMeasureRounds << " rounds; client side " << fixed(tls.client_us, 0) << " us)";
+  return source.str();
+}
+
+// After the runs: the fit, the TLS handshake, the calibration and its file.
+// False with out->error.
+bool finish(const v1::Scenario& base, const CalibrateOptions& o, CalibrateOutcome* out) {
+  out->fit = fit_costs(&out->runs, FitOptions{});
+  if (!out->fit.ok) {
+    out->error = out->fit.error;
+    return false;
+  }
+  const std::string date = utc_date();  // the runs' end, before the handshakes
+  const TlsHandshakeCost tls = measure_tls_handshake(o.tls_handshakes);
+  if (!tls.ok) {
+    out->error = "measuring the TLS handshake: " + tls.error;
+    return false;
+  }
+  if (o.on_log) {
+    o.on_log("  TLS 1.3 handshake: server " + fixed(tls.server_us, 0) + " us, client " +
+             fixed(tls.client_us, 0) + " us CPU (" + std::to_string(tls.handshakes) +
+             " in process)");
+  }
+  const std::string source = calibration_source(base, o, *out, date) + tls_source(tls);
+  out->calibration = to_calibration(out->fit, machine_description(), source);
+  out->calibration.set_tls_handshake_us(tls.server_us);
+  out->file_text = calibration_file_text(out->calibration, runs_table(out->runs));
+  return true;
+}
+
+}  // namespace
+
 CalibrateOutcome calibrate(const v1::Scenario& base, const CalibrateOptions& o) {
   CalibrateOutcome out;
   if (o.server_binary.empty() || ::access(o.server_binary.c_str(), X_OK) != 0) {
@@ -900,196 +721,16 @@ CalibrateOutcome calibrate(const v1::Scenario& base, const CalibrateOptions& o) 
     out.error = "levels must be 1.." + std::to_string(kMaxCalibrationLevels);
     return out;
   }
-  char tmpl[] = "/tmp/cellsim-calibrate-XXXXXX";
-  if (mkdtemp(tmpl) == nullptr) {
-    out.error = "cannot create a temporary folder in /tmp";
-    return out;
-  }
-  const std::string work = tmpl;
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  } cleanup{work};
-  const std::string key_file = work + "/key";
-  {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      const int null_fd = ::open("/dev/null", O_WRONLY);
-      if (null_fd >= 0) dup2(null_fd, STDOUT_FILENO);
-      execl(o.server_binary.c_str(), o.server_binary.c_str(), "keygen", "--out", key_file.c_str(),
-            static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    int status = 0;
-    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-        WEXITSTATUS(status) != 0) {
-      out.error = "`" + o.server_binary + " keygen` failed";
-      return out;
-    }
-  }
-  std::string key, why;
-  if (!read_key_file(key_file, &key, &why)) {
-    out.error = "reading the key cellmeetd wrote: " + why;
-    return out;
-  }
-
+  Workspace ws;
+  if (!ws.create(o.server_binary, &out.error)) return out;
   for (int level = 1; level <= o.levels; ++level) {
     for (const std::string& mix : calibration_mixes()) {
-      const v1::Scenario s = calibration_scenario(base, mix, level, o.run_seconds, o.scale);
-      std::vector<scenario::LoadError> errors;
-      if (!scenario::validate_scenario(s, &errors)) {
-        out.error = "the derived scenario " + s.name() + " is invalid: " +
-                    (errors.empty() ? std::string("?") : errors[0].to_string());
-        return out;
-      }
-      const std::string label = mix + " L" + std::to_string(level);
-      const std::string deployment = work + "/deployment.textproto";
-      {
-        std::ofstream d(deployment);
-        d << deployment_text(s);
-        if (!d) {
-          out.error = "cannot write " + deployment;
-          return out;
-        }
-      }
-      const auto q = scenario::engine_quorum(s.rules().quorum_fraction());
-      ServerProcess server;
-      if (!server.start(o.server_binary,
-                        {"--key", key_file, "--deployment", deployment, "--threads", "1",
-                         "--port", "0", "--metrics-port", "0", "--heartbeat-interval-ms",
-                         std::to_string(s.rules().heartbeat_interval_ms()), "--missed-heartbeats",
-                         std::to_string(s.rules().missed_heartbeats()), "--quorum",
-                         std::to_string(q.num) + "/" + std::to_string(q.den)},
-                        work, &why)) {
-        out.error = why;
-        return out;
-      }
-      std::string body;
-      if (!http_get_local(server.metrics_port(), "/metrics", &body, &why)) {
-        out.error = why;
-        return out;
-      }
-      const auto in0 = parse_counters(body, "cellmeet_frames_in_total");
-      const auto out0 = parse_counters(body, "cellmeet_frames_out_total");
-      uint64_t cpu0 = 0, cpu1 = 0;
-      if (!process_cpu_ns(server.pid(), &cpu0, &why)) {
-        out.error = why;
-        return out;
-      }
-      LoadOptions lo;
-      lo.target_host = "127.0.0.1";
-      lo.target_port = server.port();
-      lo.key = key;
-      lo.scenario_file = o.base_scenario_file;
-      lo.progress_every_s = 0.25;
-      double conn_s = 0, last_t = 0;
-      bool stopped = false;
-      lo.on_progress = [&](const Progress& p) {
-        conn_s += static_cast<double>(p.connected) * std::max(0.0, p.elapsed_s - last_t);
-        last_t = p.elapsed_s;
-        if (o.on_progress && !o.on_progress(p.elapsed_s, p.duration_s, label)) {
-          stopped = true;
-          return false;
-        }
-        return true;
-      };
-      if (o.on_log) o.on_log("run " + label + ": " + s.name());
-      const auto w0 = std::chrono::steady_clock::now();
-      const LoadOutcome lr = run_load(s, lo);
-      std::this_thread::sleep_for(std::chrono::duration<double>(kSettleS));
-      const double window_s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
-      if (!process_cpu_ns(server.pid(), &cpu1, &why)) {
-        out.error = why;
-        return out;
-      }
-      if (!lr.ok) {
-        out.error = "run " + label + ": " + lr.error;
-        return out;
-      }
-      if (stopped) {
-        out.interrupted = true;
-        out.error = "interrupted";
-        return out;
-      }
-      if (!http_get_local(server.metrics_port(), "/metrics", &body, &why)) {
-        out.error = why;
-        return out;
-      }
-      const auto in1 = parse_counters(body, "cellmeet_frames_in_total");
-      const auto out1 = parse_counters(body, "cellmeet_frames_out_total");
-      server.stop();
-      CalibrationRun r;
-      r.label = label;
-      r.members = lr.members;
-      for (const auto& [t, v] : in1) {
-        const auto it = in0.find(t);
-        const double d = v - (it == in0.end() ? 0 : it->second);
-        if (d > 0 && t != "unknown" && t != "body_not_set" && t != "none") r.frames_in[t] = d;
-      }
-      for (const auto& [t, v] : out1) {
-        const auto it = out0.find(t);
-        r.frames_out += v - (it == out0.end() ? 0 : it->second);
-      }
-      const double hb_s = s.rules().heartbeat_interval_ms() / 1000.0;
-      const double live_s = hb_s * s.rules().missed_heartbeats();
-      r.timer_runs = conn_s / std::max(live_s - hb_s, hb_s);
-      r.seconds = window_s;
-      r.cpu_ns = static_cast<double>(cpu1 - cpu0);
-      if (o.on_log) {
-        double in_total = 0;
-        for (const auto& [t, v] : r.frames_in) in_total += v;
-        std::ostringstream line;
-        line << "  " << label << ": " << r.members << " members, " << fixed(in_total, 0)
-             << " frames in, " << fixed(r.frames_out, 0) << " out, server CPU "
-             << fixed(r.cpu_ns / 1e6, 1) << " ms in " << fixed(window_s, 1) << " s";
-        o.on_log(line.str());
-      }
-      out.runs.push_back(std::move(r));
+      if (!measure_run(o, ws, base, mix, level, &out)) return out;
     }
   }
-  out.fit = fit_costs(&out.runs, FitOptions{});
-  if (!out.fit.ok) {
-    out.error = out.fit.error;
-    return out;
-  }
-  std::ostringstream source;
-  source << "cellsim calibrate, " << utc_date() << ": cellmeetd (--threads 1) driven by the live "
-         << "driver over loopback in " << out.runs.size() << " runs (" << calibration_mixes().size()
-         << " workload mixes x " << o.levels << " load levels, " << fixed(o.run_seconds, 0)
-         << " s each, the media mix's " << fixed(std::max(o.run_seconds, kMediaRunS), 0)
-         << " s) derived from " << (o.base_scenario_file.empty() ? base.name() : o.base_scenario_file)
-         << "; server CPU from /proc schedstat (process accounting), frames from its /metrics "
-         << "counters; non-negative least squares, every type costing at least the "
-         << out.fit.reference << " cost; the engine's liveness checks are folded into the "
-         << "per-frame costs (timer_us 0); idle " << fixed(out.fit.idle_us_per_s, 1)
-         << " us/s not modelled";
-  if (!out.fit.folded.empty()) {
-    source << "; folded into the default:";
-    for (const auto& t : out.fit.folded) source << " " << t;
-  }
-  const TlsHandshakeCost tls = measure_tls_handshake(o.tls_handshakes);
-  if (!tls.ok) {
-    out.error = "measuring the TLS handshake: " + tls.error;
-    return out;
-  }
-  source << "; tls_handshake_us: the server's side of " << tls.handshakes
-         << " TLS 1.3 handshakes in process (ECDSA P-256 certificate, memory BIOs, thread CPU "
-            "clock, median of "
-         << kTlsMeasureRounds << " rounds; client side " << fixed(tls.client_us, 0) << " us)";
-  if (o.on_log) {
-    o.on_log("  TLS 1.3 handshake: server " + fixed(tls.server_us, 0) + " us, client " +
-             fixed(tls.client_us, 0) + " us CPU (" + std::to_string(tls.handshakes) +
-             " in process)");
-  }
-  out.calibration = to_calibration(out.fit, machine_description(), source.str());
-  out.calibration.set_tls_handshake_us(tls.server_us);
-  out.file_text = calibration_file_text(out.calibration, runs_table(out.runs));
-  out.ok = true;
+  out.ok = finish(base, o, &out);
+  CELLSIM_ASSERT(!out.ok ||
+                 out.runs.size() == static_cast<size_t>(o.levels) * calibration_mixes().size());
   return out;
 }
 

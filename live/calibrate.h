@@ -14,31 +14,26 @@
 //   media      speakers (floor granted 10-65 s into an item, so these runs
 //              last at least kMediaRunS): MediaFrames relayed to the cell
 // and the levels scale the number of cells. For each run the server's CPU
-// time is the difference of its process accounting (the sum over its threads
-// of /proc/PID/task/TID/schedstat's nanoseconds on CPU; /proc/PID/stat's
-// utime + stime in clock ticks as a fallback) before and after, and the
+// time is the difference of its process accounting (live/child_process.h:
+// the sum over its threads of /proc/PID/task/TID/schedstat's nanoseconds on
+// CPU; /proc/PID/stat's utime + stime in clock ticks as a fallback) before
+// and after, and the
 // frames it handled are the differences of its Prometheus counters
-// cellmeet_frames_in_total{type} and cellmeet_frames_out_total{type}. The
-// scrapes happen outside the CPU window.
+// cellmeet_frames_in_total{type} and cellmeet_frames_out_total{type}
+// (metrics/scrape.h, metrics/prometheus_text.h). The scrapes happen outside
+// the CPU window.
 //
-// Fit. Non-negative least squares (Lawson–Hanson on columns scaled to unit
-// norm), each run weighted by 1 / its measured CPU (relative errors), of
-//   cpu_ns ≈ base × in_all + Σ_type extra_type × in_type
-//            + per_output × out_frames [+ timer × timer_runs] [+ idle × seconds]
-// over the runs. Every frame costs at least `base` (the cost of the most
-// frequent type, the reference: heartbeats); a type's cost is base + its
-// extra (>= 0), so a type the runs cannot tell apart gets the base cost, not
-// 0. Types with fewer than kMinFramesPerType frames over all runs, or never
-// kMinTypeShare of a run's frames, are folded into the default (base + one
-// shared extra). The liveness-check term (timer_runs estimated as
-// connection-seconds / (liveness window - heartbeat interval)) is off by
-// default: it is nearly collinear with the heartbeats, so those checks are
-// folded into the per-frame costs and timer_us is 0. The fit's error is the
-// relative RMS error of predicted against measured CPU over the runs.
-// per_output is shared by every type (the server's counters say what was
-// sent, not what caused it). The idle term (asio, the metrics endpoint's
-// threads) has no place in the capacity model; it is reported in the file's
-// source, and fitted only with at least (unknowns + 2) runs.
+// Fit: live/fit.h. Non-negative least squares, each run weighted by 1 / its
+// measured CPU, of the server's CPU against the frames in by type, the frames
+// out [, the liveness checks] [and the seconds]. Every frame costs at least
+// the cost of the most frequent type (the reference: heartbeats); types with
+// too few frames (kMinFramesPerType, kMinTypeShare) are folded into the
+// default. The liveness-check term (timer_runs estimated as
+// connection-seconds / (liveness window - heartbeat interval)) is off: it is
+// nearly collinear with the heartbeats, so those checks are folded into the
+// per-frame costs and timer_us is 0. The idle term (asio, the metrics
+// endpoint's threads) has no place in the capacity model; it is reported in
+// the file's source.
 //
 // TLS. The server's CPU per TLS 1.3 handshake (calibration.tls_handshake_us)
 // is measured in process by measure_tls_handshake(): full handshakes between
@@ -53,76 +48,19 @@
 #ifndef CELLSIM_LIVE_CALIBRATE_H_
 #define CELLSIM_LIVE_CALIBRATE_H_
 
-#include <sys/types.h>
-
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "cellsim/v1/calibration.pb.h"
 #include "cellsim/v1/scenario.pb.h"
+#include "live/child_process.h"
+#include "live/fit.h"
 
 namespace cellsim::live {
 
 namespace v1 = ::cellsim::v1;
-
-// Bounds and defaults.
-inline constexpr uint64_t kMinFramesPerType = 200;  // below: folded into the default
-inline constexpr double kMinTypeShare = 0.05;       // of some run's frames in
-inline constexpr int kMaxCalibrationLevels = 8;
-inline constexpr double kMinCalibrationRunS = 5;
-inline constexpr double kMaxCalibrationRunS = 600;
-inline constexpr double kServerStartTimeoutS = 15;
-inline constexpr double kMediaRunS = 25;  // the media mix's runs, at least
-inline constexpr double kServerStopTimeoutS = 10;
-
-// --- Non-negative least squares -------------------------------------------
-
-// Minimises |A x - b| subject to x >= 0 (Lawson–Hanson), A given by rows.
-// Columns are scaled to unit norm internally; an all-zero column gets 0.
-// False with *why on malformed input (ragged rows, no rows).
-bool nnls(const std::vector<std::vector<double>>& a, const std::vector<double>& b,
-          std::vector<double>* x, std::string* why);
-
-// --- One run's measurements, and the fit -----------------------------------
-
-struct CalibrationRun {
-  std::string label;                          // "heartbeat L2"
-  std::map<std::string, double> frames_in;    // by envelope body name
-  double frames_out = 0;                      // every type, per recipient
-  double timer_runs = 0;                      // estimated liveness checks
-  double seconds = 0;                         // the CPU window's wall time
-  double cpu_ns = 0;                          // measured
-  uint64_t members = 0;                       // planned
-  double predicted_ns = 0;                    // filled by fit_costs()
-};
-
-struct FitOptions {
-  bool fit_idle = true;
-  bool fit_timer = false;
-  uint64_t min_frames_per_type = kMinFramesPerType;
-  double min_share = kMinTypeShare;
-};
-
-struct CostFit {
-  bool ok = false;
-  std::string reference;                      // the type whose cost is the base
-  std::string error;
-  std::map<std::string, double> base_us;      // fitted types
-  double default_base_us = 0;                 // folded types: base + their shared extra
-  bool default_fitted = false;                // some frames were folded into it
-  double per_output_us = 0;
-  double timer_us = 0;
-  double idle_us_per_s = 0;
-  double fit_error = 0;                       // relative RMS error over the runs
-  std::vector<std::string> folded;            // types folded into the default
-};
-
-// Fits the costs; fills each run's predicted_ns.
-CostFit fit_costs(std::vector<CalibrationRun>* runs, const FitOptions& options = FitOptions());
 
 // The calibration message of a fit.
 v1::Calibration to_calibration(const CostFit& fit, const std::string& machine,
@@ -135,60 +73,12 @@ std::string calibration_file_text(const v1::Calibration& cal, const std::string&
 // The runs as an aligned table: frames by type, measured and predicted ms.
 std::string runs_table(const std::vector<CalibrationRun>& runs);
 
-// --- /proc and Prometheus parsing -------------------------------------------
-
-// Field 1 of a /proc/PID/task/TID/schedstat line (ns on CPU).
-bool parse_schedstat(std::string_view text, uint64_t* ns);
-// utime + stime (fields 14 and 15) of a /proc/PID/stat line, in clock ticks;
-// the command name may hold spaces and parentheses.
-bool parse_stat_ticks(std::string_view text, uint64_t* ticks);
-// The process's CPU time so far (every thread alive now, from schedstat; the
-// stat fallback also counts threads that exited), ns. False with *why.
-bool process_cpu_ns(pid_t pid, uint64_t* ns, std::string* why);
-
-// Frame counters from a Prometheus text exposition: `metric{type="X"} V`.
-std::map<std::string, double> parse_counters(std::string_view text, std::string_view metric);
-
-// GET http://127.0.0.1:PORT/PATH, the body. False with *why.
-bool http_get_local(uint16_t port, const std::string& path, std::string* body, std::string* why);
+// --- The machine ---------------------------------------------------------------
 
 // "CPU MODEL, N cores, KERNEL RELEASE (MACHINE)".
 std::string machine_description();
 // A short file-name slug of the CPU and cores: "intel-xeon-2c".
 std::string machine_slug();
-
-// --- The child server --------------------------------------------------------
-
-// A cellmeetd child process: started with serve's flags, stopped by SIGTERM
-// (SIGKILL if it does not stop in time) when stop() is called or on
-// destruction.
-class ServerProcess {
- public:
-  ServerProcess() = default;
-  ~ServerProcess() { stop(); }
-  ServerProcess(const ServerProcess&) = delete;
-  ServerProcess& operator=(const ServerProcess&) = delete;
-
-  // Runs `binary serve ARGS... --port-file WORKDIR/ports`, output to
-  // WORKDIR/cellmeetd.log; waits until the port file appears.
-  bool start(const std::string& binary, const std::vector<std::string>& args,
-             const std::string& workdir, std::string* why);
-  // Stops the child; returns its exit status (-1 if killed or none).
-  int stop();
-  pid_t pid() const { return pid_; }
-  uint16_t port() const { return port_; }
-  uint16_t metrics_port() const { return metrics_port_; }
-
- private:
-  pid_t pid_ = -1;
-  uint16_t port_ = 0;
-  uint16_t metrics_port_ = 0;
-  std::string log_;
-};
-
-// The cellmeetd binary next to a cellsim executable: BUILD/cli/cellsim →
-// BUILD/cellmeetd, or the same folder. Empty if none is found.
-std::string find_cellmeetd(const std::string& cellsim_exe);
 
 // --- The TLS handshake ---------------------------------------------------------
 
@@ -210,13 +100,19 @@ TlsHandshakeCost measure_tls_handshake(int handshakes);
 
 // --- The whole calibration ---------------------------------------------------
 
+// Bounds and defaults.
+inline constexpr int kMaxCalibrationLevels = 8;
+inline constexpr double kMinCalibrationRunS = 5;
+inline constexpr double kMaxCalibrationRunS = 600;
+inline constexpr double kMediaRunS = 25;  // the media mix's runs, at least
+
 struct CalibrateOptions {
-  std::string server_binary;      // cellmeetd
-  int levels = 3;                 // load levels per mix
-  double run_seconds = 12;        // each run's length
-  double scale = 1;               // multiplies the cells of every run (tests: < 1)
+  std::string server_binary;                   // cellmeetd
+  int levels = 3;                              // load levels per mix
+  double run_seconds = 12;                     // each run's length
+  double scale = 1;                            // multiplies the cells of every run (tests: < 1)
   int tls_handshakes = kTlsHandshakesDefault;  // measure_tls_handshake()'s
-  std::string base_scenario_file; // recorded in the source
+  std::string base_scenario_file;              // recorded in the source; run_calibration() loads it
   // Called with a line of progress (run started, run measured).
   std::function<void(const std::string&)> on_log;
   // Called often while a run goes; return false to stop everything.
@@ -230,15 +126,19 @@ struct CalibrateOutcome {
   std::vector<CalibrationRun> runs;
   CostFit fit;
   v1::Calibration calibration;
-  std::string file_text;          // what to write
+  std::string file_text;  // what to write
 };
 
 // The derived scenario of one run (exposed for the tests).
+// REQUIRES: level >= 1, run_seconds > 0, scale > 0.
 v1::Scenario calibration_scenario(const v1::Scenario& base, const std::string& mix, int level,
                                   double run_seconds, double scale);
 // The mixes, in run order.
 std::vector<std::string> calibration_mixes();
 
+// Every run, the fit and the TLS handshake; the calibration and its file's
+// text (written by run_calibration(), live/run_calibration.h). Not ok with
+// the error (interrupted when on_progress said stop).
 // REQUIRES: base validated with defaults applied.
 CalibrateOutcome calibrate(const v1::Scenario& base, const CalibrateOptions& options);
 

@@ -7,22 +7,14 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
-#include <atomic>
-#include <chrono>
-#include <thread>
-
 #include "server/net/asio.h"
+#include "server/net/exposer_stop.h"
 
 namespace cellsim::live {
 namespace {
 
 // Threads the exposer serves scrapes with.
 constexpr size_t kExposerThreads = 1;
-// While the exposer stops, its port is poked this often, at most
-// kMaxExposerWakes times (its listener wakes only on a connection; the same
-// snag as server/net/server.cc's stop_exposer()).
-constexpr uint32_t kExposerWakeIntervalMs = 5;
-constexpr int kMaxExposerWakes = 1000;
 constexpr char kDefaultPushgatewayPort[] = "9091";
 
 prometheus::Histogram::BucketBoundaries latency_buckets_s() {
@@ -62,21 +54,8 @@ LiveMetrics::LiveMetrics() : registry_(std::make_shared<prometheus::Registry>())
 
 LiveMetrics::~LiveMetrics() {
   if (!exposer_) return;
-  std::atomic<bool> stopped{false};
-  std::thread waker([&stopped, port = port_] {
-    net::asio::io_context io(1);
-    const net::tcp::endpoint endpoint(net::asio::ip::address_v4::loopback(), port);
-    for (int i = 0; i < kMaxExposerWakes && !stopped.load(); ++i) {
-      net::tcp::socket poke(io);
-      net::error_code ignored;
-      poke.connect(endpoint, ignored);
-      poke.close(ignored);
-      std::this_thread::sleep_for(std::chrono::milliseconds(kExposerWakeIntervalMs));
-    }
-  });
-  exposer_.reset();
-  stopped = true;
-  waker.join();
+  net::reset_exposer_waking(&exposer_,
+                            net::tcp::endpoint(net::asio::ip::address_v4::loopback(), port_));
 }
 
 bool LiveMetrics::serve(uint16_t port, std::string* why) {

@@ -22,6 +22,7 @@
 #include "server/net/asio.h"
 #include "server/net/config.h"
 #include "server/net/connection.h"
+#include "server/net/exposer_stop.h"
 #include "server/net/journal.h"
 #include "server/net/metrics.h"
 #include "server/net/router.h"
@@ -40,10 +41,6 @@ constexpr uint32_t kStopDrainTimeoutMs = kFlushTimeoutMs + 1000;
 constexpr uint32_t kScrapeWaitMs = 1000;
 // Threads the Prometheus exposer serves scrapes with.
 constexpr size_t kExposerThreads = 2;
-// While the exposer stops, the metrics port is poked this often, at most
-// kMaxExposerWakes times (see stop_exposer()).
-constexpr uint32_t kExposerWakeIntervalMs = 5;
-constexpr int kMaxExposerWakes = 1000;
 // Smallest max_frame_bytes accepted (a Hello with its token must fit).
 constexpr uint32_t kMinMaxFrameBytes = 512;
 // Longest liveness window (heartbeat interval × missed heartbeats) accepted.
@@ -516,20 +513,7 @@ void Server::Impl::stop_exposer() {
     address = address.is_v6() ? asio::ip::address(asio::ip::address_v6::loopback())
                               : asio::ip::address(asio::ip::address_v4::loopback());
   }
-  std::atomic<bool> stopped{false};
-  std::thread waker([&stopped, endpoint = tcp::endpoint(address, metrics_port_)] {
-    asio::io_context io(1);
-    for (int i = 0; i < kMaxExposerWakes && !stopped.load(); ++i) {
-      tcp::socket poke(io);
-      error_code ignored;
-      poke.connect(endpoint, ignored);
-      poke.close(ignored);
-      std::this_thread::sleep_for(std::chrono::milliseconds(kExposerWakeIntervalMs));
-    }
-  });
-  exposer_.reset();
-  stopped = true;
-  waker.join();
+  reset_exposer_waking(&exposer_, tcp::endpoint(address, metrics_port_));
 }
 
 void Server::Impl::shutdown() {

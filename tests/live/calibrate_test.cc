@@ -1,9 +1,10 @@
-// `cellsim calibrate` (live/calibrate.h): the non-negative least-squares fit
-// recovers known per-frame costs from synthetic runs (also when two frame
-// types are nearly collinear) and reports its error; /proc and Prometheus
-// parsing; the derived scenarios are valid and vary the frame mix; and an end
-// to end quick calibration against the real cellmeetd binary writes a
-// loadable, measured calibration file and leaves no child behind.
+// `cellsim calibrate` (live/calibrate.h): child processes and /proc
+// accounting (live/child_process.h), Prometheus counters; the
+// derived scenarios are valid and vary the frame mix; and an end to end quick
+// calibration against the real cellmeetd binary writes a loadable, measured
+// calibration file and leaves no child behind. The fit: fit_test.cc.
+#include "live/calibrate.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -15,12 +16,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <random>
 #include <set>
 #include <sstream>
 #include <string>
 
-#include "live/calibrate.h"
+#include "live/run_calibration.h"
+#include "metrics/prometheus_text.h"
+#include "metrics/scrape.h"
 #include "scenario/loader.h"
 #include "sim/runner.h"
 
@@ -29,110 +31,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Synthetic runs with the given true costs (ns) and relative noise.
-std::vector<CalibrationRun> synthetic(bool near_collinear, double noise, uint32_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(0.5, 1.5);
-  std::normal_distribution<double> n(0, 1);
-  std::vector<CalibrationRun> runs;
-  for (int i = 0; i < 12; ++i) {
-    CalibrationRun r;
-    r.label = "r" + std::to_string(i);
-    const double members = 200 * (1 + i % 3);
-    r.frames_in["hello"] = members * (near_collinear ? 1.0 + 0.02 * (i % 4) : u(rng));
-    r.frames_in["join_meeting"] = members;
-    r.frames_in["heartbeat"] = members * (i % 4 == 0 ? 20 : 3) * u(rng);
-    r.frames_in["cast_ballot"] = i % 4 == 1 ? members * 0.9 : 0;
-    r.frames_in["open_vote"] = 10;  // too few: folded into the default
-    r.frames_out = r.frames_in["heartbeat"] + 5 * members * u(rng);
-    r.timer_runs = members * u(rng);
-    r.seconds = 15 + i % 2;
-    const double truth = 25'000 * r.frames_in["hello"] + 12'000 * r.frames_in["join_meeting"] +
-                         3'000 * r.frames_in["heartbeat"] + 6'000 * r.frames_in["cast_ballot"] +
-                         8'000 * r.frames_in["open_vote"] + 1'500 * r.frames_out +
-                         1'000 * r.timer_runs + 50'000 * r.seconds;
-    r.cpu_ns = truth * (1 + noise * n(rng));
-    runs.push_back(r);
-  }
-  return runs;
-}
-
-TEST(CalibrateFit, NnlsSolvesASmallSystemWithABoundActive) {
-  // Unconstrained solution has x1 < 0; NNLS pins it at 0.
-  std::vector<std::vector<double>> a = {{1, 0}, {0, 1}, {1, 1}};
-  std::vector<double> b = {2, -1, 1};
-  std::vector<double> x;
-  ASSERT_TRUE(nnls(a, b, &x, nullptr));
-  EXPECT_NEAR(x[1], 0, 1e-12);
-  EXPECT_NEAR(x[0], 1.5, 1e-9);
-  std::string why;
-  EXPECT_FALSE(nnls({{1, 2}, {1}}, {1, 2}, &x, &why));
-  EXPECT_FALSE(why.empty());
-}
-
-TEST(CalibrateFit, RecoversKnownCostsExactly) {
-  auto runs = synthetic(false, 0, 1);
-  FitOptions fo;
-  fo.fit_timer = true;
-  const CostFit f = fit_costs(&runs, fo);
-  ASSERT_TRUE(f.ok) << f.error;
-  EXPECT_NEAR(f.base_us.at("hello"), 25, 1e-3);
-  EXPECT_NEAR(f.base_us.at("join_meeting"), 12, 1e-3);
-  EXPECT_NEAR(f.base_us.at("heartbeat"), 3, 1e-4);
-  EXPECT_NEAR(f.base_us.at("cast_ballot"), 6, 1e-3);
-  EXPECT_NEAR(f.per_output_us, 1.5, 1e-4);
-  EXPECT_NEAR(f.timer_us, 1, 1e-3);
-  EXPECT_NEAR(f.idle_us_per_s, 50, 0.5);
-  EXPECT_EQ(f.reference, "heartbeat");
-  EXPECT_NEAR(f.default_base_us, 8, 1e-3);
-  ASSERT_EQ(f.folded.size(), 1u);
-  EXPECT_EQ(f.folded[0], "open_vote");
-  EXPECT_TRUE(f.default_fitted);
-  EXPECT_LT(f.fit_error, 1e-9);
-  for (const auto& r : runs) EXPECT_NEAR(r.predicted_ns / r.cpu_ns, 1, 1e-9);
-}
-
-TEST(CalibrateFit, RecoversCostsWhenHelloAndJoinAreNearlyCollinear) {
-  auto runs = synthetic(true, 0, 2);
-  FitOptions fo;
-  fo.fit_timer = true;
-  const CostFit f = fit_costs(&runs, fo);
-  ASSERT_TRUE(f.ok) << f.error;
-  EXPECT_NEAR(f.base_us.at("hello"), 25, 0.05);
-  EXPECT_NEAR(f.base_us.at("join_meeting"), 12, 0.05);
-  EXPECT_NEAR(f.base_us.at("heartbeat"), 3, 0.01);
-  EXPECT_LT(f.fit_error, 1e-6);
-}
-
-TEST(CalibrateFit, ReportsTheErrorOfANoisyFitAndKeepsCostsNonNegative) {
-  auto runs = synthetic(false, 0.05, 3);
-  const CostFit f = fit_costs(&runs);
-  ASSERT_TRUE(f.ok) << f.error;
-  EXPECT_GT(f.fit_error, 0.005);
-  EXPECT_LT(f.fit_error, 0.1);
-  // Without the timer term its cost lands elsewhere, but every type still
-  // costs at least the reference's (heartbeat's) cost.
-  for (const auto& [t, us] : f.base_us) EXPECT_GE(us, f.base_us.at("heartbeat")) << t;
-  EXPECT_GE(f.default_base_us, f.base_us.at("heartbeat"));
-  EXPECT_EQ(f.timer_us, 0);
-  EXPECT_GE(f.per_output_us, 0);
-  EXPECT_GE(f.timer_us, 0);
-  EXPECT_NEAR(f.base_us.at("heartbeat"), 3, 1.5);
-  // The calibration names what it is and loads as the simulator reads it.
-  const v1::Calibration c = to_calibration(f, "test machine", "synthetic");
-  EXPECT_FALSE(c.estimated());
-  EXPECT_NEAR(c.fit_error(), f.fit_error, 1e-4);
-  const std::string text = calibration_file_text(c, runs_table(runs));
-  EXPECT_NE(text.find("# MEASURED"), std::string::npos);
-  EXPECT_NE(text.find("cpu ms"), std::string::npos);
-}
-
-TEST(CalibrateFit, NoRunsIsAnError) {
-  std::vector<CalibrationRun> none;
-  const CostFit f = fit_costs(&none);
-  EXPECT_FALSE(f.ok);
-  EXPECT_FALSE(f.error.empty());
-}
+bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0; }
 
 TEST(CalibrateProc, ParsesSchedstatAndStat) {
   uint64_t v = 0;
@@ -157,6 +56,53 @@ TEST(CalibrateProc, ParsesSchedstatAndStat) {
   EXPECT_FALSE(process_cpu_ns(999'999'999, &a, &why));
 }
 
+TEST(CalibrateChild, RunsChildrenWithTheirOutputAndExitStatus) {
+  const fs::path dir = fs::temp_directory_path() / ("calibrate_child_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  SpawnOptions o;
+  o.output_file = (dir / "out").string();
+  EXPECT_EQ(run_child({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"}, o), 3);
+  EXPECT_EQ(read_text_file(o.output_file), "out\nerr\n");
+  o.append = true;
+  o.keep_stderr = true;
+  EXPECT_EQ(run_child({"/bin/sh", "-c", "echo more; echo hidden >&2"}, o), 0);
+  EXPECT_EQ(read_text_file(o.output_file), "out\nerr\nmore\n");
+  EXPECT_EQ(run_child({"/nonexistent/binary"}, o), 127);  // the exec failed
+  std::string why;
+  SpawnOptions unwritable;
+  unwritable.output_file = "/nonexistent/dir/log";
+  EXPECT_EQ(spawn_child({"/bin/true"}, unwritable, &why), -1);
+  EXPECT_NE(why.find("cannot write"), std::string::npos) << why;
+  fs::remove_all(dir);
+}
+
+TEST(CalibrateChild, WaitsForThePortFileAndStopsTheChild) {
+  const fs::path dir = fs::temp_directory_path() / ("calibrate_ports_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string ports = (dir / "ports").string();
+  std::string why;
+  const pid_t writer = spawn_child(
+      {"/bin/sh", "-c", "sleep 0.1; echo '7000 7001' > " + ports + "; exec sleep 30"}, {}, &why);
+  ASSERT_GT(writer, 0) << why;
+  uint16_t port = 0, metrics_port = 0;
+  EXPECT_EQ(wait_for_port_file(writer, ports, 10, 0.01, &port, &metrics_port),
+            PortFileWait::kReady);
+  EXPECT_EQ(port, 7000);
+  EXPECT_EQ(metrics_port, 7001);
+  EXPECT_EQ(stop_child(writer, 5, 0.01), -1);  // SIGTERM ended it
+  EXPECT_FALSE(process_alive(writer));
+  const pid_t quitter = spawn_child({"/bin/sh", "-c", "exit 0"}, {}, &why);
+  ASSERT_GT(quitter, 0) << why;
+  EXPECT_EQ(wait_for_port_file(quitter, (dir / "none").string(), 10, 0.01, &port, &metrics_port),
+            PortFileWait::kExited);
+  const pid_t sleeper = spawn_child({"/bin/sleep", "30"}, {}, &why);
+  ASSERT_GT(sleeper, 0) << why;
+  EXPECT_EQ(wait_for_port_file(sleeper, (dir / "none").string(), 0.1, 0.01, &port, &metrics_port),
+            PortFileWait::kTimedOut);
+  EXPECT_EQ(stop_child(sleeper, 5, 0.01), -1);
+  fs::remove_all(dir);
+}
+
 TEST(CalibrateProc, ParsesPrometheusCounters) {
   const std::string text =
       "# HELP cellmeet_frames_in_total Frames received\n"
@@ -165,19 +111,21 @@ TEST(CalibrateProc, ParsesPrometheusCounters) {
       "cellmeet_frames_in_total{type=\"heartbeat\"} 3.5e+02\n"
       "cellmeet_frames_out_total{type=\"welcome\"} 12\n"
       "cellmeet_frames_in_total_other{type=\"x\"} 1\n";
-  const auto in = parse_counters(text, "cellmeet_frames_in_total");
+  const metrics::PrometheusText parsed = metrics::parse_prometheus_text(text);
+  EXPECT_TRUE(parsed.errors.empty());
+  const auto in = metrics::sum_by_label(parsed, "cellmeet_frames_in_total", "type");
   ASSERT_EQ(in.size(), 2u);
   EXPECT_DOUBLE_EQ(in.at("hello"), 12);
   EXPECT_DOUBLE_EQ(in.at("heartbeat"), 350);
-  EXPECT_EQ(parse_counters(text, "cellmeet_frames_out_total").at("welcome"), 12);
+  EXPECT_EQ(metrics::sum_by_label(parsed, "cellmeet_frames_out_total", "type").at("welcome"), 12);
 }
 
 TEST(CalibrateScenarios, DerivedScenariosAreValidAndVaryTheMix) {
   v1::Scenario base;
   std::vector<scenario::LoadError> errors;
-  ASSERT_TRUE(scenario::load_scenario(std::string(CELLSIM_SOURCE_DIR) +
-                                          "/scenarios/pilot-special-cells.textproto",
-                                      &base, &errors));
+  ASSERT_TRUE(scenario::load_scenario(
+      std::string(CELLSIM_SOURCE_DIR) + "/scenarios/pilot-special-cells.textproto", &base,
+      &errors));
   std::set<uint32_t> intervals;
   for (const auto& mix : calibration_mixes()) {
     for (int level = 1; level <= 3; ++level) {
@@ -193,8 +141,6 @@ TEST(CalibrateScenarios, DerivedScenariosAreValidAndVaryTheMix) {
   EXPECT_FALSE(machine_slug().empty());
 }
 
-bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0; }
-
 // Processes running this build's cellmeetd from a calibrate working folder.
 int calibrate_servers_running() {
   int n = 0;
@@ -204,12 +150,37 @@ int calibrate_servers_running() {
     std::ifstream in(e.path() / "cmdline");
     std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     for (char& c : cmd) c = c == '\0' ? ' ' : c;
-    if (cmd.rfind(CELLMEETD_BINARY, 0) == 0 && cmd.find("/tmp/cellsim-calibrate-") != std::string::npos) {
+    if (cmd.rfind(CELLMEETD_BINARY, 0) == 0 &&
+        cmd.find("/tmp/cellsim-calibrate-") != std::string::npos) {
       // A zombie has an empty cmdline, so this one is alive.
       ++n;
     }
   }
   return n;
+}
+
+TEST(RunCalibration, ABaseScenarioThatDoesNotLoadIsReportedBeforeAnyRun) {
+  CalibrateOptions o;
+  o.server_binary = CELLMEETD_BINARY;
+  o.base_scenario_file = "/nonexistent/base.textproto";
+  bool started = false;
+  CalibrationHooks hooks;
+  hooks.on_start = [&](const CalibrationPlan&) { started = true; };
+  const CalibrationResult r = run_calibration(o, "/nonexistent/out.textproto", hooks);
+  EXPECT_EQ(r.status, CalibrationStatus::kBadScenario);
+  ASSERT_FALSE(r.scenario_errors.empty());
+  EXPECT_NE(r.scenario_errors[0].find("/nonexistent/base.textproto"), std::string::npos);
+  EXPECT_FALSE(started);
+}
+
+TEST(RunCalibration, PlansTheLengthAndTheDefaultFile) {
+  // 5 mixes: 4 runs of S + 1 s and the media run of at least 25 + 1 s, per level.
+  EXPECT_EQ(calibration_minutes(1, 5), 1);      // 50 s
+  EXPECT_EQ(calibration_minutes(3, 12), 4);     // 234 s
+  EXPECT_EQ(calibration_minutes(8, 600), 401);  // 24,040 s
+  const std::string file = default_calibration_file();
+  EXPECT_EQ(file.rfind("calibration/measured-", 0), 0u) << file;
+  EXPECT_NE(file.find(machine_slug()), std::string::npos) << file;
 }
 
 // Shows the TLS handshake's server-side CPU is measured: positive, more than
@@ -244,9 +215,8 @@ TEST(CalibrateEndToEnd, QuickCalibrationAgainstTheRealServer) {
 
   v1::Scenario s;
   std::vector<scenario::LoadError> errors;
-  ASSERT_TRUE(scenario::load_scenario(std::string(CELLSIM_SOURCE_DIR) +
-                                          "/scenarios/test/tiny.textproto",
-                                      &s, &errors));
+  ASSERT_TRUE(scenario::load_scenario(
+      std::string(CELLSIM_SOURCE_DIR) + "/scenarios/test/tiny.textproto", &s, &errors));
   v1::Calibration cal;
   std::string label, why;
   ASSERT_TRUE(sim::resolve_calibration(out, "", s, &cal, &label, &why)) << why;
@@ -281,18 +251,25 @@ TEST(CalibrateEndToEnd, ServerProcessStopsItsChild) {
   {
     ServerProcess sp;
     std::string why;
-    ASSERT_TRUE(sp.start(CELLMEETD_BINARY,
-                         {"--key", key, "--deployment", (dir / "d.textproto").string(),
-                          "--threads", "1"},
-                         dir.string(), &why))
+    ASSERT_TRUE(
+        sp.start(CELLMEETD_BINARY,
+                 {"--key", key, "--deployment", (dir / "d.textproto").string(), "--threads", "1"},
+                 dir.string(), &why))
         << why;
     pid = sp.pid();
     EXPECT_GT(sp.port(), 0);
     EXPECT_GT(sp.metrics_port(), 0);
     EXPECT_TRUE(process_alive(pid));
     std::string body;
-    ASSERT_TRUE(http_get_local(sp.metrics_port(), "/metrics", &body, &why)) << why;
+    ASSERT_TRUE(metrics::http_get_local(sp.metrics_port(), "/metrics", &body, &why)) << why;
     EXPECT_NE(body.find("cellmeet_frames_in_total"), std::string::npos);
+    // What prometheus-cpp serves parses with no line refused.
+    const metrics::PrometheusText parsed = metrics::parse_prometheus_text(body);
+    EXPECT_TRUE(parsed.errors.empty()) << parsed.errors[0].reason << ": " << parsed.errors[0].text;
+    double open = -1;
+    EXPECT_TRUE(metrics::unlabelled_value(parsed, "cellmeet_connections_open", &open));
+    EXPECT_EQ(open, 0);
+    EXPECT_EQ(parsed.types.at("cellmeet_frames_in_total"), "counter");
     uint64_t ns = 0;
     EXPECT_TRUE(process_cpu_ns(pid, &ns, &why)) << why;
   }  // the destructor stops it
@@ -317,8 +294,9 @@ TEST(CalibrateCli, BadInputIsExit2) {
   EXPECT_EQ(rc(bin + " calibrate --levels 99"), 2);
   EXPECT_EQ(rc(bin + " calibrate --seconds 1"), 2);
   EXPECT_EQ(rc(bin + " calibrate --server /nonexistent/cellmeetd"), 2);
-  EXPECT_EQ(rc(bin + " calibrate --server " + CELLMEETD_BINARY + " --scenario /nonexistent.textproto"),
-            2);
+  EXPECT_EQ(
+      rc(bin + " calibrate --server " + CELLMEETD_BINARY + " --scenario /nonexistent.textproto"),
+      2);
   EXPECT_EQ(rc(bin + " calibrate --help"), 0);
 }
 

@@ -1,12 +1,15 @@
 // The live driver's observability: /metrics is served on loopback while it
-// runs (scraped once mid-run), and the final figures are pushed to a
-// Pushgateway (a one-request fake here) at the end.
+// runs (scraped once mid-run and read back with metrics/prometheus_text.h),
+// and the final figures are pushed to a Pushgateway (a one-request fake
+// here) at the end.
 #include <gtest/gtest.h>
 
 #include <string>
 #include <thread>
 
 #include "live/driver.h"
+#include "metrics/prometheus_text.h"
+#include "metrics/scrape.h"
 #include "scenario/loader.h"
 #include "server/net/asio.h"
 
@@ -45,30 +48,6 @@ constexpr char kScenario[] = R"pb(
     start_offset_min: 0
   }
 )pb";
-
-// Reads until the peer closes (or kMaxHttpBytes).
-std::string read_all(tcp::socket& s) {
-  std::string out;
-  char buf[4096];
-  net::error_code ec;
-  while (out.size() < kMaxHttpBytes) {
-    const size_t n = s.read_some(asio::buffer(buf), ec);
-    if (ec) break;
-    out.append(buf, n);
-  }
-  return out;
-}
-
-std::string http_get(uint16_t port, const std::string& path) {
-  asio::io_context io;
-  tcp::socket s(io);
-  net::error_code ec;
-  s.connect(tcp::endpoint(asio::ip::address_v4::loopback(), port), ec);
-  if (ec) return "";
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  asio::write(s, asio::buffer(req), ec);
-  return read_all(s);
-}
 
 TEST(LiveMetrics, ServedWhileRunningAndPushedAtTheEnd) {
   v1::Scenario s;
@@ -111,10 +90,10 @@ TEST(LiveMetrics, ServedWhileRunningAndPushedAtTheEnd) {
   LoadOptions o;
   o.metrics_port = 0;
   o.pushgateway_url = "http://127.0.0.1:" + std::to_string(gw_port);
-  std::string scraped;
+  std::string scraped, scrape_error;
   o.on_progress = [&](const Progress& p) {
     if (scraped.empty() && p.elapsed_s > 4 && p.metrics_port != 0) {
-      scraped = http_get(p.metrics_port, "/metrics");
+      metrics::http_get_local(p.metrics_port, "/metrics", &scraped, &scrape_error);
     }
     return true;
   };
@@ -124,15 +103,28 @@ TEST(LiveMetrics, ServedWhileRunningAndPushedAtTheEnd) {
   EXPECT_NE(out.metrics_port, 0);
   EXPECT_TRUE(out.push_error.empty()) << out.push_error;
 
-  EXPECT_NE(scraped.find("cellsim_live_members 10"), std::string::npos) << scraped;
-  EXPECT_NE(scraped.find("cellsim_live_connections 10"), std::string::npos) << scraped;
-  EXPECT_NE(scraped.find("cellsim_live_frames_total{direction=\"up\"}"), std::string::npos);
-  EXPECT_NE(scraped.find("cellsim_live_latency_seconds_count{metric=\"join_latency\"} 10"),
-            std::string::npos)
-      << scraped;
+  ASSERT_FALSE(scraped.empty()) << scrape_error;
+  const metrics::PrometheusText t = metrics::parse_prometheus_text(scraped);
+  EXPECT_TRUE(t.errors.empty()) << t.errors[0].reason << ": " << t.errors[0].text;
+  const auto series = metrics::values_by_series(t);
+  auto value = [&](const std::string& key) {
+    const auto it = series.find(key);
+    return it == series.end() ? -1 : it->second;
+  };
+  EXPECT_EQ(value("cellsim_live_members"), 10) << scraped;
+  EXPECT_EQ(value("cellsim_live_connections"), 10) << scraped;
+  EXPECT_GE(value("cellsim_live_frames_total{direction=\"up\"}"), 0) << scraped;
+  EXPECT_EQ(value("cellsim_live_latency_seconds_count{metric=\"join_latency\"}"), 10) << scraped;
+  EXPECT_EQ(t.types.at("cellsim_live_latency_seconds"), "histogram");
   EXPECT_NE(pushed.find("/metrics/job/cellsim_load"), std::string::npos) << pushed;
-  EXPECT_NE(pushed.find("cellsim_live_latency_seconds_bucket{metric=\"heartbeat_rtt\""),
-            std::string::npos)
+  // The pushed body is the same text format.
+  const auto body_at = pushed.find("\r\n\r\n");
+  ASSERT_NE(body_at, std::string::npos) << pushed;
+  const metrics::PrometheusText p = metrics::parse_prometheus_text(pushed.substr(body_at + 4));
+  EXPECT_TRUE(p.errors.empty()) << p.errors[0].reason << ": " << p.errors[0].text;
+  EXPECT_FALSE(
+      metrics::histogram_buckets(p, "cellsim_live_latency_seconds", "metric", "heartbeat_rtt")
+          .empty())
       << pushed;
 }
 

@@ -39,9 +39,11 @@ bool join(TestClient* c);
 // Sends a Heartbeat and waits for its HeartbeatAck (skipping pushes).
 bool heartbeat_ok(TestClient* c, uint64_t seq);
 
-// HTTP/1.0 GET of http://127.0.0.1:port/path; the body, or "" on failure.
+// HTTP/1.0 GET of http://127.0.0.1:port/path (metrics/scrape.h); the body of
+// a 200, or "" on failure.
 std::string http_get(uint16_t port, const std::string& path);
-// Metric samples from Prometheus text format: "name{labels}" → value.
+// Metric samples from Prometheus text format (metrics/prometheus_text.h):
+// the series as written, "name{label=\"value\"}", → value.
 std::map<std::string, double> parse_metrics(const std::string& text);
 
 // Starts a server or fails the test.
