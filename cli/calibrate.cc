@@ -10,7 +10,6 @@
 
 #include <unistd.h>
 
-#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -18,107 +17,52 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "cli/flags.h"
+#include "cli/interrupt.h"
 #include "live/run_calibration.h"
 
 namespace cellsim::cli {
 namespace {
 
-std::atomic<bool> g_calibrate_interrupted{false};
-
-void on_calibrate_signal(int) { g_calibrate_interrupted.store(true); }
-
 constexpr char kDefaultBaseScenario[] = "scenarios/pilot-special-cells.textproto";
 // TLS handshakes measured with --quick.
 constexpr int kQuickTlsHandshakes = 50;
 
-int calibrate_usage(const std::string& problem) {
-  std::ostream& out = problem.empty() ? std::cout : std::cerr;
-  if (!problem.empty()) out << "cellsim calibrate: " << problem << "\n";
-  out << "usage: cellsim calibrate [--server PATH] [--out FILE] [--scenario FILE] [--levels N]\n"
-         "                         [--seconds S] [--quick] [--quiet]\n"
-         "  Drives the real cellmeetd (a child process, one shard thread) with the live driver\n"
-         "  at several load levels and workload mixes derived from the scenario, measures the\n"
-         "  server's CPU time (process accounting) against the frames of each type it handled,\n"
-         "  fits the capacity model's per-frame costs (non-negative least squares) and writes a\n"
-         "  calibration file naming the machine and the fit's error. Use it with\n"
-         "  `cellsim run SCENARIO --calibration FILE`. The CPU of a TLS 1.3 handshake (what\n"
-         "  TLS adds to a hello) is measured in process and recorded as tls_handshake_us.\n"
-         "    --server PATH    cellmeetd (default: beside this cellsim, BUILD/cellmeetd)\n"
-         "    --out FILE       default calibration/measured-<cpu>-<cores>c.textproto\n"
-         "    --scenario FILE  base scenario (default "
-      << kDefaultBaseScenario
-      << ")\n"
-         "    --levels N       load levels per mix, 1..8 (default 3; 5 mixes each)\n"
-         "    --seconds S      each run's length, 5..600 (default 12)\n"
-         "    --quick          2 levels of 8 s, a quarter of the cells, 50 TLS handshakes\n"
-         "                     (a smoke test)\n"
-         "  exit: 0 written, 1 measurement failed, 2 bad input, 130 interrupted.\n";
-  return problem.empty() ? kExitOk : kExitUsage;
-}
+constexpr char kCalibrateAbout[] =
+    "Drives the real cellmeetd (a child process, one shard thread) with the live driver at\n"
+    "several load levels and workload mixes derived from the scenario, measures the server's\n"
+    "CPU time (process accounting) against the frames of each type it handled, fits the\n"
+    "capacity model's per-frame costs (non-negative least squares) and writes a calibration\n"
+    "file naming the machine and the fit's error. Use it with `cellsim run SCENARIO\n"
+    "--calibration FILE`. The CPU of a TLS 1.3 handshake (what TLS adds to a hello) is\n"
+    "measured in process and recorded as tls_handshake_us.";
 
-bool parse_positive(const std::string& s, double* out) {
-  if (s.empty()) return false;
-  char* end = nullptr;
-  errno = 0;
-  *out = std::strtod(s.c_str(), &end);
-  return errno == 0 && end != nullptr && *end == '\0';
-}
-
-// The flags, as given (quick's defaults applied by calibrate_main()).
+// The flags, as given (quick's defaults applied by settle_flags()).
 struct CalibrateFlags {
   std::string server, out_file, scenario_file = kDefaultBaseScenario;
-  int levels = 3;
+  uint32_t levels = 3;
   double seconds = 12, scale = 1;
   bool quick = false, quiet = false, levels_set = false, seconds_set = false;
 };
 
-// Reads argv into *f. An exit code when the command ends here (--help, bad
-// usage: the message printed), -1 to go on.
-int parse_calibrate_flags(int argc, char** argv, CalibrateFlags* f) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&](std::string* v) -> bool {
-      if (i + 1 >= argc) return false;
-      *v = argv[++i];
-      return true;
-    };
-    std::string v;
-    if (arg == "--help" || arg == "-h") {
-      return calibrate_usage("");
-    } else if (arg == "--server") {
-      if (!value(&f->server) || f->server.empty()) return calibrate_usage("--server needs a PATH");
-    } else if (arg == "--out") {
-      if (!value(&f->out_file) || f->out_file.empty()) return calibrate_usage("--out needs a FILE");
-    } else if (arg == "--scenario") {
-      if (!value(&f->scenario_file) || f->scenario_file.empty()) {
-        return calibrate_usage("--scenario needs a FILE");
-      }
-    } else if (arg == "--levels") {
-      double n = 0;
-      if (!value(&v) || !parse_positive(v, &n) || n != static_cast<int>(n) || n < 1 ||
-          n > live::kMaxCalibrationLevels) {
-        return calibrate_usage("--levels needs a whole number in 1.." +
-                               std::to_string(live::kMaxCalibrationLevels));
-      }
-      f->levels = static_cast<int>(n);
-      f->levels_set = true;
-    } else if (arg == "--seconds") {
-      if (!value(&v) || !parse_positive(v, &f->seconds) ||
-          !(f->seconds >= live::kMinCalibrationRunS) || f->seconds > live::kMaxCalibrationRunS) {
-        return calibrate_usage("--seconds needs a number in [5, 600]");
-      }
-      f->seconds_set = true;
-    } else if (arg == "--quick") {
-      f->quick = true;
-    } else if (arg == "--quiet") {
-      f->quiet = true;
-    } else if (!arg.empty() && arg[0] == '-') {
-      return calibrate_usage("unknown flag " + arg);
-    } else {
-      return calibrate_usage("unexpected argument " + arg);
-    }
-  }
-  return -1;
+void add_calibrate_flags(Flags& f, CalibrateFlags* c) {
+  f.text("--server", &c->server, "cellmeetd (default: beside this cellsim, BUILD/cellmeetd)");
+  f.text("--out", &c->out_file, "default calibration/measured-<cpu>-<cores>c.textproto");
+  f.text("--scenario", &c->scenario_file,
+         std::string("base scenario (default ") + kDefaultBaseScenario + ")");
+  f.u32("--levels", &c->levels, 1, live::kMaxCalibrationLevels,
+        "load levels per mix (default 3; 5 mixes each)");
+  f.real("--seconds", &c->seconds, live::kMinCalibrationRunS, live::kMaxCalibrationRunS,
+         "each run's length (default 12)");
+  f.flag("--quick", &c->quick,
+         "2 levels of 8 s, a quarter of the cells, 50 TLS handshakes (a smoke test)");
+  f.flag("--quiet", &c->quiet, "no progress and no summary");
+  f.footer("exit: 0 written, 1 measurement failed, 2 bad input, 130 interrupted.");
+}
+
+int calibrate_usage(const std::string& problem) {
+  std::cerr << "cellsim calibrate: " << problem << "\n";
+  return kExitUsage;
 }
 
 // --quick's defaults, and the server: beside this cellsim unless given. An
@@ -158,8 +102,7 @@ struct ProgressDisplay {
                 << p.run_seconds << " s (the media mix's at least " << live::kMediaRunS
                 << " s; about " << p.about_minutes << " min), machine: " << p.machine << "\n";
     }
-    std::signal(SIGINT, on_calibrate_signal);
-    std::signal(SIGTERM, on_calibrate_signal);
+    watch_interrupts();
     std::signal(SIGPIPE, SIG_IGN);
   }
   void on_log(const std::string& line) {
@@ -173,7 +116,7 @@ struct ProgressDisplay {
       std::fprintf(stderr, "\r  run %d/%d (%s)  %5.1f / %.0f s   ", run_no, runs, run.c_str(),
                    elapsed_s, duration_s);
     }
-    return !g_calibrate_interrupted.load();
+    return !interrupt_requested();
   }
 };
 
@@ -199,11 +142,15 @@ void print_summary(const live::CalibrationResult& r) {
 
 int calibrate_main(int argc, char** argv) {
   CalibrateFlags f;
-  if (const int rc = parse_calibrate_flags(argc, argv, &f); rc >= 0) return rc;
+  Flags flags("cellsim calibrate", kCalibrateAbout);
+  add_calibrate_flags(flags, &f);
+  if (auto rc = flags.parse(argc, argv)) return *rc;
+  f.levels_set = flags.given("--levels");
+  f.seconds_set = flags.given("--seconds");
   if (const int rc = settle_flags(&f); rc >= 0) return rc;
   live::CalibrateOptions o;
   o.server_binary = f.server;
-  o.levels = f.levels;
+  o.levels = static_cast<int>(f.levels);
   o.run_seconds = f.seconds;
   o.scale = f.scale;
   if (f.quick) o.tls_handshakes = kQuickTlsHandshakes;
@@ -217,7 +164,7 @@ int calibrate_main(int argc, char** argv) {
   };
   live::CalibrationHooks hooks;
   hooks.on_start = [&](const live::CalibrationPlan& p) { display.on_start(p); };
-  hooks.stop_requested = [] { return g_calibrate_interrupted.load(); };
+  hooks.stop_requested = [] { return interrupt_requested(); };
   const live::CalibrationResult r = live::run_calibration(o, f.out_file, hooks);
   if (display.started) display.clear_line();
   switch (r.status) {

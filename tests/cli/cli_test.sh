@@ -43,7 +43,7 @@ expect_bad() {
   checks=$((checks + 1))
 }
 
-for c in run merge load report size validate; do
+for c in run merge load report size validate calibrate; do
   expect_help "$CELLSIM" $c
   expect_version cellsim "$CELLSIM" $c
 done
@@ -74,7 +74,7 @@ expect_bad --peak-share "(0, 1]" "$CELLSIM" size $S --peak-share 0
 expect_bad --headroom "[1," "$CELLSIM" size $S --headroom 0.5
 expect_bad --share-tolerance "[0, 1]" "$CELLSIM" validate $S --share-tolerance 1.5
 expect_bad --latency-tolerance "[0, 10]" "$CELLSIM" validate $S --latency-tolerance nan
-#CALIBRATE expect_bad --levels "[1," "$CELLSIM" calibrate --levels 0
+expect_bad --levels "[1," "$CELLSIM" calibrate --levels 0
 expect_bad "unknown command" "cellsim --help" "$CELLSIM" simulate
 expect_bad --port "[0, 65535]" "$CELLMEETD" serve --key k --deployment d --port 70000
 expect_bad --threads "[1, 1024]" "$CELLMEETD" serve --key k --deployment d --threads 0
