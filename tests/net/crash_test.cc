@@ -719,7 +719,9 @@ void CellDriver::check_record(const v1::Minutes& minutes, const std::string& fil
       lost(std::to_string(n) + " FloorGranted to member " + std::to_string(member) + in);
     }
   }
-  for (const auto& [id, v] : m_.votes) {
+  for (const auto& vote : m_.votes) {
+    const uint64_t id = vote.first;
+    const auto& v = vote.second;  // a plain reference: lambdas below capture it (clang 14)
     if (v.open_announced && proceeding("vote " + std::to_string(id) + " opened", 0) == 0) {
       lost("VoteOpened " + std::to_string(id) + in);
     }
