@@ -155,6 +155,7 @@ class HostCore : public agents::AgentObserver {
 
   // AgentObserver: the mapping both modes share.
   void on_measure(const agents::MemberPlan& who, agents::Measure m, TimeNs value_ns) final;
+  void on_censored(const agents::MemberPlan& who, agents::Measure m, uint64_t count) final;
   void on_traffic(const agents::MemberPlan& who, bool sent, size_t bytes) final;
   void on_event(const agents::MemberPlan& who, Event e, int64_t detail) final;
   void on_meeting_report(const agents::MeetingReport& report) final;
@@ -164,6 +165,14 @@ class HostCore : public agents::AgentObserver {
   void on_violation(const agents::MemberPlan& who, const std::string& what) final;
 
  protected:
+  // Destroys the members (agents, and whatever the host's subclass of
+  // HostMember holds). A host whose members hold resources of its own (the
+  // live driver's timers and sockets on its io_context) calls it in its
+  // destructor, before those resources' owner is destroyed: the base's
+  // members_ would otherwise outlive the derived class's members.
+  // REQUIRES: nothing uses the members afterwards.
+  void destroy_members() { members_.clear(); }
+
   // The host's clock now (virtual or steady), for violations' times.
   virtual TimeNs host_now() const = 0;
   // What a host adds to the shared mapping; called after it.

@@ -141,7 +141,12 @@ class Driver : public host::HostCore {
  public:
   Driver(const v1::Scenario& s, const LoadOptions& o)
       : HostCore(s, &rec_, o.planted), s_(s), o_(o) {}
-  ~Driver() override { shutdown(); }
+  // The members' timers and sockets belong to io_, which is destroyed
+  // before the base class's members: they go first.
+  ~Driver() override {
+    shutdown();
+    destroy_members();
+  }
 
   bool build(std::string* why);
   LoadOutcome run();
