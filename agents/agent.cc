@@ -234,6 +234,9 @@ void Agent::Chair::finish(TimeNs now) {
   if (reported_) return;
   reported_ = true;
   if (!report_.closed) account_quorum(now);
+  if (!report_.ever_quorate && now >= start()) {
+    a_->obs_->on_censored(a_->plan_, Measure::kTimeToQuorum, 1);  // never quorate
+  }
   report_.cell_id = a_->plan_.cell_id;
   a_->obs_->on_meeting_report(report_);
 }
@@ -440,6 +443,7 @@ void Agent::handle_timeout(TimeNs now) {
     env.mutable_heartbeat()->set_seq(++heartbeat_seq_);
     if (heartbeat_sent_ns_.size() >= kMaxHeartbeatsInFlight) {
       heartbeat_sent_ns_.erase(heartbeat_sent_ns_.begin());
+      obs_->on_censored(plan_, Measure::kHeartbeatRtt, 1);
     }
     heartbeat_sent_ns_[heartbeat_seq_] = now;
     send(now, env);
@@ -547,9 +551,22 @@ void Agent::lose_connection(TimeNs now) {
   handshake_timer_ns_ = kNever;
   joined_ = false;
   heartbeat_timer_ns_ = kNever;
-  heartbeat_sent_ns_.clear();
+  censor_heartbeats();
   if (was_up) obs_->on_event(plan_, AgentObserver::Event::kDisconnected, 0);
   schedule_reconnect(now);
+}
+
+// Heartbeats in flight will never be acknowledged (the connection is gone).
+void Agent::censor_heartbeats() {
+  if (!heartbeat_sent_ns_.empty()) {
+    obs_->on_censored(plan_, Measure::kHeartbeatRtt, heartbeat_sent_ns_.size());
+  }
+  heartbeat_sent_ns_.clear();
+}
+
+// The ballot this member meant to cast will never be acknowledged.
+void Agent::censor_ballot() {
+  if (ballot_.vote_id != 0 && !ballot_.acked) obs_->on_censored(plan_, Measure::kBallot, 1);
 }
 
 void Agent::schedule_reconnect(TimeNs now) {
@@ -664,13 +681,17 @@ void Agent::on_meeting_closed(TimeNs now, const v1::MeetingClosed& c) {
   conn_ = ConnState::kDown;
   joined_ = false;
   heartbeat_timer_ns_ = kNever;
+  heartbeat_sent_ns_.clear();  // the session ended as planned: nothing censored
 }
 
 void Agent::on_error(const v1::Error& e) {
   const auto code = e.code();
   obs_->on_event(plan_, AgentObserver::Event::kRefused, code);
   if (is_token_error(code)) done_ = true;  // retrying cannot help
-  if (code == v1::ERROR_VOTE_CLOSED || code == v1::ERROR_UNKNOWN_VOTE) ballot_ = Ballot{};
+  if (code == v1::ERROR_VOTE_CLOSED || code == v1::ERROR_UNKNOWN_VOTE) {
+    censor_ballot();
+    ballot_ = Ballot{};
+  }
 }
 
 void Agent::on_welcome(TimeNs now, const v1::Welcome& w) {
@@ -792,6 +813,7 @@ void Agent::on_vote_opened(TimeNs now, const v1::VoteOpened& v, bool measure) {
   const double p_yes = vp ? vp->yes_probability : 0.8;
   const double p_no = vp ? vp->no_probability : 0.1;
   const double u = rng_.uniform();
+  censor_ballot();  // an earlier vote's ballot, never acknowledged
   ballot_ = Ballot{};
   ballot_.vote_id = v.vote_id();
   ballot_.choice = u < p_yes ? v1::CHOICE_YES : u < p_yes + p_no ? v1::CHOICE_NO : v1::CHOICE_ABSTAIN;
@@ -819,6 +841,7 @@ void Agent::on_vote_closed(TimeNs now, const v1::VoteClosed& v) {
         std::find(v.voters().begin(), v.voters().end(), plan_.member_id) != v.voters().end()) {
       ++board_->acked_by_vote[v.vote_id()];  // the voters list acknowledges it
     }
+    censor_ballot();  // its latency was never measured
     ballot_ = Ballot{};
   }
   if (open_vote_id_ == v.vote_id()) open_vote_id_ = 0;
@@ -838,6 +861,13 @@ std::string Agent::debug_state(TimeNs now) const {
 
 void Agent::finish(TimeNs now) {
   stop_speaking(now);
+  // What is still pending at the run's end never completed.
+  if (conn_ != ConnState::kDown) censor_heartbeats();
+  censor_ballot();
+  ballot_ = Ballot{};
+  if (!ever_joined_ && !done_ && plan_.join_at_ns != kNever && plan_.join_at_ns <= now) {
+    obs_->on_censored(plan_, Measure::kJoin, 1);
+  }
   if (chair_) chair_->finish(now);
 }
 

@@ -180,6 +180,12 @@ class AgentObserver {
  public:
   virtual ~AgentObserver() = default;
   virtual void on_measure(const MemberPlan& who, Measure m, TimeNs value_ns) = 0;
+  // `count` samples of `m` that will never complete (a heartbeat or ballot
+  // never acknowledged, a join that never happened, a quorum never reached
+  // by the run's end): counted beside the histogram, not dropped.
+  virtual void on_censored(const MemberPlan& who, Measure m, uint64_t count) {
+    (void)who, (void)m, (void)count;
+  }
   virtual void on_traffic(const MemberPlan& who, bool sent, size_t bytes) = 0;
   // kSpeaking: detail 1 when the member starts speaking (holds the floor
   // with media), 0 when it stops.
@@ -254,6 +260,8 @@ class Agent {
   void on_floor_granted(TimeNs now, const v1::FloorGranted& g);
   void on_meeting_closed(TimeNs now, const v1::MeetingClosed& c);
   void on_error(const v1::Error& e);
+  void censor_heartbeats();
+  void censor_ballot();
   void on_meeting_state(TimeNs now, const v1::MeetingState& s, bool direct);
   void on_vote_opened(TimeNs now, const v1::VoteOpened& v, bool measure = true);
   void on_vote_closed(TimeNs now, const v1::VoteClosed& v);

@@ -149,6 +149,13 @@ void HostCore::on_measure(const agents::MemberPlan& who, agents::Measure m, Time
   latency_hook(to_latency(m), value_ns);
 }
 
+void HostCore::on_censored(const agents::MemberPlan& who, agents::Measure m, uint64_t count) {
+  const HostMember& mb = *members_[who.host_tag];
+  const uint32_t profile =
+      m == agents::Measure::kTimeToQuorum ? metrics::Recorder::kNone : mb.profile;
+  rec_->record_censored(to_latency(m), mb.cell_type, profile, count);
+}
+
 void HostCore::on_traffic(const agents::MemberPlan& who, bool sent, size_t bytes) {
   const HostMember& mb = *members_[who.host_tag];
   metrics::Traffic& t = rec_->traffic(mb.cell_type, mb.profile);

@@ -1,10 +1,10 @@
 #include "metrics/recorder.h"
 
-#include "metrics/attendance.h"
-#include "proto/assert.h"
-
 #include <algorithm>
 #include <utility>
+
+#include "metrics/attendance.h"
+#include "proto/assert.h"
 
 namespace cellsim::metrics {
 namespace {
@@ -115,6 +115,7 @@ uint32_t Recorder::cell_type_index(std::string_view name) {
   cell_types_.emplace_back(name);
   cell_type_by_name_.emplace(std::string(name), index);
   cell_type_latency_.emplace_back();
+  cell_type_censored_.emplace_back();
   slices_.emplace_back(profiles_.size());
   quorum_.emplace_back();
   cells_.push_back(0);
@@ -131,6 +132,7 @@ uint32_t Recorder::profile_index(std::string_view name) {
   profiles_.emplace_back(name);
   profile_by_name_.emplace(std::string(name), index);
   profile_latency_.emplace_back();
+  profile_censored_.emplace_back();
   for (auto& row : slices_) row.emplace_back();
   profile_titles_.emplace_back();
   return index;
@@ -173,6 +175,25 @@ void Recorder::record_latency(Latency m, uint32_t cell_type, uint32_t profile, i
     CELLSIM_ASSERT(profile < profile_count());
     profile_latency_[profile][k].record(value_us);
   }
+}
+
+void Recorder::record_censored(Latency m, uint32_t cell_type, uint32_t profile, uint64_t count) {
+  CELLSIM_ASSERT(m < Latency::kCount);
+  const size_t k = static_cast<size_t>(m);
+  overall_censored_[k] += count;
+  if (cell_type != kNone) {
+    CELLSIM_ASSERT(cell_type < cell_type_count());
+    cell_type_censored_[cell_type][k] += count;
+  }
+  if (profile != kNone) {
+    CELLSIM_ASSERT(profile < profile_count());
+    profile_censored_[profile][k] += count;
+  }
+}
+
+uint64_t Recorder::censored(Latency m) const {
+  CELLSIM_ASSERT(m < Latency::kCount);
+  return overall_censored_[static_cast<size_t>(m)];
 }
 
 Traffic& Recorder::traffic(uint32_t cell_type, uint32_t profile) {
@@ -225,6 +246,7 @@ struct GroupFigures {
   const std::string& name;
   uint64_t members, cells;
   const std::array<Histogram, kLatencyCount>& latencies;
+  const std::array<uint64_t, kLatencyCount>& censored;
   const Quorum* quorum;  // null for profiles
   const Traffic& traffic;
   const std::pair<std::string, std::string>& titles;
@@ -243,6 +265,7 @@ void add_group(const GroupFigures& f, v1::Results* results) {
     v1::LatencyMetric* lm = g->add_latencies();
     lm->set_name(std::string(latency_name(m)));
     f.latencies[static_cast<size_t>(m)].to_proto(lm->mutable_histogram());
+    lm->set_censored(f.censored[static_cast<size_t>(m)]);
   }
   if (f.quorum != nullptr) quorum_to_proto(*f.quorum, g->mutable_quorum());
   traffic_to_proto(f.traffic, g->mutable_traffic());
@@ -295,18 +318,19 @@ v1::Results Recorder::to_results(const v1::RunInfo& run) const {
   v1::Results results;
   const Totals t = totals();
   const std::pair<std::string, std::string> no_titles;
-  add_group({kGroupOverall, "", t.members_all, t.cells_all, overall_, &t.quorum_all,
-             t.traffic_all, no_titles},
+  add_group({kGroupOverall, "", t.members_all, t.cells_all, overall_, overall_censored_,
+             &t.quorum_all, t.traffic_all, no_titles},
             &results);
   for (uint32_t c : by_name(cell_types_)) {
-    add_group({kGroupCellType, cell_types_[c], t.members_by_cell[c], cells_[c],
-               cell_type_latency_[c], &quorum_[c], t.traffic_by_cell[c], cell_type_titles_[c]},
-              &results);
+    add_group(
+        {kGroupCellType, cell_types_[c], t.members_by_cell[c], cells_[c], cell_type_latency_[c],
+         cell_type_censored_[c], &quorum_[c], t.traffic_by_cell[c], cell_type_titles_[c]},
+        &results);
     if (attendance_[c].meetings_seen() > 0) *results.add_attendance() = attendance_[c];
   }
   for (uint32_t p : by_name(profiles_)) {
     add_group({kGroupProfile, profiles_[p], t.members_by_profile[p], 0, profile_latency_[p],
-               nullptr, t.traffic_by_profile[p], profile_titles_[p]},
+               profile_censored_[p], nullptr, t.traffic_by_profile[p], profile_titles_[p]},
               &results);
   }
   for (const auto& [node, f] : servers_) server_to_proto(node, f, results.add_servers());

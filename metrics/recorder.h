@@ -140,6 +140,9 @@ class Recorder {
   // when a histogram first touches a chunk of counters (histogram.h).
   // REQUIRES: m != kCount; each index registered or kNone.
   void record_latency(Latency m, uint32_t cell_type, uint32_t profile, int64_t value_us);
+  // `count` samples of m that never completed (LatencyMetric.censored).
+  void record_censored(Latency m, uint32_t cell_type, uint32_t profile, uint64_t count);
+  uint64_t censored(Latency m) const;  // overall
 
   // The traffic of the members of `cell_type` on `profile`.
   // REQUIRES: both registered.
@@ -163,6 +166,7 @@ class Recorder {
 
  private:
   using LatencySet = std::array<Histogram, kLatencyCount>;
+  using CensoredSet = std::array<uint64_t, kLatencyCount>;
   // The slices summed per cell type, per profile and overall.
   struct Totals {
     std::vector<uint64_t> members_by_cell, members_by_profile;
@@ -186,6 +190,9 @@ class Recorder {
   LatencySet overall_;
   std::vector<LatencySet> cell_type_latency_;  // by cell type index
   std::vector<LatencySet> profile_latency_;    // by profile index
+  CensoredSet overall_censored_{};
+  std::vector<CensoredSet> cell_type_censored_;  // by cell type index
+  std::vector<CensoredSet> profile_censored_;    // by profile index
   std::deque<std::deque<Slice>> slices_;       // [cell type][profile]; deques keep references
   std::deque<Quorum> quorum_;                  // by cell type
   std::vector<uint64_t> cells_;                // by cell type

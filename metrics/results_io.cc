@@ -157,6 +157,7 @@ bool merge_group(const v1::Group& g, v1::Group* acc, std::string* why) {
                           &hwhy)) {
       return fail(why, group_label(g) + ", " + m.name() + ": " + hwhy);
     }
+    it->second.set_censored(it->second.censored() + m.censored());
   }
   acc->clear_latencies();
   for (auto& [name, m] : latencies) *acc->add_latencies() = std::move(m);

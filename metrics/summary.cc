@@ -76,18 +76,20 @@ void print_group(const v1::Group& g, uint64_t run_ns, std::ostream& out) {
   out << "\n== " << group_title(g) << ": " << g.members() << " members";
   if (g.kind() != kGroupProfile) out << ", " << g.cells() << " cells";
   out << "\n";
-  out << fmt("  %-20s %12s %10s %10s %10s\n", "latency ms", "samples", "p50", "p99", "max");
+  out << fmt("  %-20s %12s %10s %10s %10s %10s\n", "latency ms", "samples", "p50", "p99", "max",
+             "censored");
   for (const v1::LatencyMetric& m : g.latencies()) {
     Histogram h;
     std::string why;
     if (!Histogram::from_proto(m.histogram(), &h, &why)) {
       out << fmt("  %-20s invalid histogram: %s\n", m.name().c_str(), why.c_str());
     } else if (h.empty()) {
-      out << fmt("  %-20s %12s %10s %10s %10s\n", m.name().c_str(), "0", "-", "-", "-");
+      out << fmt("  %-20s %12s %10s %10s %10s %10s\n", m.name().c_str(), "0", "-", "-", "-",
+                 u(m.censored()).c_str());
     } else {
-      out << fmt("  %-20s %12s %10s %10s %10s\n", m.name().c_str(), u(h.total_count()).c_str(),
-                 ms(quantile_us(h, 0.5)).c_str(), ms(quantile_us(h, 0.99)).c_str(),
-                 ms(h.max()).c_str());
+      out << fmt("  %-20s %12s %10s %10s %10s %10s\n", m.name().c_str(),
+                 u(h.total_count()).c_str(), ms(quantile_us(h, 0.5)).c_str(),
+                 ms(quantile_us(h, 0.99)).c_str(), ms(h.max()).c_str(), u(m.censored()).c_str());
     }
   }
   if (g.has_quorum()) {

@@ -66,7 +66,8 @@ void add_latency_metric(Doc& d, const View& view, Lang l, const std::string& met
   chart.log_scale = true;
   chart.series_labels = {t(l, Msg::kColP50), t(l, Msg::kColP90), t(l, Msg::kColP99)};
   Block tb = table({t(l, Msg::kColProfile), t(l, Msg::kColSamples), t(l, Msg::kColP50) + " (ms)",
-                    t(l, Msg::kColP90) + " (ms)", t(l, Msg::kColP99) + " (ms)"});
+                    t(l, Msg::kColP90) + " (ms)", t(l, Msg::kColP99) + " (ms)",
+                    t(l, Msg::kColCensored)});
   for (const v1::Group* g : groups_of(in.results, metrics::kGroupProfile)) {
     metrics::Histogram h;
     if (!histogram_of(*g, metric, &h)) continue;
@@ -77,6 +78,8 @@ void add_latency_metric(Doc& d, const View& view, Lang l, const std::string& met
       row.push_back(quantile_us(h, q) / 1000.0);
       cells.push_back(fmt_ms(l, row.back()));
     }
+    // Samples that never completed: the tail above is optimistic by them.
+    cells.push_back(fmt_int(l, find_metric(*g, metric)->censored()));
     chart.categories.push_back(name);
     chart.values.push_back(row);
     tb.rows.push_back(cells);

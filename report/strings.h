@@ -28,7 +28,7 @@ enum class Msg : size_t {
   kOutcomePass, kOutcomeCondition, kOutcomeFail,
   kColCellType, kColVerdict, kColCells, kColMembers, kColMeetings, kColQuorum, kColValidVotes,
   kColMinutes, kColSlo, kColObserved, kColLimit, kColMet, kColProfile, kColSamples, kColP50,
-  kColP90, kColP99, kColMedian, kColNeverQuorate, kColNode, kColCores, kColUtilisation,
+  kColP90, kColP99, kColCensored, kColMedian, kColNeverQuorate, kColNode, kColCores, kColUtilisation,
   kColFramesIn, kColEgress, kColPeakQueue, kColItem, kColValue, kColAssumption,
   kColCellsPerNode, kColAllMet, kColReplications,
   kYes, kNo, kNoData, kUnitMinutes, kQuantileShort,

@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 
+#include "metrics/results_io.h"
 #include "synthetic_run.h"
 
 namespace cellsim::metrics {
@@ -70,6 +71,43 @@ TEST(RecorderTest, LatencyGoesToEachNamedGroup) {
   EXPECT_EQ(rec.profile_latency(Latency::kTimeToQuorum, p).total_count(), 0u);
   EXPECT_EQ(rec.overall_latency(Latency::kHeartbeatRtt).total_count(), 1u);
   EXPECT_EQ(rec.cell_type_latency(Latency::kHeartbeatRtt, ct).total_count(), 0u);
+}
+
+// Samples that never completed are counted beside each histogram, in the
+// groups they belong to, and two results' counts add up when merged.
+TEST(RecorderTest, CensoredCountsGoToEachGroupAndMerge) {
+  Recorder rec;
+  const uint32_t ct = rec.cell_type_index("island");
+  const uint32_t p = rec.profile_index("vsat");
+  rec.record_censored(Latency::kHeartbeatRtt, ct, p, 3);
+  rec.record_censored(Latency::kTimeToQuorum, ct, Recorder::kNone, 1);
+  EXPECT_EQ(rec.censored(Latency::kHeartbeatRtt), 3u);
+  EXPECT_EQ(rec.censored(Latency::kJoin), 0u);
+  const v1::Results r = rec.to_results(v1::RunInfo());
+  std::map<std::string, uint64_t> heartbeat, quorum;  // by group kind
+  for (const v1::Group& g : r.groups()) {
+    for (const v1::LatencyMetric& m : g.latencies()) {
+      if (m.name() == "heartbeat_rtt") heartbeat[g.kind()] += m.censored();
+      if (m.name() == "time_to_quorum") quorum[g.kind()] += m.censored();
+      // The histogram holds only completed samples.
+      EXPECT_EQ(m.histogram().total_count(), 0u) << m.name();
+    }
+  }
+  EXPECT_EQ(heartbeat[kGroupOverall], 3u);
+  EXPECT_EQ(heartbeat[kGroupCellType], 3u);
+  EXPECT_EQ(heartbeat[kGroupProfile], 3u);
+  EXPECT_EQ(quorum[kGroupCellType], 1u);
+  EXPECT_EQ(quorum[kGroupProfile], 0u);
+  v1::Results merged;
+  std::string why;
+  ASSERT_TRUE(merge_results(r, r, &merged, &why)) << why;
+  for (const v1::Group& g : merged.groups()) {
+    for (const v1::LatencyMetric& m : g.latencies()) {
+      if (m.name() == "heartbeat_rtt") {
+        EXPECT_EQ(m.censored(), 6u) << g.kind();
+      }
+    }
+  }
 }
 
 // Export order: overall, cell types, profiles (by name); six latencies by name; servers by node.
