@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <net/if.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -84,6 +85,38 @@ TEST(Netns, SweepRemovesStaleAndKeepsLive) {
   EXPECT_TRUE(namespace_exists(live->name()));  // ours: this pid is alive
   live.reset();
   EXPECT_TRUE(mine().empty());
+}
+
+TEST(Netns, SweepRemovesWhatAKilledProcessLeft) {
+  SKIP_WITHOUT_PACKET_MODE();
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  const pid_t child = fork();
+  if (child == 0) {
+    // The "crashed run": makes a namespace with a TUN device in it, says so, waits.
+    close(ready[0]);
+    std::string error;
+    auto ns = NetworkNamespace::create("crash", &error);
+    auto tun = ns ? TunDevice::create(*ns, "cscrash0", &error) : nullptr;
+    const char ok = tun ? '1' : '0';
+    if (write(ready[1], &ok, 1) != 1) _exit(1);
+    pause();  // until SIGKILL: no destructor runs
+    _exit(0);
+  }
+  close(ready[1]);
+  char ok = 0;
+  ASSERT_EQ(read(ready[0], &ok, 1), 1);
+  close(ready[0]);
+  const std::string name = namespace_name(child, "crash");
+  EXPECT_EQ(ok, '1');
+  EXPECT_TRUE(namespace_exists(name));
+  kill(child, SIGKILL);
+  int status;
+  waitpid(child, &status, 0);
+  EXPECT_TRUE(namespace_exists(name));  // kill -9 leaves it behind
+  const std::vector<std::string> removed = sweep_stale_namespaces();
+  EXPECT_NE(std::find(removed.begin(), removed.end(), name), removed.end());
+  EXPECT_FALSE(namespace_exists(name));
 }
 
 TEST(Netns, TunDeviceLivesInsideItsNamespace) {
