@@ -2,7 +2,8 @@
 // and one in the server's, through TUN → user space → Impairment → TUN.
 // 50 ms one way gives a round trip >= 100 ms (and another member's 5 ms
 // link does not); 5% independent loss still delivers every byte in order
-// (the kernel's TCP retransmits); nothing is left behind. All traffic stays
+// (the kernel's TCP retransmits); a 2 Mbit/s link behind a 4-packet queue
+// bounds the throughput and drops; nothing is left behind. All traffic stays
 // inside the two namespaces the bridge creates. Skipped unless root and
 // /dev/net/tun.
 #include "netem/tun_bridge.h"
@@ -163,6 +164,39 @@ TEST(TunBridge, RoundTripIsTwiceTheOneWayDelayPerMember) {
   EXPECT_TRUE(none_of_ours_left());
 }
 
+// Sends `bytes` of a pattern from member 0 to the echo server and reads the
+// echo back, concurrently (one connection).
+void echo_bytes(const TunBridge& bridge, size_t bytes, std::vector<uint8_t>* sent,
+                std::vector<uint8_t>* received) {
+  const int listen_fd = listen_in(bridge.server_namespace());
+  std::thread server = echo_server(listen_fd, 1);
+  const int fd = socket_of(bridge.agents_namespace(), 0);
+  const sockaddr_in a = address_of(server_address(), kPort);
+  EXPECT_EQ(connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0) << strerror(errno);
+  sent->resize(bytes);
+  for (size_t i = 0; i < bytes; ++i) (*sent)[i] = static_cast<uint8_t>((i * 7919) >> 3);
+  std::thread writer([&] {
+    for (size_t off = 0; off < bytes;) {
+      const ssize_t w = write(fd, sent->data() + off, std::min<size_t>(8192, bytes - off));
+      if (w <= 0) break;
+      off += static_cast<size_t>(w);
+    }
+    shutdown(fd, SHUT_WR);
+  });
+  received->clear();
+  received->reserve(bytes);
+  char buf[16384];
+  while (received->size() < bytes) {  // bounded by kSocketTimeoutS per read
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    received->insert(received->end(), buf, buf + n);
+  }
+  writer.join();
+  close(fd);
+  server.join();
+  close(listen_fd);
+}
+
 TEST(TunBridge, TcpDeliversEveryByteInOrderUnderFivePercentLoss) {
   SKIP_WITHOUT_PACKET_MODE();
   v1::NetworkProfile lossy;
@@ -176,37 +210,9 @@ TEST(TunBridge, TcpDeliversEveryByteInOrderUnderFivePercentLoss) {
   auto bridge = TunBridge::create(config, &error);
   ASSERT_NE(bridge, nullptr) << error;
 
-  const int listen_fd = listen_in(bridge->server_namespace());
-  std::thread server = echo_server(listen_fd, 1);
-  const int fd = socket_of(bridge->agents_namespace(), 0);
-  const sockaddr_in a = address_of(server_address(), kPort);
-  ASSERT_EQ(connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0) << strerror(errno);
-
-  constexpr size_t kBytes = 256 * 1024;
-  std::vector<uint8_t> sent(kBytes);
-  for (size_t i = 0; i < kBytes; ++i) sent[i] = static_cast<uint8_t>((i * 7919) >> 3);
-  std::thread writer([&] {
-    for (size_t off = 0; off < kBytes;) {
-      const ssize_t w = write(fd, sent.data() + off, std::min<size_t>(8192, kBytes - off));
-      if (w <= 0) break;
-      off += static_cast<size_t>(w);
-    }
-    shutdown(fd, SHUT_WR);
-  });
-  std::vector<uint8_t> received;
-  received.reserve(kBytes);
-  char buf[16384];
-  while (received.size() < kBytes) {  // bounded by kSocketTimeoutS per read
-    const ssize_t n = read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    received.insert(received.end(), buf, buf + n);
-  }
-  writer.join();
-  close(fd);
-  server.join();
-  close(listen_fd);
-
-  ASSERT_EQ(received.size(), kBytes);
+  std::vector<uint8_t> sent, received;
+  echo_bytes(*bridge, 256 * 1024, &sent, &received);
+  ASSERT_EQ(received.size(), sent.size());
   EXPECT_TRUE(received == sent);
   const BridgeStats s = bridge->stats();
   const uint64_t impaired = s.delivered - s.unmatched + s.dropped_loss;
@@ -216,6 +222,36 @@ TEST(TunBridge, TcpDeliversEveryByteInOrderUnderFivePercentLoss) {
   EXPECT_GT(s.dropped_loss, 0u);
   EXPECT_NEAR(static_cast<double>(s.dropped_loss) / impaired, 0.05, 0.03)
       << s.dropped_loss << " of " << impaired;
+  bridge.reset();
+  EXPECT_TRUE(none_of_ours_left());
+}
+
+TEST(TunBridge, BandwidthLimitsTcpThroughputBehindTheQueue) {
+  SKIP_WITHOUT_PACKET_MODE();
+  v1::NetworkProfile narrow;  // 2 Mbit/s each way: 128 KiB take >= 0.52 s of payload alone
+  narrow.set_base_one_way_ms(10);
+  narrow.set_bandwidth_up_kbps(2000);
+  narrow.set_bandwidth_down_kbps(2000);
+  BridgeConfig config;
+  config.profiles = {&narrow};
+  // Shorter than TCP's initial window of 10: its first flight overflows it.
+  config.queue_limit_packets = 4;
+  config.tag = "bw";
+  std::string error;
+  auto bridge = TunBridge::create(config, &error);
+  ASSERT_NE(bridge, nullptr) << error;
+  constexpr size_t kBytes = 128 * 1024;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<uint8_t> sent, received;
+  echo_bytes(*bridge, kBytes, &sent, &received);
+  const double elapsed_ms = ms_since(t0);
+  std::printf("128 KiB echoed at 2 Mbit/s in %.0f ms, %llu queue drops\n", elapsed_ms,
+              static_cast<unsigned long long>(bridge->stats().dropped_queue));
+  ASSERT_EQ(received.size(), sent.size());
+  EXPECT_TRUE(received == sent);
+  EXPECT_GE(elapsed_ms, kBytes * 8.0 / 2000.0);  // bits / (kbit/s) = ms
+  EXPECT_LT(elapsed_ms, 20'000.0);
+  EXPECT_GT(bridge->stats().dropped_queue, 0u);
   bridge.reset();
   EXPECT_TRUE(none_of_ours_left());
 }
