@@ -31,6 +31,10 @@ enum class StreamKind : uint64_t {
   // as release 1 derived it, from kMember with the id's top bit set, so that
   // runs stay comparable with earlier results.
   kAgent = 7,
+  // One packet of a member's link in packet-level live mode (netem/): the
+  // stream of packet k of (member, direction) is Rng(packet_seed(seed, k),
+  // kPacket, member * 2 + direction); see netem/impairment.h.
+  kPacket = 8,
 };
 
 class Rng {
