@@ -119,7 +119,8 @@ bool packet_mode_available(std::string* why) {
   CELLSIM_ASSERT(why != nullptr);
   constexpr uint64_t kCapNetAdmin = uint64_t{1} << 12, kCapSysAdmin = uint64_t{1} << 21;
   const uint64_t caps = effective_capabilities();
-  if (geteuid() != 0 && (caps & (kCapNetAdmin | kCapSysAdmin)) != (kCapNetAdmin | kCapSysAdmin)) {
+  // The capabilities, not the uid: root in a container may lack them.
+  if ((caps & (kCapNetAdmin | kCapSysAdmin)) != (kCapNetAdmin | kCapSysAdmin)) {
     *why = "needs root or CAP_NET_ADMIN and CAP_SYS_ADMIN to create network namespaces";
     return false;
   }

@@ -14,6 +14,7 @@ PACKAGES=(
   libcli11-dev  # the command-line layer (cli/flags.h)
   libssl-dev zlib1g-dev libcurl4-openssl-dev
   curl
+  iproute2  # netem/: network namespaces for the packet-level link emulator's tests
   prometheus
   clang libclang-rt-14-dev  # scripts/fuzz.sh: clang-14 with libFuzzer (-fsanitize=fuzzer)
 )
