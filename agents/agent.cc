@@ -547,6 +547,7 @@ void Agent::handle_disconnected(TimeNs now) {
 void Agent::lose_connection(TimeNs now) {
   stop_speaking(now);
   const bool was_up = conn_ != ConnState::kConnecting;
+  censor_pushes();
   conn_ = ConnState::kDown;
   handshake_timer_ns_ = kNever;
   joined_ = false;
@@ -562,6 +563,20 @@ void Agent::censor_heartbeats() {
     obs_->on_censored(plan_, Measure::kHeartbeatRtt, heartbeat_sent_ns_.size());
   }
   heartbeat_sent_ns_.clear();
+}
+
+// The chair's actions sent while this member was joined whose push it never
+// received: the session ends early, so they never will be.
+void Agent::censor_pushes() {
+  if (!joined_ || joined_since_ns_ == kNever) return;
+  uint64_t broadcasts = 0, results = 0;
+  for (const auto& [key, sent_ns] : board_->action_sent_ns) {
+    if (sent_ns < joined_since_ns_ || pushes_received_.count(key)) continue;
+    const bool result = (key >> 48) == static_cast<uint64_t>(v1::Envelope::kVoteClosed);
+    ++(result ? results : broadcasts);
+  }
+  if (broadcasts > 0) obs_->on_censored(plan_, Measure::kBroadcast, broadcasts);
+  if (results > 0) obs_->on_censored(plan_, Measure::kResult, results);
 }
 
 // The ballot this member meant to cast will never be acknowledged.
@@ -603,6 +618,7 @@ void Agent::handle_bytes(TimeNs now, std::string_view bytes) {
 }
 
 void Agent::measure_push(TimeNs now, v1::Envelope::BodyCase push, uint64_t id) {
+  pushes_received_.insert(CellBoard::action_key(push, id));
   auto it = board_->action_sent_ns.find(CellBoard::action_key(push, id));
   if (it == board_->action_sent_ns.end()) return;
   const Measure m = push == v1::Envelope::kVoteClosed ? Measure::kResult : Measure::kBroadcast;
@@ -711,6 +727,10 @@ void Agent::on_welcome(TimeNs now, const v1::Welcome& w) {
 void Agent::on_meeting_state(TimeNs now, const v1::MeetingState& s, bool direct) {
   const bool first_on_connection = !joined_;
   joined_ = true;
+  if (first_on_connection) {
+    joined_since_ns_ = now;
+    pushes_received_.clear();
+  }
   if (!ever_joined_) {
     ever_joined_ = true;
     obs_->on_measure(plan_, Measure::kJoin, now - plan_.join_at_ns);
@@ -862,7 +882,10 @@ std::string Agent::debug_state(TimeNs now) const {
 void Agent::finish(TimeNs now) {
   stop_speaking(now);
   // What is still pending at the run's end never completed.
-  if (conn_ != ConnState::kDown) censor_heartbeats();
+  if (conn_ != ConnState::kDown) {
+    censor_heartbeats();
+    censor_pushes();
+  }
   censor_ballot();
   ballot_ = Ballot{};
   if (!ever_joined_ && !done_ && plan_.join_at_ns != kNever && plan_.join_at_ns <= now) {

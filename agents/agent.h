@@ -262,6 +262,7 @@ class Agent {
   void on_error(const v1::Error& e);
   void censor_heartbeats();
   void censor_ballot();
+  void censor_pushes();
   void on_meeting_state(TimeNs now, const v1::MeetingState& s, bool direct);
   void on_vote_opened(TimeNs now, const v1::VoteOpened& v, bool measure = true);
   void on_vote_closed(TimeNs now, const v1::VoteClosed& v);
@@ -287,6 +288,12 @@ class Agent {
   ConnState conn_ = ConnState::kDown;
   bool joined_ = false;       // MeetingState received on the current connection
   bool ever_joined_ = false;
+  // This session's join (kNever when not joined) and the chair's actions
+  // whose push it received since: those sent after the join and not received
+  // when the session ends early are censored. Bounded by the cell board's
+  // actions (one per agenda item, vote, grant and the open and close).
+  TimeNs joined_since_ns_ = kNever;
+  std::set<uint64_t> pushes_received_;
   bool done_ = false;         // the meeting closed (or the member gave up)
   bool started_ = false;      // start() was called
   std::string resume_;

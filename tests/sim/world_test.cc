@@ -5,6 +5,7 @@
 #include <google/protobuf/util/message_differencer.h>
 
 #include <cmath>
+#include <map>
 #include <string>
 
 #include "metrics/results_io.h"
@@ -69,6 +70,31 @@ SimulateOutcome run(const v1::Scenario& s, uint32_t shard = 0, uint32_t shards =
   EXPECT_EQ(out.violation_count, 0u) << "seed " << s.seed() << ":\n" << v;
   clear_wall_clock_fields(&out.results);
   return out;
+}
+
+// Samples that never complete (links down, crashes, the storm) are counted
+// as censored where they belong: overall = the sum over cell types = the sum
+// over profiles (time_to_quorum has no profile), and only where links fail.
+TEST(WorldTest, CensoredSamplesAreCountedWhereLinksFail) {
+  const SimulateOutcome out = run(parse(kMixed));
+  std::map<std::string, std::map<std::string, uint64_t>> by_kind;  // kind -> metric -> count
+  std::map<std::string, uint64_t> by_profile_heartbeat;
+  for (const v1::Group& g : out.results.groups()) {
+    for (const v1::LatencyMetric& m : g.latencies()) {
+      by_kind[g.kind()][m.name()] += m.censored();
+      if (g.kind() == metrics::kGroupProfile && m.name() == "heartbeat_rtt") {
+        by_profile_heartbeat[g.name()] = m.censored();
+      }
+    }
+  }
+  for (const auto& [metric, n] : by_kind[metrics::kGroupOverall]) {
+    EXPECT_EQ(by_kind[metrics::kGroupCellType][metric], n) << metric;
+    if (metric != "time_to_quorum") {
+      EXPECT_EQ(by_kind[metrics::kGroupProfile][metric], n) << metric;
+    }
+  }
+  EXPECT_GT(by_kind[metrics::kGroupOverall]["heartbeat_rtt"], 0u);
+  EXPECT_GT(by_profile_heartbeat["vsat"], by_profile_heartbeat["fibre"]);
 }
 
 // Shows the same scenario and seed give byte-identical results, and another
