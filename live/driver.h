@@ -58,6 +58,7 @@
 #include "cellsim/v1/scenario.pb.h"
 #include "cellsim/v1/wire.pb.h"
 #include "host/host_core.h"
+#include "live/link_mode.h"
 
 namespace cellsim::live {
 
@@ -113,6 +114,11 @@ struct LoadOptions {
   // Embedded server only, instead of the three files: TLS with a CA and a
   // server certificate made at run time.
   bool tls_generate = false;
+  // kPacket: the agents in one network namespace, the embedded server in
+  // another, every IP packet through netem/tun_bridge.h (REQUIRES: no
+  // target; choose_link_mode() said it is available). kFrame: the frames
+  // impaired in user space by host/link.h over loopback.
+  LinkMode link_mode = LinkMode::kFrame;
   host::PlantedFaults planted;  // tests only
 };
 
@@ -131,6 +137,7 @@ struct LoadOutcome {
   std::string push_error;               // the Pushgateway push failed: why
   uint64_t tls_failures = 0;            // TLS handshakes or records that failed
   std::string tls_error;                // the first one's reason
+  LinkMode link_mode = LinkMode::kFrame;  // as run (also in results.run)
 };
 
 // The rosters of the planned cells: what a server must hold for the run.
