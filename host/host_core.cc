@@ -20,13 +20,23 @@ HostMember::HostMember(const v1::NetworkProfile* p, uint64_t seed, uint64_t memb
       profile_spec(p),
       rtt_ns(2 * static_cast<TimeNs>(p->base_one_way_ms() * 1e6)) {}
 
-TimeNs HostMember::after_outages(TimeNs now_ns, TimeNs at_ns) {
+TimeNs HostMember::after_outages(TimeNs now_ns, TimeNs at_ns, const LinkDirection* dir) {
   const auto w = outages.next_window(now_ns);
-  if (w.start < at_ns) {
+  if (w.start >= at_ns) return at_ns;
+  if (dir == nullptr) {
     const TimeNs rto_min_ns = static_cast<TimeNs>(profile_spec->rto_min_ms() * 1e6);
-    at_ns = std::max(at_ns, w.end + std::max(rto_min_ns, rtt_ns));
+    return std::max(at_ns, w.end + std::max(rto_min_ns, rtt_ns));
   }
-  return at_ns;
+  // The frame sent at now_ns is lost in the outage; the sender retries on
+  // its backoff ladder (now + RTO, + 2·RTO, ...) and the first retry after
+  // the outage gets through, then takes the frame's usual transit.
+  TimeNs rto = dir->rto_ns(), retry = now_ns;
+  for (int i = 0; i < kMaxRetransmissions && retry < w.end; ++i) {
+    retry += rto;
+    rto = std::min(2 * rto, kRtoMaxNs);
+  }
+  if (retry < w.end) retry = w.end + rto;
+  return std::max(at_ns, retry + (at_ns - now_ns));
 }
 
 HostCore::HostCore(const v1::Scenario& scenario, metrics::Recorder* recorder,

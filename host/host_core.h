@@ -65,10 +65,12 @@ struct HostMember {
              TimeNs start_ns);
   virtual ~HostMember() = default;
 
-  // When what the link would deliver at `at_ns` (seen at `now_ns`) really
-  // arrives: a stream stalls through an outage, and what would arrive
-  // during it arrives one retransmission timeout after it ends.
-  TimeNs after_outages(TimeNs now_ns, TimeNs at_ns);
+  // When what the link would deliver at `at_ns` (sent at `now_ns`) really
+  // arrives: a stream stalls through an outage. With the direction `dir`,
+  // what would arrive during it is retransmitted on `dir`'s RTO backoff
+  // ladder from now_ns and arrives after the first retry past the outage
+  // (host/link.h); without, one max(rto_min, base RTT) after it ends.
+  TimeNs after_outages(TimeNs now_ns, TimeNs at_ns, const LinkDirection* dir = nullptr);
 
   std::unique_ptr<agents::Agent> agent;
   uint32_t cell = 0;       // HostCore's cell index

@@ -1,15 +1,64 @@
-// The link model (DESIGN.md, "Simulator"), per member and direction:
-// one-way delay = base + jitter drawn from the profile's distribution;
-// serialisation at the link's bandwidth; in-order delivery as TCP gives it
-// (never earlier than the previous frame); packet loss in bursts
-// (Gilbert–Elliott) turned into TCP retransmission delay; and the outage
-// on/off process shared by both directions of a member's link.
+// The link model (DESIGN.md, "Simulator"), per member and direction: an
+// analytic per-frame model of one direction of a TCP connection over the
+// member's link, used by both hosts — the simulator on virtual time, the
+// live driver's frame mode on the steady clock. It answers, for a frame of
+// `bytes` handed to TCP at `now`, when its last byte is delivered.
 //
-// Invariants: delivery times of successive frames never decrease; the
-// Gilbert–Elliott state steps once per packet.
+// The rules, and where each comes from:
+//   * Packets: a frame is ceil(bytes / kMssBytes) packets of at most
+//     kMssBytes payload + kPacketOverheadBytes headers (IPv4 + TCP with
+//     timestamps).
+//   * Serialisation at the direction's bandwidth (bandwidth_up_kbps member →
+//     server, bandwidth_down_kbps server → member; 0: unlimited), packets
+//     back to back behind whatever is still being serialised.
+//   * One-way delay base_one_way_ms + draw(jitter_ms), one draw per frame;
+//     delivery in order, never before the previous frame's (TCP's
+//     head-of-line blocking).
+//   * Gilbert–Elliott loss (scenario.proto): the chain is stepped once per
+//     packet the direction carries, in time order (first transmissions; the
+//     media stream's packets included), then the loss is drawn in the new
+//     state. A retransmission sent `w` ns after its lost packet sees the
+//     chain `n` packets on, n = w / (mean packet spacing), drawn from the
+//     n-step transition P(bad | s) = π + (s − π)(1 − a − b)^n with
+//     π = a / (a + b) (a = p_good_to_bad, b = p_bad_to_good): a burst that
+//     ends between two retries no longer compounds (issue 11, problem 1).
+//   * Loss repair, as Linux does it (RACK-TLP, RFC 8985; RTO, RFC 6298):
+//     later packets (the rest of the frame at once, then the direction's
+//     traffic at its mean packet spacing, each subject to the same chain)
+//     that get through mark the loss when their acknowledgement returns:
+//     the first at max(gap + SRTT, SRTT + SRTT/4) (RFC 8985 §6.2, reo_wnd =
+//     min_RTT/4), the third at gap + SRTT (reo_wnd 0 once dupthresh packets
+//     are acknowledged, as Linux's tcp_rack_reo_wnd); if none does before
+//     the RTO, the tail loss probe fires after PTO = 2·SRTT + 2 ms, or +
+//     rto_min when nothing else is in flight (RFC 8985 §7.2; Linux's
+//     tcp_schedule_loss_probe), once, when that is sooner than the RTO;
+//     otherwise the retransmission timer fires. Each expiry doubles the RTO
+//     (RFC 6298 §5.5), up to kRtoMaxNs.
+//   * RTO (RFC 6298 §2 with Linux's constants, net/ipv4/tcp_input.c):
+//     SRTT and RTTVAR from one sample per frame not retransmitted (Karn's
+//     rule), RTO = SRTT + max(4·RTTVAR, rto_min_ms) (Linux floors the
+//     variance term at TCP_RTO_MIN = 200 ms rather than RTO at 1 s), at most
+//     kRtoMaxNs; a new connection's first sample is its handshake (the base
+//     round trip passed in). A sample is the frame's queueing, serialisation
+//     and one-way delay, plus the same delay back for its acknowledgement.
+//   * A drop-tail queue in front of the bottleneck, of queue_limit_packets
+//     packets and queue_limit_bytes bytes (0: kDefaultQueueLimit*): a packet
+//     arriving when the backlog is full is dropped and repaired as a loss —
+//     at most once per SRTT, as a sender whose congestion window halves on
+//     the drop sees it (RFC 5681 §3.2); the rest of the backlog waits in the
+//     sender's buffer, so delivery is still backlog-bound.
+//   * A packet retransmitted kMaxRetransmissions times is counted as given
+//     up; the hosts break a connection whose repair outlasts their liveness
+//     window (last_repair_ns()).
 //
-// Both hosts use it: the simulator on virtual time, the live driver's
-// user-space impairment layer on the steady clock.
+// Reproducibility: frame k of a direction draws from its own stream,
+// derived from the direction's stream and k, so which draws a frame gets
+// depends on (member, direction, frame index) and not on timing. The
+// connect/close delays (draw_delay_ns()) use the direction's own stream.
+//
+// Invariants: delivery times of successive frames never decrease and are
+// never before the frame was handed over; the chain steps once per first
+// transmission; the queue never tracks more than kMaxTrackedQueuePackets.
 //
 // Thread-safety: none; each member's links belong to one host thread.
 #ifndef CELLSIM_HOST_LINK_H_
@@ -17,6 +66,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <vector>
 
 #include "agents/distribution.h"
@@ -33,32 +83,89 @@ using TimeNs = int64_t;
 // TCP/IP: payload per packet and header bytes per packet.
 inline constexpr uint32_t kMssBytes = 1448;
 inline constexpr uint32_t kPacketOverheadBytes = 52;
-// Retransmissions of one packet before the model gives up growing the delay.
-inline constexpr int kMaxRetransmissions = 8;
+// Retransmissions of one packet the model follows (Linux's tcp_retries2).
+inline constexpr int kMaxRetransmissions = 15;
+// Later packets looked at for one loss's detection (RACK), at most.
+inline constexpr int kMaxProbePackets = 64;
+// Linux's TCP_RTO_MAX, TCP_TIMEOUT_INIT and TCP_TIMEOUT_MIN.
+inline constexpr TimeNs kRtoMaxNs = 120'000'000'000;
+inline constexpr TimeNs kRtoInitialNs = 1'000'000'000;
+inline constexpr TimeNs kTlpExtraNs = 2'000'000;
+// The drop-tail queue's defaults (scenario.proto's queue_limit_* at 0): a
+// modest router buffer; netem/ uses the same.
+inline constexpr uint32_t kDefaultQueueLimitPackets = 100;
+inline constexpr uint32_t kDefaultQueueLimitBytes = 150'000;
+// Departures the queue tracks at most (a backlog beyond the limit waits in
+// the sender's buffer and is not tracked packet by packet).
+inline constexpr size_t kMaxTrackedQueuePackets = 1 << 16;
 // Frames of a stream caught up at once; a longer gap skips the excess (a
 // stream is meant to be stopped within minutes).
 inline constexpr uint64_t kMaxStreamCatchUpFrames = 1'000'000;
 // LinkDirection::stop_stream() with this owner stops whoever's stream it is.
 inline constexpr uint64_t kStreamOwnerAny = UINT64_MAX;
 
+// The sender's retransmission timeout: RFC 6298 §2 with Linux's floor.
+// Invariant: rto_ns() in [min(kRtoInitialNs, ...), kRtoMaxNs].
+class RtoEstimator {
+ public:
+  explicit RtoEstimator(TimeNs rto_min_ns) : rto_min_ns_(rto_min_ns) {}
+  bool has_sample() const { return has_sample_; }
+  void clear() { has_sample_ = false; }
+  // One round-trip measurement (Karn: never of a retransmitted segment).
+  void sample(TimeNs rtt_ns);
+  TimeNs srtt_ns() const { return has_sample_ ? srtt_ns_ : 0; }
+  TimeNs rttvar_ns() const { return has_sample_ ? rttvar_ns_ : 0; }
+  // SRTT + max(4·RTTVAR, rto_min), at most kRtoMaxNs; kRtoInitialNs before
+  // any sample.
+  TimeNs rto_ns() const;
+
+ private:
+  TimeNs rto_min_ns_;
+  bool has_sample_ = false;
+  TimeNs srtt_ns_ = 0;
+  TimeNs rttvar_ns_ = 0;
+};
+
+// P(the chain is bad n packets on | bad now), for the n-step transition.
+double ge_bad_after(const v1::GilbertElliott& ge, bool bad_now, uint64_t n);
+
+// What the model decided for one frame (tests and the live reproducibility
+// check record them: set_decision_log()).
+struct FrameDecision {
+  uint64_t frame_index = 0;
+  uint32_t bytes = 0;
+  TimeNs delay_ns = 0;        // the one-way delay drawn
+  uint32_t lost_packets = 0;  // first transmissions lost on the wire (GE)
+  uint32_t queue_drops = 0;   // dropped at the full queue
+  TimeNs repair_ns = 0;       // the frame's extra delay from repairs
+};
+
+// Counts since construction.
+struct LinkStats {
+  uint64_t frames = 0;
+  uint64_t packets = 0;          // first transmissions
+  uint64_t lost_packets = 0;     // GE losses of first transmissions
+  uint64_t queue_drops = 0;
+  uint64_t retransmissions = 0;  // every repair attempt sent
+  uint64_t fast_repairs = 0;     // repaired by RACK or the tail probe
+  uint64_t rto_expiries = 0;
+  uint64_t given_up = 0;         // packets past kMaxRetransmissions
+};
+
 // One direction of a member's link.
 class LinkDirection {
  public:
-  LinkDirection(const v1::NetworkProfile* profile, uint32_t bandwidth_kbps, agents::Rng rng)
-      : profile_(profile),
-        ns_per_byte_(bandwidth_kbps > 0 ? 8e6 / bandwidth_kbps : 0),
-        rng_(rng) {}
+  // `rng` is the direction's stream (per member and direction).
+  LinkDirection(const v1::NetworkProfile* profile, uint32_t bandwidth_kbps, agents::Rng rng);
 
-  // The one-way propagation delay of one packet: base + jitter, ns.
-  TimeNs draw_delay_ns() {
-    const double ms = profile_->base_one_way_ms() +
-                      (profile_->has_jitter_ms() ? draw(profile_->jitter_ms(), rng_) : 0.0);
-    return static_cast<TimeNs>(ms * 1e6);
-  }
+  // The one-way propagation delay of one packet: base + jitter, ns (from the
+  // direction's own stream: connects and closes).
+  TimeNs draw_delay_ns() { return draw_delay_ns(rng_); }
 
   // A frame of `bytes` handed to the link at `now` (the link is up): when it
-  // is delivered. `rtt_ns` is the connection's smoothed round trip, for the
-  // retransmission timeout.
+  // is delivered. `rtt_ns` is the connection's base round trip, the
+  // handshake's sample for a connection that has no other yet.
+  // REQUIRES: now not before the previous transmit's.
   TimeNs transmit(TimeNs now, size_t bytes, TimeNs rtt_ns) {
     catch_up(now, rtt_ns);
     return transmit_one(now, bytes, rtt_ns);
@@ -75,99 +182,69 @@ class LinkDirection {
   // of an owner whose stream was replaced does nothing.
   // REQUIRES: period_ns > 0.
   void start_stream(uint64_t owner, TimeNs start_ns, TimeNs period_ns, uint32_t bytes,
-                    TimeNs rtt_ns) {
-    CELLSIM_ASSERT(period_ns > 0);
-    catch_up(start_ns, rtt_ns);
-    stream_owner_ = owner;
-    stream_next_ns_ = start_ns;
-    stream_period_ns_ = period_ns;
-    stream_bytes_ = bytes;
-  }
-  void stop_stream(uint64_t owner, TimeNs now, TimeNs rtt_ns) {
-    if (stream_next_ns_ == kNoStream || (owner != stream_owner_ && owner != kStreamOwnerAny)) {
-      return;
-    }
-    catch_up(now, rtt_ns);
-    stream_next_ns_ = kNoStream;
-  }
+                    TimeNs rtt_ns);
+  void stop_stream(uint64_t owner, TimeNs now, TimeNs rtt_ns);
   bool streaming() const { return stream_next_ns_ != kNoStream; }
   uint64_t stream_frames() const { return stream_frames_; }
 
- private:
-  static constexpr TimeNs kNoStream = INT64_MAX;
-
-  // Sends the stream's frames due before `now`.
-  void catch_up(TimeNs now, TimeNs rtt_ns) {
-    if (stream_next_ns_ >= now) return;
-    uint64_t due = static_cast<uint64_t>((now - 1 - stream_next_ns_) / stream_period_ns_) + 1;
-    if (due > kMaxStreamCatchUpFrames) {
-      stream_next_ns_ += static_cast<TimeNs>(due - kMaxStreamCatchUpFrames) * stream_period_ns_;
-      due = kMaxStreamCatchUpFrames;
-    }
-    for (uint64_t i = 0; i < due; ++i) {
-      transmit_one(stream_next_ns_, stream_bytes_, rtt_ns);
-      stream_next_ns_ += stream_period_ns_;
-    }
-    stream_frames_ += due;
-  }
-
-  TimeNs transmit_one(TimeNs now, size_t bytes, TimeNs rtt_ns) {
-    const uint64_t packets = (bytes + kMssBytes - 1) / kMssBytes;
-    const double wire_bytes = static_cast<double>(bytes + packets * kPacketOverheadBytes);
-    const TimeNs start = std::max(now, busy_until_ns_);
-    busy_until_ns_ = start + static_cast<TimeNs>(wire_bytes * ns_per_byte_);
-    TimeNs arrival = busy_until_ns_ + draw_delay_ns() + retransmission_delay_ns(packets, rtt_ns);
-    arrival = std::max(arrival, last_delivery_ns_);
-    // Invariant: in-order delivery, never before the frame was handed over.
-    CELLSIM_ASSERT(arrival >= last_delivery_ns_ && arrival >= now);
-    last_delivery_ns_ = arrival;
-    bytes_ += bytes;
-    return arrival;
-  }
-
-
- public:
-  // Forgets the queue (a new connection starts with an idle link).
-  void reset(TimeNs now) {
-    busy_until_ns_ = std::max(busy_until_ns_, now);
-    last_delivery_ns_ = now;
-  }
+  // A new connection: its own RTT estimate and queue; the link stays busy
+  // with what it was serialising.
+  void reset(TimeNs now);
 
   // Holds delivery until at least `t` (an outage stalls the stream).
   void stall_until(TimeNs t) { last_delivery_ns_ = std::max(last_delivery_ns_, t); }
 
+  // The sender's RTO now (outages use it for their backoff ladder).
+  TimeNs rto_ns() const { return est_.rto_ns(); }
+  const RtoEstimator& estimator() const { return est_; }
+  // The repair delay of the last frame transmitted (0: none lost).
+  TimeNs last_repair_ns() const { return last_repair_ns_; }
   uint64_t bytes() const { return bytes_; }
+  const LinkStats& stats() const { return stats_; }
+  // Non-null: every frame's decision is appended (tests; REQUIRES: the
+  // vector outlives its use and the caller bounds the run).
+  void set_decision_log(std::vector<FrameDecision>* log) { log_ = log; }
 
  private:
-  // The extra delay the packets' losses cost: each loss waits one RTO,
-  // doubled for each further loss of the same packet.
-  TimeNs retransmission_delay_ns(uint64_t packets, TimeNs rtt_ns) {
-    if (!profile_->has_loss()) return 0;
-    const auto& ge = profile_->loss();
-    const TimeNs rto_ns =
-        std::max(static_cast<TimeNs>(profile_->rto_min_ms() * 1e6), rtt_ns + rtt_ns / 2);
-    TimeNs worst = 0;
-    for (uint64_t p = 0; p < packets; ++p) {
-      TimeNs delay = 0, rto = rto_ns;
-      for (int attempt = 0; attempt < kMaxRetransmissions && lost(ge); ++attempt) {
-        delay += rto;
-        rto *= 2;
-      }
-      worst = std::max(worst, delay);
-    }
-    return worst;
-  }
+  static constexpr TimeNs kNoStream = INT64_MAX;
 
-  bool lost(const v1::GilbertElliott& ge) {
-    bad_ = bad_ ? !rng_.bernoulli(ge.p_bad_to_good()) : rng_.bernoulli(ge.p_good_to_bad());
-    return rng_.bernoulli(bad_ ? ge.loss_bad() : ge.loss_good());
-  }
+  void catch_up(TimeNs now, TimeNs rtt_ns);
+  TimeNs transmit_one(TimeNs now, size_t bytes, TimeNs rtt_ns);
+  TimeNs draw_delay_ns(agents::Rng& rng) const;
+  agents::Rng frame_rng(uint64_t frame_index) const;
+  void note_handover(TimeNs now, uint64_t packets);
+  // Steps the committed chain for one first transmission: true when lost.
+  bool step_chain(agents::Rng& rng);
+  // Whether a packet of `wire_bytes` reaching the queue at `now`, with the
+  // backlog serialised until `backlog_end_ns`, is dropped (drop-tail).
+  bool queue_drops(TimeNs now, TimeNs backlog_end_ns, uint32_t wire_bytes);
+  // The extra delay until a packet lost at its first transmission is
+  // delivered; `later_in_frame`: packets of the frame that follow it at
+  // once; `multi_packet`: the frame has other packets (in flight with it).
+  TimeNs repair_ns(agents::Rng& rng, uint64_t later_in_frame, bool multi_packet);
+  TimeNs probe_timeout_ns(bool others_in_flight) const;
+  // When a loss is detected by later packets getting through (RACK), ns
+  // after the lost one was sent; -1 if not before `rto_ns`. `bad`: the
+  // chain's state at the lost packet.
+  TimeNs rack_detect_ns(agents::Rng& rng, bool bad, uint64_t later_in_frame,
+                        TimeNs rto_ns) const;
+  bool draw_loss(agents::Rng& rng, bool* bad, uint64_t steps) const;
 
   const v1::NetworkProfile* profile_;
   double ns_per_byte_;
   agents::Rng rng_;
+  uint64_t key_;  // frame k's stream derives from (key_, k)
+  uint64_t frame_index_ = 0;
+  RtoEstimator est_;
+  uint32_t queue_limit_packets_;
+  uint32_t queue_limit_bytes_;
+  std::deque<TimeNs> queue_departures_;  // bounded by kMaxTrackedQueuePackets
+  TimeNs last_queue_drop_ns_ = INT64_MIN / 2;
+  TimeNs last_handover_ns_ = INT64_MIN;
+  double mean_spacing_ns_ = 0;  // EWMA of the gap between packets; 0: unknown
   TimeNs busy_until_ns_ = 0;
   TimeNs last_delivery_ns_ = 0;
+  TimeNs last_repair_ns_ = 0;
   bool bad_ = false;
   uint64_t bytes_ = 0;
   uint64_t stream_owner_ = 0;
@@ -175,6 +252,8 @@ class LinkDirection {
   TimeNs stream_period_ns_ = 1;
   uint32_t stream_bytes_ = 0;
   uint64_t stream_frames_ = 0;
+  LinkStats stats_;
+  std::vector<FrameDecision>* log_ = nullptr;
 };
 
 // The outage windows of one member's link: the profile's on/off process

@@ -224,6 +224,7 @@ bool merge_run(const v1::RunInfo& a, const v1::RunInfo& b, v1::RunInfo* out, std
     return differ("seeds", std::to_string(a.seed()), std::to_string(b.seed()));
   }
   if (a.mode() != b.mode()) return differ("modes", a.mode(), b.mode());
+  if (a.link_mode() != b.link_mode()) return differ("link modes", a.link_mode(), b.link_mode());
   if (a.cellsim_version() != b.cellsim_version()) {
     return differ("cellsim versions", a.cellsim_version(), b.cellsim_version());
   }
@@ -248,6 +249,7 @@ bool merge_run(const v1::RunInfo& a, const v1::RunInfo& b, v1::RunInfo* out, std
   }
   out->set_seed(a.seed());
   out->set_mode(a.mode());
+  out->set_link_mode(a.link_mode());
   out->set_cellsim_version(a.cellsim_version());
   out->set_calibration(a.calibration());
   std::vector<std::string> shards(a.shards().begin(), a.shards().end());

@@ -20,6 +20,8 @@
 // | media.frame_ms                       | 20                           |
 // | quorum_deadline_min                  | 15                           |
 // | profiles[].rto_min_ms                | 200                          |
+// | profiles[].queue_limit_packets       | 0 = 100 (host/link.h)        |
+// | profiles[].queue_limit_bytes         | 0 = 150,000                  |
 // | agendas[].items[].votes[].open_s     | 60                           |
 // | outage_events[].share                | 1 (the schema: 0 means 1)    |
 //

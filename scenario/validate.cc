@@ -329,6 +329,17 @@ void check_outage_process(Checker& c, const Node& n, const v1::OutageProcess& o)
   }
 }
 
+// The drop-tail queue's packet bound: at most 65,536 (netem/ tracks each).
+constexpr uint32_t kMaxQueueLimitPackets = 1 << 16;
+
+void check_profile(Checker& c, const Node& n, const v1::NetworkProfile& p) {
+  if (p.queue_limit_packets() > kMaxQueueLimitPackets) {
+    c.fail(n, "queue_limit_packets", -1,
+           "queue_limit_packets must be <= " + std::to_string(kMaxQueueLimitPackets) + ", got " +
+               std::to_string(p.queue_limit_packets()));
+  }
+}
+
 void check_vote(Checker& c, const Node& n, const v1::VoteSpec& v) {
   const double yes = v.yes_probability();
   const double no = v.no_probability();
@@ -543,6 +554,7 @@ constexpr MessageCheck kMessageChecks[] = {
     {"Uniform", typed<v1::Uniform, check_uniform>},
     {"Empirical", typed<v1::Empirical, check_empirical>},
     {"OutageProcess", typed<v1::OutageProcess, check_outage_process>},
+    {"NetworkProfile", typed<v1::NetworkProfile, check_profile>},
     {"VoteSpec", typed<v1::VoteSpec, check_vote>},
     {"Agenda", typed<v1::Agenda, check_agenda>},
     {"CellType", typed<v1::CellType, check_cell_type>},

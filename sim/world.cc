@@ -294,7 +294,8 @@ void World::send_up(uint32_t m, wire::SharedFrame frame, bool close) {
   const TimeNs now = kernel_.now();
   TimeNs at = close ? std::max(now + mb.up.draw_delay_ns(), mb.up_last_ns)
                     : mb.up.transmit(now, frame->size(), mb.rtt_ns);
-  at = mb.after_outages(kernel_.now(), at);
+  if (!close) break_if_repair_outlasts(m, mb.up);
+  at = mb.after_outages(kernel_.now(), at, &mb.up);
   mb.up.stall_until(at);
   mb.up_last_ns = at;
   kernel_.schedule_at(at, this, kUpArrive, new_flight(m, close, std::move(frame)));
@@ -388,8 +389,9 @@ void World::send_down(uint32_t m, TimeNs at_ns, wire::SharedFrame frame, bool cl
     const TimeNs sent_ns = node.nic.send(at_ns, frame->size());
     node.figures->egress_bytes += frame->size();
     at = mb.down.transmit(sent_ns, frame->size(), mb.rtt_ns);
+    break_if_repair_outlasts(m, mb.down);
   }
-  at = mb.after_outages(kernel_.now(), at);
+  at = mb.after_outages(kernel_.now(), at, &mb.down);
   mb.down.stall_until(at);
   mb.down_last_ns = at;
   kernel_.schedule_at(at, this, kDownArrive, new_flight(m, close, std::move(frame)));
@@ -440,6 +442,13 @@ void World::outage_begin(uint32_t m, uint32_t epoch) {
   if (next.start != OutageSchedule::kNoOutage && next.start < end_ns()) {
     kernel_.schedule_at(next.start, this, kOutageBegin, pack(m, epoch));
   }
+}
+
+// A frame whose losses are still being retransmitted when the liveness
+// window has passed breaks the connection then, as a long outage does.
+void World::break_if_repair_outlasts(uint32_t m, const host::LinkDirection& dir) {
+  if (dir.last_repair_ns() < liveness_ns()) return;
+  kernel_.schedule_at(kernel_.now() + liveness_ns(), this, kBreak, pack(m, mem(m).epoch));
 }
 
 void World::break_connection(uint32_t m, uint32_t epoch) {

@@ -129,6 +129,7 @@ class World : public EventTarget, public host::HostCore {
   void sync_engine_timer(uint32_t node);
   void outage_begin(uint32_t m, uint32_t epoch);
   void schedule_outage_check(uint32_t m);
+  void break_if_repair_outlasts(uint32_t m, const host::LinkDirection& dir);
   void break_connection(uint32_t m, uint32_t epoch);
   void drop_transport(uint32_t m);
   void speaking(uint32_t m, bool start);

@@ -84,33 +84,195 @@ TEST(LinkTest, InOrderAndSerialised) {
   EXPECT_GE(last, static_cast<TimeNs>(21.04 * kNsPerS));
 }
 
-// Shows Gilbert–Elliott loss adds whole retransmission timeouts, and no loss
-// adds nothing.
-TEST(LinkTest, LossBecomesRetransmissionDelay) {
+// A profile with a constant one-way delay and loss drawn independently
+// with probability p per packet (a chain that never leaves the good state).
+v1::NetworkProfile independent_loss(double p_loss) {
   v1::Distribution none;
   none.mutable_constant()->set_value(0);
   v1::NetworkProfile p = profile(none);
   auto* ge = p.mutable_loss();
-  ge->set_p_good_to_bad(0.05);
-  ge->set_p_bad_to_good(0.5);
-  ge->set_loss_good(0.0);
-  ge->set_loss_bad(0.5);
+  ge->set_p_good_to_bad(0);
+  ge->set_p_bad_to_good(1);
+  ge->set_loss_good(p_loss);
+  ge->set_loss_bad(1);
+  return p;
+}
+
+// Shows RFC 6298's estimator with Linux's floor, against hand-computed
+// values: the first sample sets SRTT = R, RTTVAR = R/2; later ones move
+// them by 1/8 and 1/4; RTO = SRTT + max(4·RTTVAR, rto_min), capped.
+TEST(LinkTest, RtoEstimatorFollowsRfc6298WithLinuxFloor) {
+  RtoEstimator e(200 * kNsPerMs);
+  EXPECT_EQ(e.rto_ns(), kRtoInitialNs);
+  e.sample(100 * kNsPerMs);
+  EXPECT_EQ(e.srtt_ns(), 100 * kNsPerMs);
+  EXPECT_EQ(e.rttvar_ns(), 50 * kNsPerMs);
+  EXPECT_EQ(e.rto_ns(), 300 * kNsPerMs);  // 100 + max(200, 200)
+  e.sample(300 * kNsPerMs);
+  EXPECT_EQ(e.rttvar_ns(), (3 * 50 + 200) * kNsPerMs / 4);  // 87.5 ms
+  EXPECT_EQ(e.srtt_ns(), (7 * 100 + 300) * kNsPerMs / 8);   // 125 ms
+  EXPECT_EQ(e.rto_ns(), 125 * kNsPerMs + 350 * kNsPerMs);   // 4·RTTVAR above the floor
+  for (int i = 0; i < 200; ++i) e.sample(600 * kNsPerMs);    // steady: RTTVAR → 0
+  EXPECT_NEAR(double(e.rto_ns()), double(800 * kNsPerMs), 1e6);  // 600 + the 200 ms floor
+  RtoEstimator huge(200 * kNsPerMs);
+  huge.sample(500 * kNsPerS);
+  EXPECT_EQ(huge.rto_ns(), kRtoMaxNs);
+}
+
+// Shows the n-step Gilbert–Elliott transition against the chain stepped
+// by hand: P(bad after n | state) for n = 0, 1, 2 and the stationary limit.
+TEST(LinkTest, GilbertElliottNStepTransition) {
+  v1::GilbertElliott ge;
+  ge.set_p_good_to_bad(0.1);
+  ge.set_p_bad_to_good(0.3);
+  EXPECT_DOUBLE_EQ(ge_bad_after(ge, true, 0), 1.0);
+  EXPECT_NEAR(ge_bad_after(ge, true, 1), 0.7, 1e-12);
+  EXPECT_NEAR(ge_bad_after(ge, false, 1), 0.1, 1e-12);
+  EXPECT_NEAR(ge_bad_after(ge, true, 2), 0.7 * 0.7 + 0.3 * 0.1, 1e-12);
+  EXPECT_NEAR(ge_bad_after(ge, false, 2), 0.1 * 0.7 + 0.9 * 0.1, 1e-12);
+  EXPECT_NEAR(ge_bad_after(ge, true, 10'000), 0.25, 1e-12);
+  EXPECT_NEAR(ge_bad_after(ge, false, 10'000), 0.25, 1e-12);
+}
+
+// Shows that with independent loss p and nothing else in flight (one
+// 100-byte frame every 100 s) a loss waits out the RTO ladder: r losses of
+// one packet cost RTO × (2^r − 1), RTO = SRTT + 200 ms = 400 ms here, and
+// r is geometric: P(r) = p^r (1 − p).
+TEST(LinkTest, LoneLossesFollowTheRtoLadder) {
+  constexpr double kP = 0.2;
+  const v1::NetworkProfile p = independent_loss(kP);
   LinkDirection link(&p, 0, agents::Rng(5, agents::StreamKind::kLinkUp, 1));
-  int64_t retransmissions = 0;
-  constexpr int kN = 50000;
-  for (int k = 0; k < kN; ++k) {
+  constexpr int kWarmUp = 20, kN = 40000;
+  std::vector<int> by_r(kMaxRetransmissions + 1);
+  for (int k = 0; k < kWarmUp + kN; ++k) {
     const TimeNs sent = TimeNs{k} * 100 * kNsPerS;
-    const TimeNs extra = link.transmit(sent, 100, 0) - sent - 100 * kNsPerMs;
-    // r losses of one packet cost RTO × (1 + 2 + ... + 2^(r-1)) = 200 ms × (2^r − 1).
-    const int64_t units = extra / (200 * kNsPerMs);
-    ASSERT_EQ(extra % (200 * kNsPerMs), 0) << "whole RTOs";
-    ASSERT_EQ(units & (units + 1), 0) << "doubling RTOs";
-    retransmissions += static_cast<int64_t>(std::log2(double(units + 1)));
+    const TimeNs extra = link.transmit(sent, 100, 200 * kNsPerMs) - sent - 100 * kNsPerMs;
+    if (k < kWarmUp) continue;  // RTTVAR decays from the handshake's R/2
+    const int64_t units = extra / (400 * kNsPerMs);
+    ASSERT_EQ(extra % (400 * kNsPerMs), 0) << "whole RTOs, frame " << k << ": " << extra;
+    ASSERT_EQ(units & (units + 1), 0) << "doubling RTOs, frame " << k;
+    ++by_r[static_cast<size_t>(std::log2(double(units + 1)))];
   }
-  // Every transmission (first or again) steps the chain: the share lost is
-  // the stationary bad share × loss in bad = 0.05/0.55 × 0.5 ≈ 4.5%.
-  const double lost_share = double(retransmissions) / double(kN + retransmissions);
-  EXPECT_NEAR(lost_share, 0.05 / 0.55 * 0.5, 0.004);
+  for (int r = 0; r <= 3; ++r) {
+    const double expected = std::pow(kP, r) * (1 - kP) * kN;
+    // Within 4 binomial standard deviations.
+    EXPECT_NEAR(by_r[r], expected, 4 * std::sqrt(expected)) << "r = " << r;
+  }
+  EXPECT_EQ(link.stats().fast_repairs, 0u);
+}
+
+// Shows that with a steady stream behind the lost packet (a frame every
+// 20 ms, RTT 200 ms) a loss is repaired by RACK after about one RTT: the
+// first later packet's acknowledgement plus the reordering window, 1.25 RTT,
+// not the 400 ms RTO.
+TEST(LinkTest, LossWithAStreamBehindItCostsAboutOneRtt) {
+  const v1::NetworkProfile p = independent_loss(0.01);
+  LinkDirection link(&p, 0, agents::Rng(9, agents::StreamKind::kLinkDown, 3));
+  std::vector<FrameDecision> log;
+  link.set_decision_log(&log);
+  constexpr TimeNs kRttNs = 200 * kNsPerMs;
+  for (int k = 0; k < 100000; ++k) link.transmit(TimeNs{k} * 20 * kNsPerMs, 100, kRttNs);
+  double sum = 0;
+  int lost = 0;
+  for (const FrameDecision& d : log) {
+    if (d.lost_packets == 0) continue;
+    ++lost;
+    sum += double(d.repair_ns);
+  }
+  ASSERT_GT(lost, 500);
+  const double mean_rtts = sum / lost / double(kRttNs);
+  EXPECT_GT(mean_rtts, 1.0);
+  EXPECT_LT(mean_rtts, 1.4);  // 1.25 but for the rare lost repair
+  EXPECT_GT(link.stats().fast_repairs, link.stats().rto_expiries * 20);
+}
+
+// Shows a Gilbert–Elliott burst longer than the gap between two retries no
+// longer compounds: bursts of 10 packets on average (p_bad_to_good 0.1,
+// loss_bad 1) on a 50-frames/s stream last about 200 ms, the RTO is 400 ms,
+// so the first retry sees the chain 20 packets on and gets through with
+// probability 1 − P(bad after 20 | bad) ≈ 0.86; stepping the chain once per
+// retry (the old model) would fail 90% of retries.
+TEST(LinkTest, BurstLongerThanTheRetryGapDoesNotCompound) {
+  v1::Distribution none;
+  none.mutable_constant()->set_value(0);
+  v1::NetworkProfile p = profile(none);
+  auto* ge = p.mutable_loss();
+  ge->set_p_good_to_bad(0.002);
+  ge->set_p_bad_to_good(0.1);
+  ge->set_loss_good(0);
+  ge->set_loss_bad(1);
+  LinkDirection link(&p, 0, agents::Rng(3, agents::StreamKind::kLinkUp, 2));
+  std::vector<FrameDecision> log;
+  link.set_decision_log(&log);
+  for (int k = 0; k < 200000; ++k) link.transmit(TimeNs{k} * 20 * kNsPerMs, 100, 200 * kNsPerMs);
+  int lost = 0, long_repairs = 0;
+  for (const FrameDecision& d : log) {
+    if (d.lost_packets == 0) continue;
+    ++lost;
+    // Two RTO expiries or more: 400 + 800 ms.
+    long_repairs += d.repair_ns >= 1200 * kNsPerMs;
+  }
+  ASSERT_GT(lost, 2000);
+  const double p_retry_lost = ge_bad_after(p.loss(), true, 20);
+  EXPECT_LT(p_retry_lost, 0.2);
+  EXPECT_LT(double(long_repairs) / lost, 0.2) << long_repairs << " of " << lost;
+  EXPECT_EQ(link.stats().given_up, 0u);
+}
+
+// Shows frame k's draws depend on k alone: two links of one seed given
+// the same frames at different times draw the same delays and the same
+// first-transmission losses, frame by frame.
+TEST(LinkTest, DrawsDependOnTheFrameIndexNotOnTiming) {
+  v1::Distribution jitter;
+  jitter.mutable_exponential()->set_mean(20);
+  v1::NetworkProfile p = profile(jitter);
+  auto* ge = p.mutable_loss();
+  ge->set_p_good_to_bad(0.05);
+  ge->set_p_bad_to_good(0.3);
+  ge->set_loss_good(0.01);
+  ge->set_loss_bad(0.6);
+  LinkDirection a(&p, 0, agents::Rng(11, agents::StreamKind::kLinkUp, 4));
+  LinkDirection b(&p, 0, agents::Rng(11, agents::StreamKind::kLinkUp, 4));
+  std::vector<FrameDecision> la, lb;
+  a.set_decision_log(&la);
+  b.set_decision_log(&lb);
+  agents::Rng timing(99, agents::StreamKind::kCell, 0);
+  TimeNs ta = 0, tb = 0;
+  for (int k = 0; k < 5000; ++k) {
+    const size_t bytes = 100 + 700 * (k % 5);
+    a.transmit(ta += 50 * kNsPerMs, bytes, 200 * kNsPerMs);
+    b.transmit(tb += static_cast<TimeNs>(timing.uniform(1, 900) * kNsPerMs), bytes, 200 * kNsPerMs);
+    (void)a.draw_delay_ns();  // connect/close draws use the direction's own stream
+  }
+  ASSERT_EQ(la.size(), lb.size());
+  for (size_t k = 0; k < la.size(); ++k) {
+    ASSERT_EQ(la[k].frame_index, lb[k].frame_index);
+    ASSERT_EQ(la[k].delay_ns, lb[k].delay_ns) << "frame " << k;
+    ASSERT_EQ(la[k].lost_packets, lb[k].lost_packets) << "frame " << k;
+  }
+}
+
+// Shows the drop-tail queue: frames offered faster than a 64 kbit/s link
+// serialises them fill it; a full queue drops at most one packet per
+// round trip; delivery stays in order and bandwidth-bound.
+TEST(LinkTest, FullQueueDropsAtMostOncePerRoundTrip) {
+  v1::Distribution none;
+  none.mutable_constant()->set_value(0);
+  v1::NetworkProfile p = profile(none);
+  p.set_queue_limit_packets(20);
+  LinkDirection link(&p, 64, agents::Rng(1, agents::StreamKind::kLinkUp, 1));
+  TimeNs last = 0;
+  constexpr int kFrames = 2000;
+  for (int k = 0; k < kFrames; ++k) {  // 600 B every 50 ms: 96 kbit/s offered
+    const TimeNs at = link.transmit(TimeNs{k} * 50 * kNsPerMs, 548, 200 * kNsPerMs);
+    ASSERT_GE(at, last);
+    last = at;
+  }
+  EXPECT_GT(link.stats().queue_drops, 0u);
+  // Offered 100 s of traffic; the link needs 600 × 8 / 64 kbit/s = 75 ms per frame.
+  EXPECT_GE(last, kFrames * 75 * kNsPerMs);
+  // The round trip grows with the backlog, so the drops are far fewer than one per 200 ms.
+  EXPECT_LT(link.stats().queue_drops, uint64_t{kFrames * 75 / 200});
 }
 
 // Shows a stream (the simulator's media) is exactly the frames it stands
@@ -134,7 +296,9 @@ TEST(LinkTest, StreamEqualsItsFramesSentOneByOne) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     LinkDirection streamed(&p, 256, agents::Rng(seed, agents::StreamKind::kLinkDown, 1));
     LinkDirection model(&p, 256, agents::Rng(seed, agents::StreamKind::kLinkDown, 1));
-    LinkDirection quiet(&p, 256, agents::Rng(seed, agents::StreamKind::kLinkDown, 1));
+    v1::NetworkProfile lossless = p;  // frames alone, nothing to repair
+    lossless.clear_loss();
+    LinkDirection quiet(&lossless, 256, agents::Rng(seed, agents::StreamKind::kLinkDown, 1));
     streamed.start_stream(7, 1 * kNsPerS, kPeriod, kBytes, 800 * kNsPerMs);
     TimeNs next_frame = 1 * kNsPerS;
     TimeNs held_back = 0;

@@ -1,0 +1,260 @@
+#include "host/link.h"
+
+#include <cmath>
+#include <cstdlib>
+
+namespace cellsim::host {
+
+// --- RtoEstimator -----------------------------------------------------------
+
+void RtoEstimator::sample(TimeNs rtt_ns) {
+  rtt_ns = std::max<TimeNs>(rtt_ns, 1);
+  if (!has_sample_) {  // RFC 6298 (2.2)
+    srtt_ns_ = rtt_ns;
+    rttvar_ns_ = rtt_ns / 2;
+    has_sample_ = true;
+    return;
+  }
+  // RFC 6298 (2.3): beta = 1/4, alpha = 1/8; RTTVAR first, with the old SRTT.
+  rttvar_ns_ = (3 * rttvar_ns_ + std::llabs(srtt_ns_ - rtt_ns)) / 4;
+  srtt_ns_ = (7 * srtt_ns_ + rtt_ns) / 8;
+}
+
+TimeNs RtoEstimator::rto_ns() const {
+  if (!has_sample_) return kRtoInitialNs;
+  const TimeNs rto = srtt_ns_ + std::max(4 * rttvar_ns_, rto_min_ns_);
+  CELLSIM_ASSERT(rto > 0);
+  return std::min(rto, kRtoMaxNs);
+}
+
+double ge_bad_after(const v1::GilbertElliott& ge, bool bad_now, uint64_t n) {
+  const double a = ge.p_good_to_bad(), b = ge.p_bad_to_good();
+  const double s = a + b;
+  if (s <= 0) return bad_now ? 1.0 : 0.0;
+  const double pi = a / s;
+  const double p = pi + ((bad_now ? 1.0 : 0.0) - pi) * std::pow(1.0 - s, static_cast<double>(n));
+  return std::clamp(p, 0.0, 1.0);
+}
+
+// --- LinkDirection ----------------------------------------------------------
+
+namespace {
+
+uint32_t or_default(uint32_t v, uint32_t fallback) { return v > 0 ? v : fallback; }
+
+}  // namespace
+
+LinkDirection::LinkDirection(const v1::NetworkProfile* profile, uint32_t bandwidth_kbps,
+                             agents::Rng rng)
+    : profile_(profile),
+      ns_per_byte_(bandwidth_kbps > 0 ? 8e6 / bandwidth_kbps : 0),
+      rng_(rng),
+      key_(rng_.next()),
+      est_(static_cast<TimeNs>(profile->rto_min_ms() * 1e6)),
+      queue_limit_packets_(or_default(profile->queue_limit_packets(), kDefaultQueueLimitPackets)),
+      queue_limit_bytes_(or_default(profile->queue_limit_bytes(), kDefaultQueueLimitBytes)) {}
+
+TimeNs LinkDirection::draw_delay_ns(agents::Rng& rng) const {
+  const double ms = profile_->base_one_way_ms() +
+                    (profile_->has_jitter_ms() ? draw(profile_->jitter_ms(), rng) : 0.0);
+  return static_cast<TimeNs>(ms * 1e6);
+}
+
+agents::Rng LinkDirection::frame_rng(uint64_t frame_index) const {
+  uint64_t state = frame_index;
+  return agents::Rng(key_ ^ agents::splitmix64(&state), agents::StreamKind::kLinkUp, 0);
+}
+
+void LinkDirection::start_stream(uint64_t owner, TimeNs start_ns, TimeNs period_ns,
+                                 uint32_t bytes, TimeNs rtt_ns) {
+  CELLSIM_ASSERT(period_ns > 0);
+  catch_up(start_ns, rtt_ns);
+  stream_owner_ = owner;
+  stream_next_ns_ = start_ns;
+  stream_period_ns_ = period_ns;
+  stream_bytes_ = bytes;
+}
+
+void LinkDirection::stop_stream(uint64_t owner, TimeNs now, TimeNs rtt_ns) {
+  if (stream_next_ns_ == kNoStream || (owner != stream_owner_ && owner != kStreamOwnerAny)) {
+    return;
+  }
+  catch_up(now, rtt_ns);
+  stream_next_ns_ = kNoStream;
+}
+
+void LinkDirection::reset(TimeNs now) {
+  busy_until_ns_ = std::max(busy_until_ns_, now);
+  last_delivery_ns_ = now;
+  est_.clear();
+  queue_departures_.clear();
+}
+
+// Sends the stream's frames due before `now`.
+void LinkDirection::catch_up(TimeNs now, TimeNs rtt_ns) {
+  if (stream_next_ns_ >= now) return;
+  uint64_t due = static_cast<uint64_t>((now - 1 - stream_next_ns_) / stream_period_ns_) + 1;
+  if (due > kMaxStreamCatchUpFrames) {
+    stream_next_ns_ += static_cast<TimeNs>(due - kMaxStreamCatchUpFrames) * stream_period_ns_;
+    due = kMaxStreamCatchUpFrames;
+  }
+  for (uint64_t i = 0; i < due; ++i) {
+    transmit_one(stream_next_ns_, stream_bytes_, rtt_ns);
+    stream_next_ns_ += stream_period_ns_;
+  }
+  stream_frames_ += due;
+}
+
+void LinkDirection::note_handover(TimeNs now, uint64_t packets) {
+  if (last_handover_ns_ != INT64_MIN) {
+    const double gap = static_cast<double>(now - last_handover_ns_) / static_cast<double>(packets);
+    mean_spacing_ns_ = mean_spacing_ns_ == 0 ? gap : mean_spacing_ns_ + (gap - mean_spacing_ns_) / 8;
+  }
+  last_handover_ns_ = now;
+}
+
+TimeNs LinkDirection::transmit_one(TimeNs now, size_t bytes, TimeNs rtt_ns) {
+  if (!est_.has_sample()) est_.sample(rtt_ns);  // the handshake's round trip
+  const uint64_t packets = std::max<uint64_t>(1, (bytes + kMssBytes - 1) / kMssBytes);
+  note_handover(now, packets);
+  agents::Rng rng = frame_rng(frame_index_);
+  FrameDecision d{frame_index_++, static_cast<uint32_t>(bytes), draw_delay_ns(rng), 0, 0, 0};
+  TimeNs cursor = std::max(now, busy_until_ns_);
+  size_t left = bytes;
+  for (uint64_t p = 0; p < packets; ++p) {
+    const size_t payload = std::min<size_t>(left, kMssBytes);
+    left -= payload;
+    const auto wire = static_cast<uint32_t>(payload + kPacketOverheadBytes);
+    bool lost = step_chain(rng);
+    d.lost_packets += lost;
+    if (!lost && queue_drops(now, cursor, wire)) {
+      lost = true;
+      ++d.queue_drops;
+    }
+    cursor += static_cast<TimeNs>(wire * ns_per_byte_);
+    if (lost) {
+      // The repair's draws come from a stream of their own (one draw of the
+      // frame's), so how many it takes never shifts the next packet's.
+      agents::Rng repair(rng.next(), agents::StreamKind::kLinkDown, p);
+      d.repair_ns = std::max(d.repair_ns, repair_ns(repair, packets - p - 1, packets > 1));
+    }
+    if (ns_per_byte_ > 0 && queue_departures_.size() < kMaxTrackedQueuePackets) {
+      queue_departures_.push_back(cursor);
+    }
+  }
+  busy_until_ns_ = cursor;
+  // Karn's rule: only a frame nothing of which was retransmitted is a sample.
+  if (d.repair_ns == 0) est_.sample(cursor - now + 2 * d.delay_ns);
+  const TimeNs arrival = std::max(cursor + d.delay_ns + d.repair_ns, last_delivery_ns_);
+  // Invariant: in-order delivery, never before the frame was handed over.
+  CELLSIM_ASSERT(arrival >= last_delivery_ns_ && arrival >= now);
+  last_delivery_ns_ = arrival;
+  last_repair_ns_ = d.repair_ns;
+  bytes_ += bytes;
+  ++stats_.frames;
+  stats_.packets += packets;
+  stats_.lost_packets += d.lost_packets;
+  stats_.queue_drops += d.queue_drops;
+  if (log_ != nullptr) log_->push_back(d);
+  return arrival;
+}
+
+bool LinkDirection::step_chain(agents::Rng& rng) {
+  if (!profile_->has_loss()) return false;
+  const auto& ge = profile_->loss();
+  bad_ = bad_ ? !rng.bernoulli(ge.p_bad_to_good()) : rng.bernoulli(ge.p_good_to_bad());
+  return rng.bernoulli(bad_ ? ge.loss_bad() : ge.loss_good());
+}
+
+bool LinkDirection::queue_drops(TimeNs now, TimeNs backlog_end_ns, uint32_t wire_bytes) {
+  if (ns_per_byte_ <= 0) return false;  // no bottleneck, no queue
+  while (!queue_departures_.empty() && queue_departures_.front() <= now) {
+    queue_departures_.pop_front();
+  }
+  const double backlog_bytes = static_cast<double>(backlog_end_ns - now) / ns_per_byte_;
+  const bool full = queue_departures_.size() + 1 > queue_limit_packets_ ||
+                    backlog_bytes + wire_bytes > static_cast<double>(queue_limit_bytes_);
+  // A sender halves its window on the drop: at most one drop per round trip.
+  if (!full || now - last_queue_drop_ns_ < est_.srtt_ns()) return false;
+  last_queue_drop_ns_ = now;
+  return true;
+}
+
+// A retransmission `steps` packets after the previous state: steps the
+// sampled chain (*bad) and draws the loss. No loss model: never lost.
+bool LinkDirection::draw_loss(agents::Rng& rng, bool* bad, uint64_t steps) const {
+  if (!profile_->has_loss()) return false;
+  const auto& ge = profile_->loss();
+  *bad = rng.bernoulli(ge_bad_after(ge, *bad, steps));
+  return rng.bernoulli(*bad ? ge.loss_bad() : ge.loss_good());
+}
+
+// RACK (RFC 8985 §6.2, as Linux's tcp_rack_detect_loss): the first later
+// packet acknowledged marks the loss once SRTT + reo_wnd (min_RTT/4) has
+// passed since it was sent; with kDupThresh later packets acknowledged the
+// window is 0 (Linux's tcp_rack_reo_wnd with no reordering seen).
+TimeNs LinkDirection::rack_detect_ns(agents::Rng& rng, bool bad, uint64_t later_in_frame,
+                                     TimeNs rto_ns) const {
+  constexpr int kDupThresh = 3;
+  const TimeNs srtt = est_.srtt_ns();
+  const TimeNs spacing = static_cast<TimeNs>(mean_spacing_ns_);
+  TimeNs detect = -1;
+  int acked = 0;
+  for (uint64_t i = 0; i < kMaxProbePackets; ++i) {
+    // The rest of the frame follows at once, then the direction's traffic.
+    if (i >= later_in_frame && spacing <= 0) break;
+    const TimeNs offset =
+        i < later_in_frame ? 0 : static_cast<TimeNs>(i - later_in_frame + 1) * spacing;
+    if (offset + srtt >= rto_ns || (detect >= 0 && offset + srtt >= detect)) break;
+    if (draw_loss(rng, &bad, 1)) continue;
+    ++acked;
+    const TimeNs at =
+        acked >= kDupThresh ? offset + srtt : std::max(offset + srtt, srtt + srtt / 4);
+    detect = detect < 0 ? at : std::min(detect, at);
+  }
+  return detect;
+}
+
+// The tail loss probe's timeout (RFC 8985 §7.2, as Linux's
+// tcp_schedule_loss_probe): 2·SRTT, plus TCP_RTO_MIN when the lost packet is
+// the only one in flight (else TCP_TIMEOUT_MIN).
+TimeNs LinkDirection::probe_timeout_ns(bool others_in_flight) const {
+  const TimeNs extra =
+      others_in_flight ? kTlpExtraNs : static_cast<TimeNs>(profile_->rto_min_ms() * 1e6);
+  return 2 * est_.srtt_ns() + extra;
+}
+
+TimeNs LinkDirection::repair_ns(agents::Rng& rng, uint64_t later_in_frame, bool multi_packet) {
+  const TimeNs spacing = static_cast<TimeNs>(mean_spacing_ns_);
+  // Packets sent within a round trip before this one are still in flight.
+  const bool others_in_flight = multi_packet || (spacing > 0 && spacing < est_.srtt_ns());
+  TimeNs rto = est_.rto_ns(), t = 0;
+  bool bad = bad_;
+  for (int attempt = 0; attempt < kMaxRetransmissions; ++attempt) {
+    // The packets after this (re)transmission: the rest of the frame at
+    // once (first attempt), then the direction's traffic at its spacing.
+    const TimeNs rack = rack_detect_ns(rng, bad, attempt == 0 ? later_in_frame : 0, rto);
+    TimeNs wait;
+    if (rack >= 0) {
+      wait = rack;
+      ++stats_.fast_repairs;
+    } else if (attempt == 0 && probe_timeout_ns(others_in_flight) < rto) {
+      // The tail loss probe: only in the open state, before any recovery or
+      // timeout (Linux's tcp_schedule_loss_probe).
+      wait = probe_timeout_ns(others_in_flight);
+      ++stats_.fast_repairs;
+    } else {
+      wait = rto;
+      rto = std::min(2 * rto, kRtoMaxNs);
+      ++stats_.rto_expiries;
+    }
+    t += wait;
+    ++stats_.retransmissions;
+    const uint64_t steps = spacing > 0 ? std::max<uint64_t>(1, wait / spacing) : 1;
+    if (!draw_loss(rng, &bad, steps)) return t;
+  }
+  ++stats_.given_up;
+  return t;
+}
+
+}  // namespace cellsim::host
