@@ -149,7 +149,7 @@ TEST(LivePacket, MeetingOverTheEmulatorWithRealRoundTrips) {
   EXPECT_GE(rtt50, 100.0);  // two crossings of 50 ms
   EXPECT_LT(rtt50, 300.0);
   // Join: TCP's handshake, then Hello/Welcome and Join/State: >= 3 round trips.
-  EXPECT_GE(join50, 300.0);
+  EXPECT_GE(join50, 295.0);  // 300 less the histogram's rounding
 
   const netem::BridgeStats& b = live.bridge;
   std::printf("bridge: %llu up, %llu down, %llu delivered, %llu unmatched, %llu dropped\n",
