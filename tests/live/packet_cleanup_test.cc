@@ -3,8 +3,10 @@
 // inside) are gone after a normal run, after Ctrl-C (SIGINT: the run stops,
 // exits 130 and the bridge's destructor removes them), and after `kill -9`
 // once the next run has started (its sweep removes the dead run's
-// namespaces, and it says so on stderr). Each run is the real binary on
-// scenarios/test/tiny.textproto for a few seconds; every wait is bounded.
+// namespaces, and it says so on stderr). Each run is the real binary on a
+// scenario the test writes (one cell of four members on a 20 ms link, who
+// connect at once, so the emulator carries traffic when the run is stopped
+// or killed) for a few seconds; every wait is bounded.
 // Skipped unless this process may create namespaces and TUN devices.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -39,19 +41,54 @@ constexpr auto kPollEvery = 50ms;
     if (!netem::packet_mode_available(&why)) GTEST_SKIP() << why; \
   } while (0)
 
+constexpr char kScenario[] = R"pb(
+  name: "packet-cleanup"
+  question: "Does packet mode clean up? (test)"
+  seed: 3
+  duration_min: 2
+  start_unix_s: 1796086800
+  quorum_deadline_min: 1
+  server { nodes: 1 cores_per_node: 1 nic_egress_mbps: 1000 }
+  rules { quorum_fraction: 0.5 heartbeat_interval_ms: 1000 missed_heartbeats: 3 }
+  reconnect { initial_backoff_ms: 500 max_backoff_ms: 4000 multiplier: 2 jitter: 0.5 }
+  chair { open_deadline_min: 1 wait_for_quorum_min: 0.5 }
+  media { bitrate_kbps: 0 frame_ms: 20 }
+  profiles {
+    name: "twenty-ms"
+    base_one_way_ms: 20
+    bandwidth_down_kbps: 10000
+    bandwidth_up_kbps: 5000
+    rto_min_ms: 200
+  }
+  agendas { name: "one" items { title: "Khai mạc" duration_min: 1 } }
+  cell_types {
+    name: "one"
+    count: 1
+    members { official: 4 }
+    links { profile: "twenty-ms" share: 1 }
+    attend_probability: 1
+    join_offset_min { uniform { min: 0 max: 0.01 } }
+    join_earliest_min: 0
+    agenda: "one"
+    start_window_min: 0.01
+    start_offset_min: 0.01
+  }
+)pb";
+
 fs::path scratch_dir(const std::string& what) {
   const fs::path d = fs::temp_directory_path() /
                      ("cellsim-packet-cleanup-" + std::to_string(getpid()) + "-" + what);
   fs::remove_all(d);
   fs::create_directories(d);
+  std::ofstream(d / "scenario.textproto") << kScenario;
   return d;
 }
 
-// Starts `cellsim load --link packet` on the tiny scenario for `duration_s`,
+// Starts `cellsim load --link packet` on kScenario for `duration_s`,
 // its stderr in dir/stderr. Returns the child's pid.
 pid_t start_load(const fs::path& dir, int duration_s) {
   const std::string binary = CELLSIM_BINARY;
-  const std::string scenario = std::string(CELLSIM_SOURCE_DIR) + "/scenarios/test/tiny.textproto";
+  const std::string scenario = (dir / "scenario.textproto").string();
   const std::string out = (dir / "out").string(), err = (dir / "stderr").string();
   const std::string duration = std::to_string(duration_s);
   const pid_t pid = fork();
@@ -112,7 +149,7 @@ std::string read_file(const fs::path& p) {
   return ss.str();
 }
 
-// Exit 0 or 4 (an SLO of tiny's may fail in a few seconds): ran to the end.
+// Exit 0 or 4 (an SLO may fail in a few seconds): ran to the end.
 void expect_ran(int rc, const fs::path& dir) {
   EXPECT_TRUE(rc == 0 || rc == 4) << "exit " << rc << ": " << read_file(dir / "stderr");
   EXPECT_TRUE(fs::exists(dir / "out" / "results.json"));
@@ -133,9 +170,10 @@ TEST(PacketCleanup, CtrlCLeavesNothing) {
   const fs::path dir = scratch_dir("sigint");
   const pid_t pid = start_load(dir, 120);
   ASSERT_TRUE(wait_for_namespaces(pid)) << read_file(dir / "stderr");
-  std::this_thread::sleep_for(1s);  // members connected through the emulator
+  std::this_thread::sleep_for(2s);  // members connected through the emulator
   ASSERT_EQ(kill(pid, SIGINT), 0);
   EXPECT_EQ(wait_exit(pid), 130) << read_file(dir / "stderr");
+  EXPECT_TRUE(fs::exists(dir / "out" / "results.json"));  // partial results written
   EXPECT_TRUE(namespaces_of(pid).empty());
   fs::remove_all(dir);
 }
@@ -145,6 +183,7 @@ TEST(PacketCleanup, KillNineIsSweptByTheNextRun) {
   const fs::path dir = scratch_dir("kill9");
   const pid_t dead = start_load(dir, 120);
   ASSERT_TRUE(wait_for_namespaces(dead)) << read_file(dir / "stderr");
+  std::this_thread::sleep_for(2s);  // members connected through the emulator
   ASSERT_EQ(kill(dead, SIGKILL), 0);
   EXPECT_EQ(wait_exit(dead), 128 + SIGKILL);
   ASSERT_EQ(namespaces_of(dead).size(), 2u);  // left behind: nobody ran its destructors
