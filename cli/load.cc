@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "cli/commands.h"
@@ -15,9 +16,11 @@
 #include "cli/flags.h"
 #include "cli/interrupt.h"
 #include "live/driver.h"
+#include "live/link_mode.h"
 #include "live/target.h"
 #include "metrics/slo.h"
 #include "metrics/summary.h"
+#include "proto/assert.h"
 
 namespace cellsim::cli {
 namespace {
@@ -36,7 +39,14 @@ constexpr char kLoadAbout[] =
     "TLS 1.3: --tls-ca FILE makes every connection TLS, verifying the server's certificate\n"
     "against the CA certificates in FILE (PEM) for the target's address or --tls-name; the\n"
     "embedded server then needs --tls-cert FILE --tls-key FILE (PEM). --tls alone: the\n"
-    "embedded server gets a CA and certificate made at run time (in memory).";
+    "embedded server gets a CA and certificate made at run time (in memory).\n"
+    "--link packet (the default when this process may use network namespaces and TUN\n"
+    "devices: root, or CAP_NET_ADMIN and CAP_SYS_ADMIN, /dev/net/tun, iproute2): the members\n"
+    "in one network namespace, the embedded server in another, each member's profile applied\n"
+    "per IP packet and direction by an emulator between them, the kernel's TCP on top (no\n"
+    "--target). --link frame: the frames impaired in user space over loopback (no\n"
+    "privileges); without --link, frame mode when packet mode is unavailable (the reason is\n"
+    "printed).";
 
 struct LoadArgs {
   ScenarioFlags common;
@@ -45,6 +55,7 @@ struct LoadArgs {
   unsigned server_threads = 1;
   uint32_t metrics_port = 0;
   std::string pushgateway, write_deployment;
+  std::string link;  // empty: choose_link_mode(nullopt)
 };
 
 void add_load_flags(Flags& f, LoadArgs* a) {
@@ -66,6 +77,9 @@ void add_load_flags(Flags& f, LoadArgs* a) {
   f.text("--tls-key", &a->target.tls_key, "the embedded server's private key (PEM)");
   f.flag("--tls", &a->target.tls_generate,
          "TLS with a CA and certificate made at run time (embedded server)");
+  f.choice("--link", &a->link, {"packet", "frame"},
+           "packet: kernel TCP through the packet emulator (needs CAP_NET_ADMIN+CAP_SYS_ADMIN); "
+           "frame: user-space frame impairment (default: packet when available)");
   f.footer("exit: 0 ok, 1 I/O error, 2 bad input, 3 invariant broken, 4 SLO breached,\n"
            "      130 interrupted (partial results written).");
 }
@@ -74,9 +88,13 @@ void add_load_flags(Flags& f, LoadArgs* a) {
 // progress line and stops the run on Ctrl-C.
 std::function<bool(const live::Progress&)> progress_callback(const LoadArgs& a,
                                                              const v1::Scenario& s,
-                                                             ProgressLine* line) {
+                                                             ProgressLine* line,
+                                                             live::LinkMode mode) {
   auto announced = std::make_shared<std::pair<bool, bool>>(false, false);  // (run, metrics)
-  return [&a, &s, line, announced](const live::Progress& p) {
+  const bool packet = mode == live::LinkMode::kPacket;
+  const std::string server = packet ? netem::server_address() : "127.0.0.1";
+  const std::string link = packet ? ", link mode packet" : ", link mode frame";
+  return [&a, &s, line, announced, server, link](const live::Progress& p) {
     if (p.metrics_port != 0 && !announced->second) {
       announced->second = true;
       std::cerr << "cellsim load: metrics on http://127.0.0.1:" << p.metrics_port << "/metrics\n";
@@ -86,9 +104,9 @@ std::function<bool(const live::Progress&)> progress_callback(const LoadArgs& a,
       std::cerr << "cellsim load: " << s.name() << ", seed " << s.seed() << ": " << p.members
                 << " members against "
                 << (a.target.target.empty()
-                        ? "embedded cellmeetd on 127.0.0.1:" + std::to_string(p.server_port)
+                        ? "embedded cellmeetd on " + server + ":" + std::to_string(p.server_port)
                         : a.target.target)
-                << " for " << p.duration_s << " s\n";
+                << " for " << p.duration_s << " s" << link << "\n";
     }
     if (line->enabled()) {
       std::fprintf(stderr,
@@ -104,6 +122,43 @@ std::function<bool(const live::Progress&)> progress_callback(const LoadArgs& a,
   };
 }
 
+// The link mode asked for (or the best available); false with the error
+// printed (a --link packet this process cannot use). The fallback's reason
+// goes to stderr as one line.
+bool pick_link_mode(const LoadArgs& a, live::LinkMode* mode) {
+  std::optional<live::LinkMode> requested;
+  if (!a.link.empty()) {
+    live::LinkMode m;
+    const bool known = live::parse_link_mode(a.link, &m);
+    CELLSIM_ASSERT(known);  // the flag allows only these
+    requested = m;
+  } else if (!a.target.target.empty()) {
+    requested = live::LinkMode::kFrame;  // a target is outside the emulator's namespaces
+  }
+  live::LinkModeChoice choice;
+  std::string error;
+  if (!live::choose_link_mode(requested, &choice, &error)) {
+    std::cerr << "cellsim load: " << error << "\n";
+    return false;
+  }
+  if (!choice.fallback_reason.empty()) {
+    std::cerr << "cellsim load: " << choice.fallback_reason << "\n";
+  }
+  *mode = choice.mode;
+  return true;
+}
+
+void print_bridge_stats(const live::LoadOutcome& out) {
+  const netem::BridgeStats& b = out.bridge;
+  auto n = [](uint64_t v) { return static_cast<unsigned long long>(v); };
+  std::printf("packet emulator: %llu packets up, %llu down, %llu delivered; dropped: %llu outage, "
+              "%llu queue, %llu loss, %llu overflow, %llu not IPv4; %llu of no member\n",
+              n(b.up_packets), n(b.down_packets), n(b.delivered), n(b.dropped_outage),
+              n(b.dropped_queue), n(b.dropped_loss), n(b.overflow), n(b.not_ipv4),
+              n(b.unmatched));
+  std::fflush(stdout);
+}
+
 void print_load_summary(const LoadArgs& a, const live::LoadOutcome& out) {
   const auto& run = out.results.run();
   metrics::print_summary(out.results, std::cout);
@@ -112,7 +167,12 @@ void print_load_summary(const LoadArgs& a, const live::LoadOutcome& out) {
             << " connections, " << run.frames() << " frames in " << run.wall_s() << " s ("
             << static_cast<uint64_t>(static_cast<double>(run.frames()) /
                                      std::max(run.wall_s(), 1e-9))
-            << " frames/s), peak memory " << run.peak_rss_bytes() / (1024 * 1024) << " MiB\n";
+            << " frames/s), peak memory " << run.peak_rss_bytes() / (1024 * 1024) << " MiB, "
+            << "link mode " << live::link_mode_name(out.link_mode) << "\n";
+  if (out.link_mode == live::LinkMode::kPacket) {
+    std::cout.flush();
+    print_bridge_stats(out);
+  }
 }
 
 }  // namespace
@@ -138,13 +198,22 @@ int load_main(int argc, char** argv) {
   o.server_threads = a.server_threads;
   o.metrics_port = f.given("--metrics-port") ? static_cast<int>(a.metrics_port) : -1;
   o.pushgateway_url = a.pushgateway;
+  if (a.link == "packet" && !a.target.target.empty()) {
+    return f.usage_error(
+        "--link packet needs the embedded server: drop --target or use --link frame");
+  }
+  if (!pick_link_mode(a, &o.link_mode)) return kExitUsage;
   ProgressLine line(a.common.quiet);
-  o.on_progress = progress_callback(a, s, &line);
+  o.on_progress = progress_callback(a, s, &line, o.link_mode);
   watch_interrupts();
   std::signal(SIGPIPE, SIG_IGN);
   const live::LoadOutcome out = live::run_load(s, o);
   if (line.enabled()) std::fprintf(stderr, "\n");
   if (!out.ok) return f.usage_error(out.error);
+  if (out.swept_namespaces > 0) {
+    std::cerr << "cellsim load: removed " << out.swept_namespaces
+              << " network namespace(s) a killed run left behind\n";
+  }
   if (!out.push_error.empty()) std::cerr << "cellsim load: " << out.push_error << "\n";
   if (out.tls_failures > 0) {
     std::cerr << "cellsim load: " << out.tls_failures << " TLS failure(s); the first: "

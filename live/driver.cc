@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -20,6 +21,9 @@
 #include "host/run_record.h"
 #include "live/live_metrics.h"
 #include "metrics/recorder.h"
+#include "netem/netns.h"
+#include "netem/tun_bridge.h"
+#include "proto/assert.h"
 #include "scenario/loader.h"
 #include "scenario/plan.h"
 #include "server/net/asio.h"
@@ -59,7 +63,9 @@ constexpr int kMaxStepRounds = 64;
 constexpr int kMaxOutputsPerPump = 10'000;
 // File descriptors kept free beyond the connections (logs, results, server).
 constexpr size_t kKeyBytes = 32;
-
+// Packet mode: the bridge's namespace tags are "ld<n>" + a/s, n counting the
+// packet-mode runs of this process (the pid is in the name already).
+std::atomic<uint64_t> packet_runs{0};
 
 // One TCP connection: I/O only. The member decides what goes on it and when.
 // With TLS, frames are encrypted as they are handed to the socket and what
@@ -140,7 +146,7 @@ bool raise_fd_limit(uint64_t fds, std::string* why) {
 class Driver : public host::HostCore {
  public:
   Driver(const v1::Scenario& s, const LoadOptions& o)
-      : HostCore(s, &rec_, o.planted), s_(s), o_(o) {}
+      : HostCore(s, &rec_, o.planted), s_(s), o_(o), packet_(o.link_mode == LinkMode::kPacket) {}
   // The members' timers and sockets belong to io_, which is destroyed
   // before the base class's members: they go first.
   ~Driver() override {
@@ -211,13 +217,26 @@ class Driver : public host::HostCore {
   bool build_embedded_server(const std::vector<scenario::CellSetup>& setups, uint64_t members,
                              std::string* key, std::string* why);
   bool build_target(std::string* key, std::string* why);
+  bool build_bridge(const std::vector<scenario::CellSetup>& setups, std::string* why);
+  bool open_in_agents_namespace(uint32_t m, tcp::socket* socket);
+  TimeNs down_release_at(Member& mb, TimeNs t, size_t bytes);
+  void cut_frames(uint32_t m, Conn& c, std::string_view bytes, TimeNs t);
+  void read_ended(uint32_t m, Conn& c, TimeNs t);
+  void enqueue_down(Member& mb, Chunk chunk);
   bool build_metrics(std::string* why);
   void shutdown();
   void record_server_figures(TimeNs t_end);
   Progress progress() const;
 
+  // Packet mode's namespaces and emulator: declared first, so destroyed
+  // last (after the server's and the members' sockets are closed).
+  std::unique_ptr<netem::TunBridge> bridge_;
   const v1::Scenario& s_;
   const LoadOptions& o_;
+  const bool packet_;  // o_.link_mode == kPacket
+  uint64_t swept_namespaces_ = 0;
+  std::vector<const v1::NetworkProfile*> bridge_profiles_;  // member m's is [m]
+  bool socket_error_seen_ = false;  // packet mode: one violation for the first
   asio::io_context io_;
   std::unique_ptr<net::Server> server_;
   std::unique_ptr<LiveMetrics> prom_;  // null when neither served nor pushed
@@ -264,6 +283,7 @@ bool Driver::build(std::string* why) {
     }
   }
   if (!raise_fd_limit(members * (o_.target_host.empty() ? 2 : 1) + kSpareFds, why)) return false;
+  if (packet_ && !build_bridge(setups, why)) return false;
   std::string key;
   if (o_.target_host.empty() ? !build_embedded_server(setups, members, &key, why)
                              : !build_target(&key, why)) {
@@ -278,7 +298,63 @@ bool Driver::build(std::string* why) {
   for (scenario::CellSetup& setup : setups) {
     add_cell(std::move(setup), make, /*send_media_frames=*/true);  // live: real MediaFrames
   }
+  // The bridge knows member m by member_address(m): its profile must be m's.
+  CELLSIM_ASSERT(!bridge_ || bridge_profiles_.size() == member_count());
+  for (size_t m = 0; bridge_ && m < bridge_profiles_.size(); ++m) {
+    CELLSIM_ASSERT(bridge_profiles_[m] == mem(static_cast<uint32_t>(m)).profile_spec);
+  }
   return build_metrics(why);
+}
+
+// Packet mode: sweeps what killed runs left, then makes the two namespaces
+// and the emulator, member m (in add_cell's order) on member_address(m)
+// with its own profile.
+bool Driver::build_bridge(const std::vector<scenario::CellSetup>& setups, std::string* why) {
+  if (!o_.target_host.empty()) {
+    *why = "--link packet needs the embedded server (a --target's sockets are outside the "
+           "emulator's namespaces): drop --target or use --link frame";
+    return false;
+  }
+  std::vector<std::string> errors;
+  swept_namespaces_ = netem::sweep_stale_namespaces(&errors).size();
+  netem::BridgeConfig config;
+  config.seed = s_.seed();
+  config.tag = "ld" + std::to_string(packet_runs.fetch_add(1));
+  for (const scenario::CellSetup& setup : setups) {
+    for (const scenario::MemberSetup& ms : setup.members) {
+      if (config.profiles.size() >= netem::kMaxBridgeMembers) {
+        *why = "--link packet holds at most " + std::to_string(netem::kMaxBridgeMembers) +
+               " members (one address each); shard the cells or use --link frame";
+        return false;
+      }
+      const v1::NetworkProfile& p = s_.profiles(ms.profile_pos);
+      if (p.queue_limit_packets() > netem::kMaxQueueLimitPackets) {
+        *why = "profile \"" + p.name() + "\": queue_limit_packets over " +
+               std::to_string(netem::kMaxQueueLimitPackets);
+        return false;
+      }
+      config.profiles.push_back(&p);
+      // The same streams and windows as frame mode's link (host/host_core.cc).
+      config.member_ids.push_back(ms.member_no);
+      auto& windows = config.scheduled_outages.emplace_back();
+      for (const auto& [from, to] : ms.outage_windows) {
+        windows.emplace_back(from - start_ns_, to - start_ns_);
+      }
+    }
+  }
+  config.origin = steady0_;
+  if (config.profiles.empty()) {
+    *why = "--link packet: the scenario has no members";
+    return false;
+  }
+  bridge_profiles_ = config.profiles;
+  std::string error;
+  bridge_ = netem::TunBridge::create(config, &error);
+  if (!bridge_) {
+    *why = "--link packet: " + error;
+    return false;
+  }
+  return true;
 }
 
 // cellmeetd in this process on an ephemeral loopback port, holding the
@@ -291,7 +367,7 @@ bool Driver::build_embedded_server(const std::vector<scenario::CellSetup>& setup
     return false;
   }
   net::ServerOptions so;
-  so.listen_address = "127.0.0.1";
+  so.listen_address = bridge_ ? netem::server_address() : "127.0.0.1";
   so.port = 0;
   so.metrics_enabled = false;
   so.threads = std::max(1u, o_.server_threads);
@@ -302,11 +378,26 @@ bool Driver::build_embedded_server(const std::vector<scenario::CellSetup>& setup
   for (const auto& c : setups) *so.deployment.add_cells() = c.roster;
   if (!setup_tls(&so, why)) return false;
   server_ = std::make_unique<net::Server>(std::move(so));
-  if (!server_->start(why)) {
+  bool started = false;
+  if (bridge_) {
+    // Its listening socket (and the threads it starts) in the server's
+    // namespace; this thread returns to its own when `inside` ends.
+    netem::ScopedNamespaceEntry inside(bridge_->server_namespace());
+    if (!inside.ok()) {
+      *why = "--link packet: " + inside.error();
+      return false;
+    }
+    started = server_->start(why);
+  } else {
+    started = server_->start(why);
+  }
+  if (!started) {
     *why = "the embedded cellmeetd did not start: " + *why;
     return false;
   }
-  target_ = tcp::endpoint(asio::ip::address_v4::loopback(), server_->port());
+  target_ = bridge_ ? tcp::endpoint(asio::ip::make_address_v4(netem::server_address()),
+                                    server_->port())
+                    : tcp::endpoint(asio::ip::address_v4::loopback(), server_->port());
   return true;
 }
 
@@ -357,8 +448,10 @@ bool Driver::setup_tls(net::ServerOptions* embedded, std::string* why) {
   tls_host_ = o_.tls_server_name.empty() ? target_host_name(embedded) : o_.tls_server_name;
   if (o_.tls_generate) {
     net::PemCertKey ca, cert;
+    std::vector<std::string> names = {"127.0.0.1", "localhost"};
+    if (packet_) names.push_back(netem::server_address());
     if (!net::make_tls_ca("cellsim load CA", &ca, why) ||
-        !net::make_tls_server_cert(ca, {"127.0.0.1", "localhost"}, &cert, why)) {
+        !net::make_tls_server_cert(ca, names, &cert, why)) {
       return false;
     }
     embedded->tls.cert_pem = cert.cert_pem;
@@ -383,7 +476,8 @@ bool Driver::setup_tls(net::ServerOptions* embedded, std::string* why) {
 }
 
 std::string Driver::target_host_name(const net::ServerOptions* embedded) const {
-  return embedded ? std::string("127.0.0.1") : o_.target_host;
+  if (!embedded) return o_.target_host;
+  return packet_ ? netem::server_address() : std::string("127.0.0.1");
 }
 
 void Driver::tls_failed(const std::string& why) {
@@ -428,10 +522,12 @@ bool Driver::handshake_due(uint32_t m, TimeNs t) {
     return true;
   }
   mb.connected = true;
-  mb.up.reset(t);
-  mb.down.reset(t);
   mb.up_last_ns = mb.down_last_ns = t;
-  plan_outage_check(mb, t);
+  if (!packet_) {  // packet mode: the emulator drops packets in outages
+    mb.up.reset(t);
+    mb.down.reset(t);
+    plan_outage_check(mb, t);
+  }
   mb.agent->handle_connected(t);
   return true;
 }
@@ -580,13 +676,18 @@ void Driver::start_connect(uint32_t m, TimeNs t) {
   Member& mb = mem(m);
   drop_transport(m);
   TimeNs until;
-  if (mb.outages.down_at(t, &until)) {
+  if (!packet_ && mb.outages.down_at(t, &until)) {
     mb.connect_failing = true;
     mb.connect_done_at = t + kConnectFailNs;
     return;
   }
   auto c = std::make_shared<Conn>(io_, mb.epoch);
   mb.conn = c;
+  if (packet_ && !open_in_agents_namespace(m, &c->socket)) {
+    mb.connect_failing = true;
+    mb.connect_done_at = t;  // fails now (the agent backs off)
+    return;
+  }
   c->socket.async_connect(target_, [this, m, c](const error_code& ec) {
     if (stopping_ || !c->open) return;
     Member& mb = mem(m);
@@ -606,12 +707,45 @@ void Driver::start_connect(uint32_t m, TimeNs t) {
     mb.transport_up = true;
     ++connected_now_;
     peak_connected_ = std::max(peak_connected_, connected_now_);
-    TimeNs rtt = mb.up.draw_delay_ns() + mb.down.draw_delay_ns();
-    if (mb.profile_spec->tls()) rtt += mb.up.draw_delay_ns() + mb.down.draw_delay_ns();
-    mb.connect_done_at = t + rtt;
+    if (packet_) {
+      mb.connect_done_at = t;  // the real handshake crossed the emulator
+    } else {
+      TimeNs rtt = mb.up.draw_delay_ns() + mb.down.draw_delay_ns();
+      if (mb.profile_spec->tls()) rtt += mb.up.draw_delay_ns() + mb.down.draw_delay_ns();
+      mb.connect_done_at = t + rtt;
+    }
     start_read(m, c);
     step(m);
   });
+}
+
+// Packet mode: opens member m's socket in the agents' namespace, bound to
+// its own address (so the emulator knows its packets). False if that
+// failed (counted as a failed connect; the first reason is a violation).
+bool Driver::open_in_agents_namespace(uint32_t m, tcp::socket* socket) {
+  CELLSIM_ASSERT(bridge_ != nullptr);
+  error_code ec;
+  std::string failure;
+  {
+    netem::ScopedNamespaceEntry inside(bridge_->agents_namespace());
+    if (inside.ok()) {
+      socket->open(tcp::v4(), ec);
+    } else {
+      failure = inside.error();
+    }
+  }
+  if (failure.empty() && !ec) {
+    socket->bind(tcp::endpoint(asio::ip::make_address_v4(netem::member_address(m)), 0), ec);
+  }
+  if (failure.empty() && ec) failure = "socket in the agents' namespace: " + ec.message();
+  if (failure.empty()) return true;
+  if (!socket_error_seen_) {
+    socket_error_seen_ = true;
+    violation("member " + std::to_string(m) + ": " + failure);
+  }
+  error_code ignored;
+  socket->close(ignored);
+  return false;
 }
 
 void Driver::plan_outage_check(Member& mb, TimeNs t) {
@@ -623,6 +757,25 @@ void Driver::plan_outage_check(Member& mb, TimeNs t) {
 void Driver::send_up(uint32_t m, TimeNs t, wire::SharedFrame frame, bool close) {
   Member& mb = mem(m);
   if (!mb.connected || !mb.conn) return;
+  if (packet_) {  // straight to the socket: the emulator impairs the packets
+    std::shared_ptr<Conn> c = mb.conn;
+    if (close) {
+      c->close_after_writes = true;
+      mb.conn.reset();
+      drop_transport(m);
+    } else if (c->write_queue.size() >= kMaxUpQueueFrames) {
+      violation("cell " + std::to_string(mb.agent->plan().cell_id) + " member " +
+                std::to_string(mb.agent->plan().member_id) + ": socket write queue over " +
+                std::to_string(kMaxUpQueueFrames) + " frames; connection closed");
+      drop_transport(m);
+      mb.agent->handle_disconnected(t);
+      return;
+    } else {
+      c->write_queue.push_back(std::move(frame));
+    }
+    start_write(m, c);
+    return;
+  }
   if (mb.up_queue.size() >= kMaxUpQueueFrames) {
     violation("cell " + std::to_string(mb.agent->plan().cell_id) + " member " +
               std::to_string(mb.agent->plan().member_id) + ": upstream link queue over " +
@@ -749,56 +902,75 @@ void Driver::on_read(uint32_t m, const std::shared_ptr<Conn>& c, std::string_vie
   Member& mb = mem(m);
   if (mb.conn != c) return;
   const TimeNs t = now();
-  auto enqueue = [&](Chunk chunk) {
-    chunk.epoch = mb.epoch;
-    mb.down_last_ns = chunk.at_ns;
-    mb.down_queue.push_back(std::move(chunk));
-  };
-  if (!bytes.empty()) {
-    // The link carries frames, as in the simulator: cut the bytes at frame
-    // boundaries and send each whole frame through the link model.
-    c->partial.append(bytes);
-    size_t pos = 0;
-    // Every frame has a header: this bounds the loop by what was read (with
-    // TLS one read may complete a record of more than kReadChunkBytes).
-    const size_t max_frames = c->partial.size() / wire::kFrameHeaderBytes + 1;
-    for (size_t i = 0; i < max_frames; ++i) {
-      if (c->partial.size() - pos < wire::kFrameHeaderBytes) break;
-      const auto* h = reinterpret_cast<const unsigned char*>(c->partial.data() + pos);
-      const size_t len = wire::kFrameHeaderBytes +
-                         ((size_t{h[0]} << 24) | (size_t{h[1]} << 16) | (size_t{h[2]} << 8) | h[3]);
-      // A frame over the limit is passed on as is: the agent's decoder refuses it.
-      const size_t take = len > kMaxDownFrameBytes ? c->partial.size() - pos : len;
-      if (c->partial.size() - pos < take) break;
-      Chunk chunk;
-      chunk.at_ns = mb.after_outages(t, mb.down.transmit(t, take, mb.rtt_ns));
-      mb.down.stall_until(chunk.at_ns);
-      chunk.bytes.assign(c->partial, pos, take);
-      pos += take;
-      enqueue(std::move(chunk));
-    }
-    c->partial.erase(0, pos);
-  }
-  if (eof) {
-    // What is left of a partial frame goes first, then the end of the stream.
-    if (!c->partial.empty()) {
-      Chunk rest;
-      rest.at_ns = mb.after_outages(t, mb.down.transmit(t, c->partial.size(), mb.rtt_ns));
-      mb.down.stall_until(rest.at_ns);
-      rest.bytes = std::move(c->partial);
-      c->partial.clear();
-      enqueue(std::move(rest));
-    }
-    Chunk fin;
-    fin.close = true;
-    fin.at_ns = mb.after_outages(t, std::max(t + mb.down.draw_delay_ns(), mb.down_last_ns));
-    enqueue(std::move(fin));
-    c->open = false;
-    error_code ignored;
-    c->socket.close(ignored);
-  }
+  if (!bytes.empty()) cut_frames(m, *c, bytes, t);
+  if (eof) read_ended(m, *c, t);
   if (!eof && mb.down_queue.size() < kMaxDownQueueChunks) start_read(m, c);
   step(m);
+}
+
+// When the downstream link hands over a frame of `bytes` whose last byte
+// was read at `t`: frame mode draws it from the link model (each whole
+// frame exactly once); packet mode now (the emulator delayed the packets).
+TimeNs Driver::down_release_at(Member& mb, TimeNs t, size_t bytes) {
+  if (packet_) return t;
+  const TimeNs at = mb.after_outages(t, mb.down.transmit(t, bytes, mb.rtt_ns));
+  mb.down.stall_until(at);
+  return at;
+}
+
+void Driver::enqueue_down(Member& mb, Chunk chunk) {
+  chunk.epoch = mb.epoch;
+  mb.down_last_ns = chunk.at_ns;
+  mb.down_queue.push_back(std::move(chunk));
+}
+
+// The link carries frames, as in the simulator: cuts what was read at frame
+// boundaries and sends each whole frame through the link; the bytes of a
+// frame not yet whole wait in c.partial for the reads that complete it.
+void Driver::cut_frames(uint32_t m, Conn& c, std::string_view bytes, TimeNs t) {
+  Member& mb = mem(m);
+  c.partial.append(bytes);
+  size_t pos = 0;
+  // Every frame has a header: this bounds the loop by what was read (with
+  // TLS one read may complete a record of more than kReadChunkBytes).
+  const size_t max_frames = c.partial.size() / wire::kFrameHeaderBytes + 1;
+  for (size_t i = 0; i < max_frames; ++i) {
+    if (c.partial.size() - pos < wire::kFrameHeaderBytes) break;
+    const auto* h = reinterpret_cast<const unsigned char*>(c.partial.data() + pos);
+    const size_t len = wire::kFrameHeaderBytes +
+                       ((size_t{h[0]} << 24) | (size_t{h[1]} << 16) | (size_t{h[2]} << 8) | h[3]);
+    // A frame over the limit is passed on as is: the agent's decoder refuses it.
+    const size_t take = len > kMaxDownFrameBytes ? c.partial.size() - pos : len;
+    if (c.partial.size() - pos < take) break;
+    Chunk chunk;
+    chunk.at_ns = down_release_at(mb, t, take);
+    chunk.bytes.assign(c.partial, pos, take);
+    pos += take;
+    enqueue_down(mb, std::move(chunk));
+  }
+  c.partial.erase(0, pos);
+}
+
+// The stream ended: what is left of a frame that never became whole goes
+// with the end of the stream (not through the link model: it is no frame),
+// then the end itself.
+void Driver::read_ended(uint32_t m, Conn& c, TimeNs t) {
+  Member& mb = mem(m);
+  Chunk fin;
+  fin.close = true;
+  fin.at_ns =
+      packet_ ? t : mb.after_outages(t, std::max(t + mb.down.draw_delay_ns(), mb.down_last_ns));
+  if (!c.partial.empty()) {
+    Chunk rest;
+    rest.at_ns = fin.at_ns;
+    rest.bytes = std::move(c.partial);
+    c.partial.clear();
+    enqueue_down(mb, std::move(rest));
+  }
+  enqueue_down(mb, std::move(fin));
+  c.open = false;
+  error_code ignored;
+  c.socket.close(ignored);
 }
 
 // --- Observer -------------------------------------------------------------------
@@ -955,9 +1127,13 @@ LoadOutcome Driver::run() {
   facts.events = frames_sent_ + frames_received_;
   facts.frames = frames_sent_ + frames_received_;
   facts.wall_start = wall0;
-  const v1::RunInfo run = host::run_info(s_, facts);
+  v1::RunInfo run = host::run_info(s_, facts);
+  run.set_link_mode(link_mode_name(o_.link_mode));
   record_server_figures(t_end);
   out.results = host::make_results(s_, rec_, run);
+  out.link_mode = o_.link_mode;
+  out.swept_namespaces = swept_namespaces_;
+  if (bridge_) out.bridge = bridge_->stats();
   out.violation_count = violation_count();
   out.violations = violations();
   out.peak_connected = peak_connected_;

@@ -1,36 +1,64 @@
 // The live load driver (DESIGN.md, "Live mode"): the simulator's agents over
-// real TCP against cellmeetd, one connection per member, each through a
-// user-space impairment layer that applies the member's link profile in real
-// time (host/link.h's LinkDirection and OutageSchedule, on the steady clock).
+// real TCP against cellmeetd, one connection per member, each member's link
+// profile applied in real time in one of two link modes (live/link_mode.h):
+//
+//   frame   over loopback, a user-space impairment layer per member and
+//           direction (host/link.h's LinkDirection and OutageSchedule, on the
+//           steady clock) holds each frame as the simulator's link would.
+//   packet  the agents' sockets in one network namespace, the embedded
+//           cellmeetd in another, netem::TunBridge between them impairing
+//           every IP packet per member and direction; the kernels' TCP does
+//           retransmission and head-of-line blocking; the driver adds no delay.
 //
 // Time. Agents see nanoseconds on the host's steady clock, offset so that the
 // scenario's start is the driver's start, and that start is the wall clock's
 // Unix time then (so tokens and the server's clock agree with the agents').
 //
-// The impairment layer, per member and direction: a frame (upstream) or a
-// chunk of bytes read from the socket (downstream) is released at the time
-// LinkDirection::transmit() gives (delay + jitter, serialisation at the
-// bandwidth, in-order delivery, Gilbert–Elliott loss as retransmission
-// delay); an outage holds the bytes until it ends plus one retransmission
-// timeout; an outage longer than the liveness window (heartbeat interval ×
-// missed heartbeats) closes the socket when the window has passed, as the
-// simulator breaks it; a connect attempt during an outage fails after
-// kConnectFailNs. The connection waits one handshake round trip (two with
-// TLS) after TCP connects before the agent hears it is connected.
+// Frame mode's impairment, per member and direction: each whole frame
+// (upstream as the agent sends it; downstream cut from the bytes read, at
+// the time its last byte was read) goes once through
+// LinkDirection::transmit() and is released at the time it gives (delay +
+// jitter, serialisation at the bandwidth, in-order delivery, Gilbert–Elliott
+// loss as retransmission delay); what is left of an unfinished frame when
+// the stream ends goes with the end of the stream. An outage holds the bytes
+// until it ends plus one retransmission timeout; an outage longer than the
+// liveness window (heartbeat interval × missed heartbeats) closes the socket
+// when the window has passed, as the simulator breaks it; a connect attempt
+// during an outage fails after kConnectFailNs. The connection waits one
+// handshake round trip (two with TLS) after TCP connects before the agent
+// hears it is connected.
+//
+// Packet mode (REQUIRES: no target): every run first sweeps the namespaces
+// killed runs left (netem::sweep_stale_namespaces), then creates the bridge
+// (namespaces "cellsim-<pid>-ld<n>a"/"...s", a TUN device in each; member m
+// is member m of plan order, on netem::member_address(m), with its profile,
+// the scenario seed, its member number's random streams, the scenario's mass
+// outages, and its profile's queue bounds). The embedded cellmeetd is started
+// by this thread inside the server's namespace (its listener on
+// netem::server_address(); its threads start there too); each member's socket
+// is opened by this thread inside the agents' namespace and bound to the
+// member's address. Frames go straight to the socket and the agent; the agent
+// hears it is connected when TCP connects. The bridge is destroyed after the
+// server and the sockets (namespaces, devices and addresses removed), also
+// when the run is stopped (on_progress returning false). The bridge's counts
+// are in LoadOutcome::bridge.
 //
 // Server. With no target, cellmeetd is started inside the process on an
-// ephemeral loopback port, holding exactly the planned rosters
-// (plan_deployment()) and a key generated in-process. With a target, the
+// ephemeral port (loopback, or the server's namespace in packet mode),
+// holding exactly the planned rosters (plan_deployment()) and a key
+// generated in-process. With a target, the
 // caller passes the key, and the server must hold the same rosters.
 //
 // TLS (server/net/tls.h). With a CA file every agent's connection is TLS
 // 1.3 and verifies the server's certificate against it (for the target's
 // address, or tls_server_name); the embedded server then serves the given
 // certificate and key. With tls_generate (embedded server only) the driver
-// makes a CA and a certificate for 127.0.0.1 at run time, in memory, and
-// trusts that CA. The TLS handshake runs on the real socket beside the
-// impairment layer (which carries the frames' plaintext); a profile's
-// `tls` still adds its second handshake round trip. A connection whose
+// makes a CA and a certificate for 127.0.0.1 (and, in packet mode, the
+// server's 10.212.0.1) at run time, in memory, and trusts that CA. The TLS
+// handshake runs on the real socket beside the frame-mode impairment layer
+// (which carries the frames' plaintext; a profile's `tls` still adds its
+// second handshake round trip there; in packet mode the real handshake
+// crosses the emulator and nothing is added). A connection whose
 // handshake fails is a failed connect (the agent backs off and retries);
 // the first failure's reason is reported (LoadOutcome::tls_error).
 //
@@ -40,7 +68,8 @@
 // Results: the same metric names and results message as `cellsim run`, with
 // run.mode "live"; `cellsim merge` takes either.
 //
-// Bounds: at most kMaxMembers connections, at most kMaxDurationS seconds;
+// Bounds: at most kMaxMembers connections (netem::kMaxBridgeMembers in
+// packet mode), at most kMaxDurationS seconds;
 // every per-member queue is bounded (live/driver.cc names the constants).
 //
 // Thread-safety: run_load() runs the whole driver on the calling thread (one
@@ -59,6 +88,7 @@
 #include "cellsim/v1/wire.pb.h"
 #include "host/host_core.h"
 #include "live/link_mode.h"
+#include "netem/tun_bridge.h"
 
 namespace cellsim::live {
 
@@ -138,6 +168,10 @@ struct LoadOutcome {
   uint64_t tls_failures = 0;            // TLS handshakes or records that failed
   std::string tls_error;                // the first one's reason
   LinkMode link_mode = LinkMode::kFrame;  // as run (also in results.run)
+  // Packet mode: the emulator's counts at the end of the run (all zero in
+  // frame mode), and the stale namespaces the run's start swept away.
+  netem::BridgeStats bridge;
+  uint64_t swept_namespaces = 0;
 };
 
 // The rosters of the planned cells: what a server must hold for the run.

@@ -44,9 +44,27 @@ std::string member_address(uint64_t member) {
   return dotted(kAgentsBase + static_cast<uint32_t>(member) + 1);
 }
 
+uint32_t queue_limit_packets(const BridgeConfig& config, size_t member) {
+  CELLSIM_ASSERT(member < config.profiles.size());
+  const uint32_t own = config.profiles[member]->queue_limit_packets();
+  return own != 0 ? own : config.queue_limit_packets;
+}
+
+uint64_t queue_limit_bytes(const BridgeConfig& config, size_t member) {
+  CELLSIM_ASSERT(member < config.profiles.size());
+  const uint64_t own = config.profiles[member]->queue_limit_bytes();
+  return own != 0 ? own : config.queue_limit_bytes;
+}
+
 struct TunBridge::Counters {
+  explicit Counters(size_t members)
+      : member_up(new std::atomic<uint64_t>[members]()),
+        member_down(new std::atomic<uint64_t>[members]()),
+        member_count(members) {}
   std::atomic<uint64_t> up_packets{0}, down_packets{0}, delivered{0}, dropped_outage{0},
       dropped_queue{0}, dropped_loss{0}, unmatched{0}, not_ipv4{0}, overflow{0};
+  std::unique_ptr<std::atomic<uint64_t>[]> member_up, member_down;  // member_count each
+  size_t member_count;
 };
 
 // The forwarding thread's state: one member's two directions, and the
@@ -74,6 +92,38 @@ struct TunBridge::Loop {
   TimeNs start_ns = 0;
   int agents_fd = -1, server_fd = -1, stop_fd = -1;
   Counters* counters = nullptr;
+
+  // Member m's outage schedule and two impairments, as config says.
+  void add_members(const BridgeConfig& config) {
+    CELLSIM_ASSERT(config.member_ids.empty() || config.member_ids.size() == config.profiles.size());
+    CELLSIM_ASSERT(config.scheduled_outages.empty() ||
+                   config.scheduled_outages.size() == config.profiles.size());
+    for (size_t m = 0; m < config.profiles.size(); ++m) {
+      const v1::NetworkProfile* p = config.profiles[m];
+      CELLSIM_ASSERT(p != nullptr);
+      const uint64_t id = config.member_ids.empty() ? m : config.member_ids[m];
+      Loop::Member member;
+      member.outages = std::make_unique<OutageSchedule>(p->has_outages() ? &p->outages() : nullptr,
+                                                        config.seed, id, 0);
+      if (!config.scheduled_outages.empty()) {
+        for (const auto& [from, to] : config.scheduled_outages[m]) {
+          if (from < to) member.outages->add_window(from, to);
+        }
+      }
+      ImpairmentConfig ic;
+      ic.profile = p;
+      ic.seed = config.seed;
+      ic.member = id;
+      ic.queue_limit_packets = queue_limit_packets(config, m);
+      ic.queue_limit_bytes = queue_limit_bytes(config, m);
+      ic.outages = member.outages.get();
+      ic.direction = Direction::kUp;
+      member.up = std::make_unique<Impairment>(ic);
+      ic.direction = Direction::kDown;
+      member.down = std::make_unique<Impairment>(ic);
+      members.push_back(std::move(member));
+    }
+  }
 
   TimeNs now_ns() const { return steady_ns() - start_ns; }
 
@@ -107,6 +157,7 @@ struct TunBridge::Loop {
       enqueue(now, up, data, size);
       return;
     }
+    (up ? counters->member_up : counters->member_down)[m].fetch_add(1, std::memory_order_relaxed);
     Impairment& imp = up ? *members[m].up : *members[m].down;
     const Verdict v = imp.handle_packet(now, static_cast<uint32_t>(size));
     switch (v.fate) {
@@ -172,7 +223,7 @@ std::unique_ptr<TunBridge> TunBridge::create(const BridgeConfig& config, std::st
   CELLSIM_ASSERT(error != nullptr);
   CELLSIM_ASSERT(!config.profiles.empty() && config.profiles.size() <= kMaxBridgeMembers);
   std::unique_ptr<TunBridge> b(new TunBridge());
-  b->counters_ = std::make_unique<Counters>();
+  b->counters_ = std::make_unique<Counters>(config.profiles.size());
   // On any failure below, `b`'s destructor removes what was made.
   if (!(b->agents_ns_ = NetworkNamespace::create(config.tag + "a", error))) return nullptr;
   if (!(b->server_ns_ = NetworkNamespace::create(config.tag + "s", error))) return nullptr;
@@ -199,25 +250,7 @@ std::unique_ptr<TunBridge> TunBridge::create(const BridgeConfig& config, std::st
 
   b->loop_ = std::make_unique<Loop>();
   Loop& loop = *b->loop_;
-  for (size_t m = 0; m < config.profiles.size(); ++m) {
-    const v1::NetworkProfile* p = config.profiles[m];
-    CELLSIM_ASSERT(p != nullptr);
-    Loop::Member member;
-    member.outages = std::make_unique<OutageSchedule>(p->has_outages() ? &p->outages() : nullptr,
-                                                      config.seed, m, 0);
-    ImpairmentConfig ic;
-    ic.profile = p;
-    ic.seed = config.seed;
-    ic.member = m;
-    ic.queue_limit_packets = config.queue_limit_packets;
-    ic.queue_limit_bytes = config.queue_limit_bytes;
-    ic.outages = member.outages.get();
-    ic.direction = Direction::kUp;
-    member.up = std::make_unique<Impairment>(ic);
-    ic.direction = Direction::kDown;
-    member.down = std::make_unique<Impairment>(ic);
-    loop.members.push_back(std::move(member));
-  }
+  loop.add_members(config);
   b->stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (b->stop_fd_ < 0) {
     *error = std::string("eventfd: ") + std::strerror(errno);
@@ -227,7 +260,11 @@ std::unique_ptr<TunBridge> TunBridge::create(const BridgeConfig& config, std::st
   loop.server_fd = b->server_tun_->fd();
   loop.stop_fd = b->stop_fd_;
   loop.counters = b->counters_.get();
-  loop.start_ns = steady_ns();
+  loop.start_ns = config.origin == std::chrono::steady_clock::time_point{}
+                      ? steady_ns()
+                      : std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            config.origin.time_since_epoch())
+                            .count();
   b->thread_ = std::thread([&loop] { loop.run(); });
   return b;
 }
@@ -250,9 +287,15 @@ TunBridge::~TunBridge() {
 BridgeStats TunBridge::stats() const {
   const Counters& c = *counters_;
   auto get = [](const std::atomic<uint64_t>& a) { return a.load(std::memory_order_relaxed); };
-  return {get(c.up_packets),     get(c.down_packets),  get(c.delivered),
-          get(c.dropped_outage), get(c.dropped_queue), get(c.dropped_loss),
-          get(c.unmatched),      get(c.not_ipv4),      get(c.overflow)};
+  BridgeStats s{get(c.up_packets),     get(c.down_packets),  get(c.delivered),
+                get(c.dropped_outage), get(c.dropped_queue), get(c.dropped_loss),
+                get(c.unmatched),      get(c.not_ipv4),      get(c.overflow),
+                {},                    {}};
+  for (size_t m = 0; m < c.member_count; ++m) {
+    s.member_up_packets.push_back(get(c.member_up[m]));
+    s.member_down_packets.push_back(get(c.member_down[m]));
+  }
+  return s;
 }
 
 }  // namespace cellsim::netem

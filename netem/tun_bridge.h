@@ -32,10 +32,12 @@
 #define CELLSIM_NETEM_TUN_BRIDGE_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "cellsim/v1/scenario.pb.h"
@@ -58,11 +60,30 @@ inline constexpr const char* kBridgeTunName = "cstun0";
 std::string server_address();                 // "10.212.0.1"
 std::string member_address(uint64_t member);  // REQUIRES: member < kMaxBridgeMembers
 
+struct BridgeConfig;
+// The drop-tail bounds member `member` gets: its profile's, else the
+// config's defaults. REQUIRES: member < config.profiles.size().
+uint32_t queue_limit_packets(const BridgeConfig& config, size_t member);
+uint64_t queue_limit_bytes(const BridgeConfig& config, size_t member);
+
 struct BridgeConfig {
   // Member m's profile is profiles[m]. REQUIRES: each non-null and outlives
   // the bridge; 1 <= size <= kMaxBridgeMembers.
   std::vector<const v1::NetworkProfile*> profiles;
   uint64_t seed = 1;
+  // Empty: member m's random streams (outages, per-packet draws) are keyed
+  // by m. Else member_ids[m] (the scenario's member number, as the frame
+  // link keys its streams). REQUIRES: empty or profiles.size() entries.
+  std::vector<uint64_t> member_ids;
+  // The steady-clock instant that is the bridge's time 0 (outage processes
+  // start there); the default: when create() runs.
+  std::chrono::steady_clock::time_point origin{};
+  // Empty, or member m's scheduled outage windows [from, to) in ns of the
+  // bridge's time (mass outages). REQUIRES: empty or profiles.size() lists.
+  std::vector<std::vector<std::pair<TimeNs, TimeNs>>> scheduled_outages;
+  // Each member's drop-tail bounds (both directions) are its profile's
+  // queue_limit_packets / queue_limit_bytes; a 0 there means these.
+  // REQUIRES: each profile's queue_limit_packets <= kMaxQueueLimitPackets.
   uint32_t queue_limit_packets = kDefaultQueueLimitPackets;
   uint64_t queue_limit_bytes = kDefaultQueueLimitBytes;
   // Namespace tags are tag + "a" and tag + "s". REQUIRES: [a-z0-9]{1,31}.
@@ -79,6 +100,8 @@ struct BridgeStats {
   uint64_t unmatched = 0;  // IPv4 of no member: forwarded unimpaired
   uint64_t not_ipv4 = 0;   // dropped
   uint64_t overflow = 0;   // dropped: kMaxPacketsInFlight reached, or the write failed
+  // Packets of member m read from each side (whatever their fate), [m].
+  std::vector<uint64_t> member_up_packets, member_down_packets;
 };
 
 class TunBridge {

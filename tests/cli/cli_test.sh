@@ -68,6 +68,7 @@ expect_bad --duration "(0, 86400]" "$CELLSIM" load $S --duration 0
 expect_bad --server-threads "[1, 256]" "$CELLSIM" load $S --server-threads 257
 expect_bad --target "HOST:PORT" "$CELLSIM" load $S --target localhost
 expect_bad --metrics-port "[0, 65535]" "$CELLSIM" load $S --metrics-port 65536
+expect_bad --link "packet, frame" "$CELLSIM" load $S --link kernel
 expect_bad --lang "vi, en" "$CELLSIM" report out --lang fr
 expect_bad --replications "[1, 30]" "$CELLSIM" size $S --replications 31
 expect_bad --peak-share "(0, 1]" "$CELLSIM" size $S --peak-share 0

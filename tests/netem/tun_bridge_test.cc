@@ -256,5 +256,23 @@ TEST(TunBridge, BandwidthLimitsTcpThroughputBehindTheQueue) {
   EXPECT_TRUE(none_of_ours_left());
 }
 
+// A member's drop-tail bounds are its profile's; a 0 there means the
+// config's (netem's defaults unless the config says otherwise). No
+// privileges needed.
+TEST(TunBridge, QueueBoundsComeFromEachMembersProfile) {
+  v1::NetworkProfile own, unset;
+  own.set_queue_limit_packets(7);
+  own.set_queue_limit_bytes(9000);
+  BridgeConfig config;
+  config.profiles = {&own, &unset};
+  EXPECT_EQ(queue_limit_packets(config, 0), 7u);
+  EXPECT_EQ(queue_limit_bytes(config, 0), 9000u);
+  EXPECT_EQ(queue_limit_packets(config, 1), kDefaultQueueLimitPackets);
+  EXPECT_EQ(queue_limit_bytes(config, 1), kDefaultQueueLimitBytes);
+  config.queue_limit_packets = 4;
+  EXPECT_EQ(queue_limit_packets(config, 1), 4u);
+  EXPECT_EQ(queue_limit_packets(config, 0), 7u);
+}
+
 }  // namespace
 }  // namespace cellsim::netem
