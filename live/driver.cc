@@ -5,6 +5,8 @@
 #include <google/protobuf/text_format.h>
 #include <openssl/rand.h>
 #include <sys/resource.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -235,6 +237,9 @@ class Driver : public host::HostCore {
   const LoadOptions& o_;
   const bool packet_;  // o_.link_mode == kPacket
   uint64_t swept_namespaces_ = 0;
+  // Frame mode with LoadOptions::record_link_decisions: member m's up link
+  // at 2m, its down link at 2m + 1.
+  std::vector<std::vector<host::FrameDecision>> link_decisions_;
   std::vector<const v1::NetworkProfile*> bridge_profiles_;  // member m's is [m]
   bool socket_error_seen_ = false;  // packet mode: one violation for the first
   asio::io_context io_;
@@ -297,6 +302,13 @@ bool Driver::build(std::string* why) {
   };
   for (scenario::CellSetup& setup : setups) {
     add_cell(std::move(setup), make, /*send_media_frames=*/true);  // live: real MediaFrames
+  }
+  if (o_.record_link_decisions && !packet_) {
+    link_decisions_.resize(2 * size_t{member_count()});
+    for (uint32_t m = 0; m < member_count(); ++m) {
+      mem(m).up.set_decision_log(&link_decisions_[2 * m]);
+      mem(m).down.set_decision_log(&link_decisions_[2 * m + 1]);
+    }
   }
   // The bridge knows member m by member_address(m): its profile must be m's.
   CELLSIM_ASSERT(!bridge_ || bridge_profiles_.size() == member_count());
@@ -688,7 +700,7 @@ void Driver::start_connect(uint32_t m, TimeNs t) {
     mb.connect_done_at = t;  // fails now (the agent backs off)
     return;
   }
-  c->socket.async_connect(target_, [this, m, c](const error_code& ec) {
+  c->socket.async_connect(target_, [this, m, c, started_ns = t](const error_code& ec) {
     if (stopping_ || !c->open) return;
     Member& mb = mem(m);
     const TimeNs t = now();
@@ -708,7 +720,10 @@ void Driver::start_connect(uint32_t m, TimeNs t) {
     ++connected_now_;
     peak_connected_ = std::max(peak_connected_, connected_now_);
     if (packet_) {
-      mb.connect_done_at = t;  // the real handshake crossed the emulator
+      // The real handshake crossed the emulator; a profile's `tls` without
+      // real TLS adds one more round trip, as long as TCP's took.
+      const bool emulate_tls = mb.profile_spec->tls() && !tls_;
+      mb.connect_done_at = emulate_tls ? t + (t - started_ns) : t;
     } else {
       TimeNs rtt = mb.up.draw_delay_ns() + mb.down.draw_delay_ns();
       if (mb.profile_spec->tls()) rtt += mb.up.draw_delay_ns() + mb.down.draw_delay_ns();
@@ -736,6 +751,12 @@ bool Driver::open_in_agents_namespace(uint32_t m, tcp::socket* socket) {
   }
   if (failure.empty() && !ec) {
     socket->bind(tcp::endpoint(asio::ip::make_address_v4(netem::member_address(m)), 0), ec);
+  }
+  if (failure.empty() && !ec) {
+    // The kernel aborts a connection whose data stays unacknowledged for the
+    // liveness window, as the simulator breaks one (host/link.h).
+    using UserTimeout = asio::detail::socket_option::integer<IPPROTO_TCP, TCP_USER_TIMEOUT>;
+    socket->set_option(UserTimeout(static_cast<int>(liveness_ns() / agents::kNsPerMs)), ec);
   }
   if (failure.empty() && ec) failure = "socket in the agents' namespace: " + ec.message();
   if (failure.empty()) return true;
@@ -786,7 +807,7 @@ void Driver::send_up(uint32_t m, TimeNs t, wire::SharedFrame frame, bool close) 
   }
   TimeNs at = close ? std::max(t + mb.up.draw_delay_ns(), mb.up_last_ns)
                     : mb.up.transmit(t, frame->size(), mb.rtt_ns);
-  at = mb.after_outages(t, at);
+  at = mb.after_outages(t, at, &mb.up);
   mb.up.stall_until(at);
   mb.up_last_ns = at;
   Chunk c;
@@ -913,7 +934,7 @@ void Driver::on_read(uint32_t m, const std::shared_ptr<Conn>& c, std::string_vie
 // frame exactly once); packet mode now (the emulator delayed the packets).
 TimeNs Driver::down_release_at(Member& mb, TimeNs t, size_t bytes) {
   if (packet_) return t;
-  const TimeNs at = mb.after_outages(t, mb.down.transmit(t, bytes, mb.rtt_ns));
+  const TimeNs at = mb.after_outages(t, mb.down.transmit(t, bytes, mb.rtt_ns), &mb.down);
   mb.down.stall_until(at);
   return at;
 }
@@ -959,7 +980,9 @@ void Driver::read_ended(uint32_t m, Conn& c, TimeNs t) {
   Chunk fin;
   fin.close = true;
   fin.at_ns =
-      packet_ ? t : mb.after_outages(t, std::max(t + mb.down.draw_delay_ns(), mb.down_last_ns));
+      packet_ ? t
+              : mb.after_outages(t, std::max(t + mb.down.draw_delay_ns(), mb.down_last_ns),
+                                 &mb.down);
   if (!c.partial.empty()) {
     Chunk rest;
     rest.at_ns = fin.at_ns;
@@ -1134,6 +1157,7 @@ LoadOutcome Driver::run() {
   out.link_mode = o_.link_mode;
   out.swept_namespaces = swept_namespaces_;
   if (bridge_) out.bridge = bridge_->stats();
+  out.link_decisions = std::move(link_decisions_);
   out.violation_count = violation_count();
   out.violations = violations();
   out.peak_connected = peak_connected_;

@@ -150,6 +150,9 @@ struct LoadOptions {
   // impaired in user space by host/link.h over loopback.
   LinkMode link_mode = LinkMode::kFrame;
   host::PlantedFaults planted;  // tests only
+  // Frame mode, tests only: every frame's link decision is kept
+  // (LoadOutcome::link_decisions); memory grows with the run.
+  bool record_link_decisions = false;
 };
 
 struct LoadOutcome {
@@ -168,6 +171,9 @@ struct LoadOutcome {
   uint64_t tls_failures = 0;            // TLS handshakes or records that failed
   std::string tls_error;                // the first one's reason
   LinkMode link_mode = LinkMode::kFrame;  // as run (also in results.run)
+  // With LoadOptions::record_link_decisions: member m's up link's decisions
+  // at 2m, its down link's at 2m + 1, in frame order.
+  std::vector<std::vector<host::FrameDecision>> link_decisions;
   // Packet mode: the emulator's counts at the end of the run (all zero in
   // frame mode), and the stale namespaces the run's start swept away.
   netem::BridgeStats bridge;
