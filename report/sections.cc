@@ -159,17 +159,18 @@ void add_validation_table(Doc& d, const View& view, const v1::Validation& v, Lan
   header.push_back(t(l, Msg::kColDifference));
   header.push_back(t(l, Msg::kColWithinTolerance));
   Block tb = table(header);
-  size_t outside = 0;
+  size_t outside = 0, judged = 0;  // rows with few samples are not judged
   for (const v1::ValidationRow& row : v.rows()) {
     tb.rows.push_back(validation_cells(view, l, row, spread));
     tb.row_class.push_back(!row.within_tolerance() ? "fail" : (row.few_samples() ? "cond" : "ok"));
     outside += row.within_tolerance() ? 0 : 1;
+    judged += row.few_samples() ? 0 : 1;
   }
   if (v.within_tolerance() && outside == 0) {
-    para(d, format(l, Msg::kValidationOk, {fmt_int(l, v.rows_size())}));
+    para(d, format(l, Msg::kValidationOk, {fmt_int(l, judged)}));
   } else {
     para(d, format(l, Msg::kValidationFail,
-                   {fmt_int(l, std::max<size_t>(outside, 1)), fmt_int(l, v.rows_size())}),
+                   {fmt_int(l, std::max<size_t>(outside, 1)), fmt_int(l, std::max(judged, outside))}),
          Block::Kind::kWarning);
   }
   d.push_back(tb);

@@ -272,10 +272,10 @@ constexpr Table kEn = {{
      "`cellsim validate` ran scenario {0} (seed {1}, {2} cells, {3} members) in the simulator "
      "and live against a real server, with the same calibration ({4}). Tolerance: latencies "
      "within {5} of the live figure, shares within {6} percentage points."},
-    {Msg::kValidationOk, "Verdict: all {0} figures within tolerance."},
+    {Msg::kValidationOk, "Verdict: all {0} figures judged are within tolerance."},
     {Msg::kValidationFail,
-     "Verdict: {0} of {1} figures outside tolerance: read the simulator's figures for them with "
-     "care."},
+     "Verdict: {0} of the {1} figures judged outside tolerance: read the simulator's figures for "
+     "them with care."},
     {Msg::kColMetric, "Metric"},
     {Msg::kColGroup, "Group"},
     {Msg::kColStat, "Statistic"},
@@ -598,10 +598,10 @@ constexpr Table kVi = {{
      "đảng viên) trên mô hình mô phỏng và chạy thực trên máy chủ thật, với cùng một bộ hiệu "
      "chuẩn ({4}). Sai số cho phép: độ trễ lệch không quá {5} so với số đo thực, tỷ lệ lệch "
      "không quá {6} điểm phần trăm."},
-    {Msg::kValidationOk, "Kết luận: cả {0} số liệu đều nằm trong sai số cho phép."},
+    {Msg::kValidationOk, "Kết luận: cả {0} số liệu được đánh giá đều nằm trong sai số cho phép."},
     {Msg::kValidationFail,
-     "Kết luận: {0} trên {1} số liệu vượt sai số cho phép: cần thận trọng khi dùng số liệu mô "
-     "phỏng của các chỉ số đó."},
+     "Kết luận: {0} trên {1} số liệu được đánh giá vượt sai số cho phép: cần thận trọng khi dùng "
+     "số liệu mô phỏng của các chỉ số đó."},
     {Msg::kColMetric, "Chỉ số"},
     {Msg::kColGroup, "Nhóm"},
     {Msg::kColStat, "Thống kê"},

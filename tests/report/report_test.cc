@@ -283,7 +283,8 @@ TEST(ReportTest, ValidationInTheBasis) {
 
 // Shows: a validation over seeds says which link mode and how many seeds
 // (and which) it used, and shows each side's spread across the seeds and
-// which rows were not judged, in both languages; one written before --seeds
+// which rows were not judged (the verdict counts only the judged ones), in
+// both languages; one written before --seeds
 // and --link reads as one seed in frame mode, without spread columns.
 TEST(ReportTest, ValidationOverSeedsShowsLinkModeSeedsAndSpread) {
   ReportInput in = sample_input(false);
@@ -322,6 +323,8 @@ TEST(ReportTest, ValidationOverSeedsShowsLinkModeSeedsAndSpread) {
         << basis;
     EXPECT_NE(basis.find(fmt_share(l, 0.92) + " – " + fmt_share(l, 0.97)), std::string::npos);
     EXPECT_NE(basis.find(std::string(text(l, Msg::kNotJudged))), std::string::npos);
+    // The verdict counts the judged rows only.
+    EXPECT_NE(basis.find(format(l, Msg::kValidationOk, {"1"})), std::string::npos) << basis;
     if (l == Lang::kVi) std::cout << basis;
   }
   in.validations = {validation_results(true)};  // no seeds, no link mode recorded
