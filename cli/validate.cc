@@ -1,12 +1,15 @@
-// `cellsim validate`: runs a scenario simulated and live with the same seed
-// and calibration and compares the figures (validate/validate.h).
+// `cellsim validate`: runs a scenario simulated and live over K seeds with
+// the same calibration and compares the medians across the seeds of each
+// figure (validate/validate.h, live/validate.h).
 //
 // Exit codes: 0 every row within tolerance, 1 I/O or internal error, 2 bad
-// usage or scenario, 3 an invariant broke (either side), 4 some row outside
-// tolerance, 130 interrupted (partial results written).
+// usage or scenario (also an explicit --link packet this process cannot
+// use), 3 an invariant broke (either side), 4 some row outside tolerance,
+// 130 interrupted (partial results written).
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "cli/commands.h"
@@ -14,6 +17,7 @@
 #include "cli/flags.h"
 #include "cli/interrupt.h"
 #include "live/driver.h"
+#include "live/link_mode.h"
 #include "live/validate.h"
 #include "validate/validate.h"
 
@@ -25,14 +29,18 @@ constexpr uint64_t kMaxMinSamples = 1'000'000'000;
 
 constexpr char kValidateAbout[] =
     "Runs the scenario in the simulator and live (the same agents against the embedded\n"
-    "cellmeetd over loopback, in real time) with the same seed and calibration, and prints\n"
-    "sim against live: p50 and p99 of every latency metric, quorum attainment and vote\n"
-    "validity, overall, per cell type and per network profile. Writes DIR/sim/, DIR/live/\n"
-    "and DIR/results.pb, DIR/results.json (mode \"validate\", the rows in `validation`).";
+    "cellmeetd, in real time, links impaired per frame or per IP packet) over K seeds with\n"
+    "the same calibration, and prints sim against live: the median across the seeds of the\n"
+    "p50 and p99 of every latency metric, of quorum attainment and vote validity, with each\n"
+    "side's spread (min..max across the seeds), overall, per cell type and per network\n"
+    "profile. Writes DIR/sim/seed-N/, DIR/live/seed-N/ and DIR/results.pb, DIR/results.json\n"
+    "(mode \"validate\", the rows in `validation`).";
 
 struct ValidateArgs {
   ScenarioFlags common;
   double duration_s = 0;
+  uint64_t seeds = 1;
+  std::string link;  // "", "frame" or "packet"
   live::ValidateTolerances tol;
 };
 
@@ -40,70 +48,107 @@ void add_validate_flags(Flags& f, ValidateArgs* a) {
   add_scenario_flags(f, &a->common, "out/validate");
   f.real("--duration", &a->duration_s, 0, live::kMaxDurationS,
          "run S seconds of the scenario (both sides; default: all)", Lower::kOpen);
+  f.u64("--seeds", &a->seeds, 1, live::kMaxValidateSeeds,
+        "run seeds SEED .. SEED+K-1 on each side and compare the medians (default 1)");
+  f.choice("--link", &a->link, {"packet", "frame"},
+           "the live side's link mode (default: packet when this process may use it, else "
+           "frame)");
   f.real("--latency-tolerance", &a->tol.latency, 0, kMaxLatencyTolerance,
          "relative tolerance of latency rows (default 0.2)");
   f.real("--share-tolerance", &a->tol.share, 0, 1,
          "absolute tolerance of share rows (default 0.05)");
   f.u64("--min-samples", &a->tol.min_samples, 0, kMaxMinSamples,
-        "rows with fewer samples do not count (default 20)");
-  f.footer("exit: 0 within tolerance, 1 I/O error, 2 bad input, 3 invariant broken,\n"
-           "      4 outside tolerance, 130 interrupted.");
+        "rows with fewer samples on a side, summed over its seeds, do not count (default " +
+            std::to_string(live::kDefaultMinSamples) + ")");
+  f.footer("exit: 0 within tolerance, 1 I/O error, 2 bad input (or --link packet unavailable),\n"
+           "      3 invariant broken, 4 outside tolerance, 130 interrupted.");
 }
 
-// The progress callbacks of both sides (a line on a terminal, Ctrl-C).
-void add_progress(const ValidateArgs& a, ProgressLine* line,
-                  validate::ValidateOptions* o) {
-  o->on_start = [&a](const v1::Scenario& s, const std::string& label) {
-    if (a.common.quiet) return;
-    std::cerr << "cellsim validate: " << s.name() << ", seed " << s.seed() << ", "
-              << s.duration_min() * 60 << " s; calibration: " << label << "\n";
-  };
-  o->on_sim_slice = [line](const sim::World& world, sim::TimeNs t) {
+// "seed 7 (2/3)": which seed a side is on.
+std::string step_text(const validate::Step& st) {
+  return "seed " + std::to_string(st.seed) + " (" + std::to_string(st.index + 1) + "/" +
+         std::to_string(st.count) + ")";
+}
+
+// The simulator's callbacks: a progress line per seed, a line when it ends.
+void add_sim_progress(const ValidateArgs& a, ProgressLine* line, const std::string* step,
+                      validate::ValidateOptions* o) {
+  o->on_sim_slice = [line, step](const sim::World& world, sim::TimeNs t) {
     if (line->due()) {
-      std::fprintf(stderr, "\r  sim: virtual %7.1f / %.0f s   wall %6.1f s   %llu frames   ",
-                   static_cast<double>(t - world.start_ns()) / 1e9,
+      std::fprintf(stderr,
+                   "\r  sim %s: virtual %7.1f / %.0f s   wall %6.1f s   %llu frames   ",
+                   step->c_str(), static_cast<double>(t - world.start_ns()) / 1e9,
                    static_cast<double>(world.end_ns() - world.start_ns()) / 1e9,
                    line->elapsed_s(), static_cast<unsigned long long>(world.frames()));
     }
     return !interrupt_requested();
   };
-  o->on_sim_done = [&a, line](const sim::SimulateOutcome& so) {
+  o->on_sim_done = [&a, line, step](const sim::SimulateOutcome& so) {
     line->clear();
     if (a.common.quiet) return;
-    std::cerr << "  sim: " << so.members << " members, " << so.results.run().frames()
-              << " frames in " << so.results.run().wall_s() << " s\n";
+    std::cerr << "  sim " << *step << ": " << so.members << " members, "
+              << so.results.run().frames() << " frames in " << so.results.run().wall_s()
+              << " s\n";
   };
-  o->on_live_progress = [line](const live::Progress& p) {
-    if (line->enabled()) {
+}
+
+// The live side's callbacks: a progress line per seed, a line when it ends.
+void add_live_progress(const ValidateArgs& a, ProgressLine* line, const std::string* step,
+                       validate::ValidateOptions* o) {
+  o->on_live_progress = [line, step](const live::Progress& p) {
+    if (line->due()) {
       std::fprintf(stderr,
-                   "\r  live: %6.1f / %.0f s   connected %llu   joined %llu   frames %llu up %llu "
-                   "down   ",
-                   p.elapsed_s, p.duration_s, static_cast<unsigned long long>(p.connected),
+                   "\r  live %s: %6.1f / %.0f s   connected %llu   joined %llu   frames %llu "
+                   "up %llu down   ",
+                   step->c_str(), p.elapsed_s, p.duration_s,
+                   static_cast<unsigned long long>(p.connected),
                    static_cast<unsigned long long>(p.joined),
                    static_cast<unsigned long long>(p.frames_sent),
                    static_cast<unsigned long long>(p.frames_received));
     }
     return !interrupt_requested();
   };
+  o->on_live_done = [&a, line, step](const live::LoadOutcome& lo) {
+    line->clear();
+    if (a.common.quiet) return;
+    std::cerr << "  live " << *step << ": " << lo.members << " members, "
+              << lo.results.run().frames() << " frames in " << lo.results.run().wall_s()
+              << " s, link mode " << live::link_mode_name(lo.link_mode) << "\n";
+  };
+}
+
+// The progress callbacks of both sides (a line on a terminal, Ctrl-C);
+// `step` holds which seed each side is on.
+void add_progress(const ValidateArgs& a, ProgressLine* line, std::string* step,
+                  validate::ValidateOptions* o) {
+  o->on_start = [&a](const v1::Scenario& s, const std::string& label) {
+    if (a.common.quiet) return;
+    std::cerr << "cellsim validate: " << s.name() << ", seeds " << s.seed() << ".."
+              << s.seed() + a.seeds - 1 << ", " << s.duration_min() * 60
+              << " s each; calibration: " << label << "\n";
+  };
+  o->on_step = [step](const validate::Step& st) { *step = step_text(st); };
+  add_sim_progress(a, line, step, o);
+  add_live_progress(a, line, step, o);
 }
 
 void print_validation(const ValidateArgs& a, const v1::Scenario& s,
                       const validate::ValidateOutcome& out) {
   const v1::Validation& v = out.results.validation();
   const std::string& dir = a.common.out_dir;
-  std::cout << "validate " << s.name() << ", seed " << s.seed() << ": " << out.members
-            << " members, " << out.cells << " cells, " << out.duration_s
-            << " s; sim " << v.sim_wall_s() << " s wall, live " << v.live_wall_s()
-            << " s wall\ncalibration: " << out.calibration_label << "\n";
+  std::cout << "validate " << s.name() << ", seeds " << s.seed() << ".." << s.seed() + a.seeds - 1
+            << " (" << a.seeds << "): " << out.members << " members, " << out.cells
+            << " cells, " << out.duration_s << " s each; sim " << v.sim_wall_s()
+            << " s wall, live " << v.live_wall_s() << " s wall; live link mode "
+            << v.link_mode() << "\ncalibration: " << out.calibration_label << "\n";
   std::cout << live::validation_table(out.comparison, a.tol);
   std::cout << "results: " << dir << "/results.pb, " << dir << "/results.json, " << dir
-            << "/sim/, " << dir << "/live/\n";
+            << "/sim/seed-N/, " << dir << "/live/seed-N/\n";
 }
 
-int validation_exit_code(const ValidateArgs& a, const v1::Scenario& s,
-                         const validate::ValidateOutcome& out) {
+int validation_exit_code(const ValidateArgs& a, const validate::ValidateOutcome& out) {
   if (out.violation_count > 0) {
-    std::cerr << "cellsim validate: invariant violations (seed " << s.seed() << "):\n";
+    std::cerr << "cellsim validate: invariant violations:\n";
     for (const auto& x : out.sim_violations) std::cerr << "  sim: " << x << "\n";
     for (const auto& x : out.live_violations) std::cerr << "  live: " << x << "\n";
     return kExitInvariant;
@@ -121,6 +166,21 @@ int validation_exit_code(const ValidateArgs& a, const v1::Scenario& s,
   return kExitOk;
 }
 
+// The live side's link mode from --link (none: the best available, with a
+// line on stderr when that is frame mode). False: *error says why.
+bool pick_link_mode(const ValidateArgs& a, live::LinkMode* mode, std::string* error) {
+  std::optional<live::LinkMode> requested;
+  live::LinkMode m = live::LinkMode::kFrame;
+  if (!a.link.empty() && live::parse_link_mode(a.link, &m)) requested = m;
+  live::LinkModeChoice choice;
+  if (!live::choose_link_mode(requested, &choice, error)) return false;
+  if (!choice.fallback_reason.empty()) {
+    std::cerr << "cellsim validate: " << choice.fallback_reason << "\n";
+  }
+  *mode = choice.mode;
+  return true;
+}
+
 }  // namespace
 
 int validate_main(int argc, char** argv) {
@@ -131,13 +191,17 @@ int validate_main(int argc, char** argv) {
   v1::Scenario s;
   if (!load_scenario_for(f, a.common, &s)) return kExitUsage;
   validate::ValidateOptions o;
+  std::string error;
+  if (!pick_link_mode(a, &o.link_mode, &error)) return f.usage_error(error);
   o.scenario_file = a.common.scenario_file;
   o.calibration_file = a.common.calibration_file;
   o.out_dir = a.common.out_dir;
   o.duration_s = a.duration_s;
+  o.seeds = a.seeds;
   o.tolerances = a.tol;
   ProgressLine line(a.common.quiet);
-  add_progress(a, &line, &o);
+  std::string step;
+  add_progress(a, &line, &step, &o);
   watch_interrupts();
   std::signal(SIGPIPE, SIG_IGN);
   const validate::ValidateOutcome out = validate::run_validation(s, o);
@@ -149,8 +213,12 @@ int validate_main(int argc, char** argv) {
       return kExitError;
     case validate::ValidateOutcome::Failure::kNone: break;
   }
+  if (out.link_mode != o.link_mode) {
+    std::cerr << "cellsim validate: asked for link mode " << live::link_mode_name(o.link_mode)
+              << ", the live driver ran " << live::link_mode_name(out.link_mode) << "\n";
+  }
   if (!a.common.quiet) print_validation(a, s, out);
-  return validation_exit_code(a, s, out);
+  return validation_exit_code(a, out);
 }
 
 }  // namespace cellsim::cli

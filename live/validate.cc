@@ -4,11 +4,11 @@
 #include <cmath>
 #include <iomanip>
 #include <map>
-#include <set>
 #include <sstream>
 #include <utility>
 
 #include "metrics/histogram.h"
+#include "proto/assert.h"
 
 namespace cellsim::live {
 namespace {
@@ -21,22 +21,6 @@ int kind_rank(const std::string& kind) {
   if (kind == "overall") return 0;
   if (kind == "cell_type") return 1;
   return 2;
-}
-
-using GroupKey = std::pair<int, std::string>;  // (kind rank, name)
-
-std::map<GroupKey, const v1::Group*> index_groups(const v1::Results& r) {
-  std::map<GroupKey, const v1::Group*> out;
-  for (const auto& g : r.groups()) out[{kind_rank(g.kind()), g.name()}] = &g;
-  return out;
-}
-
-const v1::LatencyMetric* find_latency(const v1::Group* g, const std::string& name) {
-  if (g == nullptr) return nullptr;
-  for (const auto& l : g->latencies()) {
-    if (l.name() == name) return &l;
-  }
-  return nullptr;
 }
 
 // (samples, p50 ms, p99 ms); samples 0 when absent or unreadable.
@@ -70,14 +54,108 @@ std::string pad(const std::string& s, size_t w, bool left = false) {
 
 }  // namespace
 
+Spread spread_of(std::vector<double> figures) {
+  Spread s;
+  if (figures.empty()) return s;
+  std::sort(figures.begin(), figures.end());
+  const size_t n = figures.size();
+  s.count = n;
+  s.min = figures.front();
+  s.max = figures.back();
+  s.median = n % 2 == 1 ? figures[n / 2] : (figures[n / 2 - 1] + figures[n / 2]) / 2;
+  return s;
+}
+
 namespace {
 
-// Adds row `r`, judged against `tolerance` unless it has too few samples.
-void add_row(ComparedRow r, double tolerance, const ValidateTolerances& t, Comparison* c) {
+// A row's identity, in table order: group (overall, cell types, profiles),
+// latencies before shares, metric, stat.
+struct RowKey {
+  int rank = 0;
+  std::string group;
+  int section = 0;  // 0 latency, 1 share
+  std::string metric;
+  std::string stat;
+  auto operator<=>(const RowKey&) const = default;
+};
+
+// One seed's figure of a row on one side.
+struct Figure {
+  double value = 0;
+  uint64_t samples = 0;  // > 0
+};
+
+// A row's figures on both sides over the seeds.
+struct Collected {
+  std::vector<double> sim, live;
+  uint64_t sim_samples = 0, live_samples = 0;
+};
+
+using Rows = std::map<RowKey, Collected>;
+
+void add_figure(const RowKey& k, const Figure& f, bool sim_side, Rows* rows) {
+  Collected& c = (*rows)[k];
+  (sim_side ? c.sim : c.live).push_back(f.value);
+  (sim_side ? c.sim_samples : c.live_samples) += f.samples;
+}
+
+// The figures of one seed's results on one side: p50 and p99 of every
+// latency with samples; quorum attainment and vote validity of the overall
+// and cell-type groups that held meetings (votes).
+void collect(const v1::Results& r, bool sim_side, Rows* rows) {
+  for (const auto& g : r.groups()) {
+    const int rank = kind_rank(g.kind());
+    const std::string group = rank == 0 ? "overall" : g.name();
+    for (const auto& l : g.latencies()) {
+      const Quantiles q = quantiles(&l);
+      if (q.samples == 0) continue;
+      add_figure({rank, group, 0, l.name(), "p50"}, {q.p50_ms, q.samples}, sim_side, rows);
+      add_figure({rank, group, 0, l.name(), "p99"}, {q.p99_ms, q.samples}, sim_side, rows);
+    }
+    if (rank > 1) continue;
+    const v1::QuorumStats& qs = g.quorum();
+    const auto share = [](uint64_t n, uint64_t d) {
+      return static_cast<double>(n) / static_cast<double>(d);
+    };
+    if (qs.meetings() > 0) {
+      add_figure({rank, group, 1, "quorum_attainment", "share"},
+                 {share(qs.meetings_quorate_by_deadline(), qs.meetings()), qs.meetings()},
+                 sim_side, rows);
+    }
+    if (qs.votes_held() > 0) {
+      add_figure({rank, group, 1, "vote_validity", "share"},
+                 {share(qs.votes_valid(), qs.votes_held()), qs.votes_held()}, sim_side, rows);
+    }
+  }
+}
+
+// The row of `k` from its collected figures, judged against the tolerance
+// of its kind unless it has too few samples.
+void add_row(const RowKey& k, const Collected& col, const ValidateTolerances& t, Comparison* c) {
+  const Spread ss = spread_of(col.sim), sl = spread_of(col.live);
+  const bool share = k.section == 1;
+  ComparedRow r;
+  r.row.set_metric(k.metric);
+  r.row.set_group(k.group);
+  r.row.set_stat(k.stat);
+  r.row.set_sim(ss.median);
+  r.row.set_live(sl.median);
+  const double vs = ss.median, vl = sl.median;
+  r.row.set_difference(share ? vs - vl : (vl > 0 ? (vs - vl) / vl : (vs > 0 ? vs / 0.001 : 0)));
+  r.row.set_sim_min(ss.min);
+  r.row.set_sim_max(ss.max);
+  r.row.set_live_min(sl.min);
+  r.row.set_live_max(sl.max);
+  r.row.set_sim_seeds(ss.count);
+  r.row.set_live_seeds(sl.count);
+  r.sim_samples = col.sim_samples;
+  r.live_samples = col.live_samples;
+  r.missing = ss.count == 0 || sl.count == 0;
   r.few_samples = r.missing || r.sim_samples < t.min_samples || r.live_samples < t.min_samples;
   r.row.set_few_samples(r.few_samples);
   r.row.set_sim_samples(r.sim_samples);
   r.row.set_live_samples(r.live_samples);
+  const double tolerance = share ? t.share : t.latency;
   r.row.set_within_tolerance(r.few_samples ||
                              std::abs(r.row.difference()) <= tolerance + kToleranceSlack);
   if (!r.row.within_tolerance()) {
@@ -87,124 +165,93 @@ void add_row(ComparedRow r, double tolerance, const ValidateTolerances& t, Compa
   c->rows.push_back(std::move(r));
 }
 
-// p50 and p99 of every latency either side has, relative to live.
-void compare_latencies(const v1::Group* a, const v1::Group* b, const std::string& group,
-                       const ValidateTolerances& t, Comparison* c) {
-  std::set<std::string> names;
-  for (const v1::Group* g : {a, b}) {
-    if (g == nullptr) continue;
-    for (const auto& l : g->latencies()) names.insert(l.name());
-  }
-  for (const std::string& name : names) {
-    const Quantiles qs = quantiles(find_latency(a, name));
-    const Quantiles ql = quantiles(find_latency(b, name));
-    if (qs.samples == 0 && ql.samples == 0) continue;  // nothing on either side
-    for (int which = 0; which < 2; ++which) {
-      ComparedRow r;
-      r.row.set_metric(name);
-      r.row.set_group(group);
-      r.row.set_stat(which == 0 ? "p50" : "p99");
-      const double vs = which == 0 ? qs.p50_ms : qs.p99_ms;
-      const double vl = which == 0 ? ql.p50_ms : ql.p99_ms;
-      r.row.set_sim(vs);
-      r.row.set_live(vl);
-      r.row.set_difference(vl > 0 ? (vs - vl) / vl : (vs > 0 ? vs / 0.001 : 0));
-      r.sim_samples = qs.samples;
-      r.live_samples = ql.samples;
-      r.missing = qs.samples == 0 || ql.samples == 0;
-      add_row(std::move(r), t.latency, t, c);
-    }
-  }
-}
-
-// A share na/da (sim) against nb/db (live), absolute difference.
-void compare_share(const char* metric, const std::string& group, uint64_t na, uint64_t da,
-                   uint64_t nb, uint64_t db, const ValidateTolerances& t, Comparison* c) {
-  if (da == 0 && db == 0) return;
-  ComparedRow r;
-  r.row.set_metric(metric);
-  r.row.set_group(group);
-  r.row.set_stat("share");
-  const double vs = da ? static_cast<double>(na) / static_cast<double>(da) : 0;
-  const double vl = db ? static_cast<double>(nb) / static_cast<double>(db) : 0;
-  r.row.set_sim(vs);
-  r.row.set_live(vl);
-  r.row.set_difference(vs - vl);
-  r.sim_samples = da;
-  r.live_samples = db;
-  r.missing = da == 0 || db == 0;
-  add_row(std::move(r), t.share, t, c);
-}
-
-void compare_shares(const v1::Group* a, const v1::Group* b, const std::string& group,
-                    const ValidateTolerances& t, Comparison* c) {
-  const v1::QuorumStats qa = a ? a->quorum() : v1::QuorumStats();
-  const v1::QuorumStats qb = b ? b->quorum() : v1::QuorumStats();
-  compare_share("quorum_attainment", group, qa.meetings_quorate_by_deadline(), qa.meetings(),
-                qb.meetings_quorate_by_deadline(), qb.meetings(), t, c);
-  compare_share("vote_validity", group, qa.votes_valid(), qa.votes_held(), qb.votes_valid(),
-                qb.votes_held(), t, c);
-}
-
 }  // namespace
+
+Comparison compare_seeds(std::span<const v1::Results> sim, std::span<const v1::Results> live,
+                         const ValidateTolerances& t) {
+  CELLSIM_ASSERT(sim.size() <= kMaxValidateSeeds && live.size() <= kMaxValidateSeeds);
+  Rows rows;
+  for (const v1::Results& r : sim) collect(r, true, &rows);
+  for (const v1::Results& r : live) collect(r, false, &rows);
+  Comparison c;
+  c.seeds = std::max<uint64_t>({1, sim.size(), live.size()});
+  for (const auto& [k, col] : rows) add_row(k, col, t, &c);
+  return c;
+}
 
 Comparison compare_results(const v1::Results& sim, const v1::Results& live,
                            const ValidateTolerances& t) {
-  Comparison c;
-  const auto gs = index_groups(sim), gl = index_groups(live);
-  std::set<GroupKey> keys;
-  for (const auto& [k, g] : gs) keys.insert(k);
-  for (const auto& [k, g] : gl) keys.insert(k);
-  for (const GroupKey& k : keys) {
-    const auto is = gs.find(k), il = gl.find(k);
-    const v1::Group* a = is == gs.end() ? nullptr : is->second;
-    const v1::Group* b = il == gl.end() ? nullptr : il->second;
-    const std::string group = k.first == 0 ? "overall" : k.second;
-    compare_latencies(a, b, group, t, &c);
-    if (k.first <= 1) compare_shares(a, b, group, t, &c);
-  }
-  return c;
+  return compare_seeds(std::span(&sim, 1), std::span(&live, 1), t);
 }
 
 v1::Validation to_validation(const Comparison& c, const ValidateTolerances& t) {
   v1::Validation v;
   v.set_latency_tolerance(t.latency);
   v.set_share_tolerance(t.share);
+  v.set_min_samples(t.min_samples);
+  v.set_seeds(c.seeds);
   for (const auto& r : c.rows) *v.add_rows() = r.row;
   v.set_within_tolerance(c.within_tolerance);
   return v;
 }
 
-std::string validation_table(const Comparison& c, const ValidateTolerances& t) {
+namespace {
+
+// A figure of the table: "-" without samples, else ms or a share.
+std::string figure(bool share, bool any, double v) {
+  if (!any) return "-";
+  return share ? num(v, 3) : num(v, 1) + " ms";
+}
+
+// "min..max" of one side, "-" without samples.
+std::string range(bool share, uint64_t seeds, double lo, double hi) {
+  if (seeds == 0) return "-";
+  const int digits = share ? 3 : 1;
+  return num(lo, digits) + ".." + num(hi, digits);
+}
+
+std::string table_row(const ComparedRow& r, const std::string& group, bool spread) {
+  const bool share = r.row.stat() == "share";
+  const std::string sign = r.row.difference() >= 0 ? "+" : "";
+  const std::string diff = share ? sign + num(100 * r.row.difference(), 1) + "pp"
+                                 : sign + num(100 * r.row.difference(), 0) + "%";
   std::ostringstream o;
-  o << pad("group", 26, true) << pad("metric", 19, true) << pad("stat", 6, true) << pad("sim", 12)
-    << pad("live", 12) << pad("diff", 9) << pad("n sim/live", 16) << "  \n";
+  o << pad(group.size() > 25 ? group.substr(0, 25) : group, 26, true)
+    << pad(r.row.metric(), 19, true) << pad(r.row.stat(), 6, true)
+    << pad(figure(share, r.sim_samples > 0, r.row.sim()), 12);
+  if (spread) o << pad(range(share, r.row.sim_seeds(), r.row.sim_min(), r.row.sim_max()), 16);
+  o << pad(figure(share, r.live_samples > 0, r.row.live()), 12);
+  if (spread) o << pad(range(share, r.row.live_seeds(), r.row.live_min(), r.row.live_max()), 16);
+  o << pad(r.missing ? "-" : diff, 9)
+    << pad(std::to_string(r.sim_samples) + "/" + std::to_string(r.live_samples), 16) << "  "
+    << (r.few_samples ? "few samples" : (r.row.within_tolerance() ? "ok" : "OUT")) << "\n";
+  return o.str();
+}
+
+}  // namespace
+
+std::string validation_table(const Comparison& c, const ValidateTolerances& t) {
+  const bool spread = c.seeds > 1;
+  std::ostringstream o;
+  o << pad("group", 26, true) << pad("metric", 19, true) << pad("stat", 6, true)
+    << pad(spread ? "sim median" : "sim", 12);
+  if (spread) o << pad("sim min..max", 16);
+  o << pad(spread ? "live median" : "live", 12);
+  if (spread) o << pad("live min..max", 16);
+  o << pad("diff", 9) << pad("n sim/live", 16) << "  \n";
   std::string last_group;
   for (const auto& r : c.rows) {
-    const bool share = r.row.stat() == "share";
-    const std::string g = r.row.group() == last_group ? "" : r.row.group();
+    o << table_row(r, r.row.group() == last_group ? "" : r.row.group(), spread);
     last_group = r.row.group();
-    std::string diff;
-    if (share) {
-      diff = (r.row.difference() >= 0 ? "+" : "") + num(100 * r.row.difference(), 1) + "pp";
-    } else {
-      diff = (r.row.difference() >= 0 ? "+" : "") + num(100 * r.row.difference(), 0) + "%";
-    }
-    const std::string unit = share ? "" : " ms";
-    const int digits = share ? 3 : 1;
-    o << pad(g.size() > 25 ? g.substr(0, 25) : g, 26, true) << pad(r.row.metric(), 19, true)
-      << pad(r.row.stat(), 6, true)
-      << pad(r.sim_samples ? num(r.row.sim(), digits) + unit : "-", 12)
-      << pad(r.live_samples ? num(r.row.live(), digits) + unit : "-", 12)
-      << pad(r.missing ? "-" : diff, 9)
-      << pad(std::to_string(r.sim_samples) + "/" + std::to_string(r.live_samples), 16) << "  "
-      << (r.few_samples ? "few samples" : (r.row.within_tolerance() ? "ok" : "OUT")) << "\n";
   }
   o << (c.within_tolerance ? "every row within tolerance" : std::to_string(c.rows_outside) +
                                                                 " rows outside tolerance")
     << " (latency ±" << num(100 * t.latency, 0) << "% relative, shares ±"
-    << num(100 * t.share, 1) << " points; rows under " << t.min_samples
-    << " samples on either side do not count)\n";
+    << num(100 * t.share, 1) << " points";
+  if (spread) o << "; medians over " << c.seeds << " seeds, spread min..max across them";
+  o << "; rows under " << t.min_samples << " samples on either side";
+  if (spread) o << ", summed over the seeds,";
+  o << " do not count)\n";
   return o.str();
 }
 

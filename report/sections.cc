@@ -99,6 +99,83 @@ std::string group_label(const View& view, Lang l, const std::string& g) {
   return type != g ? type : view.profile_name(l, g);
 }
 
+// The few-samples threshold of validations written before it was recorded.
+constexpr uint64_t kMinSamplesBeforeSeeds = 20;
+
+// The intro of one validation and its seeds and link mode (results written
+// before --seeds and --link: one seed, frame mode).
+void add_validation_intro(Doc& d, const v1::Results& r, Lang l) {
+  const v1::Validation& v = r.validation();
+  para(d, format(l, Msg::kValidationIntro,
+                 {v.scenario().empty() ? r.run().scenario() : v.scenario(),
+                  std::to_string(v.seed()), fmt_int(l, v.cells()), fmt_int(l, v.members()),
+                  v.calibration().empty() ? r.run().calibration() : v.calibration(),
+                  fmt_share(l, v.latency_tolerance()),
+                  fmt_fixed(l, v.share_tolerance() * 100, 1)}));
+  const uint64_t seeds = std::max<uint64_t>(v.seeds(), 1);
+  const Msg mode = v.link_mode() == "packet" ? Msg::kLinkModePacket : Msg::kLinkModeFrame;
+  para(d, format(l, Msg::kValidationSeeds,
+                 {t(l, mode), fmt_int(l, seeds), std::to_string(v.seed()),
+                  std::to_string(v.seed() + seeds - 1),
+                  fmt_int(l, v.min_samples() > 0 ? v.min_samples() : kMinSamplesBeforeSeeds)}));
+}
+
+// "lo – hi" of one side's per-seed figures, "-" without any.
+std::string spread_text(Lang l, bool share, uint64_t seeds, double lo, double hi) {
+  if (seeds == 0) return "-";
+  return share_or_ms(l, share, lo) + " – " + share_or_ms(l, share, hi);
+}
+
+// One row of the validation table; the spread columns when `spread`.
+std::vector<std::string> validation_cells(const View& view, Lang l, const v1::ValidationRow& row,
+                                          bool spread) {
+  const bool share = row.stat() == "share";
+  const std::string metric = row.metric() == "quorum_attainment" ? t(l, Msg::kColQuorum)
+                                                                 : metric_label(l, row.metric());
+  const std::string sign = row.difference() >= 0 ? "+" : "";
+  const std::string diff =
+      share ? format(l, Msg::kPoints, {sign + fmt_fixed(l, row.difference() * 100, 1)})
+            : sign + fmt_share(l, row.difference());
+  std::vector<std::string> cells = {metric, group_label(view, l, row.group()),
+                                    stat_label(l, row.stat()), share_or_ms(l, share, row.sim())};
+  if (spread) cells.push_back(spread_text(l, share, row.sim_seeds(), row.sim_min(), row.sim_max()));
+  cells.push_back(share_or_ms(l, share, row.live()));
+  if (spread) {
+    cells.push_back(spread_text(l, share, row.live_seeds(), row.live_min(), row.live_max()));
+  }
+  cells.push_back(diff);
+  cells.push_back(row.few_samples() ? t(l, Msg::kNotJudged)
+                                    : t(l, row.within_tolerance() ? Msg::kYes : Msg::kNo));
+  return cells;
+}
+
+void add_validation_table(Doc& d, const View& view, const v1::Validation& v, Lang l) {
+  const bool spread = v.seeds() > 1;
+  std::vector<std::string> header = {t(l, Msg::kColMetric), t(l, Msg::kColGroup),
+                                     t(l, Msg::kColStat), t(l, Msg::kColSimulator)};
+  if (spread) header.push_back(t(l, Msg::kColSimSpread));
+  header.push_back(t(l, Msg::kColLiveServer));
+  if (spread) header.push_back(t(l, Msg::kColLiveSpread));
+  header.push_back(t(l, Msg::kColDifference));
+  header.push_back(t(l, Msg::kColWithinTolerance));
+  Block tb = table(header);
+  size_t outside = 0, judged = 0;  // rows with few samples are not judged
+  for (const v1::ValidationRow& row : v.rows()) {
+    tb.rows.push_back(validation_cells(view, l, row, spread));
+    tb.row_class.push_back(!row.within_tolerance() ? "fail" : (row.few_samples() ? "cond" : "ok"));
+    outside += row.within_tolerance() ? 0 : 1;
+    judged += row.few_samples() ? 0 : 1;
+  }
+  if (v.within_tolerance() && outside == 0) {
+    para(d, format(l, Msg::kValidationOk, {fmt_int(l, judged)}));
+  } else {
+    para(d, format(l, Msg::kValidationFail,
+                   {fmt_int(l, std::max<size_t>(outside, 1)), fmt_int(l, std::max(judged, outside))}),
+         Block::Kind::kWarning);
+  }
+  d.push_back(tb);
+}
+
 void add_validation(Doc& d, const View& view, Lang l) {
   para(d, t(l, Msg::kValidationHeading), Block::Kind::kSubsection);
   if (view.in->validations.empty()) {
@@ -106,40 +183,8 @@ void add_validation(Doc& d, const View& view, Lang l) {
     return;
   }
   for (const v1::Results& r : view.in->validations) {
-    const v1::Validation& v = r.validation();
-    para(d, format(l, Msg::kValidationIntro,
-                   {v.scenario().empty() ? r.run().scenario() : v.scenario(),
-                    std::to_string(v.seed()), fmt_int(l, v.cells()), fmt_int(l, v.members()),
-                    v.calibration().empty() ? r.run().calibration() : v.calibration(),
-                    fmt_share(l, v.latency_tolerance()),
-                    fmt_fixed(l, v.share_tolerance() * 100, 1)}));
-    Block tb = table({t(l, Msg::kColMetric), t(l, Msg::kColGroup), t(l, Msg::kColStat),
-                      t(l, Msg::kColSimulator), t(l, Msg::kColLiveServer),
-                      t(l, Msg::kColDifference), t(l, Msg::kColWithinTolerance)});
-    size_t outside = 0;
-    for (const v1::ValidationRow& row : v.rows()) {
-      const bool share = row.stat() == "share";
-      const std::string metric = row.metric() == "quorum_attainment"
-                                     ? t(l, Msg::kColQuorum)
-                                     : metric_label(l, row.metric());
-      const std::string sign = row.difference() >= 0 ? "+" : "";
-      const std::string diff =
-          share ? format(l, Msg::kPoints, {sign + fmt_fixed(l, row.difference() * 100, 1)})
-                : sign + fmt_share(l, row.difference());
-      tb.rows.push_back({metric, group_label(view, l, row.group()), stat_label(l, row.stat()),
-                         share_or_ms(l, share, row.sim()), share_or_ms(l, share, row.live()), diff,
-                         t(l, row.within_tolerance() ? Msg::kYes : Msg::kNo)});
-      tb.row_class.push_back(row.within_tolerance() ? "ok" : "fail");
-      outside += row.within_tolerance() ? 0 : 1;
-    }
-    if (v.within_tolerance() && outside == 0) {
-      para(d, format(l, Msg::kValidationOk, {fmt_int(l, v.rows_size())}));
-    } else {
-      para(d, format(l, Msg::kValidationFail,
-                     {fmt_int(l, std::max<size_t>(outside, 1)), fmt_int(l, v.rows_size())}),
-           Block::Kind::kWarning);
-    }
-    d.push_back(tb);
+    add_validation_intro(d, r, l);
+    add_validation_table(d, view, r.validation(), l);
   }
 }
 

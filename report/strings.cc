@@ -272,10 +272,10 @@ constexpr Table kEn = {{
      "`cellsim validate` ran scenario {0} (seed {1}, {2} cells, {3} members) in the simulator "
      "and live against a real server, with the same calibration ({4}). Tolerance: latencies "
      "within {5} of the live figure, shares within {6} percentage points."},
-    {Msg::kValidationOk, "Verdict: all {0} figures within tolerance."},
+    {Msg::kValidationOk, "Verdict: all {0} figures judged are within tolerance."},
     {Msg::kValidationFail,
-     "Verdict: {0} of {1} figures outside tolerance: read the simulator's figures for them with "
-     "care."},
+     "Verdict: {0} of the {1} figures judged outside tolerance: read the simulator's figures for "
+     "them with care."},
     {Msg::kColMetric, "Metric"},
     {Msg::kColGroup, "Group"},
     {Msg::kColStat, "Statistic"},
@@ -303,6 +303,19 @@ constexpr Table kEn = {{
     {Msg::kDecidingSeedNote,
      "The figures in this table are the deciding seed's; the next table gives every seed's."},
     {Msg::kNoGaps, "Nothing: these results hold every figure this report shows."},
+    {Msg::kValidationSeeds,
+     "The live side's link mode: {0}. Seeds: {1} on each side ({2} to {3}); each figure is the "
+     "median across the seeds of that seed's figure, and the spread columns give the lowest and "
+     "highest seed's figure. A row with fewer than {4} samples on a side, summed over its "
+     "seeds, is shown but not judged."},
+    {Msg::kLinkModeFrame,
+     "frame (each whole frame held in user space for its link's delay, over loopback TCP)"},
+    {Msg::kLinkModePacket,
+     "packet (every IP packet impaired between two network namespaces, the kernel's own TCP "
+     "retransmitting)"},
+    {Msg::kColSimSpread, "Simulator, lowest – highest seed"},
+    {Msg::kColLiveSpread, "Live, lowest – highest seed"},
+    {Msg::kNotJudged, "not judged (few samples)"},
 }};
 static_assert(in_order(kEn), "kEn must list every Msg in order");
 
@@ -585,10 +598,10 @@ constexpr Table kVi = {{
      "đảng viên) trên mô hình mô phỏng và chạy thực trên máy chủ thật, với cùng một bộ hiệu "
      "chuẩn ({4}). Sai số cho phép: độ trễ lệch không quá {5} so với số đo thực, tỷ lệ lệch "
      "không quá {6} điểm phần trăm."},
-    {Msg::kValidationOk, "Kết luận: cả {0} số liệu đều nằm trong sai số cho phép."},
+    {Msg::kValidationOk, "Kết luận: cả {0} số liệu được đánh giá đều nằm trong sai số cho phép."},
     {Msg::kValidationFail,
-     "Kết luận: {0} trên {1} số liệu vượt sai số cho phép: cần thận trọng khi dùng số liệu mô "
-     "phỏng của các chỉ số đó."},
+     "Kết luận: {0} trên {1} số liệu được đánh giá vượt sai số cho phép: cần thận trọng khi dùng "
+     "số liệu mô phỏng của các chỉ số đó."},
     {Msg::kColMetric, "Chỉ số"},
     {Msg::kColGroup, "Nhóm"},
     {Msg::kColStat, "Thống kê"},
@@ -619,6 +632,20 @@ constexpr Table kVi = {{
      "Số liệu trong bảng này là của hạt giống ngẫu nhiên quyết định kết luận; bảng tiếp theo nêu "
      "số liệu của từng hạt giống ngẫu nhiên."},
     {Msg::kNoGaps, "Không có: bộ kết quả này có đủ mọi số liệu mà báo cáo trình bày."},
+    {Msg::kValidationSeeds,
+     "Chế độ đường truyền khi chạy thực: {0}. Số hạt giống ngẫu nhiên: {1} cho mỗi bên (từ {2} "
+     "đến {3}); mỗi số liệu là trung vị qua các hạt giống ngẫu nhiên của số liệu từng hạt giống, "
+     "các cột độ phân tán nêu số liệu thấp nhất và cao nhất giữa các hạt giống. Dòng nào có ít "
+     "hơn {4} mẫu ở một bên (cộng qua các hạt giống) thì được nêu nhưng không được đánh giá."},
+    {Msg::kLinkModeFrame,
+     "theo khung tin (mỗi khung tin được giữ lại trong không gian người dùng đúng bằng độ trễ "
+     "của đường truyền, qua TCP nội bộ)"},
+    {Msg::kLinkModePacket,
+     "theo gói tin (mỗi gói IP được làm suy giảm giữa hai không gian mạng, chính giao thức TCP "
+     "của nhân hệ điều hành truyền lại)"},
+    {Msg::kColSimSpread, "Mô phỏng, hạt giống thấp nhất – cao nhất"},
+    {Msg::kColLiveSpread, "Chạy thực, hạt giống thấp nhất – cao nhất"},
+    {Msg::kNotJudged, "không đánh giá (ít mẫu)"},
 }};
 static_assert(in_order(kVi), "kVi must list every Msg in order");
 

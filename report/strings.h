@@ -61,6 +61,9 @@ enum class Msg : size_t {
   kColSimulator, kColLiveServer, kColDifference, kColWithinTolerance, kStatShare, kSizeLinkBound,
   kAssumeLinkBound, kSizeServerBound, kAssumeServerBound, kLinkBoundHeading, kLinkBoundSuffix,
   kPoints, kAtCellsPerNode, kDecidingSeedNote, kNoGaps,
+  // Validation over seeds and link modes.
+  kValidationSeeds, kLinkModeFrame, kLinkModePacket, kColSimSpread, kColLiveSpread,
+  kNotJudged,
   kCount,
 };
 

@@ -75,6 +75,8 @@ expect_bad --peak-share "(0, 1]" "$CELLSIM" size $S --peak-share 0
 expect_bad --headroom "[1," "$CELLSIM" size $S --headroom 0.5
 expect_bad --share-tolerance "[0, 1]" "$CELLSIM" validate $S --share-tolerance 1.5
 expect_bad --latency-tolerance "[0, 10]" "$CELLSIM" validate $S --latency-tolerance nan
+expect_bad --seeds "[1, 50]" "$CELLSIM" validate $S --seeds 51
+expect_bad --link "packet, frame" "$CELLSIM" validate $S --link udp
 expect_bad --levels "[1," "$CELLSIM" calibrate --levels 0
 expect_bad "unknown command" "cellsim --help" "$CELLSIM" simulate
 expect_bad --port "[0, 65535]" "$CELLMEETD" serve --key k --deployment d --port 70000

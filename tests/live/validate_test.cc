@@ -1,19 +1,24 @@
 // `cellsim validate` (live/validate.h, cli/validate.cc): rows built from two
 // hand-made results (latency quantiles, shares, groups present on one side
-// only), the tolerance checks and the "few samples" rule, the table; then
-// the command end to end on a small scenario (both runs, the three results
-// files, the table, the exit code) and its bad input (exit 2).
+// only), the tolerance checks and the "few samples" rule, the table; the
+// medians, spreads and summed samples over several seeds against figures
+// computed by hand; then the command end to end on a small scenario over two
+// seeds (both sides' runs per seed, the results files, the table, the exit
+// code) and its bad input (exit 2).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
 #include <string>
+#include <vector>
 
+#include "live/link_mode.h"
 #include "live/validate.h"
 #include "metrics/histogram.h"
 #include "metrics/results_io.h"
@@ -41,17 +46,18 @@ v1::Group* group(v1::Results* r, const std::string& kind, const std::string& nam
 }
 
 // sim and live: overall join 100 ms vs 90 ms (+11%: within 20%), ballot
-// 300 vs 200 ms (+50%: out), attainment 0.95 vs 1.0 over 40 meetings (-5 pp:
-// within 5%), a cell type with 5 meetings (few samples), a profile only live.
+// 300 vs 200 ms (+50%: out), attainment 0.95 vs 1.0 over 400 meetings (-5
+// pp: within 5%), a cell type with 5 meetings (few samples), a profile only
+// live.
 void make(v1::Results* sim, v1::Results* live) {
   for (int side = 0; side < 2; ++side) {
     v1::Results* r = side == 0 ? sim : live;
     r->mutable_run()->set_mode(side == 0 ? "sim" : "live");
     v1::Group* o = group(r, "overall", "");
-    *o->add_latencies() = latency("ballot_latency", side == 0 ? 300 : 200, 100);
+    *o->add_latencies() = latency("ballot_latency", side == 0 ? 300 : 200, 300);
     *o->add_latencies() = latency("join_latency", side == 0 ? 100 : 90, 500);
-    o->mutable_quorum()->set_meetings(40);
-    o->mutable_quorum()->set_meetings_quorate_by_deadline(side == 0 ? 38 : 40);
+    o->mutable_quorum()->set_meetings(400);
+    o->mutable_quorum()->set_meetings_quorate_by_deadline(side == 0 ? 380 : 400);
     v1::Group* t = group(r, "cell_type", "island");
     *t->add_latencies() = latency("join_latency", side == 0 ? 900 : 100, 10);
     t->mutable_quorum()->set_meetings(5);
@@ -163,6 +169,125 @@ TEST(ValidateRows, IdenticalResultsAreWithinZeroTolerance) {
   for (const auto& r : c.rows) EXPECT_DOUBLE_EQ(r.row.difference(), 0) << r.row.metric();
 }
 
+TEST(ValidateSeeds, SpreadOfFiguresByHand) {
+  const Spread none = spread_of({});
+  EXPECT_EQ(none.count, 0u);
+  EXPECT_EQ(none.median, 0);
+  const Spread one = spread_of({5});
+  EXPECT_EQ(one.count, 1u);
+  EXPECT_EQ(one.median, 5);
+  EXPECT_EQ(one.min, 5);
+  EXPECT_EQ(one.max, 5);
+  const Spread odd = spread_of({3, 1, 2});
+  EXPECT_EQ(odd.median, 2);
+  EXPECT_EQ(odd.min, 1);
+  EXPECT_EQ(odd.max, 3);
+  const Spread even = spread_of({4, 1, 3, 2});  // (2 + 3) / 2
+  EXPECT_EQ(even.median, 2.5);
+  EXPECT_EQ(even.count, 4u);
+  EXPECT_EQ(kDefaultMinSamples, 200u);  // the documented default threshold
+}
+
+// One seed's overall group: join and ballot latencies (ms, samples each),
+// heartbeat_rtt when `hb_ms` > 0, and `quorate` of 100 meetings.
+v1::Results seed_result(double join_ms, uint64_t join_n, double ballot_ms, uint64_t ballot_n,
+                        double hb_ms, uint64_t quorate) {
+  v1::Results r;
+  v1::Group* o = group(&r, "overall", "");
+  *o->add_latencies() = latency("join_latency", join_ms, join_n);
+  *o->add_latencies() = latency("ballot_latency", ballot_ms, ballot_n);
+  if (hb_ms > 0) *o->add_latencies() = latency("heartbeat_rtt", hb_ms, hb_ms == 50 ? 250 : 150);
+  o->mutable_quorum()->set_meetings(100);
+  o->mutable_quorum()->set_meetings_quorate_by_deadline(quorate);
+  return r;
+}
+
+// Three simulator seeds against two live ones, every figure by hand:
+//   join p50    sim 100, 130, 110 ms (70 each: 210)   -> median 110, 100..130
+//               live 100, 120 ms (100 each: 200)      -> median 110, 100..120
+//               200 samples is the threshold: judged, +0%: ok
+//   ballot p99  sim 400 ms x 3 (60 each: 180 < 200)   -> few samples, not judged
+//   heartbeat   sim seed 1 only, 50 ms (250)          -> median 50 over 1 seed
+//               live 40, 60 ms (150 each)             -> median 50 over 2 seeds
+//   attainment  sim 0.90, 0.80, 1.00 (300 meetings)   -> median 0.90, 0.80..1.00
+//               live 1.00, 0.96 (200 meetings)        -> median 0.98: -8 pp, OUT
+TEST(ValidateSeeds, MediansSpreadsAndSummedSamplesByHand) {
+  const std::vector<v1::Results> sim = {seed_result(100, 70, 400, 60, 50, 90),
+                                        seed_result(130, 70, 400, 60, 0, 80),
+                                        seed_result(110, 70, 400, 60, 0, 100)};
+  const std::vector<v1::Results> live = {seed_result(100, 100, 100, 150, 40, 100),
+                                         seed_result(120, 100, 100, 150, 60, 96)};
+  const ValidateTolerances tol;
+  const Comparison c = compare_seeds(sim, live, tol);
+  EXPECT_EQ(c.seeds, 3u);
+
+  const ComparedRow* join = find(c, "overall", "join_latency", "p50");
+  ASSERT_NE(join, nullptr);
+  EXPECT_NEAR(join->row.sim(), 110, 0.2);
+  EXPECT_NEAR(join->row.sim_min(), 100, 0.2);
+  EXPECT_NEAR(join->row.sim_max(), 130, 0.2);
+  EXPECT_NEAR(join->row.live(), 110, 0.2);
+  EXPECT_NEAR(join->row.live_min(), 100, 0.2);
+  EXPECT_NEAR(join->row.live_max(), 120, 0.2);
+  EXPECT_EQ(join->row.sim_seeds(), 3u);
+  EXPECT_EQ(join->row.live_seeds(), 2u);
+  EXPECT_EQ(join->row.sim_samples(), 210u);
+  EXPECT_EQ(join->row.live_samples(), 200u);
+  EXPECT_FALSE(join->few_samples);
+  EXPECT_TRUE(join->row.within_tolerance());
+
+  const ComparedRow* ballot = find(c, "overall", "ballot_latency", "p99");
+  ASSERT_NE(ballot, nullptr);
+  EXPECT_EQ(ballot->sim_samples, 180u);
+  EXPECT_TRUE(ballot->few_samples);
+  EXPECT_TRUE(ballot->row.few_samples());
+  EXPECT_NEAR(ballot->row.difference(), 3.0, 0.01);  // +300%, but not judged
+  EXPECT_TRUE(ballot->row.within_tolerance());
+
+  const ComparedRow* hb = find(c, "overall", "heartbeat_rtt", "p50");
+  ASSERT_NE(hb, nullptr);
+  EXPECT_EQ(hb->row.sim_seeds(), 1u);
+  EXPECT_EQ(hb->row.live_seeds(), 2u);
+  EXPECT_NEAR(hb->row.sim(), 50, 0.1);
+  EXPECT_NEAR(hb->row.live(), 50, 0.1);
+  EXPECT_EQ(hb->row.sim_samples(), 250u);
+  EXPECT_EQ(hb->row.live_samples(), 300u);
+  EXPECT_TRUE(hb->row.within_tolerance());
+
+  const ComparedRow* att = find(c, "overall", "quorum_attainment", "share");
+  ASSERT_NE(att, nullptr);
+  EXPECT_DOUBLE_EQ(att->row.sim(), 0.90);
+  EXPECT_DOUBLE_EQ(att->row.sim_min(), 0.80);
+  EXPECT_DOUBLE_EQ(att->row.sim_max(), 1.00);
+  EXPECT_DOUBLE_EQ(att->row.live(), 0.98);
+  EXPECT_DOUBLE_EQ(att->row.live_min(), 0.96);
+  EXPECT_NEAR(att->row.difference(), -0.08, 1e-12);
+  EXPECT_EQ(att->sim_samples, 300u);
+  EXPECT_EQ(att->live_samples, 200u);
+  EXPECT_FALSE(att->row.within_tolerance());
+
+  EXPECT_FALSE(c.within_tolerance);
+  EXPECT_EQ(c.rows_outside, 1u);
+
+  const v1::Validation v = to_validation(c, tol);
+  EXPECT_EQ(v.seeds(), 3u);
+  EXPECT_EQ(v.min_samples(), 200u);
+  const std::string table = validation_table(c, tol);
+  EXPECT_NE(table.find("sim min..max"), std::string::npos) << table;
+  EXPECT_NE(table.find("0.800..1.000"), std::string::npos) << table;
+  EXPECT_NE(table.find("medians over 3 seeds"), std::string::npos) << table;
+
+  // One seed a side is compare_results(): the seed's own figures, min = max.
+  const Comparison one = compare_results(sim[0], live[0], tol);
+  EXPECT_EQ(one.seeds, 1u);
+  const ComparedRow* j1 = find(one, "overall", "join_latency", "p50");
+  ASSERT_NE(j1, nullptr);
+  EXPECT_DOUBLE_EQ(j1->row.sim_min(), j1->row.sim());
+  EXPECT_DOUBLE_EQ(j1->row.sim_max(), j1->row.sim());
+  EXPECT_TRUE(j1->few_samples);  // 70 and 100 samples, one seed each
+  EXPECT_EQ(validation_table(one, tol).find("min..max"), std::string::npos);
+}
+
 int run(const std::string& cmd) {
   const int r = std::system(cmd.c_str());
   return WIFEXITED(r) ? WEXITSTATUS(r) : -1;
@@ -234,7 +359,8 @@ cell_types {
 }
 )pb";
 
-TEST(ValidateCli, EndToEndWritesThreeResultsAndTheTable) {
+// Two seeds a side in frame mode: about 60 s live.
+TEST(ValidateCli, EndToEndOverTwoSeedsWritesEverySeedAndTheTable) {
   const fs::path dir = fs::temp_directory_path() / ("validate_test_" + std::to_string(getpid()));
   fs::create_directories(dir);
   {
@@ -244,7 +370,7 @@ TEST(ValidateCli, EndToEndWritesThreeResultsAndTheTable) {
   const fs::path out = dir / "out";
   // Wide tolerances: the point is the plumbing, not this machine's load.
   const int rc = run(std::string(CELLSIM_BINARY) + " validate " + (dir / "small.textproto").string() +
-                     " --seed 9 --out " + out.string() +
+                     " --seed 9 --seeds 2 --link frame --out " + out.string() +
                      " --latency-tolerance 10 --share-tolerance 1 > " + (dir / "stdout").string() +
                      " 2> " + (dir / "stderr").string());
   const std::string stdout_text = slurp(dir / "stdout");
@@ -252,36 +378,50 @@ TEST(ValidateCli, EndToEndWritesThreeResultsAndTheTable) {
   EXPECT_NE(stdout_text.find("join_latency"), std::string::npos) << stdout_text;
   EXPECT_NE(stdout_text.find("quorum_attainment"), std::string::npos) << stdout_text;
   EXPECT_NE(stdout_text.find("every row within tolerance"), std::string::npos) << stdout_text;
-  v1::Results sim, live, v;
+  EXPECT_NE(stdout_text.find("medians over 2 seeds"), std::string::npos) << stdout_text;
+  EXPECT_NE(stdout_text.find("live link mode frame"), std::string::npos) << stdout_text;
   std::string why;
-  ASSERT_TRUE(metrics::read_results((out / "sim").string(), &sim, &why)) << why;
-  ASSERT_TRUE(metrics::read_results((out / "live").string(), &live, &why)) << why;
+  for (uint64_t seed : {9u, 10u}) {
+    v1::Results sim, live;
+    const std::string tail = "/seed-" + std::to_string(seed);
+    ASSERT_TRUE(metrics::read_results((out / "sim").string() + tail, &sim, &why)) << why;
+    ASSERT_TRUE(metrics::read_results((out / "live").string() + tail, &live, &why)) << why;
+    EXPECT_EQ(sim.run().mode(), "sim");
+    EXPECT_EQ(live.run().mode(), "live");
+    EXPECT_EQ(sim.run().seed(), seed);
+    EXPECT_EQ(live.run().seed(), seed);
+  }
   // The validate results hold no groups but a validation: read_results()
   // takes them (and merge refuses them, results_io_test.cc).
+  v1::Results v;
   ASSERT_TRUE(metrics::read_results(out.string(), &v, &why)) << why;
   EXPECT_NE(slurp(out / "results.json").find("\"validation\""), std::string::npos);
-  EXPECT_TRUE(fs::exists(out / "results.json"));
-  EXPECT_EQ(sim.run().mode(), "sim");
-  EXPECT_EQ(live.run().mode(), "live");
-  EXPECT_EQ(sim.run().seed(), 9u);
-  EXPECT_EQ(live.run().seed(), 9u);
   EXPECT_EQ(v.run().mode(), "validate");
   EXPECT_EQ(v.groups_size(), 0);
-  EXPECT_TRUE(v.has_validation());
+  ASSERT_TRUE(v.has_validation());
   EXPECT_EQ(v.validation().seed(), 9u);
+  EXPECT_EQ(v.validation().seeds(), 2u);
+  EXPECT_EQ(v.validation().link_mode(), "frame");
+  EXPECT_EQ(v.validation().min_samples(), kDefaultMinSamples);
   EXPECT_GT(v.validation().rows_size(), 4);
   EXPECT_TRUE(v.validation().within_tolerance());
   EXPECT_EQ(v.validation().members(), 96u);
-  EXPECT_GT(v.validation().live_wall_s(), 20);
+  EXPECT_GT(v.validation().live_wall_s(), 40);  // two seeds of 30 s
   EXPECT_DOUBLE_EQ(v.validation().latency_tolerance(), 10);
-
-  // The same run held to zero tolerance fails with 4: re-compare the written
-  // results (the live run is not repeated).
-  ValidateTolerances zero;
-  zero.latency = 0;
-  zero.share = 0;
-  zero.min_samples = 1;
-  EXPECT_FALSE(compare_results(sim, live, zero).within_tolerance);
+  // The overall join row: medians of two seeds each side, samples summed.
+  bool found = false;
+  for (const auto& row : v.validation().rows()) {
+    if (row.group() != "overall" || row.metric() != "join_latency" || row.stat() != "p50") continue;
+    found = true;
+    EXPECT_EQ(row.sim_seeds(), 2u);
+    EXPECT_EQ(row.live_seeds(), 2u);
+    EXPECT_LE(row.sim_min(), row.sim());
+    EXPECT_LE(row.sim(), row.sim_max());
+    EXPECT_LE(row.live_min(), row.live());
+    EXPECT_LE(row.live(), row.live_max());
+    EXPECT_GT(row.sim_samples(), 96u);  // two seeds of ~90 joins
+  }
+  EXPECT_TRUE(found);
   fs::remove_all(dir);
 }
 
@@ -300,7 +440,30 @@ TEST(ValidateCli, BadInputIsExit2) {
   EXPECT_EQ(run(bin + tiny + " --calibration /nonexistent.textproto" + q), 2);
   // tiny's meetings start after 1 min: 30 s leaves them outside the run.
   EXPECT_EQ(run(bin + tiny + " --duration 30" + q), 2);
+  EXPECT_EQ(run(bin + tiny + " --seeds 0" + q), 2);
+  EXPECT_EQ(run(bin + tiny + " --seeds 51" + q), 2);
+  EXPECT_EQ(run(bin + tiny + " --seeds 2x" + q), 2);
+  EXPECT_EQ(run(bin + tiny + " --link udp" + q), 2);
   EXPECT_EQ(run(bin + "--help > /dev/null"), 0);
+}
+
+// An explicit --link packet this process cannot use is one line and exit 2
+// (where packet mode is available the check does not apply).
+TEST(ValidateCli, UnavailablePacketModeIsOneLineAndExit2) {
+  LinkModeChoice choice;
+  std::string error;
+  if (choose_link_mode(LinkMode::kPacket, &choice, &error)) {
+    GTEST_SKIP() << "packet mode is available here";
+  }
+  const fs::path err = fs::temp_directory_path() / ("validate_link_" + std::to_string(getpid()));
+  const std::string tiny = std::string(CELLSIM_SOURCE_DIR) + "/scenarios/test/tiny.textproto";
+  EXPECT_EQ(run(std::string(CELLSIM_BINARY) + " validate " + tiny + " --link packet > /dev/null 2> " +
+                err.string()),
+            2);
+  const std::string text = slurp(err);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << text;
+  EXPECT_NE(text.find("cellsim validate: --link packet: "), std::string::npos) << text;
+  fs::remove(err);
 }
 
 }  // namespace

@@ -281,6 +281,62 @@ TEST(ReportTest, ValidationInTheBasis) {
             std::string::npos);
 }
 
+// Shows: a validation over seeds says which link mode and how many seeds
+// (and which) it used, and shows each side's spread across the seeds and
+// which rows were not judged (the verdict counts only the judged ones), in
+// both languages; one written before --seeds
+// and --link reads as one seed in frame mode, without spread columns.
+TEST(ReportTest, ValidationOverSeedsShowsLinkModeSeedsAndSpread) {
+  ReportInput in = sample_input(false);
+  v1::Results r = validation_results(true);
+  v1::Validation* v = r.mutable_validation();
+  v->set_seeds(3);
+  v->set_link_mode("packet");
+  v->set_min_samples(200);
+  v1::ValidationRow* a = v->mutable_rows(0);
+  a->set_sim_min(104);
+  a->set_sim_max(131);
+  a->set_live_min(97);
+  a->set_live_max(109);
+  a->set_sim_seeds(3);
+  a->set_live_seeds(3);
+  v1::ValidationRow* b = v->mutable_rows(1);
+  b->set_few_samples(true);
+  b->set_sim_min(0.9);
+  b->set_sim_max(1.0);
+  b->set_live_min(0.92);
+  b->set_live_max(0.97);
+  b->set_sim_seeds(3);
+  b->set_live_seeds(3);
+  in.validations = {r};
+  for (Lang l : kLangs) {
+    const std::string md = render_markdown(in, l);
+    const std::string basis = md.substr(md.find("## " + std::string(text(l, Msg::kSecBasis))));
+    EXPECT_NE(basis.find(format(l, Msg::kValidationSeeds,
+                                {std::string(text(l, Msg::kLinkModePacket)), "3", "42", "44",
+                                 "200"})),
+              std::string::npos)
+        << basis;
+    EXPECT_NE(basis.find(std::string(text(l, Msg::kColSimSpread))), std::string::npos);
+    EXPECT_NE(basis.find(std::string(text(l, Msg::kColLiveSpread))), std::string::npos);
+    EXPECT_NE(basis.find(fmt_ms(l, 104) + " ms – " + fmt_ms(l, 131) + " ms"), std::string::npos)
+        << basis;
+    EXPECT_NE(basis.find(fmt_share(l, 0.92) + " – " + fmt_share(l, 0.97)), std::string::npos);
+    EXPECT_NE(basis.find(std::string(text(l, Msg::kNotJudged))), std::string::npos);
+    // The verdict counts the judged rows only.
+    EXPECT_NE(basis.find(format(l, Msg::kValidationOk, {"1"})), std::string::npos) << basis;
+    if (l == Lang::kVi) std::cout << basis;
+  }
+  in.validations = {validation_results(true)};  // no seeds, no link mode recorded
+  for (Lang l : kLangs) {
+    const std::string md = render_markdown(in, l);
+    EXPECT_NE(md.find(format(l, Msg::kValidationSeeds, {std::string(text(l, Msg::kLinkModeFrame)),
+                                                         "1", "42", "42", "20"})),
+              std::string::npos);
+    EXPECT_EQ(md.find(std::string(text(l, Msg::kColSimSpread))), std::string::npos);
+  }
+}
+
 // Shows: the page is self-contained: inline SVG charts, no script, no
 // external URL, no link or image reference.
 TEST(ReportTest, HtmlIsSelfContained) {
