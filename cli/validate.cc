@@ -42,6 +42,7 @@ struct ValidateArgs {
   uint64_t seeds = 1;
   std::string link;  // "", "frame" or "packet"
   live::ValidateTolerances tol;
+  std::string live_from;
 };
 
 void add_validate_flags(Flags& f, ValidateArgs* a) {
@@ -53,6 +54,9 @@ void add_validate_flags(Flags& f, ValidateArgs* a) {
   f.choice("--link", &a->link, {"packet", "frame"},
            "the live side's link mode (default: packet when this process may use it, else "
            "frame)");
+  f.text("--live-from", &a->live_from,
+         "do not run the live side: compare with the live seeds an earlier validate stored "
+         "in DIR (DIR/live/seed-N/)");
   f.real("--latency-tolerance", &a->tol.latency, 0, kMaxLatencyTolerance,
          "relative tolerance of latency rows (default 0.2)");
   f.real("--share-tolerance", &a->tol.share, 0, 1,
@@ -192,7 +196,10 @@ int validate_main(int argc, char** argv) {
   if (!load_scenario_for(f, a.common, &s)) return kExitUsage;
   validate::ValidateOptions o;
   std::string error;
-  if (!pick_link_mode(a, &o.link_mode, &error)) return f.usage_error(error);
+  if (a.live_from.empty() && !pick_link_mode(a, &o.link_mode, &error)) {
+    return f.usage_error(error);
+  }
+  o.live_from_dir = a.live_from;
   o.scenario_file = a.common.scenario_file;
   o.calibration_file = a.common.calibration_file;
   o.out_dir = a.common.out_dir;
@@ -213,7 +220,7 @@ int validate_main(int argc, char** argv) {
       return kExitError;
     case validate::ValidateOutcome::Failure::kNone: break;
   }
-  if (out.link_mode != o.link_mode) {
+  if (a.live_from.empty() && out.link_mode != o.link_mode) {
     std::cerr << "cellsim validate: asked for link mode " << live::link_mode_name(o.link_mode)
               << ", the live driver ran " << live::link_mode_name(out.link_mode) << "\n";
   }

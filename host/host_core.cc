@@ -39,6 +39,16 @@ TimeNs HostMember::after_outages(TimeNs now_ns, TimeNs at_ns, const LinkDirectio
   return std::max(at_ns, retry + (at_ns - now_ns));
 }
 
+TimeNs handshake_ns(HostMember& mb) {
+  TimeNs t = mb.up.handshake_packet_ns(kRtoInitialNs) + mb.down.handshake_packet_ns(kRtoInitialNs);
+  if (mb.profile_spec->tls()) {
+    RtoEstimator after(static_cast<TimeNs>(mb.profile_spec->rto_min_ms() * 1e6));
+    after.sample(t);
+    t += mb.up.handshake_packet_ns(after.rto_ns()) + mb.down.handshake_packet_ns(after.rto_ns());
+  }
+  return t;
+}
+
 HostCore::HostCore(const v1::Scenario& scenario, metrics::Recorder* recorder,
                    PlantedFaults faults)
     : s_(scenario), rec_(recorder), faults_(faults) {

@@ -84,6 +84,12 @@ struct HostMember {
   bool joined = false;  // joined its meeting at least once
 };
 
+// How long member `mb`'s connection takes to be ready: TCP's SYN and
+// SYN-ACK (each lost one waits the initial 1 s RTO, doubling), then, with
+// the profile's `tls`, one more round trip whose losses wait the RTO the
+// handshake's round trip gives (host/link.h).
+TimeNs handshake_ns(HostMember& mb);
+
 struct HostCell {
   uint64_t cell_id = 0;
   uint32_t cell_type = 0;  // recorder index

@@ -60,6 +60,15 @@ TimeNs LinkDirection::draw_delay_ns(agents::Rng& rng) const {
   return static_cast<TimeNs>(ms * 1e6);
 }
 
+TimeNs LinkDirection::handshake_packet_ns(TimeNs first_rto_ns) {
+  TimeNs wait = 0, rto = first_rto_ns;
+  for (int attempt = 0; attempt < kMaxRetransmissions && step_chain(rng_); ++attempt) {
+    wait += rto;
+    rto = std::min(2 * rto, kRtoMaxNs);
+  }
+  return wait + draw_delay_ns(rng_);
+}
+
 agents::Rng LinkDirection::frame_rng(uint64_t frame_index) const {
   uint64_t state = frame_index;
   return agents::Rng(key_ ^ agents::splitmix64(&state), agents::StreamKind::kLinkUp, 0);

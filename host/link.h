@@ -47,6 +47,9 @@
 //     at most once per SRTT, as a sender whose congestion window halves on
 //     the drop sees it (RFC 5681 §3.2); the rest of the backlog waits in the
 //     sender's buffer, so delivery is still backlog-bound.
+//   * Handshakes: a SYN or SYN-ACK lost waits the initial RTO of 1 s,
+//     doubling (RFC 6298 §5.7, Linux's TCP_TIMEOUT_INIT);
+//     handshake_packet_ns().
 //   * A packet retransmitted kMaxRetransmissions times is counted as given
 //     up; the hosts break a connection whose repair outlasts their liveness
 //     window (last_repair_ns()).
@@ -161,6 +164,13 @@ class LinkDirection {
   // The one-way propagation delay of one packet: base + jitter, ns (from the
   // direction's own stream: connects and closes).
   TimeNs draw_delay_ns() { return draw_delay_ns(rng_); }
+
+  // How long one handshake packet (a SYN, a SYN-ACK, a TLS flight) takes
+  // to cross: the one-way delay, plus, for each loss (the chain stepped per
+  // attempt), a wait of `first_rto_ns` doubling per attempt — a SYN's
+  // initial RTO is kRtoInitialNs (RFC 6298 §5.7; Linux's
+  // tcp_syn_retries ladder). Draws from the direction's own stream.
+  TimeNs handshake_packet_ns(TimeNs first_rto_ns);
 
   // A frame of `bytes` handed to the link at `now` (the link is up): when it
   // is delivered. `rtt_ns` is the connection's base round trip, the

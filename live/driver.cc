@@ -725,9 +725,7 @@ void Driver::start_connect(uint32_t m, TimeNs t) {
       const bool emulate_tls = mb.profile_spec->tls() && !tls_;
       mb.connect_done_at = emulate_tls ? t + (t - started_ns) : t;
     } else {
-      TimeNs rtt = mb.up.draw_delay_ns() + mb.down.draw_delay_ns();
-      if (mb.profile_spec->tls()) rtt += mb.up.draw_delay_ns() + mb.down.draw_delay_ns();
-      mb.connect_done_at = t + rtt;
+      mb.connect_done_at = t + host::handshake_ns(mb);
     }
     start_read(m, c);
     step(m);

@@ -223,9 +223,7 @@ void World::start_connect(uint32_t m) {
     kernel_.schedule_in(kConnectFailNs, this, kConnectDone, pack(m, epoch | 0x80000000u));
     return;
   }
-  TimeNs rtt = mb.up.draw_delay_ns() + mb.down.draw_delay_ns();
-  if (mb.profile_spec->tls()) rtt += mb.up.draw_delay_ns() + mb.down.draw_delay_ns();
-  kernel_.schedule_in(rtt, this, kConnectDone, pack(m, epoch));
+  kernel_.schedule_in(host::handshake_ns(mb), this, kConnectDone, pack(m, epoch));
 }
 
 void World::drop_transport(uint32_t m) {

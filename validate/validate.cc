@@ -119,6 +119,29 @@ bool run_live_seeds(v1::Scenario s, const ValidateOptions& o, SeedRuns* runs,
   return true;
 }
 
+// Reads every seed's stored live results from o.live_from_dir.
+bool read_live_seeds(const v1::Scenario& s, const ValidateOptions& o, SeedRuns* runs,
+                     std::string* why) {
+  for (uint64_t i = 0; i < o.seeds; ++i) {  // bound: o.seeds
+    const uint64_t seed = s.seed() + i;
+    v1::Results r;
+    if (!metrics::read_results(seed_dir(o.live_from_dir, "live", seed), &r, why)) return false;
+    if (r.run().scenario() != s.name() || r.run().seed() != seed || r.run().mode() != "live") {
+      *why = "--live-from " + o.live_from_dir + ": " + seed_dir(o.live_from_dir, "live", seed) +
+             " holds " + r.run().mode() + " results of \"" + r.run().scenario() + "\" seed " +
+             std::to_string(r.run().seed()) + ", not live results of \"" + s.name() +
+             "\" seed " + std::to_string(seed);
+      return false;
+    }
+    if (!metrics::write_results(seed_dir(o.out_dir, "live", seed), r, why)) return false;
+    live::parse_link_mode(r.run().link_mode(), &runs->link_mode);
+    runs->live_wall_s += r.run().wall_s();
+    runs->partial = runs->partial || r.run().partial();
+    runs->live.push_back(std::move(r));
+  }
+  return true;
+}
+
 // The run record of a validation: the first simulator seed's, with the
 // wall times of every run on both sides.
 void fill_run(const v1::Scenario& s, const ValidateOptions& o, const SeedRuns& runs,
@@ -185,7 +208,11 @@ ValidateOutcome run_validation(v1::Scenario s, const ValidateOptions& o) {
   F failure = F::kNone;
   // 1. The simulator, every seed; 2. live, every seed.
   if (!run_sim_seeds(s, cal, so, o, &runs, &failure, &why)) return failed(failure, why);
-  if (!runs.partial && !run_live_seeds(s, o, &runs, &failure, &why)) return failed(failure, why);
+  if (!o.live_from_dir.empty()) {
+    if (!read_live_seeds(s, o, &runs, &why)) return failed(F::kBadInput, why);
+  } else if (!runs.partial && !run_live_seeds(s, o, &runs, &failure, &why)) {
+    return failed(failure, why);
+  }
   // 3. The comparison, of the medians across the seeds.
   ValidateOutcome out;
   out.calibration_label = so.calibration_label;

@@ -54,6 +54,11 @@ struct ValidateOptions {
   // The live side's link mode (the caller chose it: choose_link_mode()).
   live::LinkMode link_mode = live::LinkMode::kFrame;
   live::ValidateTolerances tolerances;
+  // Non-empty: the live side is not run; each seed's live results are read
+  // from LIVE_FROM/live/seed-N/ (a folder an earlier validate wrote), so a
+  // changed simulator is checked against stored ground truth. Their link
+  // mode is the one recorded; their scenario name must be this one's.
+  std::string live_from_dir;
   // Called before each seed's run on each side.
   std::function<void(const Step&)> on_step;
   // Called once the calibration is known, before the simulator starts.
