@@ -7,15 +7,18 @@
 # `cmake -DCMAKE_BUILD_TYPE=Release`, no -Werror) with the command-line and
 # engine tests (CELLSIM_ASSERT fires there too). CELLSIM_SKIP_SANITIZE=1 skips
 # the sanitizer pass, CELLSIM_SKIP_FUZZ=1 the fuzzers, CELLSIM_SKIP_RELEASE=1
-# the Release build.
+# the Release build. Tests labelled "heavy" (long live validations) run only
+# with CELLSIM_HEAVY=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/setup-browser.sh   # chromium for the report's browser test
 echo "== build (RelWithDebInfo) =="
 bash scripts/build.sh build
+heavy=(-LE heavy)
+if [ "${CELLSIM_HEAVY:-0}" = 1 ]; then heavy=(); fi
 echo "== tests =="
-ctest --test-dir build --output-on-failure -j2 --timeout 300
+ctest --test-dir build --output-on-failure -j2 --timeout 600 "${heavy[@]}"
 echo "== demo meeting against cellmeetd =="
 bash scripts/demo.sh build out/demo-test >/dev/null
 echo "demo meeting: ok"
@@ -40,5 +43,5 @@ if [ "${CELLSIM_SKIP_SANITIZE:-0}" != 1 ]; then
   # The randomized model test runs 200 seeds in the first pass; 60 here.
   CELLSIM_MODEL_SEEDS=60 \
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build-asan --output-on-failure -j2 --timeout 900
+    ctest --test-dir build-asan --output-on-failure -j2 --timeout 900 -LE heavy
 fi
