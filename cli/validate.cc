@@ -42,7 +42,7 @@ struct ValidateArgs {
   uint64_t seeds = 1;
   std::string link;  // "", "frame" or "packet"
   live::ValidateTolerances tol;
-  std::string live_from;
+  std::string live_from, sim_from;
 };
 
 void add_validate_flags(Flags& f, ValidateArgs* a) {
@@ -57,6 +57,9 @@ void add_validate_flags(Flags& f, ValidateArgs* a) {
   f.text("--live-from", &a->live_from,
          "do not run the live side: compare with the live seeds an earlier validate stored "
          "in DIR (DIR/live/seed-N/)");
+  f.text("--sim-from", &a->sim_from,
+         "do not run the simulator: compare the simulator seeds stored in DIR "
+         "(DIR/sim/seed-N/, e.g. from another version)");
   f.real("--latency-tolerance", &a->tol.latency, 0, kMaxLatencyTolerance,
          "relative tolerance of latency rows (default 0.2)");
   f.real("--share-tolerance", &a->tol.share, 0, 1,
@@ -200,6 +203,7 @@ int validate_main(int argc, char** argv) {
     return f.usage_error(error);
   }
   o.live_from_dir = a.live_from;
+  o.sim_from_dir = a.sim_from;
   o.scenario_file = a.common.scenario_file;
   o.calibration_file = a.common.calibration_file;
   o.out_dir = a.common.out_dir;

@@ -119,25 +119,26 @@ bool run_live_seeds(v1::Scenario s, const ValidateOptions& o, SeedRuns* runs,
   return true;
 }
 
-// Reads every seed's stored live results from o.live_from_dir.
-bool read_live_seeds(const v1::Scenario& s, const ValidateOptions& o, SeedRuns* runs,
-                     std::string* why) {
+// Reads every seed's stored results of one side ("sim" or "live") from
+// `dir`/SIDE/seed-N/ into `into`, copying them to the output folder.
+bool read_stored_seeds(const v1::Scenario& s, const ValidateOptions& o, const std::string& dir,
+                       const char* side, std::vector<v1::Results>* into, double* wall_s,
+                       bool* partial, std::string* why) {
   for (uint64_t i = 0; i < o.seeds; ++i) {  // bound: o.seeds
     const uint64_t seed = s.seed() + i;
+    const std::string from = seed_dir(dir, side, seed);
     v1::Results r;
-    if (!metrics::read_results(seed_dir(o.live_from_dir, "live", seed), &r, why)) return false;
-    if (r.run().scenario() != s.name() || r.run().seed() != seed || r.run().mode() != "live") {
-      *why = "--live-from " + o.live_from_dir + ": " + seed_dir(o.live_from_dir, "live", seed) +
-             " holds " + r.run().mode() + " results of \"" + r.run().scenario() + "\" seed " +
-             std::to_string(r.run().seed()) + ", not live results of \"" + s.name() +
-             "\" seed " + std::to_string(seed);
+    if (!metrics::read_results(from, &r, why)) return false;
+    if (r.run().scenario() != s.name() || r.run().seed() != seed || r.run().mode() != side) {
+      *why = from + " holds " + r.run().mode() + " results of \"" + r.run().scenario() +
+             "\" seed " + std::to_string(r.run().seed()) + ", not " + side + " results of \"" +
+             s.name() + "\" seed " + std::to_string(seed);
       return false;
     }
-    if (!metrics::write_results(seed_dir(o.out_dir, "live", seed), r, why)) return false;
-    live::parse_link_mode(r.run().link_mode(), &runs->link_mode);
-    runs->live_wall_s += r.run().wall_s();
-    runs->partial = runs->partial || r.run().partial();
-    runs->live.push_back(std::move(r));
+    if (!metrics::write_results(seed_dir(o.out_dir, side, seed), r, why)) return false;
+    *wall_s += r.run().wall_s();
+    *partial = *partial || r.run().partial();
+    into->push_back(std::move(r));
   }
   return true;
 }
@@ -207,9 +208,23 @@ ValidateOutcome run_validation(v1::Scenario s, const ValidateOptions& o) {
   runs.link_mode = o.link_mode;
   F failure = F::kNone;
   // 1. The simulator, every seed; 2. live, every seed.
-  if (!run_sim_seeds(s, cal, so, o, &runs, &failure, &why)) return failed(failure, why);
+  if (!o.sim_from_dir.empty()) {
+    if (!read_stored_seeds(s, o, o.sim_from_dir, "sim", &runs.sim, &runs.sim_wall_s,
+                           &runs.partial, &why)) {
+      return failed(F::kBadInput, "--sim-from: " + why);
+    }
+    runs.members = runs.sim.back().run().members();
+    runs.cells = runs.sim.back().run().cells();
+    runs.virtual_ns = static_cast<int64_t>(runs.sim.back().run().virtual_ns());
+  } else if (!run_sim_seeds(s, cal, so, o, &runs, &failure, &why)) {
+    return failed(failure, why);
+  }
   if (!o.live_from_dir.empty()) {
-    if (!read_live_seeds(s, o, &runs, &why)) return failed(F::kBadInput, why);
+    if (!read_stored_seeds(s, o, o.live_from_dir, "live", &runs.live, &runs.live_wall_s,
+                           &runs.partial, &why)) {
+      return failed(F::kBadInput, "--live-from: " + why);
+    }
+    live::parse_link_mode(runs.live.back().run().link_mode(), &runs.link_mode);
   } else if (!runs.partial && !run_live_seeds(s, o, &runs, &failure, &why)) {
     return failed(failure, why);
   }

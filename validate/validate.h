@@ -59,6 +59,10 @@ struct ValidateOptions {
   // changed simulator is checked against stored ground truth. Their link
   // mode is the one recorded; their scenario name must be this one's.
   std::string live_from_dir;
+  // The same for the simulator's side: SIM_FROM/sim/seed-N/ (e.g. results
+  // of another version's `cellsim run`, to compare two link models against
+  // one set of live runs).
+  std::string sim_from_dir;
   // Called before each seed's run on each side.
   std::function<void(const Step&)> on_step;
   // Called once the calibration is known, before the simulator starts.
