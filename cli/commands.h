@@ -16,6 +16,7 @@ int report_main(int argc, char** argv);  // report.cc
 int size_main(int argc, char** argv);  // size.cc
 int calibrate_main(int argc, char** argv);  // calibrate.cc
 int validate_main(int argc, char** argv);  // validate.cc
+int linkcheck_main(int argc, char** argv);  // linkcheck.cc
 // New subcommands: declare them here, one line each.
 
 }  // namespace cellsim::cli

@@ -18,7 +18,11 @@ HostMember::HostMember(const v1::NetworkProfile* p, uint64_t seed, uint64_t memb
       outages(p->has_outages() ? &p->outages() : nullptr,
               agents::Rng(seed, agents::StreamKind::kOutage, member_no), start_ns),
       profile_spec(p),
-      rtt_ns(2 * static_cast<TimeNs>(p->base_one_way_ms() * 1e6)) {}
+      rtt_ns(2 * static_cast<TimeNs>(p->base_one_way_ms() * 1e6)) {
+  // Each direction carries the other's ACKs (host/link.h).
+  up.set_reverse(&down);
+  down.set_reverse(&up);
+}
 
 TimeNs HostMember::after_outages(TimeNs now_ns, TimeNs at_ns, const LinkDirection* dir) {
   const auto w = outages.next_window(now_ns);
@@ -43,7 +47,7 @@ TimeNs handshake_ns(HostMember& mb) {
   TimeNs t = mb.up.handshake_packet_ns(kRtoInitialNs) + mb.down.handshake_packet_ns(kRtoInitialNs);
   if (mb.profile_spec->tls()) {
     RtoEstimator after(static_cast<TimeNs>(mb.profile_spec->rto_min_ms() * 1e6));
-    after.sample(t);
+    after.sample(t, t);
     t += mb.up.handshake_packet_ns(after.rto_ns()) + mb.down.handshake_packet_ns(after.rto_ns());
   }
   return t;

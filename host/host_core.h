@@ -64,6 +64,8 @@ struct HostMember {
   HostMember(const v1::NetworkProfile* profile, uint64_t seed, uint64_t member_no,
              TimeNs start_ns);
   virtual ~HostMember() = default;
+  HostMember(const HostMember&) = delete;  // up and down point at each other
+  HostMember& operator=(const HostMember&) = delete;
 
   // When what the link would deliver at `at_ns` (sent at `now_ns`) really
   // arrives: a stream stalls through an outage. With the direction `dir`,

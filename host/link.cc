@@ -7,22 +7,40 @@ namespace cellsim::host {
 
 // --- RtoEstimator -----------------------------------------------------------
 
-void RtoEstimator::sample(TimeNs rtt_ns) {
+void RtoEstimator::sample(TimeNs now_ns, TimeNs rtt_ns) {
   rtt_ns = std::max<TimeNs>(rtt_ns, 1);
-  if (!has_sample_) {  // RFC 6298 (2.2)
+  if (!has_sample_) {  // tcp_rtt_estimator's first sample
     srtt_ns_ = rtt_ns;
-    rttvar_ns_ = rtt_ns / 2;
+    mdev_ns_ = 2 * rtt_ns;
+    mdev_max_ns_ = rttvar_ns_ = std::max(mdev_ns_, rto_min_ns_);
+    round_end_ns_ = now_ns + srtt_ns_;
     has_sample_ = true;
     return;
   }
-  // RFC 6298 (2.3): beta = 1/4, alpha = 1/8; RTTVAR first, with the old SRTT.
-  rttvar_ns_ = (3 * rttvar_ns_ + std::llabs(srtt_ns_ - rtt_ns)) / 4;
-  srtt_ns_ = (7 * srtt_ns_ + rtt_ns) / 8;
+  TimeNs err = rtt_ns - srtt_ns_;
+  srtt_ns_ += err / 8;
+  if (err < 0) {
+    err = -err - mdev_ns_ / 4;
+    if (err > 0) err /= 8;  // a falling RTT grows MDEV at 1/32 only
+  } else {
+    err -= mdev_ns_ / 4;
+  }
+  mdev_ns_ += err;
+  if (mdev_ns_ > mdev_max_ns_) {
+    mdev_max_ns_ = mdev_ns_;
+    rttvar_ns_ = std::max(rttvar_ns_, mdev_max_ns_);
+  }
+  if (now_ns >= round_end_ns_) {  // a round trip ended: RTTVAR decays
+    if (mdev_max_ns_ < rttvar_ns_) rttvar_ns_ -= (rttvar_ns_ - mdev_max_ns_) / 4;
+    mdev_max_ns_ = rto_min_ns_;
+    round_end_ns_ = now_ns + srtt_ns_;
+  }
+  CELLSIM_ASSERT(srtt_ns_ > 0 && rttvar_ns_ >= rto_min_ns_);
 }
 
 TimeNs RtoEstimator::rto_ns() const {
   if (!has_sample_) return kRtoInitialNs;
-  const TimeNs rto = srtt_ns_ + std::max(4 * rttvar_ns_, rto_min_ns_);
+  const TimeNs rto = srtt_ns_ + rttvar_ns_;
   CELLSIM_ASSERT(rto > 0);
   return std::min(rto, kRtoMaxNs);
 }
@@ -94,7 +112,7 @@ void LinkDirection::stop_stream(uint64_t owner, TimeNs now, TimeNs rtt_ns) {
 
 void LinkDirection::reset(TimeNs now) {
   busy_until_ns_ = std::max(busy_until_ns_, now);
-  last_delivery_ns_ = now;
+  last_delivery_ns_ = last_wire_delivery_ns_ = now;
   est_.clear();
   queue_departures_.clear();
 }
@@ -122,11 +140,51 @@ void LinkDirection::note_handover(TimeNs now, uint64_t packets) {
   last_handover_ns_ = now;
 }
 
+TimeNs LinkDirection::ack_spacing_ns(TimeNs now) const {
+  if (reverse_ == nullptr) return 0;
+  TimeNs data_ns = 0;
+  if (reverse_->streaming()) {
+    data_ns = reverse_->stream_period_ns_;
+  } else if (reverse_->mean_spacing_ns_ > 0 && reverse_->last_handover_ns_ != INT64_MIN &&
+             std::llabs(now - reverse_->last_handover_ns_) < kAckActiveNs) {
+    data_ns = static_cast<TimeNs>(reverse_->mean_spacing_ns_);
+  }
+  if (data_ns <= 0) return 0;
+  // One ACK per two data packets, or per delayed-ACK timer (RFC 1122 §4.2.3.2).
+  return std::max(data_ns, std::min(kDelayedAckNs, 2 * data_ns));
+}
+
+TimeNs LinkDirection::packet_spacing_ns() const {
+  const double data = mean_spacing_ns_;
+  const auto ack = static_cast<double>(ack_spacing_now_);
+  if (data <= 0 || ack <= 0) return static_cast<TimeNs>(std::max(data, ack));
+  return static_cast<TimeNs>(1.0 / (1.0 / data + 1.0 / ack));
+}
+
+void LinkDirection::step_chain_for_acks(agents::Rng& rng, TimeNs now) {
+  if (!profile_->has_loss() || ack_spacing_now_ <= 0 || last_handover_ns_ == INT64_MIN ||
+      now <= last_handover_ns_) {
+    return;
+  }
+  const auto acks = static_cast<uint64_t>((now - last_handover_ns_) / ack_spacing_now_);
+  if (acks > 0) bad_ = rng.bernoulli(ge_bad_after(profile_->loss(), bad_, acks));
+}
+
+TimeNs LinkDirection::acks_delivered_by_ns(agents::Rng& rng, TimeNs now) const {
+  TimeNs latest = 0;
+  for (int k = 1; k <= kMaxAckLookback && k * ack_spacing_now_ <= kAckLookbackNs; ++k) {
+    latest = std::max(latest, now - k * ack_spacing_now_ + draw_delay_ns(rng));
+  }
+  return latest;
+}
+
 TimeNs LinkDirection::transmit_one(TimeNs now, size_t bytes, TimeNs rtt_ns) {
-  if (!est_.has_sample()) est_.sample(rtt_ns);  // the handshake's round trip
+  if (!est_.has_sample()) est_.sample(now, rtt_ns);  // the handshake's round trip
   const uint64_t packets = std::max<uint64_t>(1, (bytes + kMssBytes - 1) / kMssBytes);
-  note_handover(now, packets);
   agents::Rng rng = frame_rng(frame_index_);
+  ack_spacing_now_ = ack_spacing_ns(now);
+  step_chain_for_acks(rng, now);
+  note_handover(now, packets);
   FrameDecision d{frame_index_++, static_cast<uint32_t>(bytes), draw_delay_ns(rng), 0, 0, 0};
   TimeNs cursor = std::max(now, busy_until_ns_);
   size_t left = bytes;
@@ -152,9 +210,15 @@ TimeNs LinkDirection::transmit_one(TimeNs now, size_t bytes, TimeNs rtt_ns) {
     }
   }
   busy_until_ns_ = cursor;
-  // Karn's rule: only a frame nothing of which was retransmitted is a sample.
-  if (d.repair_ns == 0) est_.sample(cursor - now + 2 * d.delay_ns);
-  const TimeNs arrival = std::max(cursor + d.delay_ns + d.repair_ns, last_delivery_ns_);
+  // Its packets arrive in order behind earlier packets and ACKs in flight.
+  TimeNs wire = std::max(cursor + d.delay_ns, last_wire_delivery_ns_);
+  if (ack_spacing_now_ > 0) wire = std::max(wire, acks_delivered_by_ns(rng, now));
+  last_wire_delivery_ns_ = wire;
+  // Karn's rule: only a frame nothing of which was retransmitted is a
+  // sample; its ACK comes back with a one-way delay of its own.
+  const TimeNs ack_delay_ns = draw_delay_ns(rng);
+  if (d.repair_ns == 0) est_.sample(wire, wire - now + ack_delay_ns);
+  const TimeNs arrival = std::max(wire + d.repair_ns, last_delivery_ns_);
   // Invariant: in-order delivery, never before the frame was handed over.
   CELLSIM_ASSERT(arrival >= last_delivery_ns_ && arrival >= now);
   last_delivery_ns_ = arrival;
@@ -203,19 +267,26 @@ bool LinkDirection::draw_loss(agents::Rng& rng, bool* bad, uint64_t steps) const
 // passed since it was sent; with kDupThresh later packets acknowledged the
 // window is 0 (Linux's tcp_rack_reo_wnd with no reordering seen).
 TimeNs LinkDirection::rack_detect_ns(agents::Rng& rng, bool bad, uint64_t later_in_frame,
-                                     TimeNs rto_ns) const {
+                                     double phase, TimeNs rto_ns) const {
   constexpr int kDupThresh = 3;
   const TimeNs srtt = est_.srtt_ns();
   const TimeNs spacing = static_cast<TimeNs>(mean_spacing_ns_);
+  // The chain steps for the ACKs between two later data packets too.
+  const TimeNs chain_spacing = packet_spacing_ns();
+  const uint64_t steps =
+      chain_spacing > 0 ? std::max<uint64_t>(1, spacing / chain_spacing) : 1;
   TimeNs detect = -1;
   int acked = 0;
   for (uint64_t i = 0; i < kMaxProbePackets; ++i) {
     // The rest of the frame follows at once, then the direction's traffic.
     if (i >= later_in_frame && spacing <= 0) break;
     const TimeNs offset =
-        i < later_in_frame ? 0 : static_cast<TimeNs>(i - later_in_frame + 1) * spacing;
+        i < later_in_frame
+            ? 0
+            : static_cast<TimeNs>((static_cast<double>(i - later_in_frame) + phase) *
+                                  static_cast<double>(spacing));
     if (offset + srtt >= rto_ns || (detect >= 0 && offset + srtt >= detect)) break;
-    if (draw_loss(rng, &bad, 1)) continue;
+    if (draw_loss(rng, &bad, i < later_in_frame ? 1 : steps)) continue;
     ++acked;
     const TimeNs at =
         acked >= kDupThresh ? offset + srtt : std::max(offset + srtt, srtt + srtt / 4);
@@ -235,6 +306,7 @@ TimeNs LinkDirection::probe_timeout_ns(bool others_in_flight) const {
 
 TimeNs LinkDirection::repair_ns(agents::Rng& rng, uint64_t later_in_frame, bool multi_packet) {
   const TimeNs spacing = static_cast<TimeNs>(mean_spacing_ns_);
+  const TimeNs chain_spacing = packet_spacing_ns();  // ACKs step the chain too
   // Packets sent within a round trip before this one are still in flight.
   const bool others_in_flight = multi_packet || (spacing > 0 && spacing < est_.srtt_ns());
   TimeNs rto = est_.rto_ns(), t = 0;
@@ -242,15 +314,24 @@ TimeNs LinkDirection::repair_ns(agents::Rng& rng, uint64_t later_in_frame, bool 
   for (int attempt = 0; attempt < kMaxRetransmissions; ++attempt) {
     // The packets after this (re)transmission: the rest of the frame at
     // once (first attempt), then the direction's traffic at its spacing.
-    const TimeNs rack = rack_detect_ns(rng, bad, attempt == 0 ? later_in_frame : 0, rto);
+    const TimeNs deadline = attempt == 0 ? std::min(probe_timeout_ns(others_in_flight), rto) : rto;
+    // The direction's next packet after this attempt: a spacing after the
+    // lost packet; after a retransmission (sent at any point of the
+    // traffic's period), a uniform part of one. (Measured against the
+    // kernel with cellsim linkcheck and validate: closer than a Poisson
+    // phase or the exact phase of perfectly periodic traffic.)
+    const double phase = attempt == 0 ? 1.0 : rng.uniform(0, 1);
+    const TimeNs rack =
+        rack_detect_ns(rng, bad, attempt == 0 ? later_in_frame : 0, phase, deadline);
     TimeNs wait;
     if (rack >= 0) {
       wait = rack;
       ++stats_.fast_repairs;
-    } else if (attempt == 0 && probe_timeout_ns(others_in_flight) < rto) {
-      // The tail loss probe: only in the open state, before any recovery or
-      // timeout (Linux's tcp_schedule_loss_probe).
-      wait = probe_timeout_ns(others_in_flight);
+    } else if (attempt == 0) {
+      // The tail loss probe, clamped to the RTO: only in the open state,
+      // before any recovery or timeout (Linux's tcp_schedule_loss_probe);
+      // the retransmission timer restarts from it, not backed off.
+      wait = std::min(probe_timeout_ns(others_in_flight), rto);
       ++stats_.fast_repairs;
     } else {
       wait = rto;
@@ -259,7 +340,8 @@ TimeNs LinkDirection::repair_ns(agents::Rng& rng, uint64_t later_in_frame, bool 
     }
     t += wait;
     ++stats_.retransmissions;
-    const uint64_t steps = spacing > 0 ? std::max<uint64_t>(1, wait / spacing) : 1;
+    const uint64_t steps =
+        chain_spacing > 0 ? std::max<uint64_t>(1, wait / chain_spacing) : 1;
     if (!draw_loss(rng, &bad, steps)) return t;
   }
   ++stats_.given_up;

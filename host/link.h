@@ -30,23 +30,36 @@
 //     min_RTT/4), the third at gap + SRTT (reo_wnd 0 once dupthresh packets
 //     are acknowledged, as Linux's tcp_rack_reo_wnd); if none does before
 //     the RTO, the tail loss probe fires after PTO = 2·SRTT + 2 ms, or +
-//     rto_min when nothing else is in flight (RFC 8985 §7.2; Linux's
-//     tcp_schedule_loss_probe), once, when that is sooner than the RTO;
-//     otherwise the retransmission timer fires. Each expiry doubles the RTO
-//     (RFC 6298 §5.5), up to kRtoMaxNs.
-//   * RTO (RFC 6298 §2 with Linux's constants, net/ipv4/tcp_input.c):
-//     SRTT and RTTVAR from one sample per frame not retransmitted (Karn's
-//     rule), RTO = SRTT + max(4·RTTVAR, rto_min_ms) (Linux floors the
-//     variance term at TCP_RTO_MIN = 200 ms rather than RTO at 1 s), at most
-//     kRtoMaxNs; a new connection's first sample is its handshake (the base
-//     round trip passed in). A sample is the frame's queueing, serialisation
-//     and one-way delay, plus the same delay back for its acknowledgement.
+//     rto_min when nothing else is in flight, clamped to the RTO (RFC 8985
+//     §7.2; Linux's tcp_schedule_loss_probe), once, before any timeout;
+//     then the retransmission timer, one RTO after the probe. Each timer
+//     expiry doubles the RTO (RFC 6298 §5.5), up to kRtoMaxNs: r losses of
+//     a lone packet cost RTO × 2^(r−1).
+//   * RTO as Linux computes it (RtoEstimator: RFC 6298 §2 with Linux's
+//     slow-decaying variance, net/ipv4/tcp_input.c), from one sample per
+//     frame not retransmitted (Karn's rule); a new connection's first
+//     sample is its handshake (the base round trip passed in). A sample is
+//     the frame's queueing, serialisation and one-way delay as its packets
+//     arrive (held back only by earlier packets, not by repairs), plus a
+//     one-way delay of its own for the acknowledgement.
 //   * A drop-tail queue in front of the bottleneck, of queue_limit_packets
 //     packets and queue_limit_bytes bytes (0: kDefaultQueueLimit*): a packet
 //     arriving when the backlog is full is dropped and repaired as a loss —
 //     at most once per SRTT, as a sender whose congestion window halves on
 //     the drop sees it (RFC 5681 §3.2); the rest of the backlog waits in the
 //     sender's buffer, so delivery is still backlog-bound.
+//   * Acknowledgements: a direction also carries the ACKs of its reverse
+//     direction's data (set_reverse()): one per two data packets or per
+//     delayed-ACK timer (Linux's TCP_DELACK_MIN, 40 ms), whichever comes
+//     first, while the reverse carries data (its stream, or frames in the
+//     last kAckActiveNs). They are packets of the direction like any other:
+//     they step the Gilbert–Elliott chain (between two data packets, and
+//     between a loss and its retry, so a burst on a direction with little
+//     data of its own no longer compounds its retries), and, delivered in
+//     order with their own one-way delays, they hold back the data behind
+//     them (the ACKs of the last kAckLookbackNs are drawn per frame).
+//     Measured with `cellsim linkcheck`: receivers send about one segment
+//     per 1.8 data segments of a 50 frame/s stream.
 //   * Handshakes: a SYN or SYN-ACK lost waits the initial RTO of 1 s,
 //     doubling (RFC 6298 §5.7, Linux's TCP_TIMEOUT_INIT);
 //     handshake_packet_ns().
@@ -104,29 +117,48 @@ inline constexpr size_t kMaxTrackedQueuePackets = 1 << 16;
 // Frames of a stream caught up at once; a longer gap skips the excess (a
 // stream is meant to be stopped within minutes).
 inline constexpr uint64_t kMaxStreamCatchUpFrames = 1'000'000;
+// The ACKs a direction carries (see the header): Linux's delayed-ACK
+// minimum; how long after the reverse's last data it still carries ACKs;
+// how far back, and for how many ACKs at most, a frame looks for ACKs still
+// in flight ahead of it.
+inline constexpr TimeNs kDelayedAckNs = 40'000'000;
+inline constexpr TimeNs kAckActiveNs = 1'000'000'000;
+inline constexpr TimeNs kAckLookbackNs = 500'000'000;
+inline constexpr int kMaxAckLookback = 16;
 // LinkDirection::stop_stream() with this owner stops whoever's stream it is.
 inline constexpr uint64_t kStreamOwnerAny = UINT64_MAX;
 
-// The sender's retransmission timeout: RFC 6298 §2 with Linux's floor.
-// Invariant: rto_ns() in [min(kRtoInitialNs, ...), kRtoMaxNs].
+// The sender's retransmission timeout as Linux computes it
+// (net/ipv4/tcp_input.c, tcp_rtt_estimator and __tcp_set_rto; RFC 6298 §2
+// with Linux's changes): SRTT moves 1/8 towards each sample; MDEV (kept as
+// 4 × the mean deviation) moves 1/4 towards 4·|error|, but only 1/32 when
+// the sample is below SRTT; RTTVAR is the largest MDEV of the current
+// round trip, floored at rto_min, and decays a quarter of the way towards
+// that maximum once per round trip; RTO = SRTT + RTTVAR, at most
+// kRtoMaxNs. The first sample sets SRTT = R, MDEV = 2R.
+// Invariant: rto_ns() in [srtt + rto_min, kRtoMaxNs] once sampled.
 class RtoEstimator {
  public:
   explicit RtoEstimator(TimeNs rto_min_ns) : rto_min_ns_(rto_min_ns) {}
   bool has_sample() const { return has_sample_; }
   void clear() { has_sample_ = false; }
-  // One round-trip measurement (Karn: never of a retransmitted segment).
-  void sample(TimeNs rtt_ns);
+  // One round-trip measurement taken at `now_ns` (Karn: never of a
+  // retransmitted segment).
+  void sample(TimeNs now_ns, TimeNs rtt_ns);
   TimeNs srtt_ns() const { return has_sample_ ? srtt_ns_ : 0; }
+  TimeNs mdev_ns() const { return has_sample_ ? mdev_ns_ : 0; }
   TimeNs rttvar_ns() const { return has_sample_ ? rttvar_ns_ : 0; }
-  // SRTT + max(4·RTTVAR, rto_min), at most kRtoMaxNs; kRtoInitialNs before
-  // any sample.
+  // SRTT + RTTVAR, at most kRtoMaxNs; kRtoInitialNs before any sample.
   TimeNs rto_ns() const;
 
  private:
   TimeNs rto_min_ns_;
   bool has_sample_ = false;
   TimeNs srtt_ns_ = 0;
+  TimeNs mdev_ns_ = 0;
+  TimeNs mdev_max_ns_ = 0;
   TimeNs rttvar_ns_ = 0;
+  TimeNs round_end_ns_ = 0;  // when the current round trip's window closes
 };
 
 // P(the chain is bad n packets on | bad now), for the n-step transition.
@@ -197,6 +229,13 @@ class LinkDirection {
   bool streaming() const { return stream_next_ns_ != kNoStream; }
   uint64_t stream_frames() const { return stream_frames_; }
 
+  // The connection's other direction, whose data this one acknowledges
+  // (null: none). REQUIRES: outlives this object.
+  void set_reverse(const LinkDirection* reverse) { reverse_ = reverse; }
+  // The spacing of the ACKs this direction carries at `now` for its
+  // reverse's data; 0 when it carries none.
+  TimeNs ack_spacing_ns(TimeNs now) const;
+
   // A new connection: its own RTT estimate and queue; the link stays busy
   // with what it was serialising.
   void reset(TimeNs now);
@@ -236,9 +275,17 @@ class LinkDirection {
   // When a loss is detected by later packets getting through (RACK), ns
   // after the lost one was sent; -1 if not before `rto_ns`. `bad`: the
   // chain's state at the lost packet.
-  TimeNs rack_detect_ns(agents::Rng& rng, bool bad, uint64_t later_in_frame,
+  // `phase`: when the first later packet of the direction's traffic
+  // follows, in mean spacings.
+  TimeNs rack_detect_ns(agents::Rng& rng, bool bad, uint64_t later_in_frame, double phase,
                         TimeNs rto_ns) const;
   bool draw_loss(agents::Rng& rng, bool* bad, uint64_t steps) const;
+  // Steps the committed chain for the ACKs sent since the last handover.
+  void step_chain_for_acks(agents::Rng& rng, TimeNs now);
+  // The latest delivery of the ACKs sent in the kAckLookbackNs before `now`.
+  TimeNs acks_delivered_by_ns(agents::Rng& rng, TimeNs now) const;
+  // The mean gap between packets of any kind (data and ACKs); 0: unknown.
+  TimeNs packet_spacing_ns() const;
 
   const v1::NetworkProfile* profile_;
   double ns_per_byte_;
@@ -251,9 +298,12 @@ class LinkDirection {
   std::deque<TimeNs> queue_departures_;  // bounded by kMaxTrackedQueuePackets
   TimeNs last_queue_drop_ns_ = INT64_MIN / 2;
   TimeNs last_handover_ns_ = INT64_MIN;
-  double mean_spacing_ns_ = 0;  // EWMA of the gap between packets; 0: unknown
+  double mean_spacing_ns_ = 0;  // EWMA of the gap between data packets; 0: unknown
+  const LinkDirection* reverse_ = nullptr;
+  TimeNs ack_spacing_now_ = 0;  // ack_spacing_ns() at the frame being sent
   TimeNs busy_until_ns_ = 0;
-  TimeNs last_delivery_ns_ = 0;
+  TimeNs last_delivery_ns_ = 0;       // the last frame's, repairs included
+  TimeNs last_wire_delivery_ns_ = 0;  // its packets', repairs left out
   TimeNs last_repair_ns_ = 0;
   bool bad_ = false;
   uint64_t bytes_ = 0;

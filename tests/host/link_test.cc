@@ -98,24 +98,43 @@ v1::NetworkProfile independent_loss(double p_loss) {
   return p;
 }
 
-// Shows RFC 6298's estimator with Linux's floor, against hand-computed
-// values: the first sample sets SRTT = R, RTTVAR = R/2; later ones move
-// them by 1/8 and 1/4; RTO = SRTT + max(4·RTTVAR, rto_min), capped.
-TEST(LinkTest, RtoEstimatorFollowsRfc6298WithLinuxFloor) {
-  RtoEstimator e(200 * kNsPerMs);
+// Shows Linux's estimator (tcp_rtt_estimator, __tcp_set_rto) against
+// hand-computed values: the first sample sets SRTT = R, MDEV = 2R, RTTVAR
+// = max(MDEV, rto_min); a rise moves MDEV 1/4 towards 4·|error| and RTTVAR
+// follows at once; a fall moves MDEV by 1/32 only; once per round trip
+// RTTVAR decays a quarter of the way to the round's largest MDEV (at least
+// rto_min). RTO = SRTT + RTTVAR, capped.
+TEST(LinkTest, RtoEstimatorFollowsLinux) {
+  constexpr TimeNs kMs = kNsPerMs;
+  RtoEstimator e(200 * kMs);
   EXPECT_EQ(e.rto_ns(), kRtoInitialNs);
-  e.sample(100 * kNsPerMs);
-  EXPECT_EQ(e.srtt_ns(), 100 * kNsPerMs);
-  EXPECT_EQ(e.rttvar_ns(), 50 * kNsPerMs);
-  EXPECT_EQ(e.rto_ns(), 300 * kNsPerMs);  // 100 + max(200, 200)
-  e.sample(300 * kNsPerMs);
-  EXPECT_EQ(e.rttvar_ns(), (3 * 50 + 200) * kNsPerMs / 4);  // 87.5 ms
-  EXPECT_EQ(e.srtt_ns(), (7 * 100 + 300) * kNsPerMs / 8);   // 125 ms
-  EXPECT_EQ(e.rto_ns(), 125 * kNsPerMs + 350 * kNsPerMs);   // 4·RTTVAR above the floor
-  for (int i = 0; i < 200; ++i) e.sample(600 * kNsPerMs);    // steady: RTTVAR → 0
-  EXPECT_NEAR(double(e.rto_ns()), double(800 * kNsPerMs), 1e6);  // 600 + the 200 ms floor
-  RtoEstimator huge(200 * kNsPerMs);
-  huge.sample(500 * kNsPerS);
+  e.sample(0, 100 * kMs);
+  EXPECT_EQ(e.srtt_ns(), 100 * kMs);
+  EXPECT_EQ(e.mdev_ns(), 200 * kMs);
+  EXPECT_EQ(e.rttvar_ns(), 200 * kMs);
+  EXPECT_EQ(e.rto_ns(), 300 * kMs);  // 3 R, as Linux after the handshake
+  // A rise within the first round trip (which ends at 100 ms): error 200,
+  // MDEV += 200 − 200/4, to 350; SRTT = 100 + 200/8 = 125; RTTVAR = 350.
+  e.sample(50 * kMs, 300 * kMs);
+  EXPECT_EQ(e.srtt_ns(), 125 * kMs);
+  EXPECT_EQ(e.mdev_ns(), 350 * kMs);
+  EXPECT_EQ(e.rttvar_ns(), 350 * kMs);
+  EXPECT_EQ(e.rto_ns(), 475 * kMs);
+  // A fall after the round ended: error −25, 25 − 350/4 < 0, so MDEV falls
+  // by 62.5 to 287.5 (the full gain: |error| below MDEV/4); the round's max
+  // MDEV (350) is not below RTTVAR, so no decay; the window restarts.
+  e.sample(200 * kMs, 100 * kMs);
+  EXPECT_EQ(e.srtt_ns(), 125 * kMs - 25 * kMs / 8);
+  EXPECT_EQ(e.mdev_ns(), 350 * kMs - (350 * kMs / 4 - 25 * kMs));  // 287.5 ms
+  EXPECT_EQ(e.rttvar_ns(), 350 * kMs);
+  // Steady samples: MDEV → 0, RTTVAR decays per round trip to the floor.
+  TimeNs t = 200 * kMs;
+  for (int i = 0; i < 400; ++i) e.sample(t += 200 * kMs, 600 * kMs);
+  EXPECT_NEAR(double(e.srtt_ns()), double(600 * kMs), 1e6);
+  EXPECT_NEAR(double(e.rttvar_ns()), double(200 * kMs), 1e3);
+  EXPECT_NEAR(double(e.rto_ns()), double(800 * kMs), 1e6);  // 600 + the 200 ms floor
+  RtoEstimator huge(200 * kMs);
+  huge.sample(0, 500 * kNsPerS);
   EXPECT_EQ(huge.rto_ns(), kRtoMaxNs);
 }
 
@@ -135,30 +154,44 @@ TEST(LinkTest, GilbertElliottNStepTransition) {
 }
 
 // Shows that with independent loss p and nothing else in flight (one
-// 100-byte frame every 100 s) a loss waits out the RTO ladder: r losses of
-// one packet cost RTO × (2^r − 1), RTO = SRTT + 200 ms = 400 ms here, and
-// r is geometric: P(r) = p^r (1 − p).
+// 100-byte frame every 100 s) a loss waits out the RTO ladder: the tail
+// loss probe clamped to the RTO (PTO = 2·SRTT + 200 ms = 600 ms is later),
+// then the timer one RTO after it, then doubling: r losses of one packet
+// cost RTO × 2^(r−1), RTO = SRTT + 200 ms = 400 ms here, and r is
+// geometric: P(r) = p^r (1 − p).
 TEST(LinkTest, LoneLossesFollowTheRtoLadder) {
   constexpr double kP = 0.2;
   const v1::NetworkProfile p = independent_loss(kP);
   LinkDirection link(&p, 0, agents::Rng(5, agents::StreamKind::kLinkUp, 1));
-  constexpr int kWarmUp = 20, kN = 40000;
+  constexpr int kWarmUp = 120, kN = 40000;
+  int off_ladder = 0;
   std::vector<int> by_r(kMaxRetransmissions + 1);
   for (int k = 0; k < kWarmUp + kN; ++k) {
     const TimeNs sent = TimeNs{k} * 100 * kNsPerS;
     const TimeNs extra = link.transmit(sent, 100, 200 * kNsPerMs) - sent - 100 * kNsPerMs;
-    if (k < kWarmUp) continue;  // RTTVAR decays from the handshake's R/2
-    const int64_t units = extra / (400 * kNsPerMs);
-    ASSERT_EQ(extra % (400 * kNsPerMs), 0) << "whole RTOs, frame " << k << ": " << extra;
-    ASSERT_EQ(units & (units + 1), 0) << "doubling RTOs, frame " << k;
-    ++by_r[static_cast<size_t>(std::log2(double(units + 1)))];
+    if (k < kWarmUp) continue;  // RTTVAR decays from the handshake's 2R
+    // Whole RTOs, but for RTTVAR's integer decay (it stops within 3 ns of
+    // the floor, as Linux's within 3 µs). A retry's RACK detection by the
+    // next frame (the model takes the traffic's phase after a retry as
+    // uniform: within (RTO − SRTT) / 100 s, 0.2% of retries) is off it.
+    const int64_t units = (extra + 1000) / (400 * kNsPerMs);
+    if (std::llabs(extra - units * 400 * kNsPerMs) > 10 * (units + 1) ||
+        (units & (units - 1)) != 0) {
+      ++off_ladder;
+      continue;
+    }
+    ++by_r[units == 0 ? 0 : 1 + static_cast<size_t>(std::log2(double(units)))];
   }
+  EXPECT_LT(off_ladder, kN * kP * kP * 0.02) << "retries detected by the next frame";
   for (int r = 0; r <= 3; ++r) {
     const double expected = std::pow(kP, r) * (1 - kP) * kN;
     // Within 4 binomial standard deviations.
     EXPECT_NEAR(by_r[r], expected, 4 * std::sqrt(expected)) << "r = " << r;
   }
-  EXPECT_EQ(link.stats().fast_repairs, 0u);
+  // One probe per lost frame; later attempts are timer expiries (but for
+  // the off-ladder few).
+  EXPECT_GE(link.stats().fast_repairs, link.stats().lost_packets);
+  EXPECT_LE(link.stats().fast_repairs, link.stats().lost_packets + uint64_t(off_ladder));
 }
 
 // Shows that with a steady stream behind the lost packet (a frame every
