@@ -56,6 +56,8 @@ void add_linkcheck_flags(Flags& f, LinkCheckArgs* a) {
         "a heartbeat up every M ms, echoed (default 1000)");
   f.flag("--media-up", &a->o.media_up,
          "the member speaks: media and announcements go up, member to server");
+  f.flag("--outages", &a->o.outages,
+         "apply the profiles' outage processes on both sides (the same windows)");
   f.flag("--model-only", &a->model_only, "run the model's side only (no privileges needed)");
   f.footer("exit: 0 done, 1 the kernel side failed, 2 bad input (or packet mode unavailable),\n"
            "      130 interrupted.");

@@ -25,22 +25,32 @@ HostMember::HostMember(const v1::NetworkProfile* p, uint64_t seed, uint64_t memb
 }
 
 TimeNs HostMember::after_outages(TimeNs now_ns, TimeNs at_ns, const LinkDirection* dir) {
+  // The link drops what enters it while it is down (as the packet emulator
+  // does): a frame sent before an outage is on its way, whatever holds
+  // back its delivery.
   const auto w = outages.next_window(now_ns);
-  if (w.start >= at_ns) return at_ns;
+  if (!(w.start <= now_ns && now_ns < w.end)) return at_ns;
   if (dir == nullptr) {
     const TimeNs rto_min_ns = static_cast<TimeNs>(profile_spec->rto_min_ms() * 1e6);
     return std::max(at_ns, w.end + std::max(rto_min_ns, rtt_ns));
   }
   // The frame sent at now_ns is lost in the outage; the sender retries on
   // its backoff ladder (now + RTO, + 2·RTO, ...) and the first retry after
-  // the outage gets through, then takes the frame's usual transit.
+  // the outage gets through, then takes the frame's usual transit — or,
+  // sooner, the direction's traffic after the outage reveals the loss
+  // (RACK: the first packet sent after it is acknowledged a round trip on).
   TimeNs rto = dir->rto_ns(), retry = now_ns;
   for (int i = 0; i < kMaxRetransmissions && retry < w.end; ++i) {
     retry += rto;
     rto = std::min(2 * rto, kRtoMaxNs);
   }
   if (retry < w.end) retry = w.end + rto;
-  return std::max(at_ns, retry + (at_ns - now_ns));
+  const TimeNs spacing = dir->traffic_spacing_ns();
+  if (spacing > 0) retry = std::min(retry, w.end + spacing + dir->estimator().srtt_ns());
+  // The retry's own transit: the frame's, less what held it back behind
+  // earlier frames' repairs (which the retry does not wait for again).
+  const TimeNs transit = std::clamp<TimeNs>(dir->last_wire_delivery_ns() - now_ns, 0, at_ns - now_ns);
+  return std::max(at_ns, retry + transit);
 }
 
 TimeNs handshake_ns(HostMember& mb) {

@@ -68,10 +68,13 @@ struct HostMember {
   HostMember& operator=(const HostMember&) = delete;
 
   // When what the link would deliver at `at_ns` (sent at `now_ns`) really
-  // arrives: a stream stalls through an outage. With the direction `dir`,
-  // what would arrive during it is retransmitted on `dir`'s RTO backoff
-  // ladder from now_ns and arrives after the first retry past the outage
-  // (host/link.h); without, one max(rto_min, base RTT) after it ends.
+  // arrives: a frame sent while the link is down (the link drops what
+  // enters it during an outage, as the packet emulator does) is, with the
+  // direction `dir`, retransmitted on `dir`'s RTO backoff ladder from
+  // now_ns and arrives after the first retry past the outage, or a round
+  // trip after the direction's next packet past it (RACK), whichever is
+  // sooner (host/link.h); without `dir`, one max(rto_min, base RTT) after
+  // the outage ends. A frame sent before an outage is not affected.
   TimeNs after_outages(TimeNs now_ns, TimeNs at_ns, const LinkDirection* dir = nullptr);
 
   std::unique_ptr<agents::Agent> agent;

@@ -227,6 +227,11 @@ class LinkDirection {
                     TimeNs rtt_ns);
   void stop_stream(uint64_t owner, TimeNs now, TimeNs rtt_ns);
   bool streaming() const { return stream_next_ns_ != kNoStream; }
+  // The gap between this direction's data packets: its stream's period
+  // while it streams, else the mean gap; 0 when unknown.
+  TimeNs traffic_spacing_ns() const {
+    return streaming() ? stream_period_ns_ : static_cast<TimeNs>(mean_spacing_ns_);
+  }
   uint64_t stream_frames() const { return stream_frames_; }
 
   // The connection's other direction, whose data this one acknowledges
@@ -246,6 +251,8 @@ class LinkDirection {
   // The sender's RTO now (outages use it for their backoff ladder).
   TimeNs rto_ns() const { return est_.rto_ns(); }
   const RtoEstimator& estimator() const { return est_; }
+  // When the last frame's packets arrived, repairs left out (its transit).
+  TimeNs last_wire_delivery_ns() const { return last_wire_delivery_ns_; }
   // The repair delay of the last frame transmitted (0: none lost).
   TimeNs last_repair_ns() const { return last_repair_ns_; }
   uint64_t bytes() const { return bytes_; }

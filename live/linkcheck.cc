@@ -23,6 +23,7 @@
 #include <sstream>
 
 #include "agents/rng.h"
+#include "host/host_core.h"
 #include "host/link.h"
 #include "netem/netns.h"
 #include "netem/tun_bridge.h"
@@ -89,14 +90,22 @@ LinkCheckSeries* series_of(LinkCheckSide* s, Kind k) {
 
 // --- The model ---------------------------------------------------------------
 
-void model_connection(const LinkCheckOptions& o, const v1::NetworkProfile& p, uint32_t conn,
-                      LinkCheckSide* side) {
-  host::LinkDirection up(&p, p.bandwidth_up_kbps(),
-                         agents::Rng(o.seed, agents::StreamKind::kLinkUp, conn));
-  host::LinkDirection down(&p, p.bandwidth_down_kbps(),
-                           agents::Rng(o.seed, agents::StreamKind::kLinkDown, conn));
-  up.set_reverse(&down);
-  down.set_reverse(&up);
+void model_connection(const LinkCheckOptions& o, const v1::NetworkProfile& profile,
+                      uint32_t conn, TimeNs outage_origin_ns, LinkCheckSide* side) {
+  v1::NetworkProfile p = profile;
+  if (!o.outages) p.clear_outages();
+  // A host's member: both directions (each the other's reverse) and the
+  // outage schedule, seeded as the emulator's member `conn`.
+  host::HostMember mb(&p, o.seed, conn, outage_origin_ns);
+  host::LinkDirection& up = mb.up;
+  host::LinkDirection& down = mb.down;
+  // As the simulator sends: the link's delivery, then the outages' stall.
+  auto send = [&mb](host::LinkDirection& dir, TimeNs now, uint32_t bytes, TimeNs rtt) {
+    TimeNs at = dir.transmit(now, bytes, rtt);
+    at = mb.after_outages(now, at, &dir);
+    dir.stall_until(at);
+    return at;
+  };
   const TimeNs rtt = static_cast<TimeNs>(2e6 * p.base_one_way_ms());
   const TimeNs last_ns = static_cast<TimeNs>((o.duration_s + o.drain_s) * 1e9);
   // Both directions in time order (each carries the other's ACKs); a
@@ -121,11 +130,11 @@ void model_connection(const LinkCheckOptions& o, const v1::NetworkProfile& p, ui
       continue;
     }
     if (e.kind == kHeartbeat) {
-      events.push({up.transmit(e.at_ns, frame_bytes(o, kHeartbeat), rtt), e.sent_ns, kEcho, made++});
+      events.push({send(up, e.at_ns, frame_bytes(o, kHeartbeat), rtt), e.sent_ns, kEcho, made++});
       continue;
     }
     host::LinkDirection& dir = o.media_up && e.kind != kEcho ? up : down;
-    const TimeNs arrival = dir.transmit(e.at_ns, frame_bytes(o, e.kind), rtt);
+    const TimeNs arrival = send(dir, e.at_ns, frame_bytes(o, e.kind), rtt);
     if (arrival >= last_ns) {
       ++s->lost;
     } else {
@@ -179,6 +188,8 @@ class KernelRun {
   KernelRun(const LinkCheckOptions& o, LinkCheckResult* out) : o_(o), out_(out) {}
 
   bool run(std::string* error, const std::function<bool(const std::string&)>& progress);
+  // The bridge's time 0 on the schedule's clock (negative: before it).
+  TimeNs outage_origin_ns() const { return origin_ns_ - t0_ns_; }
 
  private:
   uint32_t conns() const { return static_cast<uint32_t>(members_.size()); }
@@ -199,6 +210,7 @@ class KernelRun {
   End listener_;
   std::vector<End> agents_, servers_;  // [conn]
   TimeNs t0_ns_ = 0;
+  TimeNs origin_ns_ = 0;  // the bridge's time 0 (its outage processes start)
   std::vector<std::array<uint64_t, 4>> sent_;  // [conn][kind]
 };
 
@@ -206,7 +218,7 @@ bool KernelRun::setup(std::string* error) {
   netem::BridgeConfig config;
   for (const v1::NetworkProfile* p : o_.profiles) {
     profiles_.push_back(*p);
-    profiles_.back().clear_outages();
+    if (!o_.outages) profiles_.back().clear_outages();
   }
   for (size_t p = 0; p < o_.profiles.size(); ++p) {
     for (uint32_t c = 0; c < o_.connections; ++c) {
@@ -216,6 +228,10 @@ bool KernelRun::setup(std::string* error) {
   }
   config.seed = o_.seed;
   config.tag = "lc";
+  config.origin = std::chrono::steady_clock::now();
+  origin_ns_ = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                   config.origin.time_since_epoch())
+                   .count();
   bridge_ = netem::TunBridge::create(config, error);
   if (!bridge_) return false;
   agents_ = std::vector<End>(conns());
@@ -471,12 +487,14 @@ double LinkCheckSeries::quantile_ms(double q) const {
   return v[k];
 }
 
-void run_linkcheck_model(const LinkCheckOptions& o, LinkCheckResult* out) {
+void run_linkcheck_model(const LinkCheckOptions& o, LinkCheckResult* out,
+                         int64_t outage_origin_ns) {
   init_result(o, out);
   for (size_t p = 0; p < o.profiles.size(); ++p) {
+    out->profiles[p].model = LinkCheckSide{};
     for (uint32_t c = 0; c < o.connections; ++c) {
       const uint32_t conn = static_cast<uint32_t>(p * o.connections + c);
-      model_connection(o, *o.profiles[p], conn, &out->profiles[p].model);
+      model_connection(o, *o.profiles[p], conn, outage_origin_ns, &out->profiles[p].model);
     }
   }
 }
@@ -488,9 +506,10 @@ bool run_linkcheck(const LinkCheckOptions& o, LinkCheckResult* out, std::string*
   netem::sweep_stale_namespaces();
   init_result(o, out);
   out->congestion_control = read_congestion_control();
-  run_linkcheck_model(o, out);
   KernelRun k(o, out);
-  return k.run(error, progress);
+  if (!k.run(error, progress)) return false;
+  run_linkcheck_model(o, out, k.outage_origin_ns());
+  return true;
 }
 
 std::string format_linkcheck(const LinkCheckResult& r) {

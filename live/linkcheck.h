@@ -13,9 +13,10 @@
 // (the kernel's TCP_INFO: segments, retransmissions, cwnd; the model's
 // LinkStats). A mismatch here is the link model's, not the meeting's.
 //
-// The profiles' outage processes are left out on both sides: this checks
-// TCP over the lossy link; outages are the hosts' (the meeting-level
-// validation checks them).
+// The profiles' outage processes are left out on both sides unless
+// `outages` is set; then both sides have the same windows (the emulator's
+// and the hosts' schedules draw alike, host/link.h and netem/), and the
+// model applies them as the simulator does (HostMember::after_outages).
 //
 // Both sides see the same schedule (offsets per connection from the seed);
 // the random draws differ (the emulator's and the model's streams), so the
@@ -60,6 +61,7 @@ struct LinkCheckOptions {
   // The member speaks: media frames and probes go up (member → server)
   // instead of down; heartbeats as ever.
   bool media_up = false;
+  bool outages = false;
 };
 
 // One metric of one profile on one side.
@@ -103,7 +105,10 @@ bool run_linkcheck(const LinkCheckOptions& options, LinkCheckResult* out, std::s
                    const std::function<bool(const std::string&)>& progress = {});
 
 // The model's side only (no privileges; tests and the CLI use it).
-void run_linkcheck_model(const LinkCheckOptions& options, LinkCheckResult* out);
+// `outage_origin_ns`: where the outage processes start on the schedule's
+// clock (the kernel side's bridge starts them before the schedule does).
+void run_linkcheck_model(const LinkCheckOptions& options, LinkCheckResult* out,
+                         int64_t outage_origin_ns = 0);
 
 // The comparison as a text table (one row per profile, metric and side).
 std::string format_linkcheck(const LinkCheckResult& r);

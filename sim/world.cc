@@ -435,7 +435,13 @@ void World::outage_begin(uint32_t m, uint32_t epoch) {
     kernel_.schedule_at(kernel_.now() + liveness_ns(), this, kBreak, pack(m, epoch));
     return;
   }
-  // A short outage: the stream stalls (send_up/send_down); check the next one.
+  // A short outage: frames sent during it stall (send_up/send_down); a
+  // stream's packets are lost in it too, and what follows them waits for
+  // their repair (HostMember::after_outages). Then check the next one.
+  const TimeNs now = kernel_.now();
+  for (host::LinkDirection* dir : {&mb.up, &mb.down}) {
+    if (dir->streaming()) dir->stall_until(mb.after_outages(now, now + mb.rtt_ns / 2, dir));
+  }
   const auto next = mb.outages.next_window(w.end);
   if (next.start != OutageSchedule::kNoOutage && next.start < end_ns()) {
     kernel_.schedule_at(next.start, this, kOutageBegin, pack(m, epoch));

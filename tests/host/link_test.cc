@@ -9,6 +9,7 @@
 
 #include "agents/distribution.h"
 #include "agents/agent.h"
+#include "host/host_core.h"
 #include "host/link.h"
 
 namespace cellsim::host {
@@ -348,6 +349,53 @@ TEST(LinkTest, StreamEqualsItsFramesSentOneByOne) {
     EXPECT_TRUE(streamed.streaming());
     streamed.stop_stream(7, next_frame, 0);
     EXPECT_FALSE(streamed.streaming());
+  }
+}
+
+// Shows outages drop what enters the link while it is down, as the packet
+// emulator does: a frame sent just before a 150 ms outage arrives as usual
+// (whatever holds it back); one sent during it is retried past the end —
+// on the RTO ladder (RTO 400 ms here) when the direction is idle, a round
+// trip after the next packet of a stream behind it otherwise — and frames
+// held back behind it do not add their hold-back to its retry.
+TEST(LinkTest, OutagesDropWhatIsSentDuringThem) {
+  v1::Distribution none;
+  none.mutable_constant()->set_value(0);
+  const v1::NetworkProfile p = profile(none);
+  constexpr TimeNs kStart = 10 * kNsPerS, kEnd = kStart + 150 * kNsPerMs;
+  const TimeNs rtt = 200 * kNsPerMs;
+  // Before: unaffected, although it arrives during the outage.
+  HostMember before(&p, 1, 3, 0);
+  before.outages.add_window(kStart, kEnd);
+  TimeNs sent = kStart - 10 * kNsPerMs;
+  TimeNs at = before.up.transmit(sent, 100, rtt);
+  EXPECT_EQ(before.after_outages(sent, at, &before.up), sent + 100 * kNsPerMs);
+  // During, on a direction idle since t = 0 (nothing else in flight): the
+  // RTO after the send (past the end), then the transit.
+  HostMember idle(&p, 1, 1, 0);
+  idle.outages.add_window(kStart, kEnd);
+  idle.up.transmit(0, 100, rtt);
+  sent = kStart + 50 * kNsPerMs;
+  const TimeNs rto = idle.up.rto_ns();
+  at = idle.up.transmit(sent, 100, rtt);
+  EXPECT_EQ(idle.after_outages(sent, at, &idle.up), sent + rto + 100 * kNsPerMs);
+
+  // A stream (a frame every 20 ms) during the outage: each frame is retried
+  // a round trip after the first packet past the end, plus its transit —
+  // the same instant for all of them, not growing with the hold-back.
+  HostMember streaming(&p, 1, 2, 0);
+  streaming.outages.add_window(kStart, kEnd);
+  std::vector<TimeNs> arrivals;
+  for (TimeNs t = kStart - 2 * kNsPerS; t < kEnd + kNsPerS; t += 20 * kNsPerMs) {
+    TimeNs a = streaming.down.transmit(t, 100, rtt);
+    a = streaming.after_outages(t, a, &streaming.down);
+    streaming.down.stall_until(a);
+    if (t >= kStart && t < kEnd) arrivals.push_back(a);
+  }
+  ASSERT_EQ(arrivals.size(), 8u);
+  const TimeNs srtt = streaming.down.estimator().srtt_ns();
+  for (TimeNs a : arrivals) {
+    EXPECT_EQ(a, kEnd + 20 * kNsPerMs + srtt + 100 * kNsPerMs);
   }
 }
 
