@@ -348,4 +348,54 @@ TimeNs LinkDirection::repair_ns(agents::Rng& rng, uint64_t later_in_frame, bool 
   return t;
 }
 
+// --- OutageSchedule ---------------------------------------------------------
+
+void OutageSchedule::draw_next() {
+  const TimeNs up = static_cast<TimeNs>(rng_.exponential(process_->mean_up_s()) * 1e9);
+  const TimeNs down = static_cast<TimeNs>(draw(process_->down_s(), rng_) * 1e9);
+  const Window w{next_from_ns_ + up, next_from_ns_ + up + std::max<TimeNs>(down, 1)};
+  CELLSIM_ASSERT(w.start >= next_from_ns_ && w.end > w.start);
+  CELLSIM_ASSERT(random_.size() < kMaxOutageWindows);
+  random_.push_back(w);
+  next_from_ns_ = w.end;
+}
+
+OutageSchedule::Window OutageSchedule::first_random_after(TimeNs t) {
+  if (!random()) return {kNoOutage, kNoOutage};
+  while (random_.empty() || random_.back().end <= t) draw_next();
+  for (const Window& w : random_) {
+    if (w.end > t) return w;
+  }
+  CELLSIM_ASSERT(false && "a window ending after t was just drawn");
+  return {kNoOutage, kNoOutage};
+}
+
+OutageSchedule::Window OutageSchedule::next_window(TimeNs t) {
+  CELLSIM_ASSERT(latest_query_ns_ == INT64_MIN || t >= latest_query_ns_ - kOutageKeepNs);
+  latest_query_ns_ = std::max(latest_query_ns_, t);
+  while (!random_.empty() && random_.front().end < latest_query_ns_ - kOutageKeepNs) {
+    random_.pop_front();
+  }
+  Window best = first_random_after(t);
+  for (const Window& w : extra_) {
+    if (w.end > t && w.start < best.start) best = w;
+  }
+  // Merge overlapping windows so `end` is when the link is really back.
+  for (bool grew = true; grew && best.start != kNoOutage;) {
+    grew = false;
+    for (const Window& w : extra_) {
+      if (w.start <= best.end && w.end > best.end) {
+        best.end = w.end;
+        grew = true;
+      }
+    }
+    const Window r = first_random_after(best.end - 1);
+    if (r.start != kNoOutage && r.start <= best.end && r.end > best.end) {
+      best.end = r.end;
+      grew = true;
+    }
+  }
+  return best;
+}
+
 }  // namespace cellsim::host

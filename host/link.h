@@ -325,49 +325,36 @@ class LinkDirection {
 
 // The outage windows of one member's link: the profile's on/off process
 // (drawn lazily, in time order) plus any scheduled mass outages.
+//
+// Queries may look ahead (a host asks, during an outage, for the window
+// after it) and come back to the present: the windows drawn are kept until
+// they end kOutageKeepNs before the latest query, so a look-ahead never
+// forgets the window now in force. (An earlier version kept only the
+// latest window: a look-ahead from inside an outage skipped it, and frames
+// sent during it went through.)
+// Invariant: random_ is in time order, disjoint, at most kMaxOutageWindows.
+inline constexpr TimeNs kOutageKeepNs = 3600'000'000'000;
+inline constexpr size_t kMaxOutageWindows = 1 << 16;
+
 class OutageSchedule {
  public:
   // The process starts up at `start_ns` (the run's start).
   OutageSchedule(const v1::OutageProcess* process, agents::Rng rng, TimeNs start_ns)
-      : process_(process), rng_(rng) {
-    draw_next(start_ns);
-  }
+      : process_(process), rng_(rng), next_from_ns_(start_ns) {}
 
   // REQUIRES: windows added before the first query, sorted or not.
   void add_window(TimeNs start, TimeNs end) { extra_.push_back({start, end}); }
 
   // The outage window covering `t` or starting after it, whichever is first:
-  // {start, end}; {kNoOutage, kNoOutage} when none. `t` must not decrease
-  // between calls.
+  // {start, end}, overlapping windows merged; {kNoOutage, kNoOutage} when
+  // none. REQUIRES: t >= the latest query − kOutageKeepNs.
   struct Window {
     TimeNs start;
     TimeNs end;
   };
   static constexpr TimeNs kNoOutage = INT64_MAX;
 
-  Window next_window(TimeNs t) {
-    while (random_.end <= t) draw_next(random_.end);
-    Window best = random_;
-    for (const Window& w : extra_) {
-      if (w.end > t && w.start < best.start) best = w;
-    }
-    // Merge overlapping windows so `end` is when the link is really back.
-    bool grew = true;
-    while (grew) {
-      grew = false;
-      for (const Window& w : extra_) {
-        if (w.start <= best.end && w.end > best.end && w.end > t) {
-          best.end = w.end;
-          grew = true;
-        }
-      }
-      if (random_.start <= best.end && random_.end > best.end) {
-        best.end = random_.end;
-        grew = true;
-      }
-    }
-    return best;
-  }
+  Window next_window(TimeNs t);
 
   // Whether the link is down at `t`, and until when.
   bool down_at(TimeNs t, TimeNs* until) {
@@ -380,20 +367,17 @@ class OutageSchedule {
   }
 
  private:
-  void draw_next(TimeNs from) {
-    if (process_ == nullptr || process_->mean_up_s() <= 0) {
-      random_ = {kNoOutage, kNoOutage};
-      return;
-    }
-    const TimeNs up = static_cast<TimeNs>(rng_.exponential(process_->mean_up_s()) * 1e9);
-    const TimeNs down = static_cast<TimeNs>(draw(process_->down_s(), rng_) * 1e9);
-    random_ = {from + up, from + up + std::max<TimeNs>(down, 1)};
-    CELLSIM_ASSERT(random_.start >= from && random_.end > random_.start);
-  }
+  bool random() const { return process_ != nullptr && process_->mean_up_s() > 0; }
+  void draw_next();
+  // The first random window ending after t (drawing as needed); kNoOutage
+  // when there is no process.
+  Window first_random_after(TimeNs t);
 
   const v1::OutageProcess* process_;
   agents::Rng rng_;
-  Window random_{kNoOutage, kNoOutage};
+  TimeNs next_from_ns_;        // where the next random window is drawn from
+  TimeNs latest_query_ns_ = INT64_MIN;
+  std::deque<Window> random_;  // drawn, not yet forgotten
   std::vector<Window> extra_;
 };
 
