@@ -53,6 +53,15 @@ TimeNs HostMember::after_outages(TimeNs now_ns, TimeNs at_ns, const LinkDirectio
   return std::max(at_ns, retry + transit);
 }
 
+TimeNs HostMember::outage_recovery_ns(TimeNs start_ns, TimeNs end_ns) const {
+  TimeNs rto = std::max(up.rto_ns(), down.rto_ns()), retry = start_ns;
+  for (int i = 0; i < kMaxRetransmissions && retry < end_ns; ++i) {
+    retry += rto;
+    rto = std::min(2 * rto, kRtoMaxNs);
+  }
+  return std::max(retry, end_ns);
+}
+
 TimeNs handshake_ns(HostMember& mb) {
   TimeNs t = mb.up.handshake_packet_ns(kRtoInitialNs) + mb.down.handshake_packet_ns(kRtoInitialNs);
   if (mb.profile_spec->tls()) {

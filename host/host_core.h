@@ -77,6 +77,14 @@ struct HostMember {
   // the outage ends. A frame sent before an outage is not affected.
   TimeNs after_outages(TimeNs now_ns, TimeNs at_ns, const LinkDirection* dir = nullptr);
 
+  // When the connection is back from the outage [start, end): the first
+  // retransmission past its end on the RTO ladder from its start (the
+  // larger of the two directions' RTOs), as a sender with data outstanding
+  // when it began retries. A host breaks the connection when that is a
+  // liveness window or more after the start (TCP_USER_TIMEOUT, the
+  // server's missed heartbeats).
+  TimeNs outage_recovery_ns(TimeNs start_ns, TimeNs end_ns) const;
+
   std::unique_ptr<agents::Agent> agent;
   uint32_t cell = 0;       // HostCore's cell index
   uint32_t cell_type = 0;  // recorder indices

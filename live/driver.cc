@@ -554,7 +554,7 @@ bool Driver::outage_due(uint32_t m, TimeNs t) {
     mb.outage_check_at = kNever;
     if (mb.connected) {
       const auto w = mb.outages.next_window(t);
-      if (w.start <= t && w.end - t >= liveness_ns()) {
+      if (w.start <= t && mb.outage_recovery_ns(t, w.end) - t >= liveness_ns()) {
         mb.break_at = t + liveness_ns();
       } else {
         const auto next = mb.outages.next_window(std::max(w.end, t));

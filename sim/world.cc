@@ -431,7 +431,7 @@ void World::outage_begin(uint32_t m, uint32_t epoch) {
   Member& mb = mem(m);
   if (epoch != mb.epoch || !mb.connected) return;
   const auto w = mb.outages.next_window(kernel_.now());
-  if (w.end - kernel_.now() >= liveness_ns()) {
+  if (mb.outage_recovery_ns(kernel_.now(), w.end) - kernel_.now() >= liveness_ns()) {
     kernel_.schedule_at(kernel_.now() + liveness_ns(), this, kBreak, pack(m, epoch));
     return;
   }
