@@ -399,5 +399,34 @@ TEST(LinkTest, OutagesDropWhatIsSentDuringThem) {
   }
 }
 
+// Shows a look-ahead does not make the schedule forget the outage in
+// force (the bug before: a host asking, at an outage's start, for the next
+// window skipped the current one, so frames sent during it went through),
+// and that the windows are those of a schedule queried only in time order.
+TEST(LinkTest, OutageScheduleLookAheadKeepsTheWindowInForce) {
+  v1::OutageProcess process;
+  process.set_mean_up_s(15);
+  process.mutable_down_s()->mutable_uniform()->set_min(0.02);
+  process.mutable_down_s()->mutable_uniform()->set_max(0.2);
+  OutageSchedule ahead(&process, agents::Rng(7, agents::StreamKind::kOutage, 1), 0);
+  OutageSchedule plain(&process, agents::Rng(7, agents::StreamKind::kOutage, 1), 0);
+  TimeNs t = 0;
+  for (int k = 0; k < 200; ++k) {
+    const OutageSchedule::Window w = plain.next_window(t);
+    ASSERT_NE(w.start, OutageSchedule::kNoOutage);
+    const TimeNs mid = w.start + (w.end - w.start) / 2;
+    // At the start, look past the window, then come back inside it.
+    const OutageSchedule::Window next = ahead.next_window(w.end);
+    EXPECT_GE(next.start, w.end);
+    TimeNs until = 0;
+    ASSERT_TRUE(ahead.down_at(mid, &until)) << "window " << k << " forgotten";
+    EXPECT_EQ(until, w.end);
+    TimeNs plain_until = 0;
+    ASSERT_TRUE(plain.down_at(mid, &plain_until));
+    EXPECT_EQ(plain_until, w.end);
+    t = w.end;
+  }
+}
+
 }  // namespace
 }  // namespace cellsim::host
