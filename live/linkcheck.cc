@@ -37,6 +37,7 @@ constexpr TimeNs kNsPerMs = 1'000'000;
 constexpr uint16_t kPort = 47'301;
 constexpr TimeNs kConnectTimeoutNs = 60'000'000'000;
 constexpr TimeNs kStartDelayNs = 200'000'000;
+constexpr TimeNs kPollMaxNs = 10'000'000;  // one wait, at most
 constexpr size_t kReadChunkBytes = 64 * 1024;
 // A frame: u32 length (all of it), u8 kind, 3 bytes padding, i64 send time.
 constexpr uint32_t kHeaderBytes = 16;
@@ -200,6 +201,9 @@ class KernelRun {
   bool flush(End* e, std::string* error);
   bool read_end(End* e, uint32_t conn, bool server_side, TimeNs now, std::string* error);
   bool loop(std::string* error, const std::function<bool(const std::string&)>& progress);
+  bool send_due(TimeNs now, std::string* error);
+  std::pair<uint64_t, uint64_t> delivered_and_sent() const;
+  bool poll_once(TimeNs now, std::string* error);
   void collect_tcp_info();
 
   const LinkCheckOptions& o_;
@@ -212,6 +216,8 @@ class KernelRun {
   TimeNs t0_ns_ = 0;
   TimeNs origin_ns_ = 0;  // the bridge's time 0 (its outage processes start)
   std::vector<std::array<uint64_t, 4>> sent_;  // [conn][kind]
+  std::priority_queue<Send, std::vector<Send>, std::greater<Send>> due_;  // the schedule
+  std::vector<pollfd> fds_;  // [2 conn]: the member's end, the server's
 };
 
 bool KernelRun::setup(std::string* error) {
@@ -246,7 +252,7 @@ bool KernelRun::setup(std::string* error) {
     const sockaddr_in a = address_of(netem::server_address(), kPort);
     if (bind(listener_.fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 ||
         listen(listener_.fd, SOMAXCONN) != 0) {
-      return *error = errno_text("linkcheck: listen"), false;
+      return *error = errno_text("listen"), false;
     }
   }
   netem::ScopedNamespaceEntry inside(bridge_->agents_namespace());
@@ -257,12 +263,12 @@ bool KernelRun::setup(std::string* error) {
     e.fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     const sockaddr_in a = address_of(netem::member_address(c), 0);
     if (e.fd < 0 || bind(e.fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
-      return *error = errno_text("linkcheck: bind a member's address"), false;
+      return *error = errno_text("bind a member's address"), false;
     }
     set_nonblocking_nodelay(e.fd);
     if (connect(e.fd, reinterpret_cast<const sockaddr*>(&server), sizeof server) != 0 &&
         errno != EINPROGRESS) {
-      return *error = errno_text("linkcheck: connect"), false;
+      return *error = errno_text("connect"), false;
     }
   }
   return true;
@@ -274,7 +280,7 @@ bool KernelRun::connect_all(std::string* error) {
   uint32_t accepted = 0;
   while (accepted < conns()) {
     if (steady_ns() > deadline) {
-      return *error = "linkcheck: " + std::to_string(conns() - accepted) +
+      return *error = "" + std::to_string(conns() - accepted) +
                       " connections not accepted within 60 s",
              false;
     }
@@ -290,7 +296,7 @@ bool KernelRun::connect_all(std::string* error) {
       const uint32_t conn = host - base;
       if (host < base || conn >= conns() || servers_[conn].fd >= 0) {
         close(fd);
-        return *error = "linkcheck: a connection from an unexpected address", false;
+        return *error = "a connection from an unexpected address", false;
       }
       set_nonblocking_nodelay(fd);
       servers_[conn].fd = fd;
@@ -315,12 +321,12 @@ bool KernelRun::flush(End* e, std::string* error) {
     const ssize_t w = send(e->fd, e->out.data(), e->out.size(), MSG_NOSIGNAL);
     if (w < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      return *error = errno_text("linkcheck: send"), false;
+      return *error = errno_text("send"), false;
     }
     e->out.erase(0, static_cast<size_t>(w));
   }
   if (e->out.size() > kMaxPendingBytes) {
-    return *error = "linkcheck: a connection's send backlog passed 16 MiB", false;
+    return *error = "a connection's send backlog passed 16 MiB", false;
   }
   return true;
 }
@@ -330,10 +336,10 @@ bool KernelRun::read_end(End* e, uint32_t conn, bool server_side, TimeNs now,
   char buf[kReadChunkBytes];
   for (;;) {
     const ssize_t n = recv(e->fd, buf, sizeof buf, 0);
-    if (n == 0) return *error = "linkcheck: a connection closed early", false;
+    if (n == 0) return *error = "a connection closed early", false;
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-      return *error = errno_text("linkcheck: recv"), false;
+      return *error = errno_text("recv"), false;
     }
     e->in.append(buf, static_cast<size_t>(n));
   }
@@ -344,7 +350,7 @@ bool KernelRun::read_end(End* e, uint32_t conn, bool server_side, TimeNs now,
     std::memcpy(&len, &e->in[at], 4);
     std::memcpy(&stamp, &e->in[at + 8], 8);
     if (len < kHeaderBytes || len > kMaxFrameBytes) {
-      return *error = "linkcheck: a corrupt frame", false;
+      return *error = "a corrupt frame", false;
     }
     if (e->in.size() - at < len) break;
     const Kind kind = static_cast<Kind>(e->in[at + 4]);
@@ -361,68 +367,82 @@ bool KernelRun::read_end(End* e, uint32_t conn, bool server_side, TimeNs now,
   return true;
 }
 
-bool KernelRun::loop(std::string* error, const std::function<bool(const std::string&)>& progress) {
-  std::priority_queue<Send, std::vector<Send>, std::greater<Send>> due;
-  for (uint32_t c = 0; c < conns(); ++c) {
-    for (const Send& s : schedule(o_, c)) due.push(s);
+bool KernelRun::send_due(TimeNs now, std::string* error) {
+  while (!due_.empty() && t0_ns_ + due_.top().at_ns <= now) {
+    const Send s = due_.top();
+    due_.pop();
+    const bool up = s.kind == kHeartbeat || o_.media_up;
+    End* e = up ? &agents_[s.conn] : &servers_[s.conn];
+    write_frame(e, s.kind, s.at_ns);
+    ++sent_[s.conn][s.kind];
+    if (!flush(e, error)) return false;
   }
-  t0_ns_ = steady_ns() + kStartDelayNs;
-  const TimeNs send_end = t0_ns_ + static_cast<TimeNs>(o_.duration_s * 1e9);
-  const TimeNs hard_end = send_end + static_cast<TimeNs>(o_.drain_s * 1e9);
-  std::vector<pollfd> fds(2 * conns());
-  TimeNs next_progress = t0_ns_ + 1'000'000'000;
-  for (;;) {
-    TimeNs now = steady_ns();
-    while (!due.empty() && t0_ns_ + due.top().at_ns <= now) {
-      const Send s = due.top();
-      due.pop();
-      const bool up = s.kind == kHeartbeat || o_.media_up;
-      End* e = up ? &agents_[s.conn] : &servers_[s.conn];
-      write_frame(e, s.kind, s.at_ns);
-      ++sent_[s.conn][s.kind];
-      if (!flush(e, error)) return false;
+  return true;
+}
+
+std::pair<uint64_t, uint64_t> KernelRun::delivered_and_sent() const {
+  uint64_t delivered = 0, sent = 0;
+  for (const LinkCheckProfileResult& p : out_->profiles) {
+    delivered += p.kernel.probe.delivered + p.kernel.media.delivered + p.kernel.heartbeat.delivered;
+  }
+  for (const auto& k : sent_) sent += k[kMedia] + k[kProbe] + k[kHeartbeat];
+  return {delivered, sent};
+}
+
+// Waits for the sockets (at most until the next send, 10 ms at most), then
+// flushes and reads whichever are ready.
+bool KernelRun::poll_once(TimeNs now, std::string* error) {
+  for (uint32_t c = 0; c < conns(); ++c) {
+    for (int side = 0; side < 2; ++side) {
+      const End& e = side == 0 ? agents_[c] : servers_[c];
+      fds_[2 * c + side] = {e.fd, static_cast<short>(POLLIN | (e.out.empty() ? 0 : POLLOUT)), 0};
     }
-    uint64_t delivered = 0;
-    for (const LinkCheckProfileResult& p : out_->profiles) {
-      delivered += p.kernel.probe.delivered + p.kernel.media.delivered + p.kernel.heartbeat.delivered;
-    }
-    uint64_t sent_total = 0;
-    for (const auto& s : sent_) sent_total += s[kMedia] + s[kProbe] + s[kHeartbeat];
-    if ((due.empty() && delivered == sent_total) || now >= hard_end) break;
-    if (progress && now >= next_progress) {
-      next_progress += 1'000'000'000;
-      const bool go = progress("linkcheck: " + std::to_string((now - t0_ns_) / 1'000'000'000) + "/" +
-               std::to_string(static_cast<int>(o_.duration_s)) + " s, " +
-               std::to_string(delivered) + "/" + std::to_string(sent_total) + " frames delivered");
-      if (!go) return *error = "linkcheck: interrupted", false;
-    }
-    for (uint32_t c = 0; c < conns(); ++c) {
-      fds[2 * c] = {agents_[c].fd, static_cast<short>(POLLIN | (agents_[c].out.empty() ? 0 : POLLOUT)), 0};
-      fds[2 * c + 1] = {servers_[c].fd, static_cast<short>(POLLIN | (servers_[c].out.empty() ? 0 : POLLOUT)), 0};
-    }
-    const TimeNs wake = due.empty() ? now + 10 * kNsPerMs : t0_ns_ + due.top().at_ns;
-    const TimeNs wait = std::clamp<TimeNs>(wake - now, 0, 10 * kNsPerMs);
-    const timespec ts{0, static_cast<long>(wait)};
-    if (ppoll(fds.data(), fds.size(), &ts, nullptr) < 0 && errno != EINTR) {
-      return *error = errno_text("linkcheck: poll"), false;
-    }
-    now = steady_ns();
-    for (uint32_t c = 0; c < conns(); ++c) {
-      for (int s = 0; s < 2; ++s) {
-        const pollfd& p = fds[2 * c + s];
-        End* e = s == 0 ? &agents_[c] : &servers_[c];
-        if ((p.revents & POLLOUT) && !flush(e, error)) return false;
-        if ((p.revents & (POLLIN | POLLERR | POLLHUP)) && !read_end(e, c, s == 1, now, error)) {
-          return false;
-        }
+  }
+  const TimeNs wake = due_.empty() ? now + kPollMaxNs : t0_ns_ + due_.top().at_ns;
+  const timespec ts{0, static_cast<long>(std::clamp<TimeNs>(wake - now, 0, kPollMaxNs))};
+  if (ppoll(fds_.data(), fds_.size(), &ts, nullptr) < 0 && errno != EINTR) {
+    return *error = errno_text("poll"), false;
+  }
+  now = steady_ns();
+  for (uint32_t c = 0; c < conns(); ++c) {
+    for (int side = 0; side < 2; ++side) {
+      const short ready = fds_[2 * c + side].revents;
+      End* e = side == 0 ? &agents_[c] : &servers_[c];
+      if ((ready & POLLOUT) && !flush(e, error)) return false;
+      if ((ready & (POLLIN | POLLERR | POLLHUP)) && !read_end(e, c, side == 1, now, error)) {
+        return false;
       }
     }
   }
+  return true;
+}
+
+bool KernelRun::loop(std::string* error, const std::function<bool(const std::string&)>& progress) {
   for (uint32_t c = 0; c < conns(); ++c) {
-    for (Kind k : {kMedia, kProbe, kHeartbeat}) {
-      LinkCheckSeries* s = series_of(&side(c), k);
-      s->lost += sent_[c][k];  // corrected below: lost = sent - delivered
+    for (const Send& s : schedule(o_, c)) due_.push(s);
+  }
+  fds_.resize(2 * conns());
+  t0_ns_ = steady_ns() + kStartDelayNs;
+  const TimeNs hard_end = t0_ns_ + static_cast<TimeNs>((o_.duration_s + o_.drain_s) * 1e9);
+  TimeNs next_progress = t0_ns_ + 1'000'000'000;
+  // Bounded by hard_end: each pass waits at most kPollMaxNs.
+  for (TimeNs now = steady_ns(); now < hard_end; now = steady_ns()) {
+    if (!send_due(now, error)) return false;
+    const auto [delivered, sent] = delivered_and_sent();
+    if (due_.empty() && delivered == sent) break;
+    if (progress && now >= next_progress) {
+      next_progress += 1'000'000'000;
+      const bool go = progress("linkcheck: " + std::to_string((now - t0_ns_) / 1'000'000'000) +
+                               "/" + std::to_string(static_cast<int>(o_.duration_s)) + " s, " +
+                               std::to_string(delivered) + "/" + std::to_string(sent) +
+                               " frames delivered");
+      if (!go) return *error = "interrupted", false;
     }
+    if (!poll_once(now, error)) return false;
+  }
+  // What was sent and not delivered by the end is lost.
+  for (uint32_t c = 0; c < conns(); ++c) {
+    for (Kind k : {kMedia, kProbe, kHeartbeat}) series_of(&side(c), k)->lost += sent_[c][k];
   }
   for (LinkCheckProfileResult& p : out_->profiles) {
     for (LinkCheckSeries* s : {&p.kernel.probe, &p.kernel.media, &p.kernel.heartbeat}) {
