@@ -280,8 +280,7 @@ bool KernelRun::connect_all(std::string* error) {
   uint32_t accepted = 0;
   while (accepted < conns()) {
     if (steady_ns() > deadline) {
-      return *error = "" + std::to_string(conns() - accepted) +
-                      " connections not accepted within 60 s",
+      return *error = std::to_string(conns() - accepted) + " connections not accepted within 60 s",
              false;
     }
     pollfd p{listener_.fd, POLLIN, 0};
