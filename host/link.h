@@ -25,7 +25,9 @@
 //   * Loss repair, as Linux does it (RACK-TLP, RFC 8985; RTO, RFC 6298):
 //     later packets (the rest of the frame at once, then the direction's
 //     traffic at its mean packet spacing, each subject to the same chain)
-//     that get through mark the loss when their acknowledgement returns:
+//     that get through mark the loss when their acknowledgement returns
+//     (after a retransmission, the traffic's next packet comes a uniform
+//     part of a spacing on, the retry falling anywhere in its period):
 //     the first at max(gap + SRTT, SRTT + SRTT/4) (RFC 8985 §6.2, reo_wnd =
 //     min_RTT/4), the third at gap + SRTT (reo_wnd 0 once dupthresh packets
 //     are acknowledged, as Linux's tcp_rack_reo_wnd); if none does before
@@ -66,6 +68,10 @@
 //   * A packet retransmitted kMaxRetransmissions times is counted as given
 //     up; the hosts break a connection whose repair outlasts their liveness
 //     window (last_repair_ns()).
+//   * Outages are the hosts' (HostMember::after_outages, OutageSchedule):
+//     what is sent while the link is down is lost, as the packet emulator
+//     drops at ingress. `cellsim linkcheck` compares all of this with the
+//     kernel's TCP through the emulator, per profile.
 //
 // Reproducibility: frame k of a direction draws from its own stream,
 // derived from the direction's stream and k, so which draws a frame gets
