@@ -215,8 +215,11 @@ TimeNs LinkDirection::transmit_one(TimeNs now, size_t bytes, TimeNs rtt_ns) {
   if (ack_spacing_now_ > 0) wire = std::max(wire, acks_delivered_by_ns(rng, now));
   last_wire_delivery_ns_ = wire;
   // Karn's rule: only a frame nothing of which was retransmitted is a
-  // sample; its ACK comes back with a one-way delay of its own.
-  const TimeNs ack_delay_ns = draw_delay_ns(rng);
+  // sample; its ACK comes back with a one-way delay of its own (the
+  // previous frame's draw: independent of this frame's, of the same
+  // distribution, and free).
+  const TimeNs ack_delay_ns = previous_delay_ns_ > 0 ? previous_delay_ns_ : d.delay_ns;
+  previous_delay_ns_ = d.delay_ns;
   if (d.repair_ns == 0) est_.sample(wire, wire - now + ack_delay_ns);
   const TimeNs arrival = std::max(wire + d.repair_ns, last_delivery_ns_);
   // Invariant: in-order delivery, never before the frame was handed over.
@@ -363,11 +366,11 @@ void OutageSchedule::draw_next() {
 OutageSchedule::Window OutageSchedule::first_random_after(TimeNs t) {
   if (!random()) return {kNoOutage, kNoOutage};
   while (random_.empty() || random_.back().end <= t) draw_next();
-  for (const Window& w : random_) {
-    if (w.end > t) return w;
-  }
-  CELLSIM_ASSERT(false && "a window ending after t was just drawn");
-  return {kNoOutage, kNoOutage};
+  // The windows are in time order and disjoint: the first ending after t.
+  const auto it = std::upper_bound(random_.begin(), random_.end(), t,
+                                   [](TimeNs x, const Window& w) { return x < w.end; });
+  CELLSIM_ASSERT(it != random_.end());
+  return *it;
 }
 
 OutageSchedule::Window OutageSchedule::next_window(TimeNs t) {

@@ -318,6 +318,7 @@ class LinkDirection {
   TimeNs last_delivery_ns_ = 0;       // the last frame's, repairs included
   TimeNs last_wire_delivery_ns_ = 0;  // its packets', repairs left out
   TimeNs last_repair_ns_ = 0;
+  TimeNs previous_delay_ns_ = 0;  // the last frame's one-way draw
   bool bad_ = false;
   uint64_t bytes_ = 0;
   uint64_t stream_owner_ = 0;
