@@ -380,6 +380,17 @@ OutageSchedule::Window OutageSchedule::next_window(TimeNs t) {
     random_.pop_front();
   }
   Window best = first_random_after(t);
+  // Random windows are drawn each from the previous one's end: without
+  // scheduled ones, only a window touching the next (an up time under 1 ns)
+  // needs merging, and only when the caller is inside it.
+  if (extra_.empty()) {
+    while (best.start <= t && best.start != kNoOutage) {
+      const Window r = first_random_after(best.end);
+      if (r.start != best.end) break;
+      best.end = r.end;
+    }
+    return best;
+  }
   for (const Window& w : extra_) {
     if (w.end > t && w.start < best.start) best = w;
   }
