@@ -374,11 +374,14 @@ OutageSchedule::Window OutageSchedule::first_random_after(TimeNs t) {
 }
 
 OutageSchedule::Window OutageSchedule::next_window(TimeNs t) {
-  CELLSIM_ASSERT(latest_query_ns_ == INT64_MIN || t >= latest_query_ns_ - kOutageKeepNs);
   latest_query_ns_ = std::max(latest_query_ns_, t);
   while (!random_.empty() && random_.front().end < latest_query_ns_ - kOutageKeepNs) {
     random_.pop_front();
   }
+  return find(t);
+}
+
+OutageSchedule::Window OutageSchedule::find(TimeNs t) {
   Window best = first_random_after(t);
   // Random windows are drawn each from the previous one's end: without
   // scheduled ones, only a window touching the next (an up time under 1 ns)

@@ -333,12 +333,14 @@ class LinkDirection {
 // The outage windows of one member's link: the profile's on/off process
 // (drawn lazily, in time order) plus any scheduled mass outages.
 //
-// Queries may look ahead (a host asks, during an outage, for the window
-// after it) and come back to the present: the windows drawn are kept until
-// they end kOutageKeepNs before the latest query, so a look-ahead never
-// forgets the window now in force. (An earlier version kept only the
-// latest window: a look-ahead from inside an outage skipped it, and frames
-// sent during it went through.)
+// Queries in time order use next_window(); a look-ahead (a host asks,
+// during an outage, for the window after it) uses window_after(), which
+// forgets nothing. The windows drawn are kept until they end kOutageKeepNs
+// before the latest next_window() query, so even a look-ahead through
+// next_window() keeps the window in force unless it looks more than that
+// far ahead. (An earlier version kept only the latest window: a look-ahead
+// from inside an outage skipped it, and frames sent during it went
+// through.)
 // Invariant: random_ is in time order, disjoint, at most kMaxOutageWindows.
 inline constexpr TimeNs kOutageKeepNs = 3600'000'000'000;
 inline constexpr size_t kMaxOutageWindows = 1 << 16;
@@ -354,7 +356,8 @@ class OutageSchedule {
 
   // The outage window covering `t` or starting after it, whichever is first:
   // {start, end}, overlapping windows merged; {kNoOutage, kNoOutage} when
-  // none. REQUIRES: t >= the latest query − kOutageKeepNs.
+  // none. A `t` more than kOutageKeepNs before the latest query may miss
+  // windows already forgotten.
   struct Window {
     TimeNs start;
     TimeNs end;
@@ -362,6 +365,8 @@ class OutageSchedule {
   static constexpr TimeNs kNoOutage = INT64_MAX;
 
   Window next_window(TimeNs t);
+  // The same, for a look-ahead: forgets nothing, moves no clock.
+  Window window_after(TimeNs t) { return find(t); }
 
   // Whether the link is down at `t`, and until when.
   bool down_at(TimeNs t, TimeNs* until) {
@@ -376,6 +381,7 @@ class OutageSchedule {
  private:
   bool random() const { return process_ != nullptr && process_->mean_up_s() > 0; }
   void draw_next();
+  Window find(TimeNs t);
   // The first random window ending after t (drawing as needed); kNoOutage
   // when there is no process.
   Window first_random_after(TimeNs t);

@@ -557,7 +557,7 @@ bool Driver::outage_due(uint32_t m, TimeNs t) {
       if (w.start <= t && mb.outage_recovery_ns(t, w.end) - t >= liveness_ns()) {
         mb.break_at = t + liveness_ns();
       } else {
-        const auto next = mb.outages.next_window(std::max(w.end, t));
+        const auto next = mb.outages.window_after(std::max(w.end, t));
         if (next.start != OutageSchedule::kNoOutage && next.start < end_ns()) {
           mb.outage_check_at = std::max(next.start, t + 1);
         }

@@ -442,7 +442,7 @@ void World::outage_begin(uint32_t m, uint32_t epoch) {
   for (host::LinkDirection* dir : {&mb.up, &mb.down}) {
     if (dir->streaming()) dir->stall_until(mb.after_outages(now, now + mb.rtt_ns / 2, dir));
   }
-  const auto next = mb.outages.next_window(w.end);
+  const auto next = mb.outages.window_after(w.end);
   if (next.start != OutageSchedule::kNoOutage && next.start < end_ns()) {
     kernel_.schedule_at(next.start, this, kOutageBegin, pack(m, epoch));
   }

@@ -415,8 +415,10 @@ TEST(LinkTest, OutageScheduleLookAheadKeepsTheWindowInForce) {
     const OutageSchedule::Window w = plain.next_window(t);
     ASSERT_NE(w.start, OutageSchedule::kNoOutage);
     const TimeNs mid = w.start + (w.end - w.start) / 2;
-    // At the start, look past the window, then come back inside it.
+    // At the start, look past the window (as a host does, through
+    // next_window()), then come back inside it.
     const OutageSchedule::Window next = ahead.next_window(w.end);
+    EXPECT_EQ(ahead.window_after(w.end).start, next.start);
     EXPECT_GE(next.start, w.end);
     TimeNs until = 0;
     ASSERT_TRUE(ahead.down_at(mid, &until)) << "window " << k << " forgotten";
