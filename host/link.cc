@@ -161,15 +161,6 @@ TimeNs LinkDirection::packet_spacing_ns() const {
   return static_cast<TimeNs>(1.0 / (1.0 / data + 1.0 / ack));
 }
 
-void LinkDirection::step_chain_for_acks(agents::Rng& rng, TimeNs now) {
-  if (!profile_->has_loss() || ack_spacing_now_ <= 0 || last_handover_ns_ == INT64_MIN ||
-      now <= last_handover_ns_) {
-    return;
-  }
-  const auto acks = static_cast<uint64_t>((now - last_handover_ns_) / ack_spacing_now_);
-  if (acks > 0) bad_ = rng.bernoulli(ge_bad_after(profile_->loss(), bad_, acks));
-}
-
 TimeNs LinkDirection::acks_delivered_by_ns(agents::Rng& rng, TimeNs now) const {
   TimeNs latest = 0;
   for (int k = 1; k <= kMaxAckLookback && k * ack_spacing_now_ <= kAckLookbackNs; ++k) {
@@ -183,7 +174,6 @@ TimeNs LinkDirection::transmit_one(TimeNs now, size_t bytes, TimeNs rtt_ns) {
   const uint64_t packets = std::max<uint64_t>(1, (bytes + kMssBytes - 1) / kMssBytes);
   agents::Rng rng = frame_rng(frame_index_);
   ack_spacing_now_ = ack_spacing_ns(now);
-  step_chain_for_acks(rng, now);
   note_handover(now, packets);
   FrameDecision d{frame_index_++, static_cast<uint32_t>(bytes), draw_delay_ns(rng), 0, 0, 0};
   TimeNs cursor = std::max(now, busy_until_ns_);

@@ -55,9 +55,12 @@
 //     delayed-ACK timer (Linux's TCP_DELACK_MIN, 40 ms), whichever comes
 //     first, while the reverse carries data (its stream, or frames in the
 //     last kAckActiveNs). They are packets of the direction like any other:
-//     they step the Gilbert–Elliott chain (between two data packets, and
-//     between a loss and its retry, so a burst on a direction with little
-//     data of its own no longer compounds its retries), and, delivered in
+//     they step the Gilbert–Elliott chain between a loss and its retry (so a
+//     burst on a direction with little data of its own no longer compounds
+//     its retries) — not the chain first transmissions see, which steps per
+//     data packet only, so that a frame's loss stays a function of the
+//     frame sequence, not of timing (frame mode's reproducibility) — and,
+//     delivered in
 //     order with their own one-way delays, they hold back the data behind
 //     them (the ACKs of the last kAckLookbackNs are drawn per frame).
 //     Measured with `cellsim linkcheck`: receivers send about one segment
@@ -293,8 +296,6 @@ class LinkDirection {
   TimeNs rack_detect_ns(agents::Rng& rng, bool bad, uint64_t later_in_frame, double phase,
                         TimeNs rto_ns) const;
   bool draw_loss(agents::Rng& rng, bool* bad, uint64_t steps) const;
-  // Steps the committed chain for the ACKs sent since the last handover.
-  void step_chain_for_acks(agents::Rng& rng, TimeNs now);
   // The latest delivery of the ACKs sent in the kAckLookbackNs before `now`.
   TimeNs acks_delivered_by_ns(agents::Rng& rng, TimeNs now) const;
   // The mean gap between packets of any kind (data and ACKs); 0: unknown.
