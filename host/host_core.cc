@@ -24,6 +24,26 @@ HostMember::HostMember(const v1::NetworkProfile* p, uint64_t seed, uint64_t memb
   down.set_reverse(&up);
 }
 
+namespace {
+
+// The RTO backoff ladder from `from` (first timeout `rto`, doubling, at most
+// kMaxRetransmissions retries): the first retry at or after `end` (or the
+// last one), and the timeout that would follow it.
+struct LadderRetry {
+  TimeNs at_ns;
+  TimeNs next_rto_ns;
+};
+LadderRetry retry_past(TimeNs from_ns, TimeNs end_ns, TimeNs rto_ns) {
+  TimeNs retry = from_ns;
+  for (int i = 0; i < kMaxRetransmissions && retry < end_ns; ++i) {
+    retry += rto_ns;
+    rto_ns = std::min(2 * rto_ns, kRtoMaxNs);
+  }
+  return {retry, rto_ns};
+}
+
+}  // namespace
+
 TimeNs HostMember::after_outages(TimeNs now_ns, TimeNs at_ns, const LinkDirection* dir) {
   // The link drops what enters it while it is down (as the packet emulator
   // does): a frame sent before an outage is on its way, whatever holds
@@ -39,12 +59,8 @@ TimeNs HostMember::after_outages(TimeNs now_ns, TimeNs at_ns, const LinkDirectio
   // the outage gets through, then takes the frame's usual transit — or,
   // sooner, the direction's traffic after the outage reveals the loss
   // (RACK: the first packet sent after it is acknowledged a round trip on).
-  TimeNs rto = dir->rto_ns(), retry = now_ns;
-  for (int i = 0; i < kMaxRetransmissions && retry < w.end; ++i) {
-    retry += rto;
-    rto = std::min(2 * rto, kRtoMaxNs);
-  }
-  if (retry < w.end) retry = w.end + rto;
+  const LadderRetry ladder = retry_past(now_ns, w.end, dir->rto_ns());
+  TimeNs retry = ladder.at_ns < w.end ? w.end + ladder.next_rto_ns : ladder.at_ns;
   const TimeNs spacing = dir->traffic_spacing_ns();
   if (spacing > 0) retry = std::min(retry, w.end + spacing + dir->estimator().srtt_ns());
   // The retry's own transit: the frame's, less what held it back behind
@@ -54,12 +70,8 @@ TimeNs HostMember::after_outages(TimeNs now_ns, TimeNs at_ns, const LinkDirectio
 }
 
 TimeNs HostMember::outage_recovery_ns(TimeNs start_ns, TimeNs end_ns) const {
-  TimeNs rto = std::max(up.rto_ns(), down.rto_ns()), retry = start_ns;
-  for (int i = 0; i < kMaxRetransmissions && retry < end_ns; ++i) {
-    retry += rto;
-    rto = std::min(2 * rto, kRtoMaxNs);
-  }
-  return std::max(retry, end_ns);
+  const TimeNs rto = std::max(up.rto_ns(), down.rto_ns());
+  return std::max(retry_past(start_ns, end_ns, rto).at_ns, end_ns);
 }
 
 TimeNs handshake_ns(HostMember& mb) {
