@@ -19,8 +19,8 @@ constexpr char kDefaultReportDir[] = "out/report";
 
 constexpr char kReportAbout[] =
     "Reads the results in each DIR (results.pb or results.json): DIRs of one seed are the\n"
-    "shards of one run, merged; DIRs of other seeds are further runs, and each cell type's\n"
-    "verdict is its worst seed's; a DIR from `cellsim size` adds the sizing, one from\n"
+    "shards of one run, merged; DIRs of other seeds are further runs, pooled for each cell\n"
+    "type's verdict (95% intervals); a DIR from `cellsim size` adds the sizing, one from\n"
     "`cellsim validate` the validation. Results of different scenarios are refused. Writes\n"
     "OUT/report.LANG.html (self-contained) and OUT/report.LANG.md.";
 

@@ -200,7 +200,8 @@ void HostCore::on_measure(const agents::MemberPlan& who, agents::Measure m, Time
   const HostMember& mb = *members_[who.host_tag];
   const uint32_t profile =
       m == agents::Measure::kTimeToQuorum ? metrics::Recorder::kNone : mb.profile;
-  rec_->record_latency(to_latency(m), mb.cell_type, profile, value_ns / 1000);
+  rec_->record_latency(to_latency(m), mb.cell_type, profile, value_ns / 1000,
+                       cells_[mb.cell]->cell_id);
   latency_hook(to_latency(m), value_ns);
 }
 

@@ -106,7 +106,24 @@ std::optional<Latency> latency_from_name(std::string_view name) {
   return std::nullopt;
 }
 
-Recorder::Recorder() = default;
+HistogramLayout batch_layout() {
+  HistogramLayout l;
+  l.significant_digits = 2;
+  return l;
+}
+
+namespace {
+
+template <typename BatchSet>
+void init_batches(BatchSet* set) {
+  for (auto& latencies : *set) {
+    for (Histogram& h : latencies) h = Histogram(batch_layout());
+  }
+}
+
+}  // namespace
+
+Recorder::Recorder() { init_batches(&overall_batches_); }
 
 uint32_t Recorder::cell_type_index(std::string_view name) {
   if (auto it = cell_type_by_name_.find(name); it != cell_type_by_name_.end()) return it->second;
@@ -115,6 +132,8 @@ uint32_t Recorder::cell_type_index(std::string_view name) {
   cell_types_.emplace_back(name);
   cell_type_by_name_.emplace(std::string(name), index);
   cell_type_latency_.emplace_back();
+  cell_type_batches_.emplace_back();
+  init_batches(&cell_type_batches_.back());
   cell_type_censored_.emplace_back();
   slices_.emplace_back(profiles_.size());
   quorum_.emplace_back();
@@ -132,6 +151,8 @@ uint32_t Recorder::profile_index(std::string_view name) {
   profiles_.emplace_back(name);
   profile_by_name_.emplace(std::string(name), index);
   profile_latency_.emplace_back();
+  profile_batches_.emplace_back();
+  init_batches(&profile_batches_.back());
   profile_censored_.emplace_back();
   for (auto& row : slices_) row.emplace_back();
   profile_titles_.emplace_back();
@@ -163,17 +184,23 @@ const std::string& Recorder::profile_name(uint32_t profile) const {
   return profiles_[profile];
 }
 
-void Recorder::record_latency(Latency m, uint32_t cell_type, uint32_t profile, int64_t value_us) {
+void Recorder::record_latency(Latency m, uint32_t cell_type, uint32_t profile, int64_t value_us,
+                              uint64_t cell_id) {
   CELLSIM_ASSERT(m < Latency::kCount);
   const size_t k = static_cast<size_t>(m);
+  const bool batched = cell_id != kNoCell;
+  const uint32_t b = batched ? batch_of(cell_id) : 0;
   overall_[k].record(value_us);
+  if (batched) overall_batches_[b][k].record(value_us);
   if (cell_type != kNone) {
     CELLSIM_ASSERT(cell_type < cell_type_count());
     cell_type_latency_[cell_type][k].record(value_us);
+    if (batched) cell_type_batches_[cell_type][b][k].record(value_us);
   }
   if (profile != kNone) {
     CELLSIM_ASSERT(profile < profile_count());
     profile_latency_[profile][k].record(value_us);
+    if (batched) profile_batches_[profile][b][k].record(value_us);
   }
 }
 
@@ -246,13 +273,14 @@ struct GroupFigures {
   const std::string& name;
   uint64_t members, cells;
   const std::array<Histogram, kLatencyCount>& latencies;
+  const std::array<std::array<Histogram, kLatencyCount>, Recorder::kCellBatches>& batches;
   const std::array<uint64_t, kLatencyCount>& censored;
   const Quorum* quorum;  // null for profiles
   const Traffic& traffic;
   const std::pair<std::string, std::string>& titles;
 };
 
-void add_group(const GroupFigures& f, v1::Results* results) {
+void add_group(const GroupFigures& f, uint64_t seed, v1::Results* results) {
   static const std::array<Latency, kLatencyCount> kOrder = latencies_by_name();
   v1::Group* g = results->add_groups();
   g->set_kind(f.kind);
@@ -266,6 +294,21 @@ void add_group(const GroupFigures& f, v1::Results* results) {
     lm->set_name(std::string(latency_name(m)));
     f.latencies[static_cast<size_t>(m)].to_proto(lm->mutable_histogram());
     lm->set_censored(f.censored[static_cast<size_t>(m)]);
+  }
+  for (uint32_t b = 0; b < Recorder::kCellBatches; ++b) {
+    v1::CellBatch* batch = nullptr;
+    for (Latency m : kOrder) {
+      const Histogram& h = f.batches[b][static_cast<size_t>(m)];
+      if (h.empty()) continue;
+      if (batch == nullptr) {
+        batch = g->add_batches();
+        batch->set_seed(seed);
+        batch->set_index(b);
+      }
+      v1::LatencyMetric* lm = batch->add_latencies();
+      lm->set_name(std::string(latency_name(m)));
+      h.to_proto(lm->mutable_histogram());
+    }
   }
   if (f.quorum != nullptr) quorum_to_proto(*f.quorum, g->mutable_quorum());
   traffic_to_proto(f.traffic, g->mutable_traffic());
@@ -318,20 +361,23 @@ v1::Results Recorder::to_results(const v1::RunInfo& run) const {
   v1::Results results;
   const Totals t = totals();
   const std::pair<std::string, std::string> no_titles;
-  add_group({kGroupOverall, "", t.members_all, t.cells_all, overall_, overall_censored_,
-             &t.quorum_all, t.traffic_all, no_titles},
-            &results);
+  const uint64_t seed = run.seed();
+  add_group({kGroupOverall, "", t.members_all, t.cells_all, overall_, overall_batches_,
+             overall_censored_, &t.quorum_all, t.traffic_all, no_titles},
+            seed, &results);
   for (uint32_t c : by_name(cell_types_)) {
     add_group(
         {kGroupCellType, cell_types_[c], t.members_by_cell[c], cells_[c], cell_type_latency_[c],
-         cell_type_censored_[c], &quorum_[c], t.traffic_by_cell[c], cell_type_titles_[c]},
-        &results);
+         cell_type_batches_[c], cell_type_censored_[c], &quorum_[c], t.traffic_by_cell[c],
+         cell_type_titles_[c]},
+        seed, &results);
     if (attendance_[c].meetings_seen() > 0) *results.add_attendance() = attendance_[c];
   }
   for (uint32_t p : by_name(profiles_)) {
     add_group({kGroupProfile, profiles_[p], t.members_by_profile[p], 0, profile_latency_[p],
-               profile_censored_[p], nullptr, t.traffic_by_profile[p], profile_titles_[p]},
-              &results);
+               profile_batches_[p], profile_censored_[p], nullptr, t.traffic_by_profile[p],
+               profile_titles_[p]},
+              seed, &results);
   }
   for (const auto& [node, f] : servers_) server_to_proto(node, f, results.add_servers());
   *results.mutable_run() = run;

@@ -35,9 +35,22 @@
 // (metrics/attendance.h); exported in Results.attendance by cell type name,
 // types with no meeting offered left out.
 //
-// Memory: one Histogram per (latency metric × group): 6 × (1 + cell types +
-// profiles) histograms, ~1.6 KB each when empty (histogram.h); plus a Traffic
-// and a member count per (cell type, profile).
+// Cell batches. Each group also keeps its latencies in kCellBatches batches
+// of whole cells: a sample of cell `cell_id` (the plan's, 1-based) goes into
+// batch (cell_id - 1) mod kCellBatches. A plan numbers a cell type's cells
+// consecutively, so each type's cells spread evenly over the batches, and
+// shards of one run put a cell in the same batch. Batches are what
+// report/confidence.h resamples for a quantile's interval: the samples of one
+// meeting are correlated (one chair, one link, one outage), whole cells are
+// not. Exported in Group.batches (tagged with the run's seed), only the
+// metrics and batches with samples.
+//
+// Batches keep 2 significant digits (kBatchLayout: 1% buckets, enough for an
+// interval, a fifth of the size in the results of 3 digits).
+//
+// Memory: one Histogram per (latency metric × group × (1 + kCellBatches)):
+// 6 × 11 × (1 + cell types + profiles) histograms, ~1.6 KB each when empty
+// (histogram.h); plus a Traffic and a member count per (cell type, profile).
 //
 // References returned by traffic(), quorum() and server() stay valid for the
 // Recorder's lifetime (registering more names does not move them).
@@ -109,6 +122,9 @@ struct ServerFigures {
   uint64_t process_cpu_ns = 0, peak_rss_bytes = 0, peak_connections = 0, ingress_bytes = 0;
 };
 
+// The layout of the batch histograms (header).
+HistogramLayout batch_layout();
+
 class Recorder {
  public:
   // Names no cell type / no profile in record_latency().
@@ -135,11 +151,21 @@ class Recorder {
   // (metrics/attendance.h). REQUIRES: cell_type registered; each cell once.
   void offer_attendance(uint32_t cell_type, const v1::AttendanceTrace& trace);
 
+  // Names no cell in record_latency() (the sample goes into no batch).
+  static constexpr uint64_t kNoCell = 0;
+  // Batches of whole cells per group (header).
+  static constexpr uint32_t kCellBatches = 10;
+  static uint32_t batch_of(uint64_t cell_id) {
+    return static_cast<uint32_t>((cell_id - 1) % kCellBatches);
+  }
+
   // Records one latency in the overall group, the cell type's group and the
-  // profile's group (either may be kNone). No string lookup; allocates only
-  // when a histogram first touches a chunk of counters (histogram.h).
+  // profile's group (either may be kNone), and in each one's batch of
+  // `cell_id` (unless kNoCell). No string lookup; allocates only when a
+  // histogram first touches a chunk of counters (histogram.h).
   // REQUIRES: m != kCount; each index registered or kNone.
-  void record_latency(Latency m, uint32_t cell_type, uint32_t profile, int64_t value_us);
+  void record_latency(Latency m, uint32_t cell_type, uint32_t profile, int64_t value_us,
+                      uint64_t cell_id = kNoCell);
   // `count` samples of m that never completed (LatencyMetric.censored).
   void record_censored(Latency m, uint32_t cell_type, uint32_t profile, uint64_t count);
   uint64_t censored(Latency m) const;  // overall
@@ -166,6 +192,7 @@ class Recorder {
 
  private:
   using LatencySet = std::array<Histogram, kLatencyCount>;
+  using BatchSet = std::array<LatencySet, kCellBatches>;
   using CensoredSet = std::array<uint64_t, kLatencyCount>;
   // The slices summed per cell type, per profile and overall.
   struct Totals {
@@ -190,6 +217,9 @@ class Recorder {
   LatencySet overall_;
   std::vector<LatencySet> cell_type_latency_;  // by cell type index
   std::vector<LatencySet> profile_latency_;    // by profile index
+  BatchSet overall_batches_;
+  std::deque<BatchSet> cell_type_batches_;  // by cell type index
+  std::deque<BatchSet> profile_batches_;    // by profile index
   CensoredSet overall_censored_{};
   std::vector<CensoredSet> cell_type_censored_;  // by cell type index
   std::vector<CensoredSet> profile_censored_;    // by profile index

@@ -140,27 +140,52 @@ bool merge_histograms(const v1::Histogram& a, const v1::Histogram& b, v1::Histog
   return true;
 }
 
-// Adds group `g` into `acc` (same kind and name).
-bool merge_group(const v1::Group& g, v1::Group* acc, std::string* why) {
-  if (acc->title_vi().empty()) acc->set_title_vi(g.title_vi());
-  if (acc->title_en().empty()) acc->set_title_en(g.title_en());
-  acc->set_members(acc->members() + g.members());
-  acc->set_cells(acc->cells() + g.cells());
-
+// Adds the metrics `from` into `to`, matched by name (kept sorted by name).
+bool merge_latencies(const pb::RepeatedPtrField<v1::LatencyMetric>& from,
+                     pb::RepeatedPtrField<v1::LatencyMetric>* to, const std::string& label,
+                     std::string* why) {
   std::map<std::string, v1::LatencyMetric> latencies;
-  for (const v1::LatencyMetric& m : acc->latencies()) latencies.emplace(m.name(), m);
-  for (const v1::LatencyMetric& m : g.latencies()) {
+  for (const v1::LatencyMetric& m : *to) latencies.emplace(m.name(), m);
+  for (const v1::LatencyMetric& m : from) {
     auto [it, inserted] = latencies.emplace(m.name(), m);
     if (inserted) continue;
     std::string hwhy;
     if (!merge_histograms(it->second.histogram(), m.histogram(), it->second.mutable_histogram(),
                           &hwhy)) {
-      return fail(why, group_label(g) + ", " + m.name() + ": " + hwhy);
+      return fail(why, label + ", " + m.name() + ": " + hwhy);
     }
     it->second.set_censored(it->second.censored() + m.censored());
   }
-  acc->clear_latencies();
-  for (auto& [name, m] : latencies) *acc->add_latencies() = std::move(m);
+  to->Clear();
+  for (auto& [name, m] : latencies) *to->Add() = std::move(m);
+  return true;
+}
+
+// Adds `g`'s batches into `acc`'s: the same (seed, index) merge, others are
+// kept; sorted by (seed, index).
+bool merge_batches(const v1::Group& g, v1::Group* acc, std::string* why) {
+  std::map<std::pair<uint64_t, uint32_t>, v1::CellBatch> batches;
+  for (const v1::CellBatch& b : acc->batches()) batches.emplace(std::pair(b.seed(), b.index()), b);
+  for (const v1::CellBatch& b : g.batches()) {
+    auto [it, inserted] = batches.emplace(std::pair(b.seed(), b.index()), b);
+    if (inserted) continue;
+    const std::string label = group_label(g) + ", batch " + std::to_string(b.index());
+    if (!merge_latencies(b.latencies(), it->second.mutable_latencies(), label, why)) return false;
+  }
+  acc->clear_batches();
+  for (auto& [key, b] : batches) *acc->add_batches() = std::move(b);
+  return true;
+}
+
+}  // namespace
+
+bool merge_group(const v1::Group& g, v1::Group* acc, std::string* why) {
+  if (acc->title_vi().empty()) acc->set_title_vi(g.title_vi());
+  if (acc->title_en().empty()) acc->set_title_en(g.title_en());
+  acc->set_members(acc->members() + g.members());
+  acc->set_cells(acc->cells() + g.cells());
+  if (!merge_latencies(g.latencies(), acc->mutable_latencies(), group_label(g), why)) return false;
+  if (!merge_batches(g, acc, why)) return false;
 
   std::string cwhy;
   if (g.has_quorum() && !add_counters(g.quorum(), acc->mutable_quorum(), &cwhy)) {
@@ -171,6 +196,8 @@ bool merge_group(const v1::Group& g, v1::Group* acc, std::string* why) {
   }
   return true;
 }
+
+namespace {
 
 int kind_rank(const std::string& kind) {
   if (kind == kGroupOverall) return 0;
@@ -360,6 +387,20 @@ bool validate_results(const v1::Results& results, std::string* why) {
       std::string hwhy;
       if (!Histogram::from_proto(m.histogram(), &h, &hwhy)) {
         return fail(why, group_label(g) + ", " + m.name() + ": invalid histogram: " + hwhy);
+      }
+    }
+    for (const v1::CellBatch& b : g.batches()) {
+      if (b.index() >= Recorder::kCellBatches) {
+        return fail(why, group_label(g) + ": batch index " + std::to_string(b.index()) +
+                             " is not below " + std::to_string(Recorder::kCellBatches));
+      }
+      for (const v1::LatencyMetric& m : b.latencies()) {
+        Histogram h;
+        std::string hwhy;
+        if (!Histogram::from_proto(m.histogram(), &h, &hwhy)) {
+          return fail(why, group_label(g) + ", batch " + std::to_string(b.index()) + ", " +
+                               m.name() + ": invalid histogram: " + hwhy);
+        }
       }
     }
   }

@@ -67,6 +67,13 @@ bool validate_results(const v1::Results& results, std::string* why);
 // by name; servers by node; slos empty.
 bool merge_results(const v1::Results& a, const v1::Results& b, v1::Results* out, std::string* why);
 
+// Adds group `g` into `acc` of the same kind and name: members, cells,
+// latencies (by name), cell batches (the same seed and index merge, others
+// are kept apart, so groups of different seeds pool: report/confidence.h),
+// quorum and traffic counters. False, naming the group, if histogram layouts
+// differ.
+bool merge_group(const v1::Group& g, v1::Group* acc, std::string* why);
+
 }  // namespace cellsim::metrics
 
 #endif  // CELLSIM_METRICS_RESULTS_IO_H_

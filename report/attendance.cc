@@ -135,7 +135,7 @@ std::vector<const v1::AttendanceSamples*> in_verdict_order(
   std::vector<const v1::AttendanceSamples*> order;
   for (const auto& c : view.verdicts) {
     for (const auto& a : pooled) {
-      if (a.cell_type() == c.decisive.cell_type) order.push_back(&a);
+      if (a.cell_type() == c.cell_type) order.push_back(&a);
     }
   }
   for (const auto& a : pooled) {

@@ -10,8 +10,9 @@
 // rest on" and never taken as a run. The others are runs: those with the
 // same seed are shards of one run and are merged exactly
 // (metrics::merge_results; attendance selections merged too); different
-// seeds are separate runs of the scenario, each judged on its own, and the
-// verdict per cell type is the worst seed's (verdict.h, combine_seeds).
+// seeds are separate runs of the scenario, pooled for the verdicts
+// (verdict.h, judge_seeds: one verdict per cell type over every seed, with
+// intervals).
 // Runs (and a sizing) of different scenarios are refused: one report answers
 // for one scenario. A merge drops SLO results, so after a merge they are
 // recomputed from the scenario file the results name, when it can be read

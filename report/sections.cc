@@ -24,35 +24,48 @@ struct Shares {
   std::string quorum = "-", votes = "-", minutes = "-";
 };
 
+// A share and its interval: "95% (88%-99%)".
+std::string share_with_interval(Lang l, const Finding& f) {
+  if (!f.has_interval) return fmt_share(l, f.observed);
+  return fmt_share(l, f.observed) + " (" + fmt_share(l, f.lo) + "–" + fmt_share(l, f.hi) + ")";
+}
+
 Shares shares_of(Lang l, const CellTypeVerdict& v) {
   Shares s;
   for (const Finding& f : v.findings) {
-    if (f.check == Check::kQuorum) s.quorum = fmt_share(l, f.observed);
-    if (f.check == Check::kValidVotes && f.count > 0) s.votes = fmt_share(l, f.observed);
-    if (f.check == Check::kMinutes && f.count > 0) s.minutes = fmt_share(l, f.observed);
+    if (f.check == Check::kQuorum) s.quorum = share_with_interval(l, f);
+    if (f.check == Check::kValidVotes && f.count > 0) s.votes = share_with_interval(l, f);
+    if (f.check == Check::kMinutes && f.count > 0) s.minutes = share_with_interval(l, f);
   }
   return s;
 }
 
+// The further seeds column: a count, "-" when decided, or why not.
+std::string further_seeds(Lang l, const CellTypeVerdict& v) {
+  if (v.verdict != Verdict::kNotYetDecided) return "-";
+  if (v.more_seeds > 0) return fmt_int(l, v.more_seeds);
+  if (v.decisive >= 0) return condition_text(l, v.findings[static_cast<size_t>(v.decisive)]);
+  return "?";
+}
+
+std::string decisive_text(Lang l, const CellTypeVerdict& v) {
+  if (v.decisive < 0) return "-";
+  return finding_text(l, v.findings[static_cast<size_t>(v.decisive)]);
+}
+
 void add_verdict_table(Doc& d, const View& view, Lang l) {
-  if (view.multi()) para(d, t(l, Msg::kDecidingSeedNote));
-  std::vector<std::string> header = {t(l, Msg::kColCellType)};
-  if (view.multi()) {
-    header.push_back(format(l, Msg::kColVerdictOverSeeds, {fmt_int(l, view.seeds.size())}));
-    header.push_back(t(l, Msg::kColDecidingSeed));
-  } else {
-    header.push_back(t(l, Msg::kColVerdict));
-  }
+  para(d, t(l, Msg::kIntervalNote));
+  std::vector<std::string> header = {t(l, Msg::kColCellType), t(l, Msg::kColVerdict),
+                                     t(l, Msg::kColDecidedBy), t(l, Msg::kColFurtherSeeds)};
   for (Msg m : {Msg::kColCells, Msg::kColMembers, Msg::kColMeetings, Msg::kColQuorum,
                 Msg::kColValidVotes, Msg::kColMinutes}) {
     header.push_back(t(l, m));
   }
   Block tb = table(header);
-  for (const auto& c : view.verdicts) {
-    const CellTypeVerdict& v = c.decisive;
+  for (const CellTypeVerdict& v : view.verdicts) {
     const Shares s = shares_of(l, v);
-    std::vector<std::string> row = {view.type_name(l, v.cell_type), verdict_label(l, v.verdict)};
-    if (view.multi()) row.push_back(std::to_string(c.decisive_seed));
+    std::vector<std::string> row = {view.type_name(l, v.cell_type), verdict_label(l, v.verdict),
+                                    decisive_text(l, v), further_seeds(l, v)};
     for (const std::string& x : {fmt_int(l, v.cells), fmt_int(l, v.members), fmt_int(l, v.meetings),
                                  s.quorum, s.votes, s.minutes}) {
       row.push_back(x);
@@ -61,21 +74,6 @@ void add_verdict_table(Doc& d, const View& view, Lang l) {
     tb.row_class.push_back(verdict_class(v.verdict));
   }
   d.push_back(tb);
-  if (!view.multi()) return;
-  para(d, t(l, Msg::kPerSeedHeading), Block::Kind::kSubsection);
-  Block per = table({t(l, Msg::kColCellType), t(l, Msg::kBasisSeed), t(l, Msg::kColVerdict),
-                     t(l, Msg::kColMeetings), t(l, Msg::kColQuorum), t(l, Msg::kColValidVotes),
-                     t(l, Msg::kColMinutes)});
-  for (const auto& c : view.verdicts) {
-    for (const auto& [seed, v] : c.per_seed) {
-      const Shares s = shares_of(l, v);
-      per.rows.push_back({view.type_name(l, v.cell_type), std::to_string(seed),
-                          verdict_label(l, v.verdict), fmt_int(l, v.meetings), s.quorum, s.votes,
-                          s.minutes});
-      per.row_class.push_back(verdict_class(v.verdict));
-    }
-  }
-  d.push_back(per);
 }
 
 // The strings in `items`, separated by ", ".
@@ -206,7 +204,7 @@ void add_summary(Doc& d, const View& v, Lang l) {
   section(d, "summary", t(l, Msg::kBasisScenario) + ": " + in.results.run().scenario());
   para(d, t(l, Msg::kIntro));
   size_t counts[3] = {0, 0, 0};
-  for (const auto& c : v.verdicts) ++counts[static_cast<int>(c.decisive.verdict)];
+  for (const CellTypeVerdict& c : v.verdicts) ++counts[static_cast<int>(c.verdict)];
   para(d, format(l, Msg::kVerdictSummary,
                  {fmt_int(l, v.verdicts.size()), fmt_int(l, counts[0]), fmt_int(l, counts[1]),
                   fmt_int(l, counts[2])}));
@@ -224,16 +222,9 @@ void add_summary(Doc& d, const View& v, Lang l) {
 void add_verdicts(Doc& d, const View& view, Lang l) {
   section(d, "verdicts", t(l, Msg::kSecVerdicts));
   add_verdict_table(d, view, l);
-  for (const auto& c : view.verdicts) {
-    const CellTypeVerdict& v = c.decisive;
+  for (const CellTypeVerdict& v : view.verdicts) {
     para(d, view.type_name(l, v.cell_type) + ": " + verdict_label(l, v.verdict),
          Block::Kind::kSubsection);
-    if (view.multi()) {
-      size_t same = 0;
-      for (const auto& [seed, sv] : c.per_seed) same += sv.verdict == v.verdict ? 1 : 0;
-      para(d, format(l, Msg::kDecidedBySeed, {std::to_string(c.decisive_seed), fmt_int(l, same),
-                                              fmt_int(l, c.per_seed.size())}));
-    }
     para(d, t(l, Msg::kFindingsHeading));
     std::vector<std::string> reasons, conditions;
     for (const Finding& f : v.findings) {
@@ -253,10 +244,8 @@ void add_verdicts(Doc& d, const View& view, Lang l) {
 void add_rules(Doc& d, Lang l) {
   section(d, "rules", t(l, Msg::kSecRules));
   para(d, format(l, Msg::kRulesText,
-                 {fmt_fixed(l, kQuorumConditionMargin * 100, 0),
-                  fmt_share(l, kDefaultMinQuorumAttainment), fmt_share(l, kMinValidVoteShare),
-                  fmt_share(l, kMinMinutesCompleteShare),
-                  fmt_fixed(l, kLatencyConditionFactor, 1)}));
+                 {fmt_share(l, kDefaultMinQuorumAttainment), fmt_share(l, kValidVoteTarget),
+                  fmt_share(l, kMinutesTarget)}));
   end_section(d);
 }
 
@@ -380,15 +369,16 @@ View make_view(const ReportInput& in) {
     s.sources = in.sources;
     v.seeds.push_back(std::move(s));
   }
-  std::vector<SeedVerdicts> per_seed;
+  std::vector<const v1::Results*> runs;
   for (const SeedRun& s : v.seeds) {
     for (const v1::Group& g : s.results.groups()) {
       if (g.kind() == metrics::kGroupOverall) continue;
       v.names.add(g.kind(), g.name(), g.title_vi(), g.title_en());
     }
-    per_seed.push_back({s.seed, judge(s.results, in.links)});
+    runs.push_back(&s.results);
   }
-  if (!per_seed.empty()) v.verdicts = combine_seeds(per_seed);
+  std::string why;  // load_inputs has merged these runs' groups already: they pool
+  if (!runs.empty() && !judge_seeds(runs, in.links, &v.verdicts, &why)) v.verdicts.clear();
   return v;
 }
 

@@ -28,7 +28,7 @@ struct View {
   const ReportInput* in = nullptr;
   Names names;
   std::vector<SeedRun> seeds;  // at least one when in->has_run
-  std::vector<CombinedVerdict> verdicts;
+  std::vector<CellTypeVerdict> verdicts;  // judged on the seeds pooled (verdict.h)
   bool multi() const { return seeds.size() > 1; }
   std::string type_name(Lang l, const std::string& n) const {
     return names.of(l, metrics::kGroupCellType, n);

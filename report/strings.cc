@@ -42,12 +42,14 @@ constexpr Table kEn = {{
     {Msg::kSecBasis, "What the figures rest on"},
     {Msg::kSecDataGaps, "What these results cannot show yet"},
     {Msg::kVerdictFeasible, "Feasible"},
-    {Msg::kVerdictConditions, "Feasible with conditions"},
+    {Msg::kVerdictUndecided,
+     "Not yet decided"},
     {Msg::kVerdictNotFeasible, "Not feasible"},
     {Msg::kVerdictSummary,
-     "{0} cell types: {1} feasible, {2} feasible with conditions, {3} not feasible."},
+     "{0} cell types: {1} feasible, {2} not yet decided, {3} not feasible."},
     {Msg::kOutcomePass, "met"},
-    {Msg::kOutcomeCondition, "condition"},
+    {Msg::kOutcomeUndecided,
+     "undecided"},
     {Msg::kOutcomeFail, "not met"},
     {Msg::kColCellType, "Cell type"},
     {Msg::kColVerdict, "Verdict"},
@@ -124,15 +126,23 @@ constexpr Table kEn = {{
     {Msg::kMetricResult, "time to announce a vote's result"},
     {Msg::kMetricTimeToQuorum, "time to quorum"},
     {Msg::kRulesText,
-     "Not feasible when any check fails: no meetings; ballots acknowledged differ from ballots "
-     "counted; quorum attainment more than {0} percentage points below its target (the cell "
-     "type's quorum objective, or {1} when it has none); valid votes below {2}; complete minutes "
-     "below {3}; a latency objective of the cell type exceeded by more than {4} times. Feasible "
-     "with conditions when a check misses but by less, or when the cell type's own samples miss "
-     "an objective set for all cells. Feasible otherwise. Quorum means the members present who "
-     "count in the denominator are at least the scenario's fraction of it (RULES.md). The votes "
-     "are resolutions by show of hands and elections by secret ballot; only official members "
-     "vote, probationary members attend without voting."},
+     "Every seed's run is pooled and each decisive figure carries a 95% interval: quorum "
+     "attainment and complete minutes over meetings, valid votes over votes (Wilson's score "
+     "interval), a latency objective's quantile by resampling whole cells (a cluster "
+     "bootstrap over batches of cells, because the samples of one meeting share a chair, a "
+     "link and its outages and are not independent). A check is met when the pessimistic end "
+     "of its interval meets the target, not met when even the optimistic end misses it, and "
+     "undecided otherwise. Not feasible when any check is not met: no meetings; ballots "
+     "acknowledged differ from ballots counted (no interval: any loss); quorum attainment "
+     "under its target (the cell type's quorum objective, or {0} when it has none); valid "
+     "votes under {1}; complete minutes under {2}; a latency objective of the cell type "
+     "exceeded. Not yet decided when no check fails but one is undecided: the report says "
+     "how many more runs would likely decide it. Feasible when every check is met. An "
+     "objective set for all cells is shown against each cell type's own samples but does not "
+     "decide its verdict. Quorum means the members present who count in the denominator are "
+     "at least the scenario's fraction of it (RULES.md). The votes are resolutions by show "
+     "of hands and elections by secret ballot; only official members vote, probationary "
+     "members attend without voting."},
     {Msg::kScopeAll, "all cells"},
     {Msg::kScopeType, "cell type {0}"},
     {Msg::kSloLatency, "{0}, p{1} ≤ {2} ms ({3})"},
@@ -224,15 +234,20 @@ constexpr Table kEn = {{
     {Msg::kBasisInputs, "Results read"},
     {Msg::kBasisWhat, "What"},
     {Msg::kBasisValue, "Value"},
-    {Msg::kColVerdictOverSeeds, "Verdict over {0} seeds"},
-    {Msg::kColDecidingSeed, "Deciding seed"},
+    {Msg::kColDecidedBy,
+     "Decided by"},
+    {Msg::kColFurtherSeeds,
+     "Further seeds to decide"},
     {Msg::kSeedsRule,
-     "These results are {0} runs of the same scenario with different seeds ({1}). A cell type's "
-     "verdict is its worst seed's: feasible only if feasible in every seed, not feasible if not "
-     "feasible in any. The figures that decide it are those of the deciding seed; every seed's "
-     "figures are in the table that follows."},
-    {Msg::kPerSeedHeading, "Figures per seed"},
-    {Msg::kDecidedBySeed, "Decided on seed {0}: {1} of {2} seeds give this verdict."},
+     "These results pool {0} runs of the same scenario with different seeds ({1}): meetings, "
+     "votes and samples are added, and each seed's batches of whole cells are kept apart for "
+     "the intervals. Every verdict is judged once, on the pooled figures, as the rules below "
+     "say: more seeds narrow the intervals, they never make a verdict worse by themselves."},
+    {Msg::kUndecidedMore,
+     "about {0} more runs of the scenario (seeds) would likely decide it"},
+    {Msg::kUndecidedNever,
+     "the estimate sits on its target: more runs will not decide it, the target itself has "
+     "to be weighed"},
     {Msg::kColObservedSeed, "Observed, seed {0}"},
     {Msg::kColMetEverySeed, "Met in every seed"},
     {Msg::kBasisChartsFrom, "Time to quorum, latency and servers shown for"},
@@ -300,8 +315,8 @@ constexpr Table kEn = {{
     {Msg::kLinkBoundSuffix, "{0} (links)"},
     {Msg::kPoints, "{0} points"},
     {Msg::kAtCellsPerNode, "missed at {0} cells per node"},
-    {Msg::kDecidingSeedNote,
-     "The figures in this table are the deciding seed's; the next table gives every seed's."},
+    {Msg::kIntervalNote,
+     "Each share is followed by its 95% interval, over the meetings of every seed pooled."},
     {Msg::kNoGaps, "Nothing: these results hold every figure this report shows."},
     {Msg::kValidationSeeds,
      "The live side's link mode: {0}. Seeds: {1} on each side ({2} to {3}); each figure is the "
@@ -316,6 +331,12 @@ constexpr Table kEn = {{
     {Msg::kColSimSpread, "Simulator, lowest – highest seed"},
     {Msg::kColLiveSpread, "Live, lowest – highest seed"},
     {Msg::kNotJudged, "not judged (few samples)"},
+    {Msg::kFindInterval,
+     "95% interval {0} to {1}"},
+    {Msg::kUndecidedNoInterval,
+     "too few cells with samples for an interval: more cells or more runs of the scenario"},
+    {Msg::kAllCellsNote,
+     "an objective for all cells: shown, it does not decide this cell type's verdict"},
 }};
 static_assert(in_order(kEn), "kEn must list every Msg in order");
 
@@ -346,12 +367,14 @@ constexpr Table kVi = {{
     {Msg::kSecBasis, "Cơ sở của các số liệu"},
     {Msg::kSecDataGaps, "Những nội dung bộ kết quả này chưa thể hiện được"},
     {Msg::kVerdictFeasible, "Khả thi"},
-    {Msg::kVerdictConditions, "Khả thi có điều kiện"},
+    {Msg::kVerdictUndecided,
+     "Chưa đủ cơ sở kết luận"},
     {Msg::kVerdictNotFeasible, "Không khả thi"},
     {Msg::kVerdictSummary,
-     "{0} loại chi bộ: {1} khả thi, {2} khả thi có điều kiện, {3} không khả thi."},
+     "{0} loại chi bộ: {1} khả thi, {2} chưa đủ cơ sở kết luận, {3} không khả thi."},
     {Msg::kOutcomePass, "đạt"},
-    {Msg::kOutcomeCondition, "có điều kiện"},
+    {Msg::kOutcomeUndecided,
+     "chưa rõ"},
     {Msg::kOutcomeFail, "không đạt"},
     {Msg::kColCellType, "Loại chi bộ"},
     {Msg::kColVerdict, "Kết luận"},
@@ -435,18 +458,27 @@ constexpr Table kVi = {{
     {Msg::kMetricResult, "thời gian công bố kết quả biểu quyết"},
     {Msg::kMetricTimeToQuorum, "thời gian đến khi đủ số đảng viên dự họp theo quy định"},
     {Msg::kRulesText,
-     "Không khả thi khi có một tiêu chí không đạt: không có cuộc họp nào; số phiếu được xác nhận "
-     "khác số phiếu được kiểm; tỷ lệ cuộc họp đủ số đảng viên dự họp theo quy định thấp hơn chỉ "
-     "tiêu quá {0} điểm phần trăm (chỉ tiêu của loại chi bộ, hoặc {1} nếu kịch bản không đặt); "
-     "tỷ lệ biểu quyết hợp lệ dưới {2}; tỷ lệ biên bản đầy đủ dưới {3}; một chỉ tiêu độ trễ của "
-     "loại chi bộ bị vượt quá {4} lần. Khả thi có điều kiện khi một tiêu chí chưa đạt nhưng ở "
-     "mức thấp hơn, hoặc khi số liệu riêng của loại chi bộ chưa đạt một chỉ tiêu chung cho mọi "
-     "chi bộ. Các trường hợp còn lại là khả thi. Đủ số đảng viên dự họp theo quy định nghĩa là số "
-     "đảng viên có mặt được tính vào tổng số không thấp hơn tỷ lệ kịch bản quy định (mặc định "
-     "2/3, tính trên số đảng viên chính thức được triệu tập, trừ các trường hợp được miễn, đình "
-     "chỉ, sinh hoạt tạm thời nơi khác và vắng mặt có lý do; đảng viên dự bị dự họp nhưng không "
-     "biểu quyết). Các lần biểu quyết gồm thông qua nghị quyết (biểu quyết giơ tay) và bầu cử "
-     "(bỏ phiếu kín); chỉ đảng viên chính thức được biểu quyết."},
+     "Kết quả của mọi hạt giống ngẫu nhiên được gộp lại và mỗi số liệu quyết định có khoảng "
+     "tin cậy 95%: tỷ lệ cuộc họp đủ số đảng viên dự họp và tỷ lệ biên bản đầy đủ tính trên "
+     "các cuộc họp, tỷ lệ biểu quyết hợp lệ tính trên các lần biểu quyết (khoảng Wilson), "
+     "phân vị của chỉ tiêu độ trễ tính bằng cách lấy mẫu lại theo từng chi bộ (bootstrap "
+     "theo nhóm chi bộ, vì các số liệu của một cuộc họp có chung người chủ trì, đường truyền "
+     "và các lần mất kết nối nên không độc lập). Một tiêu chí đạt khi đầu bất lợi của khoảng "
+     "tin cậy đạt chỉ tiêu, không đạt khi ngay cả đầu thuận lợi cũng không đạt, và chưa rõ "
+     "trong các trường hợp còn lại. Không khả thi khi có một tiêu chí không đạt: không có "
+     "cuộc họp nào; số phiếu được xác nhận khác số phiếu được kiểm (không có khoảng tin cậy: "
+     "mất một phiếu là không đạt); tỷ lệ cuộc họp đủ số đảng viên dự họp theo quy định dưới "
+     "chỉ tiêu (chỉ tiêu của loại chi bộ, hoặc {0} nếu kịch bản không đặt); tỷ lệ biểu quyết "
+     "hợp lệ dưới {1}; tỷ lệ biên bản đầy đủ dưới {2}; một chỉ tiêu độ trễ của loại chi bộ "
+     "bị vượt. Chưa đủ cơ sở kết luận khi không có tiêu chí nào không đạt nhưng có tiêu chí "
+     "chưa rõ: báo cáo nêu cần chạy thêm bao nhiêu lượt để kết luận. Khả thi khi mọi tiêu "
+     "chí đều đạt. Chỉ tiêu chung cho mọi chi bộ được so với số liệu riêng của từng loại chi "
+     "bộ để tham khảo, không quyết định kết luận. Đủ số đảng viên dự họp theo quy định nghĩa "
+     "là số đảng viên có mặt được tính vào tổng số không thấp hơn tỷ lệ kịch bản quy định "
+     "(mặc định 2/3, tính trên số đảng viên chính thức được triệu tập, trừ các trường hợp "
+     "được miễn, đình chỉ, sinh hoạt tạm thời nơi khác và vắng mặt có lý do; đảng viên dự bị "
+     "dự họp nhưng không biểu quyết). Các lần biểu quyết gồm thông qua nghị quyết (biểu "
+     "quyết giơ tay) và bầu cử (bỏ phiếu kín); chỉ đảng viên chính thức được biểu quyết."},
     {Msg::kScopeAll, "mọi chi bộ"},
     {Msg::kScopeType, "loại chi bộ {0}"},
     {Msg::kSloLatency, "{0}, phân vị {1} ≤ {2} ms ({3})"},
@@ -542,18 +574,22 @@ constexpr Table kVi = {{
     {Msg::kBasisInputs, "Các kết quả đã đọc"},
     {Msg::kBasisWhat, "Nội dung"},
     {Msg::kBasisValue, "Giá trị"},
-    {Msg::kColVerdictOverSeeds, "Kết luận qua {0} hạt giống ngẫu nhiên"},
-    {Msg::kColDecidingSeed, "Hạt giống ngẫu nhiên quyết định kết luận"},
+    {Msg::kColDecidedBy,
+     "Số liệu quyết định"},
+    {Msg::kColFurtherSeeds,
+     "Số lượt chạy thêm để kết luận"},
     {Msg::kSeedsRule,
-     "Bộ kết quả này gồm {0} lượt chạy cùng một kịch bản với các hạt giống ngẫu nhiên khác nhau "
-     "({1}). Kết luận của mỗi loại chi bộ là kết luận ở hạt giống ngẫu nhiên kém nhất: chỉ khả "
-     "thi khi khả thi ở mọi hạt giống ngẫu nhiên, không khả thi nếu không khả thi ở bất kỳ hạt "
-     "giống ngẫu nhiên nào. Các số liệu quyết định là của hạt giống ngẫu nhiên quyết định kết "
-     "luận; số liệu của từng hạt giống ngẫu nhiên nằm ở bảng tiếp theo."},
-    {Msg::kPerSeedHeading, "Số liệu theo từng hạt giống ngẫu nhiên"},
-    {Msg::kDecidedBySeed,
-     "Kết luận dựa trên hạt giống ngẫu nhiên {0}: {1} trên {2} hạt giống ngẫu nhiên cho kết "
-     "luận này."},
+     "Bộ kết quả này gộp {0} lượt chạy cùng một kịch bản với các hạt giống ngẫu nhiên khác "
+     "nhau ({1}): số cuộc họp, số lần biểu quyết và số liệu đo được cộng dồn, các nhóm chi "
+     "bộ của từng hạt giống được giữ riêng để tính khoảng tin cậy. Mỗi kết luận được đánh "
+     "giá một lần trên số liệu gộp, theo các quy tắc dưới đây: chạy thêm hạt giống chỉ làm "
+     "khoảng tin cậy hẹp lại, tự nó không làm kết luận xấu đi."},
+    {Msg::kUndecidedMore,
+     "khoảng {0} lượt chạy thêm kịch bản (hạt giống ngẫu nhiên khác) nhiều khả năng sẽ đủ để "
+     "kết luận"},
+    {Msg::kUndecidedNever,
+     "giá trị ước lượng nằm đúng chỉ tiêu: chạy thêm cũng không kết luận được, cần xem xét "
+     "lại chính chỉ tiêu"},
     {Msg::kColObservedSeed, "Giá trị đo được, hạt giống ngẫu nhiên {0}"},
     {Msg::kColMetEverySeed, "Đạt ở mọi hạt giống ngẫu nhiên"},
     {Msg::kBasisChartsFrom,
@@ -628,9 +664,9 @@ constexpr Table kVi = {{
     {Msg::kLinkBoundSuffix, "{0} (đường truyền)"},
     {Msg::kPoints, "{0} điểm phần trăm"},
     {Msg::kAtCellsPerNode, "không đạt khi có {0} chi bộ mỗi nút"},
-    {Msg::kDecidingSeedNote,
-     "Số liệu trong bảng này là của hạt giống ngẫu nhiên quyết định kết luận; bảng tiếp theo nêu "
-     "số liệu của từng hạt giống ngẫu nhiên."},
+    {Msg::kIntervalNote,
+     "Sau mỗi tỷ lệ là khoảng tin cậy 95%, tính trên các cuộc họp của mọi hạt giống ngẫu "
+     "nhiên gộp lại."},
     {Msg::kNoGaps, "Không có: bộ kết quả này có đủ mọi số liệu mà báo cáo trình bày."},
     {Msg::kValidationSeeds,
      "Chế độ đường truyền khi chạy thực: {0}. Số hạt giống ngẫu nhiên: {1} cho mỗi bên (từ {2} "
@@ -646,6 +682,14 @@ constexpr Table kVi = {{
     {Msg::kColSimSpread, "Mô phỏng, hạt giống thấp nhất – cao nhất"},
     {Msg::kColLiveSpread, "Chạy thực, hạt giống thấp nhất – cao nhất"},
     {Msg::kNotJudged, "không đánh giá (ít mẫu)"},
+    {Msg::kFindInterval,
+     "khoảng tin cậy 95% từ {0} đến {1}"},
+    {Msg::kUndecidedNoInterval,
+     "quá ít chi bộ có số liệu để tính khoảng tin cậy: cần thêm chi bộ hoặc thêm lượt chạy "
+     "kịch bản"},
+    {Msg::kAllCellsNote,
+     "chỉ tiêu chung cho mọi chi bộ: chỉ để tham khảo, không quyết định kết luận của loại "
+     "chi bộ này"},
 }};
 static_assert(in_order(kVi), "kVi must list every Msg in order");
 

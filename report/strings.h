@@ -24,8 +24,8 @@ enum class Msg : size_t {
   kHtmlLang, kTitle, kIntro, kGenerated,
   kSecVerdicts, kSecRules, kSecSlos, kSecTimeToQuorum, kSecLatency, kSecServers, kSecSizing,
   kSecCapacity, kSecAttendance, kSecBasis, kSecDataGaps,
-  kVerdictFeasible, kVerdictConditions, kVerdictNotFeasible, kVerdictSummary,
-  kOutcomePass, kOutcomeCondition, kOutcomeFail,
+  kVerdictFeasible, kVerdictUndecided, kVerdictNotFeasible, kVerdictSummary,
+  kOutcomePass, kOutcomeUndecided, kOutcomeFail,
   kColCellType, kColVerdict, kColCells, kColMembers, kColMeetings, kColQuorum, kColValidVotes,
   kColMinutes, kColSlo, kColObserved, kColLimit, kColMet, kColProfile, kColSamples, kColP50,
   kColP90, kColP99, kColCensored, kColMedian, kColNeverQuorate, kColNode, kColCores, kColUtilisation,
@@ -51,7 +51,7 @@ enum class Msg : size_t {
   kCalibrationEstimated, kBasisVersion, kBasisShards, kBasisPartial, kPartialWarning,
   kBasisVirtual, kBasisMembersCells, kBasisHost, kBasisInputs, kBasisWhat, kBasisValue,
   // Seeds, attendance over time, validation, link-bound objectives.
-  kColVerdictOverSeeds, kColDecidingSeed, kSeedsRule, kPerSeedHeading, kDecidedBySeed,
+  kColDecidedBy, kColFurtherSeeds, kSeedsRule, kUndecidedMore, kUndecidedNever,
   kColObservedSeed, kColMetEverySeed, kBasisChartsFrom, kBasisChartsSeed, kAttendanceNote,
   kAttendanceChartTitle, kAxisMembers, kTypicalMeeting, kWorstMeeting, kSeriesPresent,
   kSeriesRequired, kMarkerClosed, kMarkerTruncated, kCellLabel, kCellSeedLabel,
@@ -60,10 +60,10 @@ enum class Msg : size_t {
   kValidationIntro, kValidationOk, kValidationFail, kColMetric, kColGroup, kColStat,
   kColSimulator, kColLiveServer, kColDifference, kColWithinTolerance, kStatShare, kSizeLinkBound,
   kAssumeLinkBound, kSizeServerBound, kAssumeServerBound, kLinkBoundHeading, kLinkBoundSuffix,
-  kPoints, kAtCellsPerNode, kDecidingSeedNote, kNoGaps,
+  kPoints, kAtCellsPerNode, kIntervalNote, kNoGaps,
   // Validation over seeds and link modes.
   kValidationSeeds, kLinkModeFrame, kLinkModePacket, kColSimSpread, kColLiveSpread,
-  kNotJudged,
+  kNotJudged, kFindInterval, kUndecidedNoInterval, kAllCellsNote,
   kCount,
 };
 

@@ -7,6 +7,8 @@
 
 #include "metrics/histogram.h"
 #include "metrics/recorder.h"
+#include "proto/assert.h"
+#include "report/confidence.h"
 #include "report/lookup.h"
 
 namespace cellsim::report {
@@ -18,10 +20,10 @@ constexpr std::string_view kQuorumPrefix = "quorum attainment >= ";
 
 constexpr std::pair<Verdict, const char*> kVerdictNames[] = {
     {Verdict::kFeasible, "feasible"},
-    {Verdict::kFeasibleWithConditions, "feasible with conditions"},
+    {Verdict::kNotYetDecided, "not yet decided"},
     {Verdict::kNotFeasible, "not feasible"}};
 constexpr std::pair<Outcome, const char*> kOutcomeNames[] = {
-    {Outcome::kPass, "pass"}, {Outcome::kCondition, "condition"}, {Outcome::kFail, "fail"}};
+    {Outcome::kPass, "pass"}, {Outcome::kUndecided, "undecided"}, {Outcome::kFail, "fail"}};
 constexpr std::pair<Check, const char*> kCheckNames[] = {
     {Check::kMeetings, "meetings"},
     {Check::kTally, "tally integrity"},
@@ -30,10 +32,6 @@ constexpr std::pair<Check, const char*> kCheckNames[] = {
     {Check::kMinutes, "complete minutes"},
     {Check::kLatencySlo, "latency SLO"},
     {Check::kLatencySloAllCells, "latency SLO (all cells)"}};
-
-double share(uint64_t num, uint64_t den) {
-  return den == 0 ? 0.0 : static_cast<double>(num) / static_cast<double>(den);
-}
 
 // Splits "... (scope): problem" into the scope's cell type and the problem;
 // returns the text before the scope.
@@ -102,41 +100,61 @@ const v1::SloResult* quorum_slo_for(const v1::Results& results, const std::strin
   return overall;
 }
 
-Finding quorum_finding(const v1::Results& results, const v1::Group& g) {
+// The outcome of an interval against a target: higher is better for
+// shares, lower for latencies.
+Outcome judge_interval(double lo, double hi, double target, bool higher_is_better) {
+  if (higher_is_better) return lo >= target ? Outcome::kPass : hi < target ? Outcome::kFail
+                                                                           : Outcome::kUndecided;
+  return hi <= target ? Outcome::kPass : lo > target ? Outcome::kFail : Outcome::kUndecided;
+}
+
+// Further seeds that would likely decide an undecided interval (0: never).
+uint64_t more_seeds_for(const Interval& iv, double target, uint64_t seeds) {
+  const double factor = more_needed(iv, target);
+  if (factor == 0) return 0;
+  return std::max<uint64_t>(
+      1, static_cast<uint64_t>(std::ceil((factor - 1) * static_cast<double>(seeds) - 1e-9)));
+}
+
+void set_interval(const Interval& iv, bool higher_is_better, uint64_t seeds, Finding* f) {
+  f->observed = iv.estimate;
+  f->lo = iv.lo;
+  f->hi = iv.hi;
+  f->has_interval = iv.valid;
+  if (!iv.valid) {
+    f->outcome = Outcome::kUndecided;
+    return;
+  }
+  f->outcome = judge_interval(iv.lo, iv.hi, f->limit, higher_is_better);
+  if (f->outcome == Outcome::kUndecided) f->more_seeds = more_seeds_for(iv, f->limit, seeds);
+}
+
+Finding quorum_finding(const v1::Results& results, const v1::Group& g, uint64_t seeds) {
   Finding f;
   f.check = Check::kQuorum;
   const auto& q = g.quorum();
   f.count = q.meetings();
-  f.observed = share(q.meetings_quorate_by_deadline(), q.meetings());
   ParsedSlo p;
   f.limit = quorum_slo_for(results, g.name(), &p) != nullptr ? p.limit
                                                               : kDefaultMinQuorumAttainment;
   const double needed = std::ceil(f.limit * static_cast<double>(q.meetings()) - 1e-9);
   const double have = static_cast<double>(q.meetings_quorate_by_deadline());
   f.shortfall = needed > have ? static_cast<uint64_t>(needed - have) : 0;
-  if (f.observed >= f.limit) {
-    f.outcome = Outcome::kPass;
-  } else if (f.observed >= f.limit - kQuorumConditionMargin) {
-    f.outcome = Outcome::kCondition;
-  } else {
-    f.outcome = Outcome::kFail;
-  }
+  set_interval(wilson(q.meetings_quorate_by_deadline(), q.meetings()), true, seeds, &f);
   return f;
 }
 
-Finding share_finding(Check check, uint64_t num, uint64_t den, double feasible, double minimum) {
+Finding share_finding(Check check, uint64_t num, uint64_t den, double target, uint64_t seeds) {
   Finding f;
   f.check = check;
   f.count = den;
-  f.observed = den == 0 ? 1.0 : share(num, den);
-  f.limit = feasible;
-  if (f.observed >= feasible) {
+  f.limit = target;
+  if (den == 0) {  // nothing to count: passes vacuously
+    f.observed = f.lo = f.hi = 1.0;
     f.outcome = Outcome::kPass;
-  } else if (f.observed >= minimum) {
-    f.outcome = Outcome::kCondition;
-  } else {
-    f.outcome = Outcome::kFail;
+    return f;
   }
+  set_interval(wilson(num, den), true, seeds, &f);
   return f;
 }
 
@@ -154,71 +172,122 @@ std::string worst_profile(const v1::Results& results, const std::vector<std::str
 }
 
 Finding latency_finding(const v1::Results& results, const v1::Group& g, const ParsedSlo& p,
-                        const std::vector<std::string>* profiles) {
+                        const std::vector<std::string>* profiles, uint64_t seeds) {
   Finding f;
   f.check = p.cell_type.empty() ? Check::kLatencySloAllCells : Check::kLatencySlo;
+  f.decides = f.check == Check::kLatencySlo;
   f.metric = p.metric;
   f.quantile = p.quantile;
   f.limit = p.limit;
   f.missing = !group_quantile_ms(g, p.metric, p.quantile, &f.observed);
   if (f.missing) {
-    f.outcome = Outcome::kCondition;
-  } else if (f.observed <= f.limit) {
-    f.outcome = Outcome::kPass;
-  } else if (f.check == Check::kLatencySlo && f.observed > f.limit * kLatencyConditionFactor) {
-    f.outcome = Outcome::kFail;
-  } else {
-    f.outcome = Outcome::kCondition;
+    f.outcome = Outcome::kUndecided;
+    return f;
   }
+  const double pooled_ms = f.observed;
+  ClusteredSamples s;
+  Interval iv;
+  if (ClusteredSamples::from_group(g, p.metric, &s) && s.samples() > 0) {
+    iv = quantile_interval(s, p.quantile);
+    f.count = s.clusters();
+  }
+  // The estimate is the pooled histogram's (3 digits; the batches keep 2).
+  iv.lo = std::min(iv.lo, pooled_ms);
+  iv.hi = std::max(iv.hi, pooled_ms);
+  iv.estimate = pooled_ms;
+  set_interval(iv, false, seeds, &f);
   if (f.outcome != Outcome::kPass && profiles != nullptr) {
     f.worst_profile = worst_profile(results, *profiles, p.metric, p.quantile);
   }
   return f;
 }
 
-Verdict overall_verdict(const std::vector<Finding>& findings) {
-  Verdict v = Verdict::kFeasible;
-  for (const Finding& f : findings) {
-    if (f.outcome == Outcome::kFail) return Verdict::kNotFeasible;
-    if (f.outcome == Outcome::kCondition) v = Verdict::kFeasibleWithConditions;
+// How far a finding's pessimistic end clears its target, relative to it
+// (negative: misses): what orders findings to pick the decisive one.
+double margin(const Finding& f) {
+  const double target = std::max(std::abs(f.limit), 1e-9);
+  switch (f.check) {
+    case Check::kMeetings: return f.count > 0 ? 1.0 : -1.0;
+    case Check::kTally: return f.outcome == Outcome::kFail ? -1.0 : 1.0;
+    case Check::kLatencySlo:
+    case Check::kLatencySloAllCells: return (f.limit - (f.outcome == Outcome::kFail ? f.lo : f.hi)) / target;
+    default: return ((f.outcome == Outcome::kFail ? f.hi : f.lo) - f.limit) / target;
   }
-  return v;
+}
+
+void decide(CellTypeVerdict* v) {
+  v->verdict = Verdict::kFeasible;
+  bool never = false;
+  for (const Finding& f : v->findings) {
+    if (!f.decides) continue;
+    if (f.outcome == Outcome::kFail) v->verdict = Verdict::kNotFeasible;
+    if (f.outcome == Outcome::kUndecided && v->verdict == Verdict::kFeasible) {
+      v->verdict = Verdict::kNotYetDecided;
+    }
+    if (f.outcome == Outcome::kUndecided) {
+      never = never || f.more_seeds == 0;
+      v->more_seeds = std::max(v->more_seeds, f.more_seeds);
+    }
+  }
+  if (never || v->verdict != Verdict::kNotYetDecided) v->more_seeds = 0;
+  const Outcome want = v->verdict == Verdict::kNotFeasible     ? Outcome::kFail
+                       : v->verdict == Verdict::kNotYetDecided ? Outcome::kUndecided
+                                                               : Outcome::kPass;
+  for (size_t i = 0; i < v->findings.size(); ++i) {
+    const Finding& f = v->findings[i];
+    if (!f.decides || f.outcome != want) continue;
+    if (v->decisive < 0) {
+      v->decisive = static_cast<int>(i);
+      continue;
+    }
+    const Finding& best = v->findings[static_cast<size_t>(v->decisive)];
+    const bool better = want == Outcome::kUndecided
+                            ? (f.more_seeds == 0 && best.more_seeds != 0) ||
+                                  (best.more_seeds != 0 && f.more_seeds > best.more_seeds)
+                            : margin(f) < margin(best);
+    if (better) v->decisive = static_cast<int>(i);
+  }
 }
 
 CellTypeVerdict judge_group(const v1::Results& results, const v1::Group& g,
-                            const CellTypeLinks& links) {
+                            const CellTypeLinks& links, uint64_t seeds) {
   CellTypeVerdict v;
   v.cell_type = g.name();
   v.cells = g.cells();
   v.members = g.members();
+  v.seeds = seeds;
   const auto& q = g.quorum();
   v.meetings = q.meetings();
   Finding meetings;
   meetings.check = Check::kMeetings;
   meetings.count = q.meetings();
+  meetings.observed = meetings.lo = meetings.hi = static_cast<double>(q.meetings());
+  meetings.limit = 1;
   meetings.outcome = q.meetings() > 0 ? Outcome::kPass : Outcome::kFail;
   v.findings.push_back(meetings);
   Finding tally;
   tally.check = Check::kTally;
   tally.count = q.ballots_acked();
-  tally.observed = static_cast<double>(q.ballots_counted());
+  tally.observed = tally.lo = tally.hi = static_cast<double>(q.ballots_counted());
   tally.limit = static_cast<double>(q.ballots_acked());
   tally.outcome = q.ballots_acked() == q.ballots_counted() ? Outcome::kPass : Outcome::kFail;
   v.findings.push_back(tally);
-  if (q.meetings() > 0) v.findings.push_back(quorum_finding(results, g));
-  v.findings.push_back(share_finding(Check::kValidVotes, q.votes_valid(), q.votes_held(),
-                                     kFeasibleValidVoteShare, kMinValidVoteShare));
+  if (q.meetings() > 0) v.findings.push_back(quorum_finding(results, g, seeds));
+  v.findings.push_back(
+      share_finding(Check::kValidVotes, q.votes_valid(), q.votes_held(), kValidVoteTarget, seeds));
   v.findings.push_back(share_finding(Check::kMinutes, q.minutes_complete(), q.meetings_closed(),
-                                     kFeasibleMinutesShare, kMinMinutesCompleteShare));
+                                     kMinutesTarget, seeds));
   const auto it = links.find(g.name());
   const std::vector<std::string>* profiles = it == links.end() ? nullptr : &it->second;
   for (const v1::SloResult& s : results.slos()) {
     ParsedSlo p;
     if (!parse_slo(s.description(), &p) || p.quorum) continue;
     if (!p.cell_type.empty() && p.cell_type != g.name()) continue;
-    v.findings.push_back(latency_finding(results, g, p, profiles));
+    Finding f = latency_finding(results, g, p, profiles, seeds);
+    if (!p.problem.empty()) f.outcome = Outcome::kUndecided, f.missing = true;
+    v.findings.push_back(f);
   }
-  v.verdict = overall_verdict(v.findings);
+  decide(&v);
   return v;
 }
 
@@ -253,36 +322,27 @@ bool group_quantile_ms(const v1::Group& group, const std::string& metric, double
   return false;
 }
 
-std::vector<CellTypeVerdict> judge(const v1::Results& results, const CellTypeLinks& links) {
+std::vector<CellTypeVerdict> judge(const v1::Results& pooled, const CellTypeLinks& links,
+                                   uint64_t seeds) {
   std::vector<CellTypeVerdict> out;
-  for (const v1::Group& g : results.groups()) {
-    if (g.kind() == metrics::kGroupCellType) out.push_back(judge_group(results, g, links));
+  for (const v1::Group& g : pooled.groups()) {
+    if (g.kind() == metrics::kGroupCellType) out.push_back(judge_group(pooled, g, links, seeds));
   }
   return out;
 }
 
-std::vector<CombinedVerdict> combine_seeds(const std::vector<SeedVerdicts>& seeds) {
-  std::vector<CombinedVerdict> out;
-  auto rank = [](Verdict v) { return static_cast<int>(v); };  // kNotFeasible is the worst
-  for (const SeedVerdicts& s : seeds) {
-    for (const CellTypeVerdict& v : s.verdicts) {
-      auto it = std::find_if(out.begin(), out.end(), [&](const CombinedVerdict& c) {
-        return c.decisive.cell_type == v.cell_type;
-      });
-      if (it == out.end()) {
-        CombinedVerdict c;
-        c.decisive = v;
-        c.decisive_seed = s.seed;
-        out.push_back(std::move(c));
-        it = out.end() - 1;
-      } else if (rank(v.verdict) > rank(it->decisive.verdict)) {
-        it->decisive = v;
-        it->decisive_seed = s.seed;
-      }
-      it->per_seed.emplace_back(s.seed, v);
-    }
+bool judge_seeds(const std::vector<const v1::Results*>& runs, const CellTypeLinks& links,
+                 std::vector<CellTypeVerdict>* out, std::string* why) {
+  CELLSIM_ASSERT(!runs.empty());
+  v1::Results pooled;
+  if (!pool_seeds(runs, &pooled, why)) return false;
+  for (const v1::Results* r : runs) {
+    if (r->slos_size() == 0) continue;
+    *pooled.mutable_slos() = r->slos();
+    break;
   }
-  return out;
+  *out = judge(pooled, links, runs.size());
+  return true;
 }
 
 const char* verdict_name(Verdict v) { return lookup(kVerdictNames, v, "?"); }

@@ -1,40 +1,49 @@
 // The feasibility verdict per cell type (DESIGN.md, "Sizing and the report"):
-// can a kind of special cell hold a *valid* meeting over its real links?
+// can a kind of special cell hold a *valid* meeting over its real links, and
+// how sure are we?
 //
-// judge() is a pure function of the results (and, optionally, which network
-// profiles each cell type's members use, to name the link behind a miss). It
-// looks at the cell type's group and at the SLOs recorded in results.slos:
+// The verdict is judged once, on every seed's run pooled (confidence.h:
+// meetings and votes added, latency batches of whole cells kept per seed),
+// never seed by seed: "the worst seed decides" made a verdict more
+// pessimistic the more seeds were run. Each decisive figure gets a 95%
+// interval (confidence.h says which and why), and a check
 //
-//   check                 passes when                          fails (not feasible) when
-//   meetings              the group has meetings               it has none
-//   tally integrity       ballots acked == ballots counted     they differ
-//   quorum attainment     >= the cell type's quorum SLO (else  < target - kQuorumConditionMargin
-//                         the all-cells one, else
-//                         kDefaultMinQuorumAttainment)
-//   valid votes           votes_valid / votes_held >=          < kMinValidVoteShare
-//                         kFeasibleValidVoteShare
-//   complete minutes      minutes_complete / closed >=         < kMinMinutesCompleteShare
-//                         kFeasibleMinutesShare
-//   latency SLO of this   observed <= limit                    observed > limit ×
-//   cell type                                                  kLatencyConditionFactor
-//   latency SLO of all    this cell type's own quantile        never (a scenario-wide target
-//   cells                 <= the limit                         is not this cell type's own)
+//   passes      when the pessimistic end of its interval meets the target,
+//   fails       when the optimistic end misses it,
+//   is undecided otherwise (or when the figure or its interval is missing).
 //
-// Anything between "passes" and "fails" is a condition. Verdict: not feasible
-// if any check fails; feasible with conditions if any is a condition;
-// feasible otherwise. A condition says what would change it (Finding's
-// shortfall and worst_profile: more attendance, a better link profile).
+//   check               figure and interval                   target
+//   meetings            meetings held (no interval)           at least one
+//   tally integrity     ballots acked == counted (exact)      equal: any loss fails
+//   quorum attainment   quorate by the deadline / meetings,   the cell type's quorum SLO,
+//                       Wilson over meetings                  else the all-cells one, else
+//                                                             kDefaultMinQuorumAttainment
+//   valid votes         valid / held, Wilson over votes       kValidVoteTarget
+//   complete minutes    complete / closed, Wilson over        kMinutesTarget
+//                       meetings
+//   latency SLO of      the SLO's quantile, cluster           observed <= the SLO's max_ms
+//   this cell type      bootstrap over whole-cell batches
+//   latency SLO of all  this type's quantile, the same        reported, never decisive (a
+//   cells                                                     scenario-wide target is not
+//                                                             this cell type's own)
+//
+// Verdict: *not feasible* if a decisive check fails; else *not yet decided*
+// if one is undecided; else *feasible*. The decisive finding (the one figure
+// that decides it): for not feasible the check that misses by most
+// (relative to its target); for not yet decided the one that needs the most
+// further data; for feasible the one with the least margin. What would
+// change it: a failing quorum names the meetings short (shortfall), a
+// failing latency the slowest of the type's profiles (worst_profile); an
+// undecided check the further seeds that would likely decide it
+// (confidence.h, more_needed), or that more runs will not (the estimate
+// sits on its target). Votes and minutes checks with nothing to count pass
+// vacuously. An SLO whose description carries a problem (": no samples")
+// is undecided. Votes are the trials of the valid-votes interval although a
+// meeting's votes are correlated (a lost quorum invalidates each later one):
+// the interval is then a little narrow, which the 95% target's slack covers.
 //
 // SLO descriptions are parsed (parse_slo) in the format metrics/slo.cc
-// writes; an SLO that carries a problem (": no samples", ...) is a condition
-// (the figure is missing, not bad). Votes and minutes checks with nothing
-// to count (no votes held, no meetings closed) pass vacuously.
-//
-// Several seeds (combine_seeds). The same scenario run with different seeds
-// gives one verdict per cell type per seed; the verdict over the seeds is the
-// worst of them: feasible only if feasible in every seed, not feasible if not
-// feasible in any. The seed that decides it is the first (in the order
-// given) whose verdict is that worst one; its findings are the reasons shown.
+// writes; they carry the targets.
 //
 // Thread-safety: pure functions, no state.
 #ifndef CELLSIM_REPORT_VERDICT_H_
@@ -52,17 +61,13 @@ namespace cellsim::report {
 
 namespace v1 = ::cellsim::v1;
 
-// Thresholds of the verdict rules (shares in [0, 1]).
+// Targets of the verdict rules (shares in [0, 1]).
 inline constexpr double kDefaultMinQuorumAttainment = 0.90;  // when no quorum SLO names the type
-inline constexpr double kQuorumConditionMargin = 0.10;       // below the target by more: fails
-inline constexpr double kFeasibleValidVoteShare = 0.98;
-inline constexpr double kMinValidVoteShare = 0.90;
-inline constexpr double kFeasibleMinutesShare = 1.0;
-inline constexpr double kMinMinutesCompleteShare = 0.90;
-inline constexpr double kLatencyConditionFactor = 1.5;       // above limit × this: fails
+inline constexpr double kValidVoteTarget = 0.95;
+inline constexpr double kMinutesTarget = 0.95;
 
-enum class Verdict { kFeasible, kFeasibleWithConditions, kNotFeasible };
-enum class Outcome { kPass, kCondition, kFail };
+enum class Verdict { kFeasible, kNotYetDecided, kNotFeasible };
+enum class Outcome { kPass, kUndecided, kFail };
 
 enum class Check {
   kMeetings,
@@ -78,21 +83,33 @@ enum class Check {
 struct Finding {
   Check check = Check::kMeetings;
   Outcome outcome = Outcome::kPass;
-  double observed = 0;  // shares for quorum/votes/minutes, ms for latency
+  double observed = 0;  // shares for quorum/votes/minutes, ms for latency: the pooled estimate
+  double lo = 0, hi = 0;  // its 95% interval (= observed for meetings and tally)
+  bool has_interval = false;  // false: a share with nothing to count, or too few batches
   double limit = 0;     // the target (for latency, the SLO's max_ms)
   std::string metric;   // latency checks: the metric name
   double quantile = 0;  // latency checks
   bool missing = false; // the figure could not be computed (no samples, ...)
-  uint64_t count = 0;   // quorum: meetings; votes: held; minutes: closed; tally: acked
+  bool decides = true;  // false: an all-cells SLO, reported only
+  uint64_t count = 0;   // quorum: meetings; votes: held; minutes: closed; tally: acked;
+                        // latency: batches
   uint64_t shortfall = 0;  // quorum: more meetings quorate needed to reach the target
+  // Undecided: further seeds that would likely decide it (at the present
+  // estimate and the pooled seeds' size); 0 when more runs would not.
+  uint64_t more_seeds = 0;
   std::string worst_profile;  // latency: the slowest of the type's profiles, if known
 };
 
 struct CellTypeVerdict {
   std::string cell_type;
   Verdict verdict = Verdict::kFeasible;
-  uint64_t cells = 0, members = 0, meetings = 0;
+  uint64_t cells = 0, members = 0, meetings = 0;  // pooled over the seeds
+  uint64_t seeds = 1;                             // runs pooled
   std::vector<Finding> findings;  // every check, in Check order (latency SLOs in SLO order)
+  int decisive = -1;              // index in findings of the one figure that decides it
+  // Not yet decided: the further seeds that would likely decide every
+  // undecided check (the largest of theirs); 0 if some never would.
+  uint64_t more_seeds = 0;
 };
 
 // A latency or quorum SLO as metrics/slo.cc describes it.
@@ -112,34 +129,24 @@ bool parse_slo(const std::string& description, ParsedSlo* out);
 // Cell type name -> the network profiles its members use.
 using CellTypeLinks = std::map<std::string, std::vector<std::string>>;
 
-// Judges every cell_type group of the results, in the results' order.
-std::vector<CellTypeVerdict> judge(const v1::Results& results, const CellTypeLinks& links = {});
+// Judges every cell_type group of `pooled` (one run, or several pooled with
+// pool_seeds; `seeds` says how many), in the results' order. Targets come
+// from pooled.slos.
+std::vector<CellTypeVerdict> judge(const v1::Results& pooled, const CellTypeLinks& links = {},
+                                   uint64_t seeds = 1);
 
-// One seed's verdicts (judge() on that seed's results).
-struct SeedVerdicts {
-  uint64_t seed = 0;
-  std::vector<CellTypeVerdict> verdicts;
-};
-
-// A cell type's verdict over several seeds.
-struct CombinedVerdict {
-  CellTypeVerdict decisive;     // the deciding seed's verdict; its .verdict is the worst
-  uint64_t decisive_seed = 0;
-  // Every seed's verdict of this cell type, in the order of `seeds` (a seed
-  // whose results lack the type is left out).
-  std::vector<std::pair<uint64_t, CellTypeVerdict>> per_seed;
-};
-
-// Combines seeds' verdicts per cell type, in the first seed's cell type order
-// (then any type only later seeds have). REQUIRES: seeds non-empty.
-std::vector<CombinedVerdict> combine_seeds(const std::vector<SeedVerdicts>& seeds);
+// Pools the runs (confidence.h, pool_seeds; the SLO descriptions of the
+// first run that has any) and judges them. REQUIRES: runs non-empty and
+// poolable (false otherwise, with *why).
+bool judge_seeds(const std::vector<const v1::Results*>& runs, const CellTypeLinks& links,
+                 std::vector<CellTypeVerdict>* out, std::string* why);
 
 // The quantile of a latency metric in a group, in ms, as the SLOs compute it
 // (min(value_at_quantile, max)). False if the metric is missing or empty.
 bool group_quantile_ms(const v1::Group& group, const std::string& metric, double q, double* ms);
 
-const char* verdict_name(Verdict v);   // "feasible", ... (for logs and tests)
-const char* outcome_name(Outcome o);   // "pass", "condition", "fail"
+const char* verdict_name(Verdict v);   // "feasible", "not yet decided", "not feasible"
+const char* outcome_name(Outcome o);   // "pass", "undecided", "fail"
 const char* check_name(Check c);       // "quorum", ...
 
 }  // namespace cellsim::report

@@ -18,14 +18,14 @@ constexpr std::pair<const char*, Msg> kMetricLabels[] = {
     {"result_latency", Msg::kMetricResult},       {"time_to_quorum", Msg::kMetricTimeToQuorum}};
 constexpr std::pair<Verdict, Msg> kVerdictLabels[] = {
     {Verdict::kFeasible, Msg::kVerdictFeasible},
-    {Verdict::kFeasibleWithConditions, Msg::kVerdictConditions},
+    {Verdict::kNotYetDecided, Msg::kVerdictUndecided},
     {Verdict::kNotFeasible, Msg::kVerdictNotFeasible}};
 constexpr std::pair<Verdict, const char*> kVerdictClasses[] = {
     {Verdict::kFeasible, "ok"},
-    {Verdict::kFeasibleWithConditions, "cond"},
+    {Verdict::kNotYetDecided, "cond"},
     {Verdict::kNotFeasible, "fail"}};
 constexpr std::pair<Outcome, Msg> kOutcomeLabels[] = {{Outcome::kPass, Msg::kOutcomePass},
-                                                      {Outcome::kCondition, Msg::kOutcomeCondition},
+                                                      {Outcome::kUndecided, Msg::kOutcomeUndecided},
                                                       {Outcome::kFail, Msg::kOutcomeFail}};
 // The problems metrics/slo.cc names.
 constexpr std::pair<const char*, Msg> kSloProblems[] = {
@@ -102,8 +102,10 @@ std::string slo_label(Lang l, const std::string& description, bool* quorum,
   return problem.empty() ? s : s + ": " + problem;
 }
 
-// The reason a finding gives, in words (exposed to the tests via the report).
-std::string finding_text(Lang l, const Finding& f) {
+namespace {
+
+// The finding's figure in words, without its interval.
+std::string figure_text(Lang l, const Finding& f) {
   switch (f.check) {
     case Check::kMeetings:
       return f.count == 0 ? t(l, Msg::kFindNoMeetings)
@@ -130,9 +132,38 @@ std::string finding_text(Lang l, const Finding& f) {
   return "";
 }
 
+// The finding's interval, "" when it has none or is exact.
+std::string interval_text(Lang l, const Finding& f) {
+  if (!f.has_interval) return "";
+  const bool latency = f.check == Check::kLatencySlo || f.check == Check::kLatencySloAllCells;
+  if (!latency && f.count == 0) return "";
+  const auto v = [&](double x) { return latency ? fmt_ms(l, x) + " ms" : fmt_share(l, x); };
+  return format(l, Msg::kFindInterval, {v(f.lo), v(f.hi)});
+}
+
+// What would decide an undecided finding.
+std::string undecided_text(Lang l, const Finding& f) {
+  if (f.missing) return format(l, Msg::kCondMissing, {metric_label(l, f.metric)});
+  if (!f.has_interval) return t(l, Msg::kUndecidedNoInterval);
+  if (f.more_seeds == 0) return t(l, Msg::kUndecidedNever);
+  return format(l, Msg::kUndecidedMore, {fmt_int(l, f.more_seeds)});
+}
+
+}  // namespace
+
+// The reason a finding gives, in words (exposed to the tests via the report).
+std::string finding_text(Lang l, const Finding& f) {
+  std::string s = figure_text(l, f);
+  const std::string iv = interval_text(l, f);
+  if (!iv.empty()) s += " (" + iv + ")";
+  if (!f.decides) s += "; " + t(l, Msg::kAllCellsNote);
+  return s;
+}
+
 // What would change a finding that is not a pass; "" for a pass.
 std::string condition_text(Lang l, const Finding& f, const Names* names) {
   if (f.outcome == Outcome::kPass) return "";
+  if (f.outcome == Outcome::kUndecided) return undecided_text(l, f);
   switch (f.check) {
     case Check::kMeetings: return t(l, Msg::kCondNoMeetings);
     case Check::kTally: return t(l, Msg::kCondTally);

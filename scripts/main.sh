@@ -6,8 +6,9 @@
 # server node for it (`cellsim size`, 3 seeds per point, up to
 # SIZE_MAX_CELLS cells per node) into out/size/; then writes the feasibility
 # report over all of it (Vietnamese and English, HTML and Markdown) to
-# out/report/ and prints where it is. The verdict per cell type accounts for
-# every seed (the worst seed decides). An SLO breach is a finding of the run,
+# out/report/ and prints where it is. The verdict per cell type is judged on
+# every seed pooled, with 95% intervals (report/verdict.h: feasible, not yet
+# decided, not feasible). An SLO breach is a finding of the run,
 # not a failure of the job; a broken invariant or an error exits non-zero.
 #
 # Environment: PILOT_SEEDS (default: the scenario's seed and the next two),

@@ -366,7 +366,8 @@ TEST_F(ResultsIoTest, MergeRefusesValidation) {
 // merge_results has a rule for every field of RunInfo, Group, Results: a new field needs one.
 TEST_F(ResultsIoTest, MergeKnowsEveryField) {
   EXPECT_EQ(v1::RunInfo::descriptor()->field_count(), 19);  // link_mode: must agree
-  EXPECT_EQ(v1::Group::descriptor()->field_count(), 9);     // titles: the first non-empty
+  EXPECT_EQ(v1::Group::descriptor()->field_count(), 10);    // titles: the first non-empty;
+                                                             // batches: by (seed, index)
   EXPECT_EQ(v1::Results::descriptor()->field_count(), 7);   // sizing, validation: refused;
                                                             // attendance: attendance_test.cc
   EXPECT_EQ(v1::Histogram::descriptor()->field_count(), 11);

@@ -26,15 +26,15 @@ void record_cell(const SyntheticRun& run, uint32_t cell, Recorder* rec) {
   for (uint32_t m = 0; m < members; ++m) {
     const uint32_t p = rec->profile_index(kProfiles[rng() % kProfiles.size()]);
     rec->add_members(ct, p, 1);
-    rec->record_latency(Latency::kJoin, ct, p, lognormal_us(rng, 800'000, 1.0));
+    rec->record_latency(Latency::kJoin, ct, p, lognormal_us(rng, 800'000, 1.0), cell + 1);
     for (int h = 0; h < 20; ++h) {
-      rec->record_latency(Latency::kHeartbeatRtt, ct, p, lognormal_us(rng, 300'000, 0.6));
+      rec->record_latency(Latency::kHeartbeatRtt, ct, p, lognormal_us(rng, 300'000, 0.6), cell + 1);
     }
     for (int b = 0; b < 4; ++b) {
-      rec->record_latency(Latency::kBroadcast, ct, p, lognormal_us(rng, 150'000, 0.8));
+      rec->record_latency(Latency::kBroadcast, ct, p, lognormal_us(rng, 150'000, 0.8), cell + 1);
     }
-    rec->record_latency(Latency::kBallot, ct, p, lognormal_us(rng, 400'000, 0.9));
-    rec->record_latency(Latency::kResult, ct, p, lognormal_us(rng, 200'000, 0.7));
+    rec->record_latency(Latency::kBallot, ct, p, lognormal_us(rng, 400'000, 0.9), cell + 1);
+    rec->record_latency(Latency::kResult, ct, p, lognormal_us(rng, 200'000, 0.7), cell + 1);
     Traffic& t = rec->traffic(ct, p);
     t.frames_sent += 30 + rng() % 10;
     t.frames_received += 40 + rng() % 10;
@@ -49,7 +49,7 @@ void record_cell(const SyntheticRun& run, uint32_t cell, Recorder* rec) {
   }
   // The meeting's own figures: no profile.
   rec->record_latency(Latency::kTimeToQuorum, ct, Recorder::kNone,
-                      lognormal_us(rng, 120'000'000, 0.5));
+                      lognormal_us(rng, 120'000'000, 0.5), cell + 1);
   Quorum& q = rec->quorum(ct);
   q.meetings += 1;
   const bool quorate = rng() % 10 != 0;
