@@ -229,8 +229,8 @@ void add_verdicts(Doc& d, const View& view, Lang l) {
     std::vector<std::string> reasons, conditions;
     for (const Finding& f : v.findings) {
       reasons.push_back("[" + outcome_label(l, f.outcome) + "] " + finding_text(l, f));
-      const std::string cond = condition_text(l, f, &view.names);
-      if (!cond.empty()) conditions.push_back(cond);
+      const std::string cond = f.decides ? condition_text(l, f, &view.names) : "";
+      if (!cond.empty()) conditions.push_back(check_label(l, f) + ": " + cond);
     }
     list(d, reasons);
     if (!conditions.empty()) {

@@ -244,7 +244,7 @@ constexpr Table kEn = {{
      "the intervals. Every verdict is judged once, on the pooled figures, as the rules below "
      "say: more seeds narrow the intervals, they never make a verdict worse by themselves."},
     {Msg::kUndecidedMore,
-     "about {0} more runs of the scenario (seeds) would likely decide it"},
+     "likely decided after about {0} further run(s) of the scenario (other seeds)"},
     {Msg::kUndecidedNever,
      "the estimate sits on its target: more runs will not decide it, the target itself has "
      "to be weighed"},
@@ -337,6 +337,8 @@ constexpr Table kEn = {{
      "too few cells with samples for an interval: more cells or more runs of the scenario"},
     {Msg::kAllCellsNote,
      "an objective for all cells: shown, it does not decide this cell type's verdict"},
+    {Msg::kCheckTally,
+     "Tally integrity"},
 }};
 static_assert(in_order(kEn), "kEn must list every Msg in order");
 
@@ -585,8 +587,8 @@ constexpr Table kVi = {{
      "giá một lần trên số liệu gộp, theo các quy tắc dưới đây: chạy thêm hạt giống chỉ làm "
      "khoảng tin cậy hẹp lại, tự nó không làm kết luận xấu đi."},
     {Msg::kUndecidedMore,
-     "khoảng {0} lượt chạy thêm kịch bản (hạt giống ngẫu nhiên khác) nhiều khả năng sẽ đủ để "
-     "kết luận"},
+     "nhiều khả năng kết luận được sau khoảng {0} lượt chạy thêm kịch bản (hạt giống ngẫu "
+     "nhiên khác)"},
     {Msg::kUndecidedNever,
      "giá trị ước lượng nằm đúng chỉ tiêu: chạy thêm cũng không kết luận được, cần xem xét "
      "lại chính chỉ tiêu"},
@@ -690,6 +692,8 @@ constexpr Table kVi = {{
     {Msg::kAllCellsNote,
      "chỉ tiêu chung cho mọi chi bộ: chỉ để tham khảo, không quyết định kết luận của loại "
      "chi bộ này"},
+    {Msg::kCheckTally,
+     "Tính toàn vẹn của kiểm phiếu"},
 }};
 static_assert(in_order(kVi), "kVi must list every Msg in order");
 

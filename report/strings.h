@@ -63,7 +63,7 @@ enum class Msg : size_t {
   kPoints, kAtCellsPerNode, kIntervalNote, kNoGaps,
   // Validation over seeds and link modes.
   kValidationSeeds, kLinkModeFrame, kLinkModePacket, kColSimSpread, kColLiveSpread,
-  kNotJudged, kFindInterval, kUndecidedNoInterval, kAllCellsNote,
+  kNotJudged, kFindInterval, kUndecidedNoInterval, kAllCellsNote, kCheckTally,
   kCount,
 };
 

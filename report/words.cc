@@ -151,6 +151,21 @@ std::string undecided_text(Lang l, const Finding& f) {
 
 }  // namespace
 
+std::string check_label(Lang l, const Finding& f) {
+  switch (f.check) {
+    case Check::kMeetings: return t(l, Msg::kColMeetings);
+    case Check::kTally: return t(l, Msg::kCheckTally);
+    case Check::kQuorum: return t(l, Msg::kColQuorum);
+    case Check::kValidVotes: return t(l, Msg::kColValidVotes);
+    case Check::kMinutes: return t(l, Msg::kColMinutes);
+    case Check::kLatencySlo:
+    case Check::kLatencySloAllCells:
+      return metric_label(l, f.metric) + ", " +
+             format(l, Msg::kQuantileShort, {quantile_label(l, f.quantile)});
+  }
+  return "";
+}
+
 // The reason a finding gives, in words (exposed to the tests via the report).
 std::string finding_text(Lang l, const Finding& f) {
   std::string s = figure_text(l, f);

@@ -30,6 +30,8 @@ std::string quantile_label(Lang l, double q);
 std::string verdict_label(Lang l, Verdict v);
 const char* verdict_class(Verdict v);  // the HTML row class: "ok", "cond", "fail"
 std::string outcome_label(Lang l, Outcome o);
+// A check's short name: "Quorum attainment", "time to join the meeting, p99".
+std::string check_label(Lang l, const Finding& f);
 
 // `v` as a share ("97.4%") when `share`, else in ms ("1,234 ms").
 std::string share_or_ms(Lang l, bool share, double v);

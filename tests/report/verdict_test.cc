@@ -104,7 +104,7 @@ TEST(VerdictTest, FewMeetingsAreNotYetDecided) {
   EXPECT_EQ(v.more_seeds, 2u);
   ASSERT_GE(v.decisive, 0);
   EXPECT_EQ(v.findings[static_cast<size_t>(v.decisive)].check, Check::kMinutes);
-  EXPECT_NE(condition_text(Lang::kEn, *q).find("1 more runs"), std::string::npos);
+  EXPECT_NE(condition_text(Lang::kEn, *q).find("about 1 further run"), std::string::npos);
   for (v1::Group& g : *r.mutable_groups()) {
     if (g.name() != "thin-quorum") continue;
     g.mutable_quorum()->set_meetings(80);
