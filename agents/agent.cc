@@ -850,6 +850,7 @@ void Agent::cast_ballot(TimeNs now) {
   b->set_vote_id(ballot_.vote_id);
   b->set_choice(ballot_.choice);
   b->set_ballot_id(ballot_.vote_id * 1'000'003 + plan_.member_id);
+  if (!ballot_.sent) ++board_->cast_by_vote[ballot_.vote_id];  // resends are the same ballot
   ballot_.sent = true;
   send(now, env);
 }

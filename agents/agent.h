@@ -136,6 +136,7 @@ struct MemberPlan {
 struct CellBoard {
   std::map<uint64_t, TimeNs> action_sent_ns;  // key: action_key(kind, id)
   std::map<uint64_t, uint64_t> acked_by_vote; // vote id → members whose ballot was acknowledged
+  std::map<uint64_t, uint64_t> cast_by_vote;  // vote id → members who sent a ballot
   static uint64_t action_key(v1::Envelope::BodyCase push, uint64_t id) {
     return (static_cast<uint64_t>(push) << 48) ^ id;
   }

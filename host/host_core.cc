@@ -165,12 +165,17 @@ void HostCore::check_tallies(const HostCell& c) {
       tally_fault_planted_ = true;
       ++counted;
     }
-    const auto it = c.board.acked_by_vote.find(vote);
-    const uint64_t n = it == c.board.acked_by_vote.end() ? 0 : it->second;
-    if (n != counted) {
+    const auto acked_it = c.board.acked_by_vote.find(vote);
+    const auto cast_it = c.board.cast_by_vote.find(vote);
+    const uint64_t acked = acked_it == c.board.acked_by_vote.end() ? 0 : acked_it->second;
+    const uint64_t cast = cast_it == c.board.cast_by_vote.end() ? 0 : cast_it->second;
+    // Every acknowledged ballot counted, and no more counted than cast. A
+    // ballot counted whose acknowledgement was lost with the link (the
+    // member gone until the vote closed) is neither.
+    if (acked > counted || counted > cast) {
       violation("cell " + std::to_string(c.cell_id) + " vote " + std::to_string(vote) + ": " +
-                std::to_string(n) + " ballots acknowledged, " + std::to_string(counted) +
-                " counted");
+                std::to_string(acked) + " ballots acknowledged, " + std::to_string(counted) +
+                " counted, " + std::to_string(cast) + " cast");
     }
   }
 }

@@ -54,7 +54,7 @@ struct PlantedFaults {
   // ballot (a choice linked to a member).
   bool secret_choice_in_minutes = false;
   // The first vote of the first closed meeting counts one ballot more than
-  // was acknowledged.
+  // was cast.
   bool tally_mismatch = false;
 };
 

@@ -270,7 +270,7 @@ CellTypeVerdict judge_group(const v1::Results& results, const v1::Group& g,
   tally.count = q.ballots_acked();
   tally.observed = tally.lo = tally.hi = static_cast<double>(q.ballots_counted());
   tally.limit = static_cast<double>(q.ballots_acked());
-  tally.outcome = q.ballots_acked() == q.ballots_counted() ? Outcome::kPass : Outcome::kFail;
+  tally.outcome = q.ballots_acked() <= q.ballots_counted() ? Outcome::kPass : Outcome::kFail;
   v.findings.push_back(tally);
   if (q.meetings() > 0) v.findings.push_back(quorum_finding(results, g, seeds));
   v.findings.push_back(

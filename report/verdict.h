@@ -14,7 +14,9 @@
 //
 //   check               figure and interval                   target
 //   meetings            meetings held (no interval)           at least one
-//   tally integrity     ballots acked == counted (exact)      equal: any loss fails
+//   tally integrity     ballots acked <= counted (exact)      any acknowledged ballot not
+//                                                             counted fails (more counted:
+//                                                             acks lost with the link)
 //   quorum attainment   quorate by the deadline / meetings,   the cell type's quorum SLO,
 //                       Wilson over meetings                  else the all-cells one, else
 //                                                             kDefaultMinQuorumAttainment

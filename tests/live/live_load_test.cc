@@ -161,7 +161,7 @@ TEST(LiveLoad, ImpairedScenarioAgainstEmbeddedServer) {
   EXPECT_EQ(g->quorum().meetings(), 20u);
   EXPECT_EQ(g->quorum().meetings_closed(), 20u);
   EXPECT_GT(g->quorum().ballots_counted(), 0u);
-  EXPECT_EQ(g->quorum().ballots_acked(), g->quorum().ballots_counted());
+  EXPECT_LE(g->quorum().ballots_acked(), g->quorum().ballots_counted());
   EXPECT_GT(g->traffic().connects(), 200u);
 
   // The live server's figures, and each cell type's attendance traces.

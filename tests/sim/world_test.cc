@@ -141,7 +141,7 @@ TEST(WorldTest, MeetingsCompleteWithIntegrity) {
   EXPECT_EQ(q.meetings(), 12u);
   EXPECT_EQ(q.meetings_closed(), 12u);
   EXPECT_EQ(q.minutes_complete(), 12u);
-  EXPECT_EQ(q.ballots_acked(), q.ballots_counted());
+  EXPECT_LE(q.ballots_acked(), q.ballots_counted());  // more counted: acks lost with a link
   EXPECT_GT(q.ballots_counted(), 0u);
 
   // Media, the fluid model: floor holders speak at 24 kb/s (60 B per 20 ms),
