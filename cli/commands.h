@@ -17,6 +17,7 @@ int size_main(int argc, char** argv);  // size.cc
 int calibrate_main(int argc, char** argv);  // calibrate.cc
 int validate_main(int argc, char** argv);  // validate.cc
 int linkcheck_main(int argc, char** argv);  // linkcheck.cc
+int compare_main(int argc, char** argv);  // compare.cc
 // New subcommands: declare them here, one line each.
 
 }  // namespace cellsim::cli

@@ -23,6 +23,7 @@ constexpr Command kCommands[] = {
     {"size", cellsim::cli::size_main, "size SCENARIO [--replications R] [--out DIR] [--total-cells N] [--peak-share F]"},
     {"calibrate", cellsim::cli::calibrate_main, "calibrate [--server PATH] [--out FILE] [--scenario FILE] [--levels N] [--seconds S]"},
     {"validate", cellsim::cli::validate_main, "validate SCENARIO [--seed N] [--calibration FILE] [--duration S] [--out DIR]"},
+    {"compare", cellsim::cli::compare_main, "compare BASE NEW [--alpha A] [--tolerance T] [--all] [--out DIR]"},
     {"linkcheck", cellsim::cli::linkcheck_main, "linkcheck SCENARIO [--profile NAME]... [--connections N] [--duration S]"},
     // New subcommands: one line each, here and in cli/commands.h.
 };
