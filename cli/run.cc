@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <string>
 
@@ -17,6 +18,7 @@
 #include "metrics/results_io.h"
 #include "metrics/slo.h"
 #include "metrics/summary.h"
+#include "report/verdict.h"
 #include "scenario/loader.h"
 #include "sim/runner.h"
 #include "sim/world.h"
@@ -30,13 +32,20 @@ constexpr uint32_t kMaxShards = 4096;
 
 constexpr char kRunExits[] =
     "exit: 0 ok, 1 I/O error, 2 bad input, 3 invariant broken (the seed is printed),\n"
-    "      4 SLO breached, 130 interrupted (partial results written).";
+    "      4 SLO breached, 130 interrupted (partial results written);\n"
+    "      with --until-decided: 0 every verdict decided, 5 some still undecided when the\n"
+    "      budget was spent.";
+constexpr int kExitUndecided = 5;
+constexpr uint32_t kMaxSeedsBudget = 1000;
+constexpr uint32_t kDefaultSeedsBudget = 20;
 
 struct RunArgs {
   ScenarioFlags common;
   std::string shard = "0/1";
   uint32_t shard_index = 0;
   uint32_t shard_count = 1;
+  bool until_decided = false;
+  uint32_t max_seeds = kDefaultSeedsBudget;
 };
 
 // "" when `v` is i/N with 0 <= i < N <= kMaxShards.
@@ -101,6 +110,96 @@ void print_run_summary(const RunArgs& a, const sim::SimulateOutcome& out) {
             << " frames/s), peak memory " << run.peak_rss_bytes() / (1024 * 1024) << " MiB\n";
 }
 
+// Each cell type's network profiles, for the verdicts' conditions.
+report::CellTypeLinks links_of(const v1::Scenario& s) {
+  report::CellTypeLinks links;
+  for (const v1::CellType& c : s.cell_types()) {
+    for (const v1::ProfileShare& p : c.links()) links[c.name()].push_back(p.profile());
+  }
+  return links;
+}
+
+// "4 of 6 decided; not yet: fishing-fleet (about 5 more), abroad (about 2 more)".
+std::string decided_line(const std::vector<report::CellTypeVerdict>& vs, size_t* undecided) {
+  size_t decided = 0;
+  std::string pending;
+  for (const report::CellTypeVerdict& v : vs) {
+    if (v.verdict != report::Verdict::kNotYetDecided) {
+      ++decided;
+      continue;
+    }
+    pending += (pending.empty() ? "" : ", ") + v.cell_type + " (" +
+               (v.more_seeds > 0 ? "about " + std::to_string(v.more_seeds) + " more" : "on its target") +
+               ")";
+  }
+  *undecided = vs.size() - decided;
+  std::string line = std::to_string(decided) + " of " + std::to_string(vs.size()) +
+                     " cell types decided";
+  return pending.empty() ? line : line + "; not yet: " + pending;
+}
+
+// The verdicts, one line each, as DIR/verdicts.txt holds them.
+std::string verdicts_text(const std::vector<report::CellTypeVerdict>& vs, uint32_t seeds) {
+  std::string out = "verdicts over " + std::to_string(seeds) + " seeds (report/verdict.h)\n";
+  for (const report::CellTypeVerdict& v : vs) {
+    out += v.cell_type + ": " + report::verdict_name(v.verdict);
+    if (v.decisive >= 0) {
+      const report::Finding& f = v.findings[static_cast<size_t>(v.decisive)];
+      out += " (" + std::string(report::check_name(f.check)) +
+             (f.metric.empty() ? "" : " " + f.metric) + ")";
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+// Runs seeds SEED, SEED + 1, ... into OUT/seed-S/ until every cell type's
+// verdict over the seeds so far is decided or a.max_seeds have run.
+int run_until_decided(const Flags& f, const RunArgs& a, v1::Scenario s, const v1::Calibration& cal,
+                      sim::SimulateOptions so) {
+  const uint64_t first = s.seed();
+  const report::CellTypeLinks links = links_of(s);
+  std::vector<v1::Results> runs;
+  std::vector<report::CellTypeVerdict> verdicts;
+  size_t undecided = 0;
+  watch_interrupts();
+  for (uint32_t i = 0; i < a.max_seeds && !interrupt_requested(); ++i) {
+    s.set_seed(first + i);
+    so.on_slice = [](const sim::World&, sim::TimeNs) { return !interrupt_requested(); };
+    sim::SimulateOutcome out = sim::simulate(s, cal, so);
+    if (!out.ok) {
+      std::cerr << "cellsim run: " << out.error << "\n";
+      return kExitUsage;
+    }
+    const std::string dir = a.common.out_dir + "/seed-" + std::to_string(s.seed());
+    if (!write_results_for(f, dir, out.results)) return kExitError;
+    if (out.violation_count > 0 || out.partial) {
+      return run_exit_code({"run", s.seed(), out.violation_count, &out.violations, out.partial,
+                            true, dir});
+    }
+    runs.push_back(std::move(out.results));
+    std::vector<const v1::Results*> ptrs;
+    for (const v1::Results& r : runs) ptrs.push_back(&r);
+    std::string why;
+    if (!report::judge_seeds(ptrs, links, &verdicts, &why)) return f.usage_error(why);
+    std::cerr << "cellsim run: seed " << s.seed() << " (" << i + 1 << " of at most "
+              << a.max_seeds << "): " << decided_line(verdicts, &undecided) << "\n";
+    if (undecided == 0) break;
+  }
+  const std::string text = verdicts_text(verdicts, static_cast<uint32_t>(runs.size()));
+  std::ofstream file(a.common.out_dir + "/verdicts.txt", std::ios::trunc);
+  file << text;
+  file.close();
+  if (!file) {
+    std::cerr << "cellsim run: " << a.common.out_dir << "/verdicts.txt: cannot write\n";
+    return kExitError;
+  }
+  std::cout << text << "seeds: " << a.common.out_dir << "/seed-*; `cellsim report "
+            << a.common.out_dir << "/seed-*` for the report\n";
+  if (interrupt_requested()) return kExitInterrupted;
+  return undecided == 0 ? kExitOk : kExitUndecided;
+}
+
 }  // namespace
 
 int run_main(int argc, char** argv) {
@@ -109,8 +208,19 @@ int run_main(int argc, char** argv) {
   add_scenario_flags(f, &a.common, "out/run");
   f.text("--shard", &a.shard, "i/N: simulate shard i of N, 0 <= i < N <= 4096 (default 0/1)")
       ->check(CLI::Validator([](std::string& v) { return check_shard(v); }, ""));
+  f.flag("--until-decided", &a.until_decided,
+         "run seeds SEED, SEED+1, ... into DIR/seed-S/ until every cell type's verdict over "
+         "them is decided (report/verdict.h) or --max-seeds have run; writes DIR/verdicts.txt");
+  f.u32("--max-seeds", &a.max_seeds, 1, kMaxSeedsBudget,
+        "the budget of --until-decided, in seeds (default 20)");
   f.footer(kRunExits);
   if (auto rc = f.parse(argc, argv)) return *rc;
+  if (f.given("--max-seeds") && !a.until_decided) {
+    return f.usage_error("--max-seeds is the budget of --until-decided");
+  }
+  if (a.until_decided && f.given("--shard")) {
+    return f.usage_error("--until-decided runs whole seeds: it takes no --shard");
+  }
   a.shard_index = static_cast<uint32_t>(std::stoul(a.shard.substr(0, a.shard.find('/'))));
   a.shard_count = static_cast<uint32_t>(std::stoul(a.shard.substr(a.shard.find('/') + 1)));
   v1::Scenario s;
@@ -126,6 +236,7 @@ int run_main(int argc, char** argv) {
   so.shard_count = a.shard_count;
   so.scenario_file = a.common.scenario_file;
   so.slice_ns = kSliceNs;
+  if (a.until_decided) return run_until_decided(f, a, s, cal, so);
   ProgressLine line(a.common.quiet);
   so.on_slice = progress_callback(a, s, so, &line);
   watch_interrupts();
