@@ -43,7 +43,7 @@ expect_bad() {
   checks=$((checks + 1))
 }
 
-for c in run merge load report size validate calibrate; do
+for c in run merge load report size validate calibrate compare linkcheck; do
   expect_help "$CELLSIM" $c
   expect_version cellsim "$CELLSIM" $c
 done
@@ -78,6 +78,12 @@ expect_bad --latency-tolerance "[0, 10]" "$CELLSIM" validate $S --latency-tolera
 expect_bad --seeds "[1, 50]" "$CELLSIM" validate $S --seeds 51
 expect_bad --link "packet, frame" "$CELLSIM" validate $S --link udp
 expect_bad --levels "[1," "$CELLSIM" calibrate --levels 0
+expect_bad --max-seeds "[1, 1000]" "$CELLSIM" run $S --until-decided --max-seeds 0
+expect_bad --max-seeds "budget of --until-decided" "$CELLSIM" run $S --max-seeds 3
+expect_bad --until-decided "no --shard" "$CELLSIM" run $S --until-decided --shard 0/2
+expect_bad --alpha "(0, 0.5]" "$CELLSIM" compare a b --alpha 0
+expect_bad --tolerance "[0, 10]" "$CELLSIM" compare a b --tolerance -1
+expect_bad NEW "required" "$CELLSIM" compare a
 expect_bad "unknown command" "cellsim --help" "$CELLSIM" simulate
 expect_bad --port "[0, 65535]" "$CELLMEETD" serve --key k --deployment d --port 70000
 expect_bad --threads "[1, 1024]" "$CELLMEETD" serve --key k --deployment d --threads 0

@@ -11,6 +11,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -175,6 +177,36 @@ TEST(CompareTest, CommandExitsFourOnARegression) {
   EXPECT_EQ(cmd("base", "same"), 0);
   EXPECT_EQ(cmd("base", "empty"), 2);
   EXPECT_TRUE(fs::exists(d / "out-slow" / "compare.csv"));
+}
+
+// `cellsim run --until-decided`: seeds into DIR/seed-S/ until every verdict
+// is decided or the budget is spent; exit 5 exactly when verdicts.txt still
+// has an undecided one, and never more seeds than the budget.
+TEST(CompareTest, UntilDecidedStopsWhenDecidedOrAtTheBudget) {
+  namespace fs = std::filesystem;
+  const fs::path d = fs::path(::testing::TempDir()) / "until_decided";
+  fs::remove_all(d);
+  fs::create_directories(d);
+  {
+    std::ofstream f(d / "small.textproto");
+    f << kSmall;
+  }
+  const std::string line = std::string(CELLSIM_BINARY) + " run " + (d / "small.textproto").string() +
+                           " --until-decided --max-seeds 3 --out " + (d / "out").string() +
+                           " > " + (d / "log").string() + " 2>&1";
+  const int status = std::system(line.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  const int rc = WEXITSTATUS(status);
+  std::ifstream v(d / "out" / "verdicts.txt");
+  const std::string text((std::istreambuf_iterator<char>(v)), std::istreambuf_iterator<char>());
+  std::cout << text;
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(rc, text.find("not yet decided") != std::string::npos ? 5 : 0);
+  size_t seeds = 0;
+  for (const auto& e : fs::directory_iterator(d / "out")) seeds += e.is_directory() ? 1 : 0;
+  EXPECT_GE(seeds, 1u);
+  EXPECT_LE(seeds, 3u);
+  EXPECT_NE(text.find("verdicts over " + std::to_string(seeds) + " seeds"), std::string::npos);
 }
 
 }  // namespace
