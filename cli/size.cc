@@ -67,7 +67,7 @@ void add_size_flags(Flags& f, SizeArgs* a) {
 void print_point(const v1::CapacityPoint& p) {
   double worst = 0;
   for (const v1::SloEstimate& e : p.slos()) {
-    if (!e.quorum() && e.limit() > 0) worst = std::max(worst, (e.mean() + e.ci95_half_width()) / e.limit());
+    if (!e.quorum() && e.limit() > 0) worst = std::max(worst, e.hi() / e.limit());
   }
   std::fprintf(stderr, "  %6u cells/node: %s  cpu %5.1f%%  worst latency/limit %.2f\n",
                p.cells_per_node(),
@@ -89,10 +89,10 @@ void print_answer(const v1::Sizing& z) {
     for (int i : link_bound) {
       const v1::CapacityPoint& p = z.curve(report::first_idle_miss(z, i));
       const v1::SloEstimate& e = p.slos(i);
-      std::cout << "    " << e.description() << ": " << (e.quorum() ? e.mean() * 100 : e.mean())
-                << " +- " << (e.quorum() ? e.ci95_half_width() * 100 : e.ci95_half_width())
-                << (e.quorum() ? " %" : " ms") << " at " << p.cells_per_node()
-                << " cells/node\n";
+      const double k = e.quorum() ? 100 : 1;
+      std::cout << "    " << e.description() << ": " << e.mean() * k << " [" << e.lo() * k << ", "
+                << e.hi() * k << "]" << (e.quorum() ? " %" : " ms") << " at "
+                << p.cells_per_node() << " cells/node\n";
     }
   }
   if (z.max_cells_per_node() == 0) {

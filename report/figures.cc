@@ -161,8 +161,12 @@ std::vector<std::string> link_bound_items(const View& view, const v1::Sizing& z,
     const v1::SloEstimate& e = p.slos(i);
     bool quorum = e.quorum();
     const std::string label = slo_label(l, e.description(), &quorum, &view.names);
-    items.push_back(label + ": " + share_or_ms(l, quorum, e.mean()) + " ± " +
-                    share_or_ms(l, quorum, e.ci95_half_width()) + ", " +
+    const bool interval = e.lo() != 0 || e.hi() != 0;
+    items.push_back(label + ": " + share_or_ms(l, quorum, e.mean()) +
+                    (interval ? " [" + share_or_ms(l, quorum, e.lo()) + ", " +
+                                    share_or_ms(l, quorum, e.hi()) + "]"
+                              : " ± " + share_or_ms(l, quorum, e.ci95_half_width())) +
+                    ", " +
                     format(l, Msg::kAtCellsPerNode, {fmt_int(l, p.cells_per_node())}));
   }
   return items;

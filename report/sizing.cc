@@ -9,16 +9,13 @@
 #include "metrics/histogram.h"
 #include "metrics/slo.h"
 #include "proto/assert.h"
+#include "report/confidence.h"
+#include "report/verdict.h"
 #include "sim/runner.h"
 
 namespace cellsim::report {
 namespace {
 
-// Student t, two-sided 95%, by degrees of freedom 1..30; beyond, the normal's.
-constexpr double kT95[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-                           2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-                           2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
-constexpr double kZ95 = 1.960;
 constexpr double kBitsPerByte = 8;
 constexpr double kBytesPerGib = 1024.0 * 1024 * 1024;
 
@@ -50,30 +47,64 @@ bool has_problem(const v1::SloResult& s) {
   return s.description().find(": ") != std::string::npos;
 }
 
+// The group an SLO names in pooled results (overall for all cells).
+const v1::Group* slo_group(const v1::Results& pooled, const ParsedSlo& p) {
+  for (const v1::Group& g : pooled.groups()) {
+    if (p.cell_type.empty() ? g.kind() == metrics::kGroupOverall
+                            : g.kind() == metrics::kGroupCellType && g.name() == p.cell_type) {
+      return &g;
+    }
+  }
+  return nullptr;
+}
+
+// The SLO's figure and 95% interval on the replications pooled (the
+// verdicts' intervals, confidence.h). Invalid when the group or samples are
+// missing.
+Interval slo_interval(const v1::Results& pooled, const v1::SloResult& s) {
+  ParsedSlo p;
+  if (!parse_slo(s.description(), &p)) return {};
+  const v1::Group* g = slo_group(pooled, p);
+  if (g == nullptr) return {};
+  if (p.quorum) return wilson(g->quorum().meetings_quorate_by_deadline(), g->quorum().meetings());
+  Interval iv;
+  double pooled_ms = 0;
+  if (!group_quantile_ms(*g, p.metric, p.quantile, &pooled_ms)) return iv;
+  ClusteredSamples cs;
+  if (ClusteredSamples::from_group(*g, p.metric, &cs) && cs.samples() > 0) {
+    iv = quantile_interval(cs, p.quantile);
+  }
+  iv.lo = std::min(iv.valid ? iv.lo : pooled_ms, pooled_ms);
+  iv.hi = std::max(iv.valid ? iv.hi : pooled_ms, pooled_ms);
+  iv.estimate = pooled_ms;
+  return iv;
+}
+
 void estimate(const std::vector<v1::Results>& runs, v1::CapacityPoint* p) {
-  const int slos = runs.front().slos_size();
-  const uint32_t n = static_cast<uint32_t>(runs.size());
+  std::vector<const v1::Results*> ptrs;
+  bool problem_any = false;
+  for (const v1::Results& r : runs) ptrs.push_back(&r);
+  v1::Results pooled;
+  std::string why;
+  if (!pool_seeds(ptrs, &pooled, &why)) problem_any = true;  // cannot happen: one scenario
   bool all_met = true;
-  for (int i = 0; i < slos; ++i) {
-    std::vector<double> xs;
-    bool problem = false;
+  for (int i = 0; i < runs.front().slos_size(); ++i) {
+    bool problem = problem_any;
     for (const v1::Results& r : runs) {
-      xs.push_back(i < r.slos_size() ? r.slos(i).observed() : 0.0);
       problem = problem || i >= r.slos_size() || has_problem(r.slos(i));
     }
-    const double mean = std::accumulate(xs.begin(), xs.end(), 0.0) / n;
-    double ss = 0;
-    for (double x : xs) ss += (x - mean) * (x - mean);
-    const double sd = n > 1 ? std::sqrt(ss / (n - 1)) : 0;
-    v1::SloEstimate* e = p->add_slos();
     const v1::SloResult& s0 = runs.front().slos(i);
+    const Interval iv = problem ? Interval{} : slo_interval(pooled, s0);
+    v1::SloEstimate* e = p->add_slos();
     e->set_description(s0.description());
     e->set_quorum(metrics::is_quorum_slo(s0));
-    e->set_mean(mean);
-    e->set_ci95_half_width(ci95_half_width(sd, n));
+    e->set_mean(iv.estimate);
+    e->set_lo(iv.lo);
+    e->set_hi(iv.hi);
+    e->set_ci95_half_width((iv.hi - iv.lo) / 2);
     e->set_limit(s0.limit());
-    const double hw = e->ci95_half_width();
-    e->set_met(!problem && (e->quorum() ? mean - hw >= s0.limit() : mean + hw <= s0.limit()));
+    const bool valid = iv.valid || (!e->quorum() && iv.hi > 0);
+    e->set_met(!problem && valid && (e->quorum() ? iv.lo >= s0.limit() : iv.hi <= s0.limit()));
     all_met = all_met && e->met();
   }
   p->set_all_met(all_met);
@@ -299,12 +330,6 @@ std::vector<int> link_bound_slos(const v1::Sizing& z) {
   return out;
 }
 
-double ci95_half_width(double sd, uint32_t n) {
-  if (n < 2) return 0;
-  const uint32_t df = n - 1;
-  const double t = df <= std::size(kT95) ? kT95[df - 1] : kZ95;
-  return t * sd / std::sqrt(static_cast<double>(n));
-}
 
 v1::Scenario scale_to_node(const v1::Scenario& s, uint32_t cells) {
   v1::Scenario out = s;

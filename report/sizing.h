@@ -5,11 +5,15 @@
 // Method. The scenario is reduced to one server node (scale_to_node): its
 // cell types' counts are scaled, keeping their mix (largest remainder, each
 // type at least one cell), so the node carries `cells` cells. Each point is
-// simulated with `replications` seeds (seed, seed+1, ...; sim::simulate); for
-// each SLO the mean of the observed figure and a 95% confidence interval
-// (Student t, n-1 degrees of freedom) are kept. A point holds when every SLO
-// holds at the pessimistic end of its interval (latency: mean + half width <=
-// limit; quorum: mean - half width >= limit). The search doubles the load from
+// simulated with `replications` seeds (seed, seed+1, ...; sim::simulate),
+// pooled as the verdicts pool seeds (confidence.h): for each SLO its figure
+// on every replication's samples and the same 95% interval the verdicts use
+// (Wilson's over meetings for quorum, the cluster bootstrap over whole-cell
+// batches for a latency quantile; with fewer than kMinBatches batches the
+// figure alone). A point holds when every SLO holds at the pessimistic end
+// of its interval (latency: hi <= limit; quorum: lo >= limit). Before, a
+// Student t interval over 3 replications' figures gave link-bound tails
+// intervals wider than the figure ("43,599 +- 143,495 ms"). The search doubles the load from
 // the smallest point until a point fails (or max_cells), then bisects between
 // the last point that held and the first that failed until they are within
 // resolution (max(1, resolution_share × the point that held)). The answer is
@@ -103,10 +107,6 @@ std::vector<int> link_bound_slos(const v1::Sizing& z);
 // while the server was idle (the figures that show it is link-bound); -1 if
 // it is not link-bound.
 int first_idle_miss(const v1::Sizing& z, int slo);
-
-// Half width of a 95% confidence interval of the mean of `n` samples with
-// standard deviation `sd` (0 when n < 2).
-double ci95_half_width(double sd, uint32_t n);
 
 // REQUIRES: scenario validated with defaults applied.
 SizeOutcome size(const v1::Scenario& scenario, const v1::Calibration& calibration,
