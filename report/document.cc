@@ -27,7 +27,9 @@ std::string html_text(const std::string& s) {
 }
 
 constexpr char kCss[] =
-    "body{font-family:sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}"
+    "body{font-family:sans-serif;max-width:1180px;margin:1em auto;padding:0 1em;color:#222}"
+    "h1{font-size:1.6em;margin:0.2em 0}#summary{font-size:0.92em}#summary h2{margin:0.3em 0}"
+    "#summary th,#summary td{padding:2px 6px}#summary p{margin:0.4em 0}"
     "table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #bbb;padding:4px 8px;"
     "text-align:left;vertical-align:top}th{background:#f0f0f0}tr.ok td{background:#eef8f0}"
     "tr.cond td{background:#fff6e0}tr.fail td{background:#fdecee}.warn{border-left:4px solid #b00020;"

@@ -14,9 +14,17 @@ namespace {
 
 constexpr double kNsPerS = 1e9;
 
+// "7, 8" or, for consecutive seeds, "20261201–20261209".
 std::string seed_list(const View& v) {
   std::string out;
-  for (const SeedRun& s : v.seeds) out += (out.empty() ? "" : ", ") + std::to_string(s.seed);
+  for (size_t i = 0; i < v.seeds.size();) {
+    size_t j = i;
+    while (j + 1 < v.seeds.size() && v.seeds[j + 1].seed == v.seeds[j].seed + 1) ++j;
+    out += (out.empty() ? "" : ", ") + std::to_string(v.seeds[i].seed);
+    if (j >= i + 2) out += "\u2013" + std::to_string(v.seeds[j].seed);
+    if (j == i + 1) out += ", " + std::to_string(v.seeds[j].seed);
+    i = j + 1;
+  }
   return out;
 }
 
@@ -198,18 +206,109 @@ double nice_ceiling(double v) {
   return 10 * p;
 }
 
+namespace {
+
+bool is_latency(const Finding& f) {
+  return f.check == Check::kLatencySlo || f.check == Check::kLatencySloAllCells;
+}
+
+std::string value_text(Lang l, const Finding& f, double v) {
+  return is_latency(f) ? fmt_ms(l, v) + " ms" : fmt_share(l, v);
+}
+
+// "Quorum attainment 97.2% [92.1%–99.1%], target 95.0%".
+std::string decisive_short(Lang l, const CellTypeVerdict& v) {
+  if (v.decisive < 0) return "-";
+  const Finding& f = v.findings[static_cast<size_t>(v.decisive)];
+  if (f.check == Check::kMeetings || f.check == Check::kTally) return finding_text(l, f);
+  if (f.missing) return check_label(l, f) + ": " + t(l, Msg::kNoData);
+  std::string s = check_label(l, f) + " " + value_text(l, f, f.observed);
+  if (f.has_interval) {
+    s += " [" + value_text(l, f, f.lo) + "\u2013" + value_text(l, f, f.hi) + "]";
+  }
+  return s + ", " + format(l, Msg::kTargetShort, {value_text(l, f, f.limit)});
+}
+
+std::string confidence_text(Lang l, const CellTypeVerdict& v) {
+  switch (v.verdict) {
+    case Verdict::kFeasible: return t(l, Msg::kConfFeasible);
+    case Verdict::kNotFeasible: return t(l, Msg::kConfNotFeasible);
+    case Verdict::kNotYetDecided: return t(l, Msg::kConfUndecided);
+  }
+  return "";
+}
+
+// What would change the verdict: the decisive finding's condition, or for a
+// feasible type its pessimistic end's margin to the target.
+std::string would_change(Lang l, const View& view, const CellTypeVerdict& v) {
+  if (v.decisive < 0) return "-";
+  const Finding& f = v.findings[static_cast<size_t>(v.decisive)];
+  if (v.verdict != Verdict::kFeasible) return condition_text(l, f, &view.names);
+  if (f.check == Check::kMeetings || f.check == Check::kTally) return "-";
+  const std::string margin = is_latency(f)
+                                 ? value_text(l, f, f.limit - f.hi)
+                                 : format(l, Msg::kPoints, {fmt_fixed(l, (f.lo - f.limit) * 100, 1)});
+  return format(l, Msg::kHoldsWhile, {margin});
+}
+
+void add_glance_table(Doc& d, const View& view, Lang l) {
+  Block tb = table({t(l, Msg::kColCellType), t(l, Msg::kColVerdict), t(l, Msg::kColDecides),
+                    t(l, Msg::kColWouldChange)});
+  for (const CellTypeVerdict& v : view.verdicts) {
+    tb.rows.push_back({view.type_name(l, v.cell_type),
+                       verdict_label(l, v.verdict) + " (" + confidence_text(l, v) + ")",
+                       decisive_short(l, v), would_change(l, view, v)});
+    tb.row_class.push_back(verdict_class(v.verdict));
+  }
+  d.push_back(tb);
+}
+
+void add_glance_sizing(Doc& d, const ReportInput& in, Lang l) {
+  if (!in.has_sizing || in.sizing.max_cells_per_node() == 0) {
+    para(d, t(l, Msg::kFirstNoSizing));
+    return;
+  }
+  const v1::Sizing& z = in.sizing;
+  para(d, format(l, Msg::kFirstSizing,
+                 {fmt_int(l, z.peak_cells()), fmt_int(l, z.nodes_n_plus_1()),
+                  fmt_int(l, z.nodes_needed()), fmt_int(l, z.cores_total()),
+                  fmt_fixed(l, z.egress_mbps_per_node(), 1),
+                  fmt_fixed(l, z.memory_gib_per_node(), 1), fmt_int(l, z.max_cells_per_node())}));
+}
+
+void add_glance_validation(Doc& d, const ReportInput& in, Lang l) {
+  if (in.validations.empty()) {
+    para(d, t(l, Msg::kFirstNotValidated));
+    return;
+  }
+  for (const v1::Results& r : in.validations) {
+    const v1::Validation& v = r.validation();
+    uint64_t judged = 0, within = 0;
+    for (const v1::ValidationRow& row : v.rows()) {
+      if (row.few_samples()) continue;
+      ++judged;
+      within += row.within_tolerance() ? 1 : 0;
+    }
+    const Msg mode = v.link_mode() == "packet" ? Msg::kLinkModePacket : Msg::kLinkModeFrame;
+    para(d, format(l, Msg::kFirstValidated,
+                   {t(l, mode), fmt_int(l, std::max<uint64_t>(v.seeds(), 1)), fmt_int(l, within),
+                    fmt_int(l, judged)}));
+  }
+}
+
+}  // namespace
+
+// The first page: one screen a decision-maker reads in a minute.
 void add_summary(Doc& d, const View& v, Lang l) {
   const ReportInput& in = *v.in;
   title(d, t(l, Msg::kTitle));
   section(d, "summary", t(l, Msg::kBasisScenario) + ": " + in.results.run().scenario());
-  para(d, t(l, Msg::kIntro));
-  size_t counts[3] = {0, 0, 0};
-  for (const CellTypeVerdict& c : v.verdicts) ++counts[static_cast<int>(c.verdict)];
-  para(d, format(l, Msg::kVerdictSummary,
-                 {fmt_int(l, v.verdicts.size()), fmt_int(l, counts[0]), fmt_int(l, counts[1]),
-                  fmt_int(l, counts[2])}));
-  if (v.multi()) {
-    para(d, format(l, Msg::kSeedsRule, {fmt_int(l, v.seeds.size()), seed_list(v)}));
+  para(d, t(l, Msg::kFirstLead));
+  if (!v.verdicts.empty()) add_glance_table(d, v, l);
+  add_glance_sizing(d, in, l);
+  add_glance_validation(d, in, l);
+  if (!v.seeds.empty()) {
+    para(d, format(l, Msg::kFirstSeeds, {fmt_int(l, v.seeds.size()), seed_list(v)}));
   }
   if (any_partial(v)) para(d, t(l, Msg::kPartialWarning), Block::Kind::kWarning);
   if (in.results.run().calibration().find("ESTIMATED") != std::string::npos ||
@@ -221,6 +320,15 @@ void add_summary(Doc& d, const View& v, Lang l) {
 
 void add_verdicts(Doc& d, const View& view, Lang l) {
   section(d, "verdicts", t(l, Msg::kSecVerdicts));
+  para(d, t(l, Msg::kIntro));
+  size_t counts[3] = {0, 0, 0};
+  for (const CellTypeVerdict& c : view.verdicts) ++counts[static_cast<int>(c.verdict)];
+  para(d, format(l, Msg::kVerdictSummary,
+                 {fmt_int(l, view.verdicts.size()), fmt_int(l, counts[0]), fmt_int(l, counts[1]),
+                  fmt_int(l, counts[2])}));
+  if (view.multi()) {
+    para(d, format(l, Msg::kSeedsRule, {fmt_int(l, view.seeds.size()), seed_list(view)}));
+  }
   add_verdict_table(d, view, l);
   for (const CellTypeVerdict& v : view.verdicts) {
     para(d, view.type_name(l, v.cell_type) + ": " + verdict_label(l, v.verdict),

@@ -339,6 +339,41 @@ constexpr Table kEn = {{
      "an objective for all cells: shown, it does not decide this cell type's verdict"},
     {Msg::kCheckTally,
      "Tally integrity"},
+    {Msg::kFirstLead,
+     "Which kinds of cell can hold a valid meeting online, how sure the figures are, the "
+     "servers the peak needs, and what the simulator was checked against. Details follow."},
+    {Msg::kColConfidence,
+     "How sure"},
+    {Msg::kColDecides,
+     "The figure that decides it"},
+    {Msg::kColWouldChange,
+     "What would change it"},
+    {Msg::kConfFeasible,
+     "95%"},
+    {Msg::kConfNotFeasible,
+     "95%"},
+    {Msg::kConfUndecided,
+     "an interval spans its target"},
+    {Msg::kTargetShort,
+     "target {0}"},
+    {Msg::kHoldsWhile,
+     "{0} to spare"},
+    {Msg::kFirstSizing,
+     "Servers for the peak ({0} cells meeting at once): {1} nodes with one spare (N+1; {2} "
+     "needed), {3} cores in all, per node {4} Mb/s egress and {5} GiB of memory, at up to "
+     "{6} cells per node."},
+    {Msg::kFirstNoSizing,
+     "Servers: these results hold no sizing (`cellsim size`)."},
+    {Msg::kFirstValidated,
+     "Simulator checked against the live server ({0}, {1} seeds a side): {2} of {3} judged "
+     "rows within tolerance."},
+    {Msg::kFirstNotValidated,
+     "Simulator: not checked against the live server in these results (`cellsim validate`)."},
+    {Msg::kFirstSeeds,
+     "Feasible and not feasible are each decided at 95%: by the pessimistic end of every "
+     "interval, or by the optimistic end of one; not yet decided: an interval spans its "
+     "target. Judged on {0} run(s) of the scenario pooled (seeds {1}); the rules are under "
+     "“How the verdict is reached”."},
 }};
 static_assert(in_order(kEn), "kEn must list every Msg in order");
 
@@ -694,6 +729,43 @@ constexpr Table kVi = {{
      "chi bộ này"},
     {Msg::kCheckTally,
      "Tính toàn vẹn của kiểm phiếu"},
+    {Msg::kFirstLead,
+     "Loại chi bộ nào có thể sinh hoạt trực tuyến hợp lệ, số liệu chắc chắn đến đâu, cần bao "
+     "nhiêu máy chủ cho giờ cao điểm, và bộ mô phỏng đã được kiểm chứng ra sao. Chi tiết ở "
+     "các phần sau."},
+    {Msg::kColConfidence,
+     "Mức chắc chắn"},
+    {Msg::kColDecides,
+     "Số liệu quyết định"},
+    {Msg::kColWouldChange,
+     "Điều gì sẽ thay đổi kết luận"},
+    {Msg::kConfFeasible,
+     "95%"},
+    {Msg::kConfNotFeasible,
+     "95%"},
+    {Msg::kConfUndecided,
+     "khoảng tin cậy vắt qua chỉ tiêu"},
+    {Msg::kTargetShort,
+     "chỉ tiêu {0}"},
+    {Msg::kHoldsWhile,
+     "còn dư {0}"},
+    {Msg::kFirstSizing,
+     "Máy chủ cho giờ cao điểm ({0} chi bộ họp cùng lúc): {1} máy chủ kể cả một máy dự phòng "
+     "(N+1; cần {2}), tổng {3} lõi, mỗi máy {4} Mb/s băng thông ra và {5} GiB bộ nhớ, tối đa "
+     "{6} chi bộ mỗi máy."},
+    {Msg::kFirstNoSizing,
+     "Máy chủ: bộ kết quả này chưa có phần tính cỡ máy chủ (`cellsim size`)."},
+    {Msg::kFirstValidated,
+     "Bộ mô phỏng được đối chiếu với máy chủ thật ({0}, {1} hạt giống ngẫu nhiên mỗi bên): "
+     "{2} trên {3} dòng được đánh giá nằm trong dung sai."},
+    {Msg::kFirstNotValidated,
+     "Bộ mô phỏng: bộ kết quả này chưa có phần đối chiếu với máy chủ thật (`cellsim "
+     "validate`)."},
+    {Msg::kFirstSeeds,
+     "Khả thi và không khả thi đều được kết luận ở mức tin cậy 95%: theo đầu bất lợi của mọi "
+     "khoảng tin cậy, hoặc theo đầu thuận lợi của một khoảng; chưa đủ cơ sở kết luận: một "
+     "khoảng tin cậy vắt qua chỉ tiêu. Đánh giá trên {0} lượt chạy kịch bản gộp lại (hạt "
+     "giống ngẫu nhiên {1}); quy tắc ở phần “Cách đưa ra kết luận”."},
 }};
 static_assert(in_order(kVi), "kVi must list every Msg in order");
 

@@ -23,7 +23,25 @@ constexpr int kBarRowPx = 14;
 constexpr int kBarGroupGapPx = 10;
 constexpr int kBarLabelPx = 170;
 
+// Text width estimates at the charts' 12 px sans-serif, in px per
+// character (code point): generous, so that a label never runs past the
+// chart's edge (the browser test checks each label's box against the
+// viewBox).
+constexpr double kCharPx = 7.4;
+constexpr double kBoldCharPx = 8.2;
+constexpr int kMinBarPlotPx = 360;
+
 const char* colour(size_t i) { return kPalette[i % kPaletteSize]; }
+
+int text_px(const std::string& s, bool bold = false) {
+  size_t chars = 0;
+  for (unsigned char c : s) chars += (c & 0xC0) != 0x80 ? 1 : 0;
+  return static_cast<int>(std::ceil(static_cast<double>(chars) * (bold ? kBoldCharPx : kCharPx)));
+}
+
+// The anchor of tick i of n: the last one ends at its tick, so that it stays
+// inside the chart.
+const char* tick_anchor(int i, int n) { return i == n ? "end" : "middle"; }
 
 std::string num(double v) {
   char buf[32];
@@ -87,7 +105,7 @@ void line_grid(std::ostringstream& o, const LineChart& c, const Plot& p) {
   for (int i = 0; i <= kTicks; ++i) {
     const double fx = p.x_min + (p.x_max - p.x_min) * i / kTicks, fy = p.y_max * i / kTicks;
     o << "<text x=\"" << num(p.px(fx)) << "\" y=\"" << kMarginTop + p.ph + 16
-      << "\" text-anchor=\"middle\">" << tick_label(fx, false) << "</text>"
+      << "\" text-anchor=\"" << tick_anchor(i, kTicks) << "\">" << tick_label(fx, false) << "</text>"
       << "<text x=\"" << kMarginLeft - 6 << "\" y=\"" << num(p.py(fy) + 4)
       << "\" text-anchor=\"end\">" << tick_label(fy, c.y_percent) << "</text>"
       << "<line x1=\"" << kMarginLeft << "\" x2=\"" << kMarginLeft + p.pw << "\" y1=\""
@@ -178,9 +196,18 @@ std::string xml_escape(const std::string& s) {
   return out;
 }
 
+// The width a line chart needs for its title and legend.
+int line_chart_width(const LineChart& c) {
+  int w = std::max(kChartWidthPx, text_px(c.title, true) + 20);
+  for (const Series& s : c.series) w = std::max(w, kMarginLeft + 30 + text_px(s.label) + 10);
+  for (const Marker& m : c.markers) w = std::max(w, kMarginLeft + 30 + text_px(m.label) + 10);
+  w = std::max(w, kMarginLeft + text_px(c.y_label) + 10);
+  return w;
+}
+
 std::string line_chart(const LineChart& c) {
   const int legend_h = static_cast<int>(c.series.size() + c.markers.size()) * kLegendRowPx;
-  const int w = kChartWidthPx, h = kChartHeightPx + legend_h;
+  const int w = line_chart_width(c), h = kChartHeightPx + legend_h;
   Plot p;
   p.pw = w - kMarginLeft - kMarginRight;
   p.ph = kChartHeightPx - kMarginTop - kMarginBottom;
@@ -202,8 +229,13 @@ std::string bar_chart(const BarChart& c) {
   const int group_h = std::max(1, series) * kBarRowPx + kBarGroupGapPx;
   const int plot_h = static_cast<int>(c.categories.size()) * group_h;
   const int legend_h = series * kLegendRowPx;
-  const int w = kChartWidthPx, h = kMarginTop + plot_h + kMarginBottom + legend_h;
-  const int pw = w - kBarLabelPx - kMarginRight;
+  int label_px = kBarLabelPx;  // the category labels' column, wide enough for the longest
+  for (const std::string& cat : c.categories) label_px = std::max(label_px, text_px(cat) + 12);
+  int w = std::max({kChartWidthPx, label_px + kMinBarPlotPx + kMarginRight,
+                    text_px(c.title, true) + 20});
+  for (const std::string& l : c.series_labels) w = std::max(w, label_px + 18 + text_px(l) + 10);
+  const int h = kMarginTop + plot_h + kMarginBottom + legend_h;
+  const int pw = w - label_px - kMarginRight;
   double lo = 0, hi = c.percent ? 1.0 : 0.0, min_pos = 0;
   for (const auto& row : c.values) {
     for (double v : row) {
@@ -220,7 +252,7 @@ std::string bar_chart(const BarChart& c) {
   }
   auto px = [&](double v) {
     const double t = c.log_scale ? (v > 0 ? (std::log10(v) - lo) / (hi - lo) : 0) : v / hi;
-    return kBarLabelPx + std::clamp(t, 0.0, 1.0) * pw;
+    return label_px + std::clamp(t, 0.0, 1.0) * pw;
   };
   std::ostringstream o;
   open_svg(o, w, h, c.title);
@@ -230,23 +262,24 @@ std::string bar_chart(const BarChart& c) {
     o << "<line x1=\"" << num(px(v)) << "\" x2=\"" << num(px(v)) << "\" y1=\"" << kMarginTop
       << "\" y2=\"" << kMarginTop + plot_h << "\" stroke=\"#eee\"/>"
       << "<text x=\"" << num(px(v)) << "\" y=\"" << kMarginTop + plot_h + 16
-      << "\" text-anchor=\"middle\">" << tick_label(v, c.percent) << "</text>";
+      << "\" text-anchor=\"" << tick_anchor(i, ticks) << "\">" << tick_label(v, c.percent)
+      << "</text>";
   }
   for (size_t g = 0; g < c.categories.size(); ++g) {
     const int gy = kMarginTop + static_cast<int>(g) * group_h;
-    o << "<text x=\"" << kBarLabelPx - 6 << "\" y=\"" << gy + group_h / 2
+    o << "<text x=\"" << label_px - 6 << "\" y=\"" << gy + group_h / 2
       << "\" text-anchor=\"end\">" << xml_escape(c.categories[g]) << "</text>";
     for (size_t s = 0; s < c.values[g].size(); ++s) {
       const double v = c.values[g][s];
       if (v <= 0 && c.log_scale) continue;
-      o << "<rect x=\"" << kBarLabelPx << "\" y=\"" << gy + static_cast<int>(s) * kBarRowPx
-        << "\" width=\"" << num(std::max(1.0, px(v) - kBarLabelPx)) << "\" height=\""
+      o << "<rect x=\"" << label_px << "\" y=\"" << gy + static_cast<int>(s) * kBarRowPx
+        << "\" width=\"" << num(std::max(1.0, px(v) - label_px)) << "\" height=\""
         << kBarRowPx - 2 << "\" fill=\"" << colour(s) << "\"/>";
     }
   }
-  o << "<text x=\"" << kBarLabelPx + pw / 2 << "\" y=\"" << kMarginTop + plot_h + 36
+  o << "<text x=\"" << label_px + pw / 2 << "\" y=\"" << kMarginTop + plot_h + 36
     << "\" text-anchor=\"middle\">" << xml_escape(c.x_label) << "</text>";
-  legend(o, c.series_labels, kBarLabelPx, kMarginTop + plot_h + kMarginBottom + 10);
+  legend(o, c.series_labels, label_px, kMarginTop + plot_h + kMarginBottom + 10);
   o << "</svg>";
   return o.str();
 }

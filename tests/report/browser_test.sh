@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Shows: the feasibility report renders in a real browser with every section.
 # Simulates the tiny scenario with two seeds, writes the report over both in
-# Vietnamese and English,
+# Vietnamese and English, and the pilot's report of one seed (long cell type
+# and profile names);
+# checks in each at 1280x800 that the first page (section "summary": the
+# verdicts, the sizing, the validation) is visible without scrolling and
+# that no chart label runs outside its SVG's viewBox (each <text>'s bounding
+# box, getBBox, measured in the page with the browser's own fonts);
 # opens each page in headless chromium (no network: background networking,
 # sync and component updates off, a throw-away profile), takes a screenshot,
 # prints it to PDF and checks that every section's title is in the printed
@@ -31,6 +36,7 @@ mkdir -p "$OUT"
 # over both (and draws attendance over time from both).
 "$CELLSIM" run "$SRC/scenarios/test/tiny.textproto" --out "$work/run" --quiet || [ $? -eq 4 ]
 "$CELLSIM" run "$SRC/scenarios/test/tiny.textproto" --seed 2 --out "$work/run2" --quiet || [ $? -eq 4 ]
+"$CELLSIM" run "$SRC/scenarios/pilot-special-cells.textproto" --out "$work/pilot" --quiet || [ $? -eq 4 ]
 
 chrome() {
   timeout 120 "$BROWSER" --headless --no-sandbox --disable-gpu --disable-background-networking \
@@ -38,10 +44,66 @@ chrome() {
     --hide-scrollbars "$@" 2>>"$work/chromium.log"
 }
 
+# layout_check PAGE NAME: the first page's bottom at 1280x800 and every SVG
+# label's box against its viewBox, measured by a script in a copy of PAGE
+# (the report itself carries no script).
+layout_check() {
+  local page=$1 name=$2 copy="$work/check.$2.html"
+  python3 - "$page" "$copy" <<'PY'
+import sys
+page = open(sys.argv[1], encoding="utf-8").read()
+script = """<script>
+addEventListener('load', () => {
+  const out = {summaryBottom: -1, texts: 0, clipped: []};
+  const s = document.getElementById('summary');
+  if (s) out.summaryBottom = s.getBoundingClientRect().bottom + scrollY;
+  for (const svg of document.querySelectorAll('svg')) {
+    const vb = svg.viewBox.baseVal;
+    for (const t of svg.querySelectorAll('text')) {
+      const b = t.getBBox();
+      out.texts++;
+      if (b.x < vb.x - 0.5 || b.y < vb.y - 0.5 || b.x + b.width > vb.x + vb.width + 0.5 ||
+          b.y + b.height > vb.y + vb.height + 0.5)
+        out.clipped.push(t.textContent + ' at ' + [b.x, b.y, b.width, b.height].map(Math.round));
+    }
+  }
+  document.body.setAttribute('data-layout', JSON.stringify(out));
+});
+</script>"""
+open(sys.argv[2], "w", encoding="utf-8").write(page.replace("</body>", script + "</body>"))
+PY
+  timeout 120 "$BROWSER" --headless --no-sandbox --disable-gpu --disable-background-networking \
+    --no-first-run --disable-component-update --disable-sync --user-data-dir="$profile" \
+    --hide-scrollbars --window-size=1280,800 --virtual-time-budget=5000 \
+    --dump-dom "file://$copy" > "$work/layout.$name.html" 2>>"$work/chromium.log"
+  python3 - "$work/layout.$name.html" "$name" <<'PY'
+import html, json, re, sys
+dom = open(sys.argv[1], encoding="utf-8").read()
+m = re.search(r'data-layout="([^"]*)"', dom)
+if not m:
+    print(f"browser_test: {sys.argv[2]}: the layout check did not run"); sys.exit(1)
+r = json.loads(html.unescape(m.group(1)))
+bad = False
+if not 0 < r["summaryBottom"] <= 800:
+    print(f"browser_test: {sys.argv[2]}: the first page ends at {r['summaryBottom']:.0f} px, below 800"); bad = True
+for c in r["clipped"]:
+    print(f"browser_test: {sys.argv[2]}: clipped chart label: {c}"); bad = True
+if r["texts"] == 0:
+    print(f"browser_test: {sys.argv[2]}: no chart labels measured"); bad = True
+if not bad:
+    print(f"browser_test: {sys.argv[2]}: first page within 1280x800 (ends at {r['summaryBottom']:.0f} px), "
+          f"{r['texts']} chart labels inside their charts")
+sys.exit(1 if bad else 0)
+PY
+}
+
 fail=0
 for lang in vi en; do
+  "$CELLSIM" report "$work/pilot" --lang "$lang" --out "$OUT/pilot"
+  layout_check "$OUT/pilot/report.$lang.html" "pilot.$lang" || fail=1
   "$CELLSIM" report "$work/run" "$work/run2" --lang "$lang" --out "$OUT"
   page="file://$OUT/report.$lang.html"
+  layout_check "$OUT/report.$lang.html" "tiny.$lang" || fail=1
   chrome --window-size=1280,6000 --screenshot="$OUT/report.$lang.png" "$page"
   chrome --no-pdf-header-footer --print-to-pdf="$OUT/report.$lang.pdf" "$page"
   # The DOM as rendered, with the page's console messages logged to stderr.
