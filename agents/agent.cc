@@ -224,6 +224,10 @@ void Agent::Chair::on_meeting_closed(TimeNs now, const v1::Minutes& m) {
     report_.votes_valid += v.valid();
     report_.votes_passed += v.valid() && v.passed();
   }
+  report_.engine_view_known = true;
+  report_.engine_quorate_by_deadline =
+      m.first_quorate_at_ms() > 0 &&
+      m.first_quorate_at_ms() * kNsPerMs <= start() + plan_.quorum_deadline_ns;
   report_.minutes_complete = m.opened_at_ms() > 0 && m.closed_at_ms() >= m.opened_at_ms() &&
                              !m.chair_name().empty() && m.attendees_size() > 0 &&
                              !m.proceedings().empty();

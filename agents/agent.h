@@ -159,7 +159,13 @@ struct MeetingReport {
   bool opened = false;
   bool closed = false;
   bool ever_quorate = false;
-  bool quorate_by_deadline = false;
+  bool quorate_by_deadline = false;  // as the chair saw it: it heard quorum by the deadline
+  // The engine's own state: quorate by the deadline by the first quorate
+  // time the engine wrote in the minutes (its clock is the host's: virtual
+  // time in the simulator, the system clock in live mode). Known only when
+  // the chair received the minutes (the meeting closed with the chair there).
+  bool engine_view_known = false;
+  bool engine_quorate_by_deadline = false;
   TimeNs meeting_ns = 0;        // from opening (or the scheduled start) to close
   TimeNs quorate_ns = 0;        // of which quorate, as the chair saw it
   uint32_t quorum_losses = 0;

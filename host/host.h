@@ -76,7 +76,11 @@ inline void record_meeting_report(metrics::Recorder& rec, uint32_t cell_type,
                                   const agents::MeetingReport& r, uint64_t seed,
                                   uint32_t members) {
   metrics::Quorum& q = rec.quorum(cell_type);
-  q.meetings_quorate_by_deadline += r.quorate_by_deadline;
+  // Quorum attainment is the engine's state by the deadline; where the chair
+  // never received the minutes, what the chair heard.
+  q.meetings_quorate_by_deadline +=
+      r.engine_view_known ? r.engine_quorate_by_deadline : r.quorate_by_deadline;
+  q.meetings_quorate_by_deadline_chair += r.quorate_by_deadline;
   q.meetings_ever_quorate += r.ever_quorate;
   q.meeting_time_ns += static_cast<uint64_t>(std::max<agents::TimeNs>(0, r.meeting_ns));
   q.quorate_time_ns += static_cast<uint64_t>(std::max<agents::TimeNs>(0, r.quorate_ns));

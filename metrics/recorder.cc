@@ -51,6 +51,7 @@ void add_quorum(const Quorum& q, Quorum* sum) {
   sum->ballots_counted += q.ballots_counted;
   sum->meetings_closed += q.meetings_closed;
   sum->minutes_complete += q.minutes_complete;
+  sum->meetings_quorate_by_deadline_chair += q.meetings_quorate_by_deadline_chair;
 }
 
 void traffic_to_proto(const Traffic& t, v1::TrafficStats* out) {
@@ -81,6 +82,7 @@ void quorum_to_proto(const Quorum& q, v1::QuorumStats* out) {
   out->set_ballots_counted(q.ballots_counted);
   out->set_meetings_closed(q.meetings_closed);
   out->set_minutes_complete(q.minutes_complete);
+  out->set_meetings_quorate_by_deadline_chair(q.meetings_quorate_by_deadline_chair);
 }
 
 // Indices of `names` ordered by name.

@@ -109,7 +109,7 @@ struct Quorum {
   uint64_t meetings = 0, meetings_quorate_by_deadline = 0, meetings_ever_quorate = 0,
            meeting_time_ns = 0, quorate_time_ns = 0, quorum_losses = 0, votes_held = 0,
            votes_valid = 0, votes_passed = 0, ballots_acked = 0, ballots_counted = 0,
-           meetings_closed = 0, minutes_complete = 0;
+           meetings_closed = 0, minutes_complete = 0, meetings_quorate_by_deadline_chair = 0;
 };
 
 // One server node's figures (v1::ServerStats has the meaning of each).

@@ -354,6 +354,7 @@ void add_rules(Doc& d, Lang l) {
   para(d, format(l, Msg::kRulesText,
                  {fmt_share(l, kDefaultMinQuorumAttainment), fmt_share(l, kValidVoteTarget),
                   fmt_share(l, kMinutesTarget)}));
+  para(d, t(l, Msg::kQuorumSemantics));
   end_section(d);
 }
 

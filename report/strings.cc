@@ -374,6 +374,15 @@ constexpr Table kEn = {{
      "interval, or by the optimistic end of one; not yet decided: an interval spans its "
      "target. Judged on {0} run(s) of the scenario pooled (seeds {1}); the rules are under "
      "“How the verdict is reached”."},
+    {Msg::kFindChairView,
+     "the engine's state; the chair heard quorum by the deadline in {0}"},
+    {Msg::kQuorumSemantics,
+     "Quorum attainment counts the meetings the meeting server held quorate by the scheduled "
+     "start plus the scenario's deadline: the engine's own state (the first quorate time in "
+     "its minutes), not when the chair heard of it; the chair's view, which comes later over "
+     "a slow link, is shown beside it. The chair (bí thư) attends with the cell type's chair "
+     "attendance probability (by default always); when absent, the first attending official "
+     "member chairs in the chair's place."},
 }};
 static_assert(in_order(kEn), "kEn must list every Msg in order");
 
@@ -766,6 +775,17 @@ constexpr Table kVi = {{
      "khoảng tin cậy, hoặc theo đầu thuận lợi của một khoảng; chưa đủ cơ sở kết luận: một "
      "khoảng tin cậy vắt qua chỉ tiêu. Đánh giá trên {0} lượt chạy kịch bản gộp lại (hạt "
      "giống ngẫu nhiên {1}); quy tắc ở phần “Cách đưa ra kết luận”."},
+    {Msg::kFindChairView,
+     "theo trạng thái của máy chủ; người chủ trì nhận được thông báo đủ số đảng viên dự họp "
+     "trước thời hạn ở {0}"},
+    {Msg::kQuorumSemantics,
+     "Tỷ lệ cuộc họp đủ số đảng viên dự họp theo quy định tính các cuộc họp mà máy chủ ghi "
+     "nhận đủ số đảng viên dự họp trước thời điểm khai mạc theo lịch cộng thời hạn của kịch "
+     "bản: theo trạng thái của chính máy chủ (thời điểm đầu tiên đủ số đảng viên ghi trong "
+     "biên bản), không phải thời điểm người chủ trì nhận được thông báo; thời điểm người chủ "
+     "trì nhận được thông báo, muộn hơn khi đường truyền chậm, được nêu bên cạnh. Bí thư chi "
+     "bộ dự họp với xác suất dự họp của bí thư theo loại chi bộ (mặc định luôn dự họp); khi "
+     "bí thư vắng mặt, đảng viên chính thức đầu tiên có mặt chủ trì thay."},
 }};
 static_assert(in_order(kVi), "kVi must list every Msg in order");
 

@@ -141,6 +141,12 @@ Finding quorum_finding(const v1::Results& results, const v1::Group& g, uint64_t 
   const double have = static_cast<double>(q.meetings_quorate_by_deadline());
   f.shortfall = needed > have ? static_cast<uint64_t>(needed - have) : 0;
   set_interval(wilson(q.meetings_quorate_by_deadline(), q.meetings()), true, seeds, &f);
+  const bool recorded = q.meetings_quorate_by_deadline_chair() > 0 ||
+                        q.meetings_quorate_by_deadline() == 0;
+  if (recorded && q.meetings() > 0) {
+    f.chair_view = static_cast<double>(q.meetings_quorate_by_deadline_chair()) /
+                   static_cast<double>(q.meetings());
+  }
   return f;
 }
 

@@ -17,8 +17,9 @@
 //   tally integrity     ballots acked <= counted (exact)      any acknowledged ballot not
 //                                                             counted fails (more counted:
 //                                                             acks lost with the link)
-//   quorum attainment   quorate by the deadline / meetings,   the cell type's quorum SLO,
-//                       Wilson over meetings                  else the all-cells one, else
+//   quorum attainment   meetings quorate by the deadline in   the cell type's quorum SLO,
+//                       the engine's state / meetings (the    else the all-cells one, else
+//                       chair's view beside it), Wilson
 //                                                             kDefaultMinQuorumAttainment
 //   valid votes         valid / held, Wilson over votes       kValidVoteTarget
 //   complete minutes    complete / closed, Wilson over        kMinutesTarget
@@ -100,6 +101,10 @@ struct Finding {
   // estimate and the pooled seeds' size); 0 when more runs would not.
   uint64_t more_seeds = 0;
   std::string worst_profile;  // latency: the slowest of the type's profiles, if known
+  // Quorum: the attainment the chair saw (it heard quorum by the deadline),
+  // beside the engine's state that `observed` is; < 0 when the results do
+  // not say (written before it was recorded).
+  double chair_view = -1;
 };
 
 struct CellTypeVerdict {

@@ -171,6 +171,9 @@ std::string finding_text(Lang l, const Finding& f) {
   std::string s = figure_text(l, f);
   const std::string iv = interval_text(l, f);
   if (!iv.empty()) s += " (" + iv + ")";
+  if (f.check == Check::kQuorum && f.chair_view >= 0) {
+    s += "; " + format(l, Msg::kFindChairView, {fmt_share(l, f.chair_view)});
+  }
   if (!f.decides) s += "; " + t(l, Msg::kAllCellsNote);
   return s;
 }

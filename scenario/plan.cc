@@ -160,7 +160,10 @@ Attendance draw_attendance(const v1::CellType& ct, const v1::RosterMember& rm,
                           rm.standing() == v1::STANDING_EXEMPTED;
   const double p_attend = rm.standing() == v1::STANDING_EXEMPTED ? ct.exempted_attend_probability()
                                                                  : ct.attend_probability();
-  a.attends = may_attend && (rm.role() == v1::ROLE_CHAIR || mrng.bernoulli(p_attend));
+  const bool chair = rm.role() == v1::ROLE_CHAIR;
+  a.attends = may_attend && (chair ? !ct.has_chair_attend_probability() ||
+                                         mrng.bernoulli(ct.chair_attend_probability())
+                                   : mrng.bernoulli(p_attend));
   a.excused = may_attend && !a.attends && mrng.bernoulli(ct.excused_probability());
   const double join_min = ct.join_earliest_min() +
                           (ct.has_join_offset_min() ? agents::draw(ct.join_offset_min(), mrng) : 0.0);
@@ -216,6 +219,28 @@ void assign_floor_requests(const v1::Scenario& s, const v1::CellType& ct,
   }
 }
 
+// The chair absent: the first attending official member (roster order)
+// chairs in its place, named chair in the roster before the meeting; with
+// none, nobody chairs and the meeting is never opened. `attends` is by
+// roster position; `attending` (the non-chairs present) loses the deputy.
+// Returns the roster position of the member who holds the chair plan.
+int designate_chair(const std::vector<bool>& attends, std::vector<uint32_t>* attending,
+                    CellSetup* cell) {
+  if (attends.empty() || attends[0]) return 0;
+  for (size_t i = 1; i < attends.size(); ++i) {
+    v1::RosterMember* rm = cell->roster.mutable_members(static_cast<int>(i));
+    if (!attends[i] || rm->standing() != v1::STANDING_OFFICIAL) continue;
+    cell->roster.mutable_members(0)->set_role(v1::ROLE_MEMBER);
+    rm->set_role(v1::ROLE_CHAIR);
+    cell->members[0].plan.role = v1::ROLE_MEMBER;
+    cell->members[i].plan.role = v1::ROLE_CHAIR;
+    attending->erase(std::remove(attending->begin(), attending->end(), static_cast<uint32_t>(i)),
+                     attending->end());
+    return static_cast<int>(i);
+  }
+  return 0;
+}
+
 }  // namespace
 
 CellSetup plan_cell(const v1::Scenario& s, const CellSlot& slot, TimeNs start_ns) {
@@ -236,6 +261,7 @@ CellSetup plan_cell(const v1::Scenario& s, const CellSlot& slot, TimeNs start_ns
   }
   const std::shared_ptr<const VoteMap> cell_votes = std::move(votes);
   std::vector<uint32_t> attending;  // roster positions, chair excluded
+  std::vector<bool> attends;        // by roster position
   for (int i = 0; i < cell.roster.members_size(); ++i) {
     const v1::RosterMember& rm = cell.roster.members(i);
     Attendance a;
@@ -243,10 +269,15 @@ CellSetup plan_cell(const v1::Scenario& s, const CellSlot& slot, TimeNs start_ns
         plan_member(s, ct, cell, i, slot.first_member_no + i, start_ns, cell_votes, &a);
     if (a.excused) chair.excuse.push_back(rm.member_id());
     if (a.attends && rm.role() != v1::ROLE_CHAIR) attending.push_back(static_cast<uint32_t>(i));
+    attends.push_back(a.attends);
     cell.members.push_back(std::move(m));
   }
+  const int chair_at = designate_chair(attends, &attending, &cell);
+  if (chair_at != 0 && chair.minute_taker_id == cell.roster.members(chair_at).member_id()) {
+    chair.minute_taker_id = attending.empty() ? 1 : cell.roster.members(static_cast<int>(attending[0])).member_id();
+  }
   assign_floor_requests(s, ct, attending, cell_rng, &cell);
-  cell.members[0].plan.chair = std::move(chair);
+  cell.members[static_cast<size_t>(chair_at)].plan.chair = std::move(chair);
   return cell;
 }
 

@@ -36,7 +36,10 @@ struct CellSetup {
   uint32_t node = 0;        // cell index mod nodes
   v1::CellRoster roster;    // member 1 chairs
   TimeNs scheduled_start_ns = 0;
-  std::vector<MemberSetup> members;  // roster order; members[0].plan.chair is set
+  // Roster order. The chair's member holds plan.chair: members[0], or when
+  // the chair does not attend the deputy it designated (CellType.
+  // chair_attend_probability).
+  std::vector<MemberSetup> members;
 };
 
 // Where each cell sits: its index, type and first member number.

@@ -196,6 +196,7 @@ constexpr FieldRule kFieldRules[] = {
     {"CellType", "start_window_min", Rule::kNonNegative},
     {"CellType", "start_offset_min", Rule::kNonNegative},
     {"CellType", "crash_probability", Rule::kProbability},
+    {"CellType", "chair_attend_probability", Rule::kProbability},
     {"ServerSpec", "nodes", Rule::kPositive},
     {"ServerSpec", "cores_per_node", Rule::kPositive},
     {"ServerSpec", "nic_egress_mbps", Rule::kPositive},

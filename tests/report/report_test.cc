@@ -177,6 +177,8 @@ TEST(ReportTest, FullInputEverySection) {
     EXPECT_NE(md.find(std::string(text(l, Msg::kColDecidedBy))), std::string::npos);
     EXPECT_NE(md.find(format(l, Msg::kSeedsRule, {"2", "7, 8"})), std::string::npos);
     EXPECT_NE(md.find(std::string(text(l, Msg::kIntervalNote))), std::string::npos);
+    EXPECT_NE(md.find(std::string(text(l, Msg::kQuorumSemantics))), std::string::npos);
+    EXPECT_NE(md.find(std::string(text(l, Msg::kFirstLead))), std::string::npos);
     EXPECT_NE(md.find(format(l, Msg::kColObservedSeed, {"8"})), std::string::npos);
     EXPECT_NE(md.find(format(l, Msg::kBasisChartsSeed, {"7"})), std::string::npos);
     EXPECT_EQ(md.find(std::string(text(l, Msg::kAttendanceAbsent))), std::string::npos);

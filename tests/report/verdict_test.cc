@@ -221,6 +221,28 @@ TEST(VerdictTest, DecisiveFindingMissesByMost) {
   EXPECT_EQ(v.findings[static_cast<size_t>(v.decisive)].check, Check::kLatencySlo);
 }
 
+// Shows: quorum attainment is the engine's state; the chair's view (fewer
+// meetings: it hears quorum later) is reported beside it, and not at all for
+// results written before it was recorded.
+TEST(VerdictTest, ChairsViewIsBesideTheEnginesState) {
+  v1::Results r = testing::three_types();
+  for (v1::Group& g : *r.mutable_groups()) {
+    if (g.name() == "steady") g.mutable_quorum()->set_meetings_quorate_by_deadline_chair(76);
+  }
+  const std::vector<CellTypeVerdict> vs = judge(r);
+  const Finding* q = finding(find(vs, "steady"), Check::kQuorum);
+  ASSERT_NE(q, nullptr);
+  EXPECT_DOUBLE_EQ(q->observed, 1.0);
+  EXPECT_DOUBLE_EQ(q->chair_view, 0.95);
+  EXPECT_NE(finding_text(Lang::kEn, *q).find("the chair heard quorum by the deadline in 95.0%"),
+            std::string::npos)
+      << finding_text(Lang::kEn, *q);
+  const Finding* old = finding(find(vs, "slow-link"), Check::kQuorum);
+  ASSERT_NE(old, nullptr);
+  EXPECT_LT(old->chair_view, 0);
+  EXPECT_EQ(finding_text(Lang::kEn, *old).find("the chair heard"), std::string::npos);
+}
+
 // Shows: SLO descriptions as metrics/slo.cc writes them parse back.
 TEST(VerdictTest, ParsesSloDescriptions) {
   ParsedSlo p;

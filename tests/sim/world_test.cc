@@ -208,5 +208,36 @@ TEST(WorldTest, QuorumAttainmentMatchesBinomialTail) {
   EXPECT_NEAR(observed, expected, band) << "expected " << expected << ", observed " << observed;
 }
 
+// Shows: with the chair attending like any member (chair_attend_probability
+// 0.62) and a deputy chairing when the chair is absent, attainment follows
+// P(Binomial(9, 0.62) >= 6) over 1,500 cells, within a 99% band, and every
+// meeting someone attends is opened and closed by its chair or deputy.
+TEST(WorldTest, AbsentChairsAreReplacedAndQuorumFollowsTheBinomialTail) {
+  constexpr int kCells = 1500;
+  std::string text = R"pb(
+    name: "binomial-chair" question: "test" seed: 5 duration_min: 20 quorum_deadline_min: 15
+    rules { heartbeat_interval_ms: 60000 }
+    profiles { name: "fibre" base_one_way_ms: 5 bandwidth_down_kbps: 50000 bandwidth_up_kbps: 50000 }
+    agendas { name: "a" items { title: "report" duration_min: 1 } }
+    cell_types { name: "c" count: 1500 members { official: 9 } links { profile: "fibre" share: 1 }
+                 attend_probability: 0.62 chair_attend_probability: 0.62
+                 join_offset_min { uniform { min: 0 max: 5 } } agenda: "a" }
+  )pb";
+  const auto out = run(parse(text.c_str()));
+  const auto& q = out.results.groups(0).quorum();
+  ASSERT_EQ(q.meetings(), static_cast<uint64_t>(kCells));
+  double expected = 0;  // P(Bin(9, 0.62) >= 6)
+  for (int x = 6; x <= 9; ++x) {
+    expected += std::exp(std::lgamma(10) - std::lgamma(x + 1) - std::lgamma(10 - x) +
+                         x * std::log(0.62) + (9 - x) * std::log(0.38));
+  }
+  const double observed = static_cast<double>(q.meetings_quorate_by_deadline()) / kCells;
+  const double band = 2.576 * std::sqrt(expected * (1 - expected) / kCells);
+  EXPECT_NEAR(observed, expected, band) << "expected " << expected << ", observed " << observed;
+  // A meeting nobody attends (0.38^9: about none of 1,500) is never opened.
+  EXPECT_GE(q.meetings_closed(), static_cast<uint64_t>(kCells) - 2);
+  EXPECT_LE(q.meetings_quorate_by_deadline_chair(), q.meetings_quorate_by_deadline());
+}
+
 }  // namespace
 }  // namespace cellsim::sim
