@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <future>
 #include <memory>
 #include <cstdio>
 #include <fstream>
@@ -153,47 +154,73 @@ std::string verdicts_text(const std::vector<report::CellTypeVerdict>& vs, uint32
   return out;
 }
 
-// Runs seeds SEED, SEED + 1, ... into OUT/seed-S/ until every cell type's
-// verdict over the seeds so far is decided or a.max_seeds have run.
-int run_until_decided(const Flags& f, const RunArgs& a, v1::Scenario s, const v1::Calibration& cal,
-                      sim::SimulateOptions so) {
-  const uint64_t first = s.seed();
+// Seeds run at once by --until-decided: the machine's two cores (the
+// simulator is single-threaded per run).
+constexpr uint32_t kSeedsAtOnce = 2;
+
+// Simulates seeds first .. first + n - 1 at once, in order of seed.
+std::vector<sim::SimulateOutcome> simulate_batch(v1::Scenario s, const v1::Calibration& cal,
+                                                 const sim::SimulateOptions& so, uint64_t first,
+                                                 uint32_t n) {
+  std::vector<std::future<sim::SimulateOutcome>> running;
+  for (uint32_t k = 0; k < n; ++k) {
+    s.set_seed(first + k);
+    running.push_back(std::async(std::launch::async, [s, &cal, &so] {
+      return sim::simulate(s, cal, so);
+    }));
+  }
+  std::vector<sim::SimulateOutcome> out;
+  for (auto& r : running) out.push_back(r.get());
+  return out;
+}
+
+bool write_verdicts(const std::string& dir, const std::string& text) {
+  std::ofstream file(dir + "/verdicts.txt", std::ios::trunc);
+  file << text;
+  file.close();
+  if (!file) std::cerr << "cellsim run: " << dir << "/verdicts.txt: cannot write\n";
+  return static_cast<bool>(file);
+}
+
+// Runs seeds SEED, SEED + 1, ... (kSeedsAtOnce at a time) into OUT/seed-S/
+// until every cell type's verdict over the seeds so far is decided (checked
+// after each batch) or a.max_seeds have run. Prints the first seed's summary (unless --quiet)
+// and a line per seed.
+int run_until_decided(const Flags& f, const RunArgs& a, const v1::Scenario& s,
+                      const v1::Calibration& cal, sim::SimulateOptions so) {
   const report::CellTypeLinks links = links_of(s);
   std::vector<v1::Results> runs;
   std::vector<report::CellTypeVerdict> verdicts;
-  size_t undecided = 0;
+  size_t undecided = 1;
   watch_interrupts();
-  for (uint32_t i = 0; i < a.max_seeds && !interrupt_requested(); ++i) {
-    s.set_seed(first + i);
-    so.on_slice = [](const sim::World&, sim::TimeNs) { return !interrupt_requested(); };
-    sim::SimulateOutcome out = sim::simulate(s, cal, so);
-    if (!out.ok) {
-      std::cerr << "cellsim run: " << out.error << "\n";
-      return kExitUsage;
+  so.on_slice = [](const sim::World&, sim::TimeNs) { return !interrupt_requested(); };
+  for (uint32_t i = 0; i < a.max_seeds && undecided > 0 && !interrupt_requested();) {
+    const uint32_t n = std::min(kSeedsAtOnce, a.max_seeds - i);
+    for (sim::SimulateOutcome& out : simulate_batch(s, cal, so, s.seed() + i, n)) {
+      const uint64_t seed = out.results.run().seed();
+      if (!out.ok) {
+        std::cerr << "cellsim run: " << out.error << "\n";
+        return kExitUsage;
+      }
+      const std::string dir = a.common.out_dir + "/seed-" + std::to_string(seed);
+      if (!write_results_for(f, dir, out.results)) return kExitError;
+      if (out.violation_count > 0 || out.partial) {
+        return run_exit_code({"run", seed, out.violation_count, &out.violations, out.partial,
+                              true, dir});
+      }
+      if (i == 0 && !a.common.quiet) metrics::print_summary(out.results, std::cout);
+      runs.push_back(std::move(out.results));
+      ++i;  // every seed written is judged, so verdicts.txt and the report agree
+      std::vector<const v1::Results*> ptrs;
+      for (const v1::Results& r : runs) ptrs.push_back(&r);
+      std::string why;
+      if (!report::judge_seeds(ptrs, links, &verdicts, &why)) return f.usage_error(why);
+      std::cerr << "cellsim run: seed " << seed << " (" << i << " of at most " << a.max_seeds
+                << "): " << decided_line(verdicts, &undecided) << "\n";
     }
-    const std::string dir = a.common.out_dir + "/seed-" + std::to_string(s.seed());
-    if (!write_results_for(f, dir, out.results)) return kExitError;
-    if (out.violation_count > 0 || out.partial) {
-      return run_exit_code({"run", s.seed(), out.violation_count, &out.violations, out.partial,
-                            true, dir});
-    }
-    runs.push_back(std::move(out.results));
-    std::vector<const v1::Results*> ptrs;
-    for (const v1::Results& r : runs) ptrs.push_back(&r);
-    std::string why;
-    if (!report::judge_seeds(ptrs, links, &verdicts, &why)) return f.usage_error(why);
-    std::cerr << "cellsim run: seed " << s.seed() << " (" << i + 1 << " of at most "
-              << a.max_seeds << "): " << decided_line(verdicts, &undecided) << "\n";
-    if (undecided == 0) break;
   }
   const std::string text = verdicts_text(verdicts, static_cast<uint32_t>(runs.size()));
-  std::ofstream file(a.common.out_dir + "/verdicts.txt", std::ios::trunc);
-  file << text;
-  file.close();
-  if (!file) {
-    std::cerr << "cellsim run: " << a.common.out_dir << "/verdicts.txt: cannot write\n";
-    return kExitError;
-  }
+  if (!write_verdicts(a.common.out_dir, text)) return kExitError;
   std::cout << text << "seeds: " << a.common.out_dir << "/seed-*; `cellsim report "
             << a.common.out_dir << "/seed-*` for the report\n";
   if (interrupt_requested()) return kExitInterrupted;
