@@ -167,6 +167,42 @@ TEST(VerdictTest, AllCellsObjectiveNeverDecides) {
   EXPECT_FALSE(f->decides);
 }
 
+// Shows the remaining rules on hand-made figures: a type without meetings is
+// not feasible; valid votes decidedly under their target (200 of 240: the
+// interval tops out at 87%) are not feasible; a latency objective without
+// samples is undecided (no figure); no votes held passes vacuously.
+TEST(VerdictTest, EveryOtherRuleOnHandMadeFigures) {
+  v1::Results r = testing::three_types();
+  for (v1::Group& g : *r.mutable_groups()) {
+    if (g.name() == "thin-quorum") g.mutable_quorum()->Clear();  // no meetings at all
+    if (g.name() == "steady") g.mutable_quorum()->set_votes_valid(200);
+    if (g.name() == "slow-link") {
+      g.clear_batches();
+      for (auto& m : *g.mutable_latencies()) {
+        if (m.name() == "join_latency") metrics::Histogram().to_proto(m.mutable_histogram());
+      }
+      g.mutable_quorum()->set_votes_held(0);
+      g.mutable_quorum()->set_votes_valid(0);
+    }
+  }
+  const std::vector<CellTypeVerdict> vs = judge(r);
+  EXPECT_EQ(find(vs, "thin-quorum").verdict, Verdict::kNotFeasible);
+  EXPECT_EQ(finding(find(vs, "thin-quorum"), Check::kMeetings)->outcome, Outcome::kFail);
+  const Finding* votes = finding(find(vs, "steady"), Check::kValidVotes);
+  ASSERT_NE(votes, nullptr);
+  EXPECT_EQ(votes->outcome, Outcome::kFail);
+  EXPECT_LT(votes->hi, kValidVoteTarget);
+  EXPECT_EQ(find(vs, "steady").verdict, Verdict::kNotFeasible);
+  const CellTypeVerdict& slow = find(vs, "slow-link");
+  print(slow);
+  const Finding* join = finding(slow, Check::kLatencySlo);
+  ASSERT_NE(join, nullptr);
+  EXPECT_EQ(join->outcome, Outcome::kUndecided);
+  EXPECT_TRUE(join->missing);
+  EXPECT_EQ(finding(slow, Check::kValidVotes)->outcome, Outcome::kPass);  // none held
+  EXPECT_EQ(slow.verdict, Verdict::kNotYetDecided);
+}
+
 // Shows: ballots acknowledged but not counted make any type not feasible.
 TEST(VerdictTest, TallyMismatchIsNotFeasible) {
   v1::Results r = testing::three_types();
