@@ -9,6 +9,8 @@
 // Exit codes: 0 no regression; 4 a metric got significantly worse beyond
 // the tolerance; 1 the files could not be written; 2 bad usage or results
 // that cannot be read or pooled (the message names the folder).
+#include "report/compare.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -20,7 +22,6 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "metrics/results_io.h"
-#include "report/compare.h"
 #include "report/report.h"
 
 namespace cellsim::cli {
@@ -85,11 +86,13 @@ bool load_side(const std::string& dir, std::vector<v1::Results>* runs, std::stri
 }
 
 std::string csv(const report::CompareResult& r) {
-  std::string s = "group_kind,group,metric,stat,base,base_lo,base_hi,new,new_lo,new_hi,change,p,"
-                  "p_holm,significant,worse,regression\n";
+  std::string s =
+      "group_kind,group,metric,stat,base,base_lo,base_hi,new,new_lo,new_hi,change,p,"
+      "p_holm,significant,worse,regression\n";
   char line[512];
   for (const report::Comparison& c : r.rows) {
-    std::snprintf(line, sizeof line, "%s,%s,%s,%s,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%d,%d,%d\n",
+    std::snprintf(line, sizeof line,
+                  "%s,%s,%s,%s,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%d,%d,%d\n",
                   c.group_kind.c_str(), c.group.c_str(), c.metric.c_str(), c.stat.c_str(),
                   c.base.estimate, c.base.lo, c.base.hi, c.now.estimate, c.now.lo, c.now.hi,
                   c.change, c.p, c.p_holm, c.significant, c.worse, c.regression);
@@ -121,10 +124,12 @@ int compare_main(int argc, char** argv) {
          "a worse change beyond this is a regression: relative for latencies and utilisation, "
          "share points for shares (default 0.05)");
   f.flag("--all", &all, "print every comparison, not only the significant ones");
-  f.text("--out", &out_dir, std::string("where to write compare.txt and compare.csv (default ") +
-                                kDefaultCompareDir + ")");
-  f.footer("exit: 0 no regression, 1 cannot write, 2 bad usage or unreadable results, "
-           "4 a regression.");
+  f.text("--out", &out_dir,
+         std::string("where to write compare.txt and compare.csv (default ") + kDefaultCompareDir +
+             ")");
+  f.footer(
+      "exit: 0 no regression, 1 cannot write, 2 bad usage or unreadable results, "
+      "4 a regression.");
   if (auto rc = f.parse(argc, argv)) return *rc;
   std::vector<v1::Results> base, now;
   std::string why;
@@ -141,7 +146,8 @@ int compare_main(int argc, char** argv) {
             << report::compare_table(r, o, all);
   std::error_code ec;
   fs::create_directories(out_dir, ec);
-  if (ec || !write_file(fs::path(out_dir) / "compare.txt", report::compare_table(r, o, true), &why) ||
+  if (ec ||
+      !write_file(fs::path(out_dir) / "compare.txt", report::compare_table(r, o, true), &why) ||
       !write_file(fs::path(out_dir) / "compare.csv", csv(r), &why)) {
     std::cerr << "cellsim compare: " << (ec ? out_dir + ": " + ec.message() : why) << "\n";
     return kExitError;

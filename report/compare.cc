@@ -105,8 +105,9 @@ void compare_latency(const v1::Group& gb, const v1::Group& gn, const std::string
                       (vb * vb / static_cast<double>(sb.clusters() - 1) +
                        vn * vn / static_cast<double>(sn.clusters() - 1));
     c.p = t_two_sided_p((ln - lb) / std::sqrt(vb + vn), df);
-    c.change = c.base.estimate == c.now.estimate ? 0.0
-                                                 : c.now.estimate / std::max(c.base.estimate, 1e-9) - 1;
+    c.change = c.base.estimate == c.now.estimate
+                   ? 0.0
+                   : c.now.estimate / std::max(c.base.estimate, 1e-9) - 1;
     c.worse = c.change > 0;
     out->push_back(c);
   }
@@ -132,8 +133,8 @@ void compare_shares(const v1::Group& gb, const v1::Group& gn, std::vector<Compar
   const v1::QuorumStats &b = gb.quorum(), &n = gn.quorum();
   compare_share(gb, "quorum_attainment", b.meetings_quorate_by_deadline(), b.meetings(),
                 n.meetings_quorate_by_deadline(), n.meetings(), out);
-  compare_share(gb, "valid_votes", b.votes_valid(), b.votes_held(), n.votes_valid(),
-                n.votes_held(), out);
+  compare_share(gb, "valid_votes", b.votes_valid(), b.votes_held(), n.votes_valid(), n.votes_held(),
+                out);
   compare_share(gb, "complete_minutes", b.minutes_complete(), b.meetings_closed(),
                 n.minutes_complete(), n.meetings_closed(), out);
 }
@@ -158,8 +159,8 @@ ServerSide server_side(const std::vector<const v1::Results*>& runs) {
     for (const v1::ServerStats& n : r->servers()) {
       const NodeKey key{r->run().seed(), n.node()};
       if (n.elapsed_ns() > 0 && n.cores() > 0) {
-        s.utilisation[key] = static_cast<double>(n.busy_ns()) /
-                             (static_cast<double>(n.elapsed_ns()) * n.cores());
+        s.utilisation[key] =
+            static_cast<double>(n.busy_ns()) / (static_cast<double>(n.elapsed_ns()) * n.cores());
       }
       if (n.frames_in() > 0) {
         s.cpu_per_frame_us[key] =
@@ -234,8 +235,8 @@ void compare_means(const v1::Group& g, const char* metric, const NodeValues& bas
   c.now = mean_interval(vn_values, &vn);
   if (!paired_p(base, now, &c.p)) {
     const double kb = static_cast<double>(base.size()), kn = static_cast<double>(now.size());
-    const double df = vb + vn > 0 ? (vb + vn) * (vb + vn) / (vb * vb / (kb - 1) + vn * vn / (kn - 1))
-                                  : 1.0;
+    const double df =
+        vb + vn > 0 ? (vb + vn) * (vb + vn) / (vb * vb / (kb - 1) + vn * vn / (kn - 1)) : 1.0;
     c.p = t_p(c.now.estimate - c.base.estimate, vb + vn, df);
   }
   c.change = c.now.estimate / std::max(c.base.estimate, 1e-12) - 1;
@@ -346,12 +347,12 @@ std::string compare_table(const CompareResult& r, const CompareOptions& options,
   for (const Comparison& c : r.rows) {
     if (!all && !c.significant) continue;
     const std::string group = c.group_kind == "overall" ? "overall" : c.group_kind + " " + c.group;
-    const char* mark = c.regression ? "REGRESSION" : c.significant ? (c.worse ? "worse" : "better")
-                                                                   : "~";
+    const char* mark = c.regression    ? "REGRESSION"
+                       : c.significant ? (c.worse ? "worse" : "better")
+                                       : "~";
     std::snprintf(line, sizeof line, "%-28s %-18s %-4s %-30s %-30s %-10s %-8.3g %s\n",
-                  group.c_str(), c.metric.c_str(), c.stat.c_str(),
-                  fmt_interval(c.base, c).c_str(), fmt_interval(c.now, c).c_str(),
-                  fmt_change(c).c_str(), c.p_holm, mark);
+                  group.c_str(), c.metric.c_str(), c.stat.c_str(), fmt_interval(c.base, c).c_str(),
+                  fmt_interval(c.now, c).c_str(), fmt_change(c).c_str(), c.p_holm, mark);
     s += line;
   }
   std::snprintf(line, sizeof line,

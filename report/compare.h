@@ -7,8 +7,8 @@
 // What is compared (each side's seeds pooled, confidence.h):
 //   latency     p50 and p99 of each latency metric of each group, where both
 //               sides have >= kCompareMinSamples samples in >= kMinBatches
-//               batches of cells (and >= kTailSamples beyond the quantile). Test: the difference of log quantiles over
-//               its standard error, each side's from the cluster bootstrap
+//               batches of cells (and >= kTailSamples beyond the quantile). Test: the difference of
+//               log quantiles over its standard error, each side's from the cluster bootstrap
 //               (log_quantile_se, floored at kLogSeFloor, the batches'
 //               histogram resolution), referred to Student's t with
 //               Welch-Satterthwaite degrees of freedom from the batches
@@ -67,7 +67,7 @@ struct Comparison {
   std::string metric;             // "join_latency", "quorum_attainment", "cpu_utilisation"
   std::string stat;               // "p50", "p99", "share", "mean"
   CompareKind kind = CompareKind::kLatency;
-  Interval base, now;             // estimates and their 95% intervals
+  Interval base, now;  // estimates and their 95% intervals
   double change = 0;   // relative for latency and server, share points for shares
   double p = 1;        // the test's two-sided p value, uncorrected
   double p_holm = 1;   // Holm-adjusted

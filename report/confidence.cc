@@ -156,8 +156,7 @@ double ClusteredSamples::quantile_ms(double q) const {
   return quantile_ms(q, std::vector<uint32_t>(clusters(), 1));
 }
 
-Interval quantile_interval(const ClusteredSamples& s, double q, double level,
-                           uint32_t replicates) {
+Interval quantile_interval(const ClusteredSamples& s, double q, double level, uint32_t replicates) {
   Interval iv;
   iv.n = s.clusters();
   if (s.samples() == 0) return iv;
@@ -193,8 +192,7 @@ double more_needed(const Interval& iv, double target) {
   return std::max(1.0, (half / gap) * (half / gap));
 }
 
-bool pool_seeds(const std::vector<const v1::Results*>& runs, v1::Results* out,
-                std::string* why) {
+bool pool_seeds(const std::vector<const v1::Results*>& runs, v1::Results* out, std::string* why) {
   v1::Results pooled;
   if (!runs.empty()) *pooled.mutable_run() = runs.front()->run();
   std::map<std::pair<std::string, std::string>, int> at;  // (kind, name) -> index in pooled

@@ -86,12 +86,12 @@ class ClusteredSamples {
 
  private:
   struct Entry {
-    int32_t index;       // histogram counter index
+    int32_t index;  // histogram counter index
     uint32_t cluster;
     uint64_t count;
   };
-  std::vector<Entry> entries_;  // by ascending index
-  std::vector<int64_t> value_us_;  // per entry: the highest value of its range
+  std::vector<Entry> entries_;      // by ascending index
+  std::vector<int64_t> value_us_;   // per entry: the highest value of its range
   std::vector<int64_t> lowest_us_;  // per entry: the lowest (what q = 0 reports)
   std::vector<uint64_t> cluster_count_;
   std::vector<int64_t> cluster_max_us_;

@@ -12,8 +12,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <iostream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -26,26 +26,73 @@ namespace {
 
 // Six nodes of one core, sixty cells of two kinds, on fibre and lossy 4G.
 constexpr char kSmall[] = R"pb(
-  name: "compare-small" question: "compare" seed: 1 duration_min: 40 quorum_deadline_min: 15
+  name: "compare-small"
+  question: "compare"
+  seed: 1
+  duration_min: 40
+  quorum_deadline_min: 15
   server { nodes: 6 cores_per_node: 1 }
   media { bitrate_kbps: 24 frame_ms: 20 }
-  profiles { name: "fibre" base_one_way_ms: 5 jitter_ms { exponential { mean: 1 } }
-             bandwidth_down_kbps: 50000 bandwidth_up_kbps: 50000 }
-  profiles { name: "4g" base_one_way_ms: 40 jitter_ms { lognormal { median: 10 sigma: 0.5 } }
-             bandwidth_down_kbps: 10000 bandwidth_up_kbps: 5000
-             loss { p_good_to_bad: 0.01 p_bad_to_good: 0.5 loss_good: 0.005 loss_bad: 0.2 } }
-  agendas { name: "m"
+  profiles {
+    name: "fibre"
+    base_one_way_ms: 5
+    jitter_ms { exponential { mean: 1 } }
+    bandwidth_down_kbps: 50000
+    bandwidth_up_kbps: 50000
+  }
+  profiles {
+    name: "4g"
+    base_one_way_ms: 40
+    jitter_ms { lognormal { median: 10 sigma: 0.5 } }
+    bandwidth_down_kbps: 10000
+    bandwidth_up_kbps: 5000
+    loss { p_good_to_bad: 0.01 p_bad_to_good: 0.5 loss_good: 0.005 loss_bad: 0.2 }
+  }
+  agendas {
+    name: "m"
     items { title: "report" duration_min: 5 floor_requests: 2 }
-    items { title: "votes" duration_min: 2
-            votes { vote_id: 1 kind: VOTE_KIND_RESOLUTION subject: "r" yes_probability: 0.8 no_probability: 0.1 }
-            votes { vote_id: 2 kind: VOTE_KIND_ELECTION subject: "e" yes_probability: 0.6 no_probability: 0.3 } } }
-  cell_types { name: "urban" count: 30 members { official: 12 probationary: 1 }
-    links { profile: "fibre" share: 0.7 } links { profile: "4g" share: 0.3 }
-    attend_probability: 0.9 excused_probability: 0.5
-    join_offset_min { uniform { min: 0 max: 4 } } agenda: "m" start_window_min: 5 }
-  cell_types { name: "rural" count: 30 members { official: 9 }
-    links { profile: "4g" share: 1 } attend_probability: 0.85 excused_probability: 0.3
-    join_offset_min { uniform { min: 0 max: 5 } } agenda: "m" start_window_min: 5 }
+    items {
+      title: "votes"
+      duration_min: 2
+      votes {
+        vote_id: 1
+        kind: VOTE_KIND_RESOLUTION
+        subject: "r"
+        yes_probability: 0.8
+        no_probability: 0.1
+      }
+      votes {
+        vote_id: 2
+        kind: VOTE_KIND_ELECTION
+        subject: "e"
+        yes_probability: 0.6
+        no_probability: 0.3
+      }
+    }
+  }
+  cell_types {
+    name: "urban"
+    count: 30
+    members { official: 12 probationary: 1 }
+    links { profile: "fibre" share: 0.7 }
+    links { profile: "4g" share: 0.3 }
+    attend_probability: 0.9
+    excused_probability: 0.5
+    join_offset_min { uniform { min: 0 max: 4 } }
+    agenda: "m"
+    start_window_min: 5
+  }
+  cell_types {
+    name: "rural"
+    count: 30
+    members { official: 9 }
+    links { profile: "4g" share: 1 }
+    attend_probability: 0.85
+    excused_probability: 0.3
+    join_offset_min { uniform { min: 0 max: 5 } }
+    agenda: "m"
+    start_window_min: 5
+  }
 )pb";
 
 v1::Scenario small() {
@@ -158,11 +205,14 @@ TEST(CompareTest, CommandExitsFourOnARegression) {
   std::string why;
   for (uint64_t seed : {21, 22}) {
     ASSERT_TRUE(metrics::write_results((d / "base" / ("seed-" + std::to_string(seed))).string(),
-                                       run(seed, c), &why)) << why;
+                                       run(seed, c), &why))
+        << why;
     ASSERT_TRUE(metrics::write_results((d / "same" / ("seed-" + std::to_string(seed + 2))).string(),
-                                       run(seed + 2, c), &why)) << why;
+                                       run(seed + 2, c), &why))
+        << why;
     ASSERT_TRUE(metrics::write_results((d / "slow" / ("seed-" + std::to_string(seed))).string(),
-                                       run(seed, slow), &why)) << why;
+                                       run(seed, slow), &why))
+        << why;
   }
   fs::create_directories(d / "empty");
   const std::string bin = CELLSIM_BINARY;
@@ -191,9 +241,10 @@ TEST(CompareTest, UntilDecidedStopsWhenDecidedOrAtTheBudget) {
     std::ofstream f(d / "small.textproto");
     f << kSmall;
   }
-  const std::string line = std::string(CELLSIM_BINARY) + " run " + (d / "small.textproto").string() +
-                           " --until-decided --max-seeds 3 --out " + (d / "out").string() +
-                           " > " + (d / "log").string() + " 2>&1";
+  const std::string line = std::string(CELLSIM_BINARY) + " run " +
+                           (d / "small.textproto").string() +
+                           " --until-decided --max-seeds 3 --out " + (d / "out").string() + " > " +
+                           (d / "log").string() + " 2>&1";
   const int status = std::system(line.c_str());
   ASSERT_TRUE(WIFEXITED(status));
   const int rc = WEXITSTATUS(status);

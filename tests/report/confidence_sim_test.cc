@@ -29,12 +29,26 @@ namespace cellsim::report {
 namespace {
 
 constexpr char kBinomial[] = R"pb(
-  name: "binomial" question: "coverage" seed: 1 duration_min: 20 quorum_deadline_min: 15
+  name: "binomial"
+  question: "coverage"
+  seed: 1
+  duration_min: 20
+  quorum_deadline_min: 15
   rules { heartbeat_interval_ms: 60000 }
   profiles { name: "fibre" base_one_way_ms: 5 bandwidth_down_kbps: 50000 bandwidth_up_kbps: 50000 }
-  agendas { name: "a" items { title: "report" duration_min: 1 } }
-  cell_types { name: "c" count: 40 members { official: 9 } links { profile: "fibre" share: 1 }
-               attend_probability: 0.7 join_offset_min { uniform { min: 0 max: 5 } } agenda: "a" }
+  agendas {
+    name: "a"
+    items { title: "report" duration_min: 1 }
+  }
+  cell_types {
+    name: "c"
+    count: 40
+    members { official: 9 }
+    links { profile: "fibre" share: 1 }
+    attend_probability: 0.7
+    join_offset_min { uniform { min: 0 max: 5 } }
+    agenda: "a"
+  }
   quorum_slos { min_attainment: 0.8 }
 )pb";
 
@@ -120,7 +134,8 @@ std::vector<CellTypeVerdict> pilot_verdicts(const v1::Scenario& s, const v1::Cal
 TEST(ConfidenceSimTest, DisjointSeedsOfThePilotNeverContradict) {
   v1::Scenario s;
   std::vector<scenario::LoadError> errors;
-  const std::string file = std::string(CELLSIM_SOURCE_DIR) + "/scenarios/pilot-special-cells.textproto";
+  const std::string file =
+      std::string(CELLSIM_SOURCE_DIR) + "/scenarios/pilot-special-cells.textproto";
   ASSERT_TRUE(scenario::load_scenario(file, &s, &errors));
   v1::Calibration c;
   std::string label, why;
@@ -135,8 +150,8 @@ TEST(ConfidenceSimTest, DisjointSeedsOfThePilotNeverContradict) {
     std::cout << a[i].cell_type << ": seeds " << base << "-" << base + 2 << " "
               << verdict_name(a[i].verdict) << ", seeds " << base + 3 << "-" << base + 5 << " "
               << verdict_name(b[i].verdict) << "\n";
-    const bool decided = a[i].verdict != Verdict::kNotYetDecided &&
-                         b[i].verdict != Verdict::kNotYetDecided;
+    const bool decided =
+        a[i].verdict != Verdict::kNotYetDecided && b[i].verdict != Verdict::kNotYetDecided;
     if (!decided) continue;
     ++decided_both;
     EXPECT_EQ(a[i].verdict, b[i].verdict) << a[i].cell_type;

@@ -21,10 +21,12 @@ v1::Scenario with_cell(const std::string& cell_fields) {
       "profiles { name: \"p\" bandwidth_down_kbps: 1000 bandwidth_up_kbps: 1000 }\n"
       "agendas { name: \"a\" items { title: \"t\" } }\n"
       "cell_types { name: \"c\" count: 4 members { official: 5 probationary: 2 }\n"
-      "  links { profile: \"p\" share: 1 } agenda: \"a\" " + cell_fields + " }\n";
+      "  links { profile: \"p\" share: 1 } agenda: \"a\" " +
+      cell_fields + " }\n";
   v1::Scenario s;
   std::vector<LoadError> errors;
-  EXPECT_TRUE(parse_scenario(text, "plan", &s, &errors)) << (errors.empty() ? "" : errors[0].to_string());
+  EXPECT_TRUE(parse_scenario(text, "plan", &s, &errors))
+      << (errors.empty() ? "" : errors[0].to_string());
   return s;
 }
 
@@ -78,9 +80,9 @@ TEST(PlanTest, WithNobodyAttendingTheChairStaysAbsent) {
 }
 
 TEST(PlanTest, ChairAttendProbabilityIsAProbability) {
-  const std::string text = testing::text_of(
-      {testing::kDuration, testing::kProfile, testing::kAgenda, testing::kCellOpen,
-       "  chair_attend_probability: 1.5 }"});
+  const std::string text =
+      testing::text_of({testing::kDuration, testing::kProfile, testing::kAgenda, testing::kCellOpen,
+                        "  chair_attend_probability: 1.5 }"});
   v1::Scenario s;
   std::vector<LoadError> errors;
   EXPECT_FALSE(parse_scenario(text, testing::kSnippetFile, &s, &errors));
