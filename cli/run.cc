@@ -4,12 +4,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <functional>
-#include <future>
-#include <memory>
 #include <cstdio>
 #include <fstream>
+#include <functional>
+#include <future>
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include "cli/common.h"
@@ -129,13 +129,14 @@ std::string decided_line(const std::vector<report::CellTypeVerdict>& vs, size_t*
       ++decided;
       continue;
     }
-    pending += (pending.empty() ? "" : ", ") + v.cell_type + " (" +
-               (v.more_seeds > 0 ? "about " + std::to_string(v.more_seeds) + " more" : "on its target") +
-               ")";
+    pending +=
+        (pending.empty() ? "" : ", ") + v.cell_type + " (" +
+        (v.more_seeds > 0 ? "about " + std::to_string(v.more_seeds) + " more" : "on its target") +
+        ")";
   }
   *undecided = vs.size() - decided;
-  std::string line = std::to_string(decided) + " of " + std::to_string(vs.size()) +
-                     " cell types decided";
+  std::string line =
+      std::to_string(decided) + " of " + std::to_string(vs.size()) + " cell types decided";
   return pending.empty() ? line : line + "; not yet: " + pending;
 }
 
@@ -165,9 +166,8 @@ std::vector<sim::SimulateOutcome> simulate_batch(v1::Scenario s, const v1::Calib
   std::vector<std::future<sim::SimulateOutcome>> running;
   for (uint32_t k = 0; k < n; ++k) {
     s.set_seed(first + k);
-    running.push_back(std::async(std::launch::async, [s, &cal, &so] {
-      return sim::simulate(s, cal, so);
-    }));
+    running.push_back(
+        std::async(std::launch::async, [s, &cal, &so] { return sim::simulate(s, cal, so); }));
   }
   std::vector<sim::SimulateOutcome> out;
   for (auto& r : running) out.push_back(r.get());
@@ -205,8 +205,8 @@ int run_until_decided(const Flags& f, const RunArgs& a, const v1::Scenario& s,
       const std::string dir = a.common.out_dir + "/seed-" + std::to_string(seed);
       if (!write_results_for(f, dir, out.results)) return kExitError;
       if (out.violation_count > 0 || out.partial) {
-        return run_exit_code({"run", seed, out.violation_count, &out.violations, out.partial,
-                              true, dir});
+        return run_exit_code(
+            {"run", seed, out.violation_count, &out.violations, out.partial, true, dir});
       }
       if (i == 0 && !a.common.quiet) metrics::print_summary(out.results, std::cout);
       runs.push_back(std::move(out.results));

@@ -91,8 +91,8 @@ void print_answer(const v1::Sizing& z) {
       const v1::SloEstimate& e = p.slos(i);
       const double k = e.quorum() ? 100 : 1;
       std::cout << "    " << e.description() << ": " << e.mean() * k << " [" << e.lo() * k << ", "
-                << e.hi() * k << "]" << (e.quorum() ? " %" : " ms") << " at "
-                << p.cells_per_node() << " cells/node\n";
+                << e.hi() * k << "]" << (e.quorum() ? " %" : " ms") << " at " << p.cells_per_node()
+                << " cells/node\n";
     }
   }
   if (z.max_cells_per_node() == 0) {

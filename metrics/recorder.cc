@@ -368,11 +368,10 @@ v1::Results Recorder::to_results(const v1::RunInfo& run) const {
              overall_censored_, &t.quorum_all, t.traffic_all, no_titles},
             seed, &results);
   for (uint32_t c : by_name(cell_types_)) {
-    add_group(
-        {kGroupCellType, cell_types_[c], t.members_by_cell[c], cells_[c], cell_type_latency_[c],
-         cell_type_batches_[c], cell_type_censored_[c], &quorum_[c], t.traffic_by_cell[c],
-         cell_type_titles_[c]},
-        seed, &results);
+    add_group({kGroupCellType, cell_types_[c], t.members_by_cell[c], cells_[c],
+               cell_type_latency_[c], cell_type_batches_[c], cell_type_censored_[c], &quorum_[c],
+               t.traffic_by_cell[c], cell_type_titles_[c]},
+              seed, &results);
     if (attendance_[c].meetings_seen() > 0) *results.add_attendance() = attendance_[c];
   }
   for (uint32_t p : by_name(profiles_)) {

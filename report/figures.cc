@@ -166,8 +166,7 @@ std::vector<std::string> link_bound_items(const View& view, const v1::Sizing& z,
                     (interval ? " [" + share_or_ms(l, quorum, e.lo()) + ", " +
                                     share_or_ms(l, quorum, e.hi()) + "]"
                               : " ± " + share_or_ms(l, quorum, e.ci95_half_width())) +
-                    ", " +
-                    format(l, Msg::kAtCellsPerNode, {fmt_int(l, p.cells_per_node())}));
+                    ", " + format(l, Msg::kAtCellsPerNode, {fmt_int(l, p.cells_per_node())}));
   }
   return items;
 }

@@ -231,9 +231,12 @@ std::string decisive_short(Lang l, const CellTypeVerdict& v) {
 
 std::string confidence_text(Lang l, const CellTypeVerdict& v) {
   switch (v.verdict) {
-    case Verdict::kFeasible: return t(l, Msg::kConfFeasible);
-    case Verdict::kNotFeasible: return t(l, Msg::kConfNotFeasible);
-    case Verdict::kNotYetDecided: return t(l, Msg::kConfUndecided);
+    case Verdict::kFeasible:
+      return t(l, Msg::kConfFeasible);
+    case Verdict::kNotFeasible:
+      return t(l, Msg::kConfNotFeasible);
+    case Verdict::kNotYetDecided:
+      return t(l, Msg::kConfUndecided);
   }
   return "";
 }
@@ -245,9 +248,9 @@ std::string would_change(Lang l, const View& view, const CellTypeVerdict& v) {
   const Finding& f = v.findings[static_cast<size_t>(v.decisive)];
   if (v.verdict != Verdict::kFeasible) return condition_text(l, f, &view.names);
   if (f.check == Check::kMeetings || f.check == Check::kTally) return "-";
-  const std::string margin = is_latency(f)
-                                 ? value_text(l, f, f.limit - f.hi)
-                                 : format(l, Msg::kPoints, {fmt_fixed(l, (f.lo - f.limit) * 100, 1)});
+  const std::string margin =
+      is_latency(f) ? value_text(l, f, f.limit - f.hi)
+                    : format(l, Msg::kPoints, {fmt_fixed(l, (f.lo - f.limit) * 100, 1)});
   return format(l, Msg::kHoldsWhile, {margin});
 }
 

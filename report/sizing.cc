@@ -330,7 +330,6 @@ std::vector<int> link_bound_slos(const v1::Sizing& z) {
   return out;
 }
 
-
 v1::Scenario scale_to_node(const v1::Scenario& s, uint32_t cells) {
   v1::Scenario out = s;
   out.mutable_server()->set_nodes(1);

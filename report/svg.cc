@@ -104,8 +104,8 @@ void line_grid(std::ostringstream& o, const LineChart& c, const Plot& p) {
     << "\" height=\"" << p.ph << "\" fill=\"none\" stroke=\"#999\"/>";
   for (int i = 0; i <= kTicks; ++i) {
     const double fx = p.x_min + (p.x_max - p.x_min) * i / kTicks, fy = p.y_max * i / kTicks;
-    o << "<text x=\"" << num(p.px(fx)) << "\" y=\"" << kMarginTop + p.ph + 16
-      << "\" text-anchor=\"" << tick_anchor(i, kTicks) << "\">" << tick_label(fx, false) << "</text>"
+    o << "<text x=\"" << num(p.px(fx)) << "\" y=\"" << kMarginTop + p.ph + 16 << "\" text-anchor=\""
+      << tick_anchor(i, kTicks) << "\">" << tick_label(fx, false) << "</text>"
       << "<text x=\"" << kMarginLeft - 6 << "\" y=\"" << num(p.py(fy) + 4)
       << "\" text-anchor=\"end\">" << tick_label(fy, c.y_percent) << "</text>"
       << "<line x1=\"" << kMarginLeft << "\" x2=\"" << kMarginLeft + p.pw << "\" y1=\""
@@ -231,8 +231,8 @@ std::string bar_chart(const BarChart& c) {
   const int legend_h = series * kLegendRowPx;
   int label_px = kBarLabelPx;  // the category labels' column, wide enough for the longest
   for (const std::string& cat : c.categories) label_px = std::max(label_px, text_px(cat) + 12);
-  int w = std::max({kChartWidthPx, label_px + kMinBarPlotPx + kMarginRight,
-                    text_px(c.title, true) + 20});
+  int w = std::max(
+      {kChartWidthPx, label_px + kMinBarPlotPx + kMarginRight, text_px(c.title, true) + 20});
   for (const std::string& l : c.series_labels) w = std::max(w, label_px + 18 + text_px(l) + 10);
   const int h = kMarginTop + plot_h + kMarginBottom + legend_h;
   const int pw = w - label_px - kMarginRight;
@@ -261,20 +261,19 @@ std::string bar_chart(const BarChart& c) {
     const double v = c.log_scale ? std::pow(10.0, lo + i) : hi * i / ticks;
     o << "<line x1=\"" << num(px(v)) << "\" x2=\"" << num(px(v)) << "\" y1=\"" << kMarginTop
       << "\" y2=\"" << kMarginTop + plot_h << "\" stroke=\"#eee\"/>"
-      << "<text x=\"" << num(px(v)) << "\" y=\"" << kMarginTop + plot_h + 16
-      << "\" text-anchor=\"" << tick_anchor(i, ticks) << "\">" << tick_label(v, c.percent)
-      << "</text>";
+      << "<text x=\"" << num(px(v)) << "\" y=\"" << kMarginTop + plot_h + 16 << "\" text-anchor=\""
+      << tick_anchor(i, ticks) << "\">" << tick_label(v, c.percent) << "</text>";
   }
   for (size_t g = 0; g < c.categories.size(); ++g) {
     const int gy = kMarginTop + static_cast<int>(g) * group_h;
-    o << "<text x=\"" << label_px - 6 << "\" y=\"" << gy + group_h / 2
-      << "\" text-anchor=\"end\">" << xml_escape(c.categories[g]) << "</text>";
+    o << "<text x=\"" << label_px - 6 << "\" y=\"" << gy + group_h / 2 << "\" text-anchor=\"end\">"
+      << xml_escape(c.categories[g]) << "</text>";
     for (size_t s = 0; s < c.values[g].size(); ++s) {
       const double v = c.values[g][s];
       if (v <= 0 && c.log_scale) continue;
       o << "<rect x=\"" << label_px << "\" y=\"" << gy + static_cast<int>(s) * kBarRowPx
-        << "\" width=\"" << num(std::max(1.0, px(v) - label_px)) << "\" height=\""
-        << kBarRowPx - 2 << "\" fill=\"" << colour(s) << "\"/>";
+        << "\" width=\"" << num(std::max(1.0, px(v) - label_px)) << "\" height=\"" << kBarRowPx - 2
+        << "\" fill=\"" << colour(s) << "\"/>";
     }
   }
   o << "<text x=\"" << label_px + pw / 2 << "\" y=\"" << kMarginTop + plot_h + 36

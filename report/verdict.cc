@@ -103,8 +103,8 @@ const v1::SloResult* quorum_slo_for(const v1::Results& results, const std::strin
 // The outcome of an interval against a target: higher is better for
 // shares, lower for latencies.
 Outcome judge_interval(double lo, double hi, double target, bool higher_is_better) {
-  if (higher_is_better) return lo >= target ? Outcome::kPass : hi < target ? Outcome::kFail
-                                                                           : Outcome::kUndecided;
+  if (higher_is_better)
+    return lo >= target ? Outcome::kPass : hi < target ? Outcome::kFail : Outcome::kUndecided;
   return hi <= target ? Outcome::kPass : lo > target ? Outcome::kFail : Outcome::kUndecided;
 }
 
@@ -141,8 +141,8 @@ Finding quorum_finding(const v1::Results& results, const v1::Group& g, uint64_t 
   const double have = static_cast<double>(q.meetings_quorate_by_deadline());
   f.shortfall = needed > have ? static_cast<uint64_t>(needed - have) : 0;
   set_interval(wilson(q.meetings_quorate_by_deadline(), q.meetings()), true, seeds, &f);
-  const bool recorded = q.meetings_quorate_by_deadline_chair() > 0 ||
-                        q.meetings_quorate_by_deadline() == 0;
+  const bool recorded =
+      q.meetings_quorate_by_deadline_chair() > 0 || q.meetings_quorate_by_deadline() == 0;
   if (recorded && q.meetings() > 0) {
     f.chair_view = static_cast<double>(q.meetings_quorate_by_deadline_chair()) /
                    static_cast<double>(q.meetings());
@@ -213,11 +213,15 @@ Finding latency_finding(const v1::Results& results, const v1::Group& g, const Pa
 double margin(const Finding& f) {
   const double target = std::max(std::abs(f.limit), 1e-9);
   switch (f.check) {
-    case Check::kMeetings: return f.count > 0 ? 1.0 : -1.0;
-    case Check::kTally: return f.outcome == Outcome::kFail ? -1.0 : 1.0;
+    case Check::kMeetings:
+      return f.count > 0 ? 1.0 : -1.0;
+    case Check::kTally:
+      return f.outcome == Outcome::kFail ? -1.0 : 1.0;
     case Check::kLatencySlo:
-    case Check::kLatencySloAllCells: return (f.limit - (f.outcome == Outcome::kFail ? f.lo : f.hi)) / target;
-    default: return ((f.outcome == Outcome::kFail ? f.hi : f.lo) - f.limit) / target;
+    case Check::kLatencySloAllCells:
+      return (f.limit - (f.outcome == Outcome::kFail ? f.lo : f.hi)) / target;
+    default:
+      return ((f.outcome == Outcome::kFail ? f.hi : f.lo) - f.limit) / target;
   }
 }
 

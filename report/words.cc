@@ -21,9 +21,7 @@ constexpr std::pair<Verdict, Msg> kVerdictLabels[] = {
     {Verdict::kNotYetDecided, Msg::kVerdictUndecided},
     {Verdict::kNotFeasible, Msg::kVerdictNotFeasible}};
 constexpr std::pair<Verdict, const char*> kVerdictClasses[] = {
-    {Verdict::kFeasible, "ok"},
-    {Verdict::kNotYetDecided, "cond"},
-    {Verdict::kNotFeasible, "fail"}};
+    {Verdict::kFeasible, "ok"}, {Verdict::kNotYetDecided, "cond"}, {Verdict::kNotFeasible, "fail"}};
 constexpr std::pair<Outcome, Msg> kOutcomeLabels[] = {{Outcome::kPass, Msg::kOutcomePass},
                                                       {Outcome::kUndecided, Msg::kOutcomeUndecided},
                                                       {Outcome::kFail, Msg::kOutcomeFail}};
@@ -153,11 +151,16 @@ std::string undecided_text(Lang l, const Finding& f) {
 
 std::string check_label(Lang l, const Finding& f) {
   switch (f.check) {
-    case Check::kMeetings: return t(l, Msg::kColMeetings);
-    case Check::kTally: return t(l, Msg::kCheckTally);
-    case Check::kQuorum: return t(l, Msg::kColQuorum);
-    case Check::kValidVotes: return t(l, Msg::kColValidVotes);
-    case Check::kMinutes: return t(l, Msg::kColMinutes);
+    case Check::kMeetings:
+      return t(l, Msg::kColMeetings);
+    case Check::kTally:
+      return t(l, Msg::kCheckTally);
+    case Check::kQuorum:
+      return t(l, Msg::kColQuorum);
+    case Check::kValidVotes:
+      return t(l, Msg::kColValidVotes);
+    case Check::kMinutes:
+      return t(l, Msg::kColMinutes);
     case Check::kLatencySlo:
     case Check::kLatencySloAllCells:
       return metric_label(l, f.metric) + ", " +

@@ -274,7 +274,8 @@ CellSetup plan_cell(const v1::Scenario& s, const CellSlot& slot, TimeNs start_ns
   }
   const int chair_at = designate_chair(attends, &attending, &cell);
   if (chair_at != 0 && chair.minute_taker_id == cell.roster.members(chair_at).member_id()) {
-    chair.minute_taker_id = attending.empty() ? 1 : cell.roster.members(static_cast<int>(attending[0])).member_id();
+    chair.minute_taker_id =
+        attending.empty() ? 1 : cell.roster.members(static_cast<int>(attending[0])).member_id();
   }
   assign_floor_requests(s, ct, attending, cell_rng, &cell);
   cell.members[static_cast<size_t>(chair_at)].plan.chair = std::move(chair);

@@ -45,8 +45,8 @@ inline void add_latency(v1::Group* g, const std::string& name, int64_t value_us,
   m->set_name(name);
   h.to_proto(m->mutable_histogram());
   for (uint32_t b = 0; b < metrics::Recorder::kCellBatches; ++b) {
-    const uint64_t share = n / metrics::Recorder::kCellBatches +
-                           (b < n % metrics::Recorder::kCellBatches ? 1 : 0);
+    const uint64_t share =
+        n / metrics::Recorder::kCellBatches + (b < n % metrics::Recorder::kCellBatches ? 1 : 0);
     if (share == 0) continue;
     metrics::Histogram hb(metrics::batch_layout());
     hb.record(value_us, share);

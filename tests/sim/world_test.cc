@@ -215,13 +215,32 @@ TEST(WorldTest, QuorumAttainmentMatchesBinomialTail) {
 TEST(WorldTest, AbsentChairsAreReplacedAndQuorumFollowsTheBinomialTail) {
   constexpr int kCells = 1500;
   std::string text = R"pb(
-    name: "binomial-chair" question: "test" seed: 5 duration_min: 20 quorum_deadline_min: 15
+    name: "binomial-chair"
+    question: "test"
+    seed: 5
+    duration_min: 20
+    quorum_deadline_min: 15
     rules { heartbeat_interval_ms: 60000 }
-    profiles { name: "fibre" base_one_way_ms: 5 bandwidth_down_kbps: 50000 bandwidth_up_kbps: 50000 }
-    agendas { name: "a" items { title: "report" duration_min: 1 } }
-    cell_types { name: "c" count: 1500 members { official: 9 } links { profile: "fibre" share: 1 }
-                 attend_probability: 0.62 chair_attend_probability: 0.62
-                 join_offset_min { uniform { min: 0 max: 5 } } agenda: "a" }
+    profiles {
+      name: "fibre"
+      base_one_way_ms: 5
+      bandwidth_down_kbps: 50000
+      bandwidth_up_kbps: 50000
+    }
+    agendas {
+      name: "a"
+      items { title: "report" duration_min: 1 }
+    }
+    cell_types {
+      name: "c"
+      count: 1500
+      members { official: 9 }
+      links { profile: "fibre" share: 1 }
+      attend_probability: 0.62
+      chair_attend_probability: 0.62
+      join_offset_min { uniform { min: 0 max: 5 } }
+      agenda: "a"
+    }
   )pb";
   const auto out = run(parse(text.c_str()));
   const auto& q = out.results.groups(0).quorum();
