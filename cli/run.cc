@@ -129,10 +129,11 @@ std::string decided_line(const std::vector<report::CellTypeVerdict>& vs, size_t*
       ++decided;
       continue;
     }
-    pending +=
-        (pending.empty() ? "" : ", ") + v.cell_type + " (" +
-        (v.more_seeds > 0 ? "about " + std::to_string(v.more_seeds) + " more" : "on its target") +
-        ")";
+    pending += (pending.empty() ? "" : ", ") + v.cell_type + " (" +
+               (v.never_decides    ? std::string("on its target")
+                : v.more_seeds > 0 ? "about " + std::to_string(v.more_seeds) + " more"
+                                   : std::string("more runs")) +
+               ")";
   }
   *undecided = vs.size() - decided;
   std::string line =

@@ -389,7 +389,36 @@ bool validate_results(const v1::Results& results, std::string* why) {
         return fail(why, group_label(g) + ", " + m.name() + ": invalid histogram: " + hwhy);
       }
     }
+    if (g.has_quorum()) {
+      const v1::QuorumStats& q = g.quorum();
+      const std::pair<const char*, std::pair<uint64_t, uint64_t>> shares[] = {
+          {"meetings_quorate_by_deadline", {q.meetings_quorate_by_deadline(), q.meetings()}},
+          {"meetings_quorate_by_deadline_chair",
+           {q.meetings_quorate_by_deadline_chair(), q.meetings()}},
+          {"meetings_ever_quorate", {q.meetings_ever_quorate(), q.meetings()}},
+          {"votes_valid", {q.votes_valid(), q.votes_held()}},
+          {"minutes_complete", {q.minutes_complete(), q.meetings_closed()}}};
+      for (const auto& [name, kn] : shares) {
+        if (kn.first > kn.second) {
+          return fail(why, group_label(g) + ": quorum." + name + " " + std::to_string(kn.first) +
+                               " is more than the trials it counts (" + std::to_string(kn.second) +
+                               ")");
+        }
+      }
+    }
+    std::set<std::pair<uint64_t, uint32_t>> batch_keys;
     for (const v1::CellBatch& b : g.batches()) {
+      if (!batch_keys.emplace(b.seed(), b.index()).second) {
+        return fail(why, group_label(g) + ": batch " + std::to_string(b.index()) + " of seed " +
+                             std::to_string(b.seed()) + " appears twice");
+      }
+      std::set<std::string> batch_metrics;
+      for (const v1::LatencyMetric& m : b.latencies()) {
+        if (!batch_metrics.insert(m.name()).second) {
+          return fail(why, group_label(g) + ", batch " + std::to_string(b.index()) + ": metric " +
+                               m.name() + " appears twice");
+        }
+      }
       if (b.index() >= Recorder::kCellBatches) {
         return fail(why, group_label(g) + ": batch index " + std::to_string(b.index()) +
                              " is not below " + std::to_string(Recorder::kCellBatches));

@@ -16,6 +16,7 @@ namespace {
 
 constexpr double kQuantiles[] = {0.5, 0.99};
 constexpr int kBetaIterations = 300;  // continued fraction bound (converges in < 100)
+constexpr double kNormalDf = 1e4;
 
 // The continued fraction of the regularized incomplete beta (Numerical
 // Recipes, betacf), for x < (a + 1) / (a + b + 2).
@@ -95,8 +96,10 @@ void compare_latency(const v1::Group& gb, const v1::Group& gn, const std::string
     const auto needed = static_cast<uint64_t>(std::ceil(kTailSamples / (1 - q)));
     if (sb.samples() < needed || sn.samples() < needed) continue;
     Comparison c = make_row(gb, metric, q == 0.5 ? "p50" : "p99", CompareKind::kLatency);
-    c.base = quantile_interval(sb, q);
-    c.now = quantile_interval(sn, q);
+    bool has_b = false, has_n = false;
+    c.base = group_quantile_interval(gb, metric, q, &has_b);
+    c.now = group_quantile_interval(gn, metric, q, &has_n);
+    if (!has_b || !has_n) continue;
     const double vb = std::pow(std::max(log_quantile_se(sb, q), kLogSeFloor), 2);
     const double vn = std::pow(std::max(log_quantile_se(sn, q), kLogSeFloor), 2);
     const double lb = std::log(std::max(c.base.estimate, 1e-3));
@@ -289,8 +292,11 @@ std::string fmt_change(const Comparison& c) {
 
 double t_two_sided_p(double t, double df) {
   CELLSIM_ASSERT(df > 0);
+  if (std::isnan(t) || std::isnan(df)) return 1;  // no test: never "significant"
   if (!std::isfinite(t)) return 0;
-  if (df > 1e6) return normal_two_sided_p(t);
+  // Beyond, the t is the normal to 4 digits, and the continued fraction
+  // (about sqrt(df / 2) terms) would need more than kBetaIterations.
+  if (df > kNormalDf) return normal_two_sided_p(t);
   return incomplete_beta(df / 2, 0.5, df / (df + t * t));
 }
 

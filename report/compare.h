@@ -93,7 +93,7 @@ bool compare_runs(const std::vector<const v1::Results*>& base,
                   CompareResult* out, std::string* why);
 
 // Student's t distribution's two-sided tail P(|T| > |t|) with df degrees of
-// freedom (df > 0; large df: the normal's).
+// freedom (df > 0; beyond 1e4: the normal's). NaN t or df: 1.
 double t_two_sided_p(double t, double df);
 
 // Holm's step-down adjustment of p values (each min(1, monotone)).

@@ -22,24 +22,29 @@ uint64_t rank_at(double q, uint64_t n) {
 }
 
 // Resamples of `clusters` clusters, with replacement, from one generator.
+// The pick is the multiply-shift of a 64-bit draw (Lemire), not a standard
+// library distribution, so every library gives the same intervals.
 class Resampler {
  public:
-  explicit Resampler(size_t clusters) : weights_(clusters), pick_(0, clusters - 1) {}
+  explicit Resampler(size_t clusters) : weights_(clusters) {}
   const std::vector<uint32_t>& next() {
     std::fill(weights_.begin(), weights_.end(), 0);
-    for (size_t i = 0; i < weights_.size(); ++i) ++weights_[pick_(rng_)];
+    const auto n = static_cast<unsigned __int128>(weights_.size());
+    for (size_t i = 0; i < weights_.size(); ++i) {
+      ++weights_[static_cast<size_t>((static_cast<unsigned __int128>(rng_()) * n) >> 64)];
+    }
     return weights_;
   }
 
  private:
   std::mt19937_64 rng_{kBootstrapSeed};
   std::vector<uint32_t> weights_;
-  std::uniform_int_distribution<size_t> pick_;
 };
 
-// kBootstrapReplicates quantiles of resamples, sorted (empty resamples,
-// which need every batch without this metric, are skipped).
+// `replicates` quantiles of resamples, sorted. Every cluster has samples
+// (from_group keeps only non-empty batches), so no resample is empty.
 std::vector<double> replicate_quantiles(const ClusteredSamples& s, double q, uint32_t replicates) {
+  CELLSIM_ASSERT(replicates >= 2);
   std::vector<double> out;
   out.reserve(replicates);
   Resampler r(s.clusters());
@@ -62,19 +67,35 @@ double sorted_quantile(const std::vector<double>& v, double p) {
 
 Interval wilson(uint64_t k, uint64_t n, double z) {
   CELLSIM_ASSERT(k <= n);
-  Interval iv;
+  if (n == 0) return Interval{};
+  Interval iv =
+      wilson_share(static_cast<double>(k) / static_cast<double>(n), static_cast<double>(n), z);
   iv.n = n;
-  if (n == 0) return iv;
-  const double nn = static_cast<double>(n);
-  const double p = static_cast<double>(k) / nn;
+  if (k == 0) iv.lo = 0;
+  if (k == n) iv.hi = 1;
+  return iv;
+}
+
+uint64_t share_trials_to_decide(double p, uint64_t n, uint64_t step, double target) {
+  CELLSIM_ASSERT(n > 0 && step > 0);
+  if (p == target) return 0;
+  for (uint64_t m = 1; m <= kMaxSteps; ++m) {
+    const Interval iv = wilson_share(p, static_cast<double>(n + m * step));
+    if (p > target ? iv.lo >= target : iv.hi < target) return m * step;
+  }
+  return kMaxSteps * step + 1;
+}
+
+Interval wilson_share(double p, double nn, double z) {
+  CELLSIM_ASSERT(p >= 0 && p <= 1 && nn > 0);
+  Interval iv;
+  iv.n = static_cast<uint64_t>(nn);
   const double z2 = z * z;
   const double centre = (p + z2 / (2 * nn)) / (1 + z2 / nn);
   const double half = z / (1 + z2 / nn) * std::sqrt(p * (1 - p) / nn + z2 / (4 * nn * nn));
   iv.estimate = p;
   iv.lo = std::max(0.0, centre - half);
   iv.hi = std::min(1.0, centre + half);
-  if (k == 0) iv.lo = 0;
-  if (k == n) iv.hi = 1;
   iv.valid = true;
   return iv;
 }
@@ -170,6 +191,37 @@ Interval quantile_interval(const ClusteredSamples& s, double q, double level, ui
   return iv;
 }
 
+bool group_quantile_ms(const v1::Group& group, const std::string& metric, double q, double* ms) {
+  for (const v1::LatencyMetric& m : group.latencies()) {
+    if (m.name() != metric) continue;
+    metrics::Histogram h;
+    if (!metrics::Histogram::from_proto(m.histogram(), &h, nullptr) || h.empty()) return false;
+    *ms = static_cast<double>(std::min(h.value_at_quantile(q), h.max())) / 1000.0;
+    return true;
+  }
+  return false;
+}
+
+Interval group_quantile_interval(const v1::Group& g, const std::string& metric, double q,
+                                 bool* has_figure, ClusteredSamples* s) {
+  ClusteredSamples own;
+  ClusteredSamples& cs = s != nullptr ? *s : own;
+  Interval iv;
+  if (ClusteredSamples::from_group(g, metric, &cs) && cs.samples() > 0) {
+    iv = quantile_interval(cs, q);
+  } else {
+    cs = ClusteredSamples();
+  }
+  double pooled_ms = 0;
+  const bool pooled = group_quantile_ms(g, metric, q, &pooled_ms);
+  *has_figure = pooled || cs.samples() > 0;
+  if (!pooled) return iv;  // the batches' estimate (or nothing)
+  iv.lo = iv.valid ? std::min(iv.lo, pooled_ms) : pooled_ms;
+  iv.hi = iv.valid ? std::max(iv.hi, pooled_ms) : pooled_ms;
+  iv.estimate = pooled_ms;
+  return iv;
+}
+
 double log_quantile_se(const ClusteredSamples& s, double q, uint32_t replicates) {
   if (s.clusters() < kMinBatches || s.samples() == 0) return 0;
   const std::vector<double> r = replicate_quantiles(s, q, replicates);
@@ -188,8 +240,10 @@ double more_needed(const Interval& iv, double target) {
   CELLSIM_ASSERT(iv.valid);
   const double gap = std::abs(iv.estimate - target);
   if (gap == 0) return 0;
-  const double half = (iv.hi - iv.lo) / 2;
-  return std::max(1.0, (half / gap) * (half / gap));
+  // The interval's side that faces the target has to shrink to the gap
+  // (Wilson's near 0 or 1 and a p99's bootstrap are lopsided).
+  const double side = target < iv.estimate ? iv.estimate - iv.lo : iv.hi - iv.estimate;
+  return std::clamp((side / gap) * (side / gap), 1.0, kMaxMoreNeeded);
 }
 
 bool pool_seeds(const std::vector<const v1::Results*>& runs, v1::Results* out, std::string* why) {

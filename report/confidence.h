@@ -29,7 +29,7 @@
 // How much more would decide it. For an interval that straddles its target,
 // more_needed() estimates how many times the present sample would be needed
 // for the interval to clear the target at the same estimate (an interval's
-// half-width shrinks as 1/sqrt(n)): for shares, meetings; for quantiles,
+// sides shrink as 1/sqrt(n)): for shares, meetings; for quantiles,
 // batches (hence seeds: 10 batches a seed). An estimate exactly on its
 // target is never decided by more runs (0 is returned and said).
 //
@@ -67,6 +67,18 @@ struct Interval {
 // n == 0: invalid. REQUIRES: k <= n.
 Interval wilson(uint64_t k, uint64_t n, double z = kZ95);
 
+// Wilson's interval for a share p over n trials, both real (for "what if
+// there were n trials at the same share"). REQUIRES: 0 <= p <= 1, n > 0.
+Interval wilson_share(double p, double n, double z = kZ95);
+
+// The further trials, in steps of `step`, after which Wilson's interval at
+// the same share p would clear `target` (lo >= target when p > target, hi
+// < target when p < target): the smallest m * step for m in [1, kMaxSteps].
+// 0 when p == target (never); kMaxSteps * step + 1 if not within the bound.
+// REQUIRES: n > 0, step > 0.
+inline constexpr uint64_t kMaxSteps = 10000;
+uint64_t share_trials_to_decide(double p, uint64_t n, uint64_t step, double target);
+
 // One latency metric of a group, as whole-cell batches (every seed's),
 // ready for resampling.
 class ClusteredSamples {
@@ -98,6 +110,21 @@ class ClusteredSamples {
   uint64_t total_ = 0;
 };
 
+// The quantile of a latency metric in a group, in ms, as the SLOs compute it
+// (min(value_at_quantile, max) of the group's histogram, 3 digits). False
+// if the metric is missing or empty.
+bool group_quantile_ms(const v1::Group& group, const std::string& metric, double q, double* ms);
+
+// The quantile of `metric` in `g` and its interval, as every consumer of
+// intervals takes it: the estimate from the group's own histogram
+// (group_quantile_ms; the clusters' when the group has none), the interval
+// the cluster bootstrap's over g's batches, widened to hold the estimate
+// (the batches keep 2 digits). `s` (if not null) receives the batches.
+// Invalid interval with fewer than kMinBatches batches; estimate 0 and
+// *has_figure false without samples.
+Interval group_quantile_interval(const v1::Group& g, const std::string& metric, double q,
+                                 bool* has_figure, ClusteredSamples* s = nullptr);
+
 // The percentile bootstrap interval of quantile q over s's clusters, the
 // estimate being s.quantile_ms(q). Invalid with fewer than kMinBatches
 // clusters (the estimate is still set when there are samples).
@@ -109,9 +136,12 @@ double log_quantile_se(const ClusteredSamples& s, double q,
                        uint32_t replicates = kBootstrapReplicates);
 
 // How many times the present sample an interval like `iv` would need to
-// clear `target` at the same estimate: ((hi - lo) / 2 / |estimate -
-// target|)^2, at least 1. 0 when the estimate is on the target (more data
-// would not decide it). REQUIRES: iv.valid.
+// clear `target` at the same estimate: (s / |estimate - target|)^2 with s
+// the interval's side facing the target (estimate - lo when the target is
+// below, hi - estimate when above), in [1, kMaxMoreNeeded]. 0 when the
+// estimate is on the target (more data would not decide it). REQUIRES:
+// iv.valid.
+inline constexpr double kMaxMoreNeeded = 1e6;
 double more_needed(const Interval& iv, double target);
 
 // Pools the runs of several seeds: groups matched by (kind, name) and

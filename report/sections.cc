@@ -51,7 +51,7 @@ Shares shares_of(Lang l, const CellTypeVerdict& v) {
 // The further seeds column: a count, "-" when decided, or why not.
 std::string further_seeds(Lang l, const CellTypeVerdict& v) {
   if (v.verdict != Verdict::kNotYetDecided) return "-";
-  if (v.more_seeds > 0) return fmt_int(l, v.more_seeds);
+  if (v.more_seeds > 0 && !v.never_decides) return fmt_int(l, v.more_seeds);
   if (v.decisive >= 0) return condition_text(l, v.findings[static_cast<size_t>(v.decisive)]);
   return "?";
 }

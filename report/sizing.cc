@@ -67,16 +67,12 @@ Interval slo_interval(const v1::Results& pooled, const v1::SloResult& s) {
   const v1::Group* g = slo_group(pooled, p);
   if (g == nullptr) return {};
   if (p.quorum) return wilson(g->quorum().meetings_quorate_by_deadline(), g->quorum().meetings());
-  Interval iv;
-  double pooled_ms = 0;
-  if (!group_quantile_ms(*g, p.metric, p.quantile, &pooled_ms)) return iv;
-  ClusteredSamples cs;
-  if (ClusteredSamples::from_group(*g, p.metric, &cs) && cs.samples() > 0) {
-    iv = quantile_interval(cs, p.quantile);
+  bool has_figure = false;
+  Interval iv = group_quantile_interval(*g, p.metric, p.quantile, &has_figure);
+  if (has_figure && !iv.valid) {  // too few batches: the figure alone decides
+    iv.lo = iv.hi = iv.estimate;
+    iv.valid = true;
   }
-  iv.lo = std::min(iv.valid ? iv.lo : pooled_ms, pooled_ms);
-  iv.hi = std::max(iv.valid ? iv.hi : pooled_ms, pooled_ms);
-  iv.estimate = pooled_ms;
   return iv;
 }
 
@@ -103,9 +99,10 @@ void estimate(const std::vector<v1::Results>& runs, v1::CapacityPoint* p) {
     e->set_hi(iv.hi);
     e->set_ci95_half_width((iv.hi - iv.lo) / 2);
     e->set_limit(s0.limit());
-    const bool valid = iv.valid || (!e->quorum() && iv.hi > 0);
+    const bool valid = iv.valid;
     e->set_met(!problem && valid && (e->quorum() ? iv.lo >= s0.limit() : iv.hi <= s0.limit()));
-    all_met = all_met && e->met();
+    e->set_missed(!problem && valid && (e->quorum() ? iv.hi < s0.limit() : iv.lo > s0.limit()));
+    all_met = all_met && !slo_missed(*e);
   }
   p->set_all_met(all_met);
 }
@@ -158,7 +155,7 @@ void apply_link_bound(const std::vector<bool>& link_bound, v1::CapacityPoint* p)
   bool all = true;
   for (int i = 0; i < p->slos_size(); ++i) {
     const bool excluded = static_cast<size_t>(i) < link_bound.size() && link_bound[i];
-    if (!excluded && !p->slos(i).met()) all = false;
+    if (!excluded && slo_missed(p->slos(i))) all = false;
   }
   p->set_all_met(all);
 }
@@ -228,7 +225,7 @@ class Search {
     link_bound_.resize(r.point.slos_size(), false);
     const bool idle = points_.empty() || r.queue_wait_p99_ms <= kIdleQueueWaitMs;
     for (int i = 0; i < r.point.slos_size(); ++i) {
-      if (idle && !r.point.slos(i).met()) link_bound_[i] = true;
+      if (idle && slo_missed(r.point.slos(i))) link_bound_[i] = true;
     }
     apply_link_bound(link_bound_, &r.point);
     if (o_.on_point) o_.on_point(r.point);
@@ -313,10 +310,15 @@ void write_sizing(const v1::Scenario& s, const SizeOptions& o,
 
 }  // namespace
 
+bool slo_missed(const v1::SloEstimate& e) {
+  const bool before_intervals = e.lo() == 0 && e.hi() == 0 && e.mean() != 0;
+  return before_intervals ? !e.met() : e.missed();
+}
+
 int first_idle_miss(const v1::Sizing& z, int slo) {
   for (int k = 0; k < z.curve_size(); ++k) {
     const v1::CapacityPoint& p = z.curve(k);
-    if (slo < p.slos_size() && !p.slos(slo).met() && (k == 0 || p.all_met())) return k;
+    if (slo < p.slos_size() && slo_missed(p.slos(slo)) && (k == 0 || p.all_met())) return k;
   }
   return -1;
 }

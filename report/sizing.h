@@ -10,19 +10,23 @@
 // on every replication's samples and the same 95% interval the verdicts use
 // (Wilson's over meetings for quorum, the cluster bootstrap over whole-cell
 // batches for a latency quantile; with fewer than kMinBatches batches the
-// figure alone). A point holds when every SLO holds at the pessimistic end
-// of its interval (latency: hi <= limit; quorum: lo >= limit). Before, a
-// Student t interval over 3 replications' figures gave link-bound tails
-// intervals wider than the figure ("43,599 +- 143,495 ms"). The search doubles the load from
+// figure alone). Each SLO is then met (the pessimistic end within the
+// limit: latency hi <= limit, quorum lo >= limit), missed (the optimistic
+// end outside it), or undecided. A point holds unless a server-bound SLO is
+// missed: an undecided SLO (too few meetings or samples at a small point,
+// or a tail that straddles its limit) neither fails a point nor counts as
+// a miss. Before, a Student t interval over 3 replications' figures gave
+// link-bound tails intervals wider than the figure ("43,599 +- 143,495 ms")
+// and called them misses. The search doubles the load from
 // the smallest point until a point fails (or max_cells), then bisects between
 // the last point that held and the first that failed until they are within
 // resolution (max(1, resolution_share × the point that held)). The answer is
 // the largest point that held. Monotonicity in load is assumed; the curve
 // records every point simulated, so a reader can see when it is not.
 //
-// Link-bound and server-bound SLOs. An SLO missed while the server is idle
-// does not depend on the server: the links (or the cells' behaviour, or chance
-// in small samples) decide it, and more servers cannot meet it. The server
+// Link-bound and server-bound SLOs ("missed" below: decidedly). An SLO
+// missed while the server is idle does not depend on the server: the links
+// (or the cells' behaviour) decide it, and more servers cannot meet it. The server
 // counts as idle at the smallest point (curve(0): one cell per type or
 // --min-cells) and at any point where frames waited for a core no more than
 // kIdleQueueWaitMs at p99 (every node, every replication). An SLO missed at
@@ -97,6 +101,10 @@ struct SizeOutcome {
 // The scenario on one node carrying `cells` cells. REQUIRES: cells >= the
 // number of cell types.
 v1::Scenario scale_to_node(const v1::Scenario& s, uint32_t cells);
+
+// Whether an SLO estimate is decidedly missed (SloEstimate.missed; in
+// sizings written before intervals, not met).
+bool slo_missed(const v1::SloEstimate& e);
 
 // Indices (into CapacityPoint.slos) of the link-bound SLOs: those missed at
 // the smallest point, curve(0), or at a point whose all_met holds. Empty when

@@ -109,11 +109,13 @@ Outcome judge_interval(double lo, double hi, double target, bool higher_is_bette
 }
 
 // Further seeds that would likely decide an undecided interval (0: never).
-uint64_t more_seeds_for(const Interval& iv, double target, uint64_t seeds) {
+// (0 with *never when the estimate sits on the target.)
+uint64_t more_seeds_for(const Interval& iv, double target, uint64_t seeds, bool* never) {
   const double factor = more_needed(iv, target);
-  if (factor == 0) return 0;
-  return std::max<uint64_t>(
-      1, static_cast<uint64_t>(std::ceil((factor - 1) * static_cast<double>(seeds) - 1e-9)));
+  *never = factor == 0;
+  if (*never) return 0;
+  const double more = std::ceil((factor - 1) * static_cast<double>(seeds) - 1e-9);
+  return std::max<uint64_t>(1, static_cast<uint64_t>(std::min(more, kMaxMoreSeeds)));
 }
 
 void set_interval(const Interval& iv, bool higher_is_better, uint64_t seeds, Finding* f) {
@@ -121,12 +123,28 @@ void set_interval(const Interval& iv, bool higher_is_better, uint64_t seeds, Fin
   f->lo = iv.lo;
   f->hi = iv.hi;
   f->has_interval = iv.valid;
-  if (!iv.valid) {
+  if (!iv.valid) {  // too few batches for an interval: more cells or seeds give one
     f->outcome = Outcome::kUndecided;
+    f->more_seeds = 1;
     return;
   }
   f->outcome = judge_interval(iv.lo, iv.hi, f->limit, higher_is_better);
-  if (f->outcome == Outcome::kUndecided) f->more_seeds = more_seeds_for(iv, f->limit, seeds);
+  if (f->outcome == Outcome::kUndecided) {
+    f->more_seeds = more_seeds_for(iv, f->limit, seeds, &f->never_decides);
+  }
+}
+
+// A share's interval and, when undecided, the further seeds (each of the
+// pooled seeds' mean size) after which Wilson's interval at the same share
+// would clear the target: searched, not scaled (at a share of 0 or 1 the
+// interval's side shrinks as 1/n, not 1/sqrt(n)).
+void set_share(uint64_t k, uint64_t n, uint64_t seeds, Finding* f) {
+  set_interval(wilson(k, n), true, seeds, f);
+  if (f->outcome != Outcome::kUndecided || n == 0) return;
+  const uint64_t step = std::max<uint64_t>(1, n / std::max<uint64_t>(1, seeds));
+  const uint64_t trials = share_trials_to_decide(f->observed, n, step, f->limit);
+  f->never_decides = trials == 0;
+  f->more_seeds = trials / step;
 }
 
 Finding quorum_finding(const v1::Results& results, const v1::Group& g, uint64_t seeds) {
@@ -140,7 +158,7 @@ Finding quorum_finding(const v1::Results& results, const v1::Group& g, uint64_t 
   const double needed = std::ceil(f.limit * static_cast<double>(q.meetings()) - 1e-9);
   const double have = static_cast<double>(q.meetings_quorate_by_deadline());
   f.shortfall = needed > have ? static_cast<uint64_t>(needed - have) : 0;
-  set_interval(wilson(q.meetings_quorate_by_deadline(), q.meetings()), true, seeds, &f);
+  set_share(q.meetings_quorate_by_deadline(), q.meetings(), seeds, &f);
   const bool recorded =
       q.meetings_quorate_by_deadline_chair() > 0 || q.meetings_quorate_by_deadline() == 0;
   if (recorded && q.meetings() > 0) {
@@ -160,7 +178,7 @@ Finding share_finding(Check check, uint64_t num, uint64_t den, double target, ui
     f.outcome = Outcome::kPass;
     return f;
   }
-  set_interval(wilson(num, den), true, seeds, &f);
+  set_share(num, den, seeds, &f);
   return f;
 }
 
@@ -185,22 +203,15 @@ Finding latency_finding(const v1::Results& results, const v1::Group& g, const Pa
   f.metric = p.metric;
   f.quantile = p.quantile;
   f.limit = p.limit;
-  f.missing = !group_quantile_ms(g, p.metric, p.quantile, &f.observed);
-  if (f.missing) {
+  bool has_figure = false;
+  ClusteredSamples s;
+  const Interval iv = group_quantile_interval(g, p.metric, p.quantile, &has_figure, &s);
+  f.missing = !has_figure;
+  if (f.missing) {  // no figure: how many more runs would give one is unknown
     f.outcome = Outcome::kUndecided;
     return f;
   }
-  const double pooled_ms = f.observed;
-  ClusteredSamples s;
-  Interval iv;
-  if (ClusteredSamples::from_group(g, p.metric, &s) && s.samples() > 0) {
-    iv = quantile_interval(s, p.quantile);
-    f.count = s.clusters();
-  }
-  // The estimate is the pooled histogram's (3 digits; the batches keep 2).
-  iv.lo = std::min(iv.lo, pooled_ms);
-  iv.hi = std::max(iv.hi, pooled_ms);
-  iv.estimate = pooled_ms;
+  f.count = s.clusters();
   set_interval(iv, false, seeds, &f);
   if (f.outcome != Outcome::kPass && profiles != nullptr) {
     f.worst_profile = worst_profile(results, *profiles, p.metric, p.quantile);
@@ -225,9 +236,21 @@ double margin(const Finding& f) {
   }
 }
 
+// Whether `f` is more decisive than `best` among findings of outcome `want`:
+// the widest miss (relative) for a failure; for undecided ones, one that
+// never decides, else the most further seeds; for passes the least margin,
+// a check with something to count before one that passes vacuously.
+bool more_decisive(const Finding& f, const Finding& best, Outcome want) {
+  if (want == Outcome::kUndecided) {
+    if (f.never_decides != best.never_decides) return f.never_decides;
+    return f.more_seeds > best.more_seeds;
+  }
+  if (want == Outcome::kPass && f.has_interval != best.has_interval) return f.has_interval;
+  return margin(f) < margin(best);
+}
+
 void decide(CellTypeVerdict* v) {
   v->verdict = Verdict::kFeasible;
-  bool never = false;
   for (const Finding& f : v->findings) {
     if (!f.decides) continue;
     if (f.outcome == Outcome::kFail) v->verdict = Verdict::kNotFeasible;
@@ -235,11 +258,11 @@ void decide(CellTypeVerdict* v) {
       v->verdict = Verdict::kNotYetDecided;
     }
     if (f.outcome == Outcome::kUndecided) {
-      never = never || f.more_seeds == 0;
+      v->never_decides = v->never_decides || f.never_decides;
       v->more_seeds = std::max(v->more_seeds, f.more_seeds);
     }
   }
-  if (never || v->verdict != Verdict::kNotYetDecided) v->more_seeds = 0;
+  if (v->verdict != Verdict::kNotYetDecided) v->more_seeds = 0, v->never_decides = false;
   const Outcome want = v->verdict == Verdict::kNotFeasible     ? Outcome::kFail
                        : v->verdict == Verdict::kNotYetDecided ? Outcome::kUndecided
                                                                : Outcome::kPass;
@@ -250,12 +273,9 @@ void decide(CellTypeVerdict* v) {
       v->decisive = static_cast<int>(i);
       continue;
     }
-    const Finding& best = v->findings[static_cast<size_t>(v->decisive)];
-    const bool better = want == Outcome::kUndecided
-                            ? (f.more_seeds == 0 && best.more_seeds != 0) ||
-                                  (best.more_seeds != 0 && f.more_seeds > best.more_seeds)
-                            : margin(f) < margin(best);
-    if (better) v->decisive = static_cast<int>(i);
+    if (more_decisive(f, v->findings[static_cast<size_t>(v->decisive)], want)) {
+      v->decisive = static_cast<int>(i);
+    }
   }
 }
 
@@ -319,17 +339,6 @@ bool parse_slo(const std::string& description, ParsedSlo* out) {
   }
   *out = p;
   return true;
-}
-
-bool group_quantile_ms(const v1::Group& group, const std::string& metric, double q, double* ms) {
-  for (const v1::LatencyMetric& m : group.latencies()) {
-    if (m.name() != metric) continue;
-    metrics::Histogram h;
-    if (!metrics::Histogram::from_proto(m.histogram(), &h, nullptr) || h.empty()) return false;
-    *ms = static_cast<double>(std::min(h.value_at_quantile(q), h.max())) / 1000.0;
-    return true;
-  }
-  return false;
 }
 
 std::vector<CellTypeVerdict> judge(const v1::Results& pooled, const CellTypeLinks& links,

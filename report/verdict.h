@@ -59,6 +59,7 @@
 #include <vector>
 
 #include "cellsim/v1/results.pb.h"
+#include "report/confidence.h"  // group_quantile_ms, the intervals
 
 namespace cellsim::report {
 
@@ -68,6 +69,7 @@ namespace v1 = ::cellsim::v1;
 inline constexpr double kDefaultMinQuorumAttainment = 0.90;  // when no quorum SLO names the type
 inline constexpr double kValidVoteTarget = 0.95;
 inline constexpr double kMinutesTarget = 0.95;
+inline constexpr double kMaxMoreSeeds = 1e6;  // more_seeds is capped here
 
 enum class Verdict { kFeasible, kNotYetDecided, kNotFeasible };
 enum class Outcome { kPass, kUndecided, kFail };
@@ -98,8 +100,11 @@ struct Finding {
                         // latency: batches
   uint64_t shortfall = 0;  // quorum: more meetings quorate needed to reach the target
   // Undecided: further seeds that would likely decide it (at the present
-  // estimate and the pooled seeds' size); 0 when more runs would not.
+  // estimate and the pooled seeds' size; 1 when there are too few batches
+  // for an interval); 0 when unknown (no figure) or when more runs would
+  // not decide it (never_decides: the estimate sits on its target).
   uint64_t more_seeds = 0;
+  bool never_decides = false;
   std::string worst_profile;  // latency: the slowest of the type's profiles, if known
   // Quorum: the attainment the chair saw (it heard quorum by the deadline),
   // beside the engine's state that `observed` is; < 0 when the results do
@@ -115,8 +120,10 @@ struct CellTypeVerdict {
   std::vector<Finding> findings;  // every check, in Check order (latency SLOs in SLO order)
   int decisive = -1;              // index in findings of the one figure that decides it
   // Not yet decided: the further seeds that would likely decide every
-  // undecided check (the largest of theirs); 0 if some never would.
+  // undecided check (the largest of theirs; 0: unknown), and whether some
+  // check sits on its target, where more runs would not decide it.
   uint64_t more_seeds = 0;
+  bool never_decides = false;
 };
 
 // A latency or quorum SLO as metrics/slo.cc describes it.
@@ -147,10 +154,6 @@ std::vector<CellTypeVerdict> judge(const v1::Results& pooled, const CellTypeLink
 // poolable (false otherwise, with *why).
 bool judge_seeds(const std::vector<const v1::Results*>& runs, const CellTypeLinks& links,
                  std::vector<CellTypeVerdict>* out, std::string* why);
-
-// The quantile of a latency metric in a group, in ms, as the SLOs compute it
-// (min(value_at_quantile, max)). False if the metric is missing or empty.
-bool group_quantile_ms(const v1::Group& group, const std::string& metric, double q, double* ms);
 
 const char* verdict_name(Verdict v);   // "feasible", "not yet decided", "not feasible"
 const char* outcome_name(Outcome o);   // "pass", "undecided", "fail"

@@ -143,7 +143,7 @@ std::string interval_text(Lang l, const Finding& f) {
 std::string undecided_text(Lang l, const Finding& f) {
   if (f.missing) return format(l, Msg::kCondMissing, {metric_label(l, f.metric)});
   if (!f.has_interval) return t(l, Msg::kUndecidedNoInterval);
-  if (f.more_seeds == 0) return t(l, Msg::kUndecidedNever);
+  if (f.never_decides) return t(l, Msg::kUndecidedNever);
   return format(l, Msg::kUndecidedMore, {fmt_int(l, f.more_seeds)});
 }
 

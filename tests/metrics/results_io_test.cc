@@ -187,6 +187,27 @@ TEST_F(ResultsIoTest, ReadErrorsNameTheFile) {
   }
 }
 
+// Results whose shares count more successes than trials, or whose batches
+// repeat, are refused by name (they would break the verdicts' intervals).
+TEST_F(ResultsIoTest, ReadRefusesImpossibleSharesAndRepeatedBatches) {
+  std::string why;
+  v1::Results r;
+  v1::Results votes = shard_results({}, {0, 1}, 0, 0);
+  v1::QuorumStats* q = votes.mutable_groups(1)->mutable_quorum();
+  q->set_votes_valid(q->votes_held() + 1);
+  ASSERT_TRUE(write_results(dir_.string(), votes, &why)) << why;
+  EXPECT_FALSE(read_results(dir_.string(), &r, &why));
+  EXPECT_TRUE(contains(why, "quorum.votes_valid") && contains(why, votes.groups(1).name())) << why;
+
+  v1::Results twice = shard_results({}, {0, 1}, 0, 0);
+  v1::Group* g = twice.mutable_groups(1);
+  ASSERT_GT(g->batches_size(), 0);
+  *g->add_batches() = g->batches(0);
+  ASSERT_TRUE(write_results(dir_.string(), twice, &why)) << why;
+  EXPECT_FALSE(read_results(dir_.string(), &r, &why));
+  EXPECT_TRUE(contains(why, "appears twice") && contains(why, "batch")) << why;
+}
+
 // Merging shards that partition the cells gives exactly the whole run's results (SLOs too).
 TEST_F(ResultsIoTest, MergeOfShardsEqualsWhole) {
   struct Split {

@@ -84,8 +84,9 @@ TEST(VerdictTest, SlowLinkFailsLatencySlo) {
 
 // Shows: 20 of 20 meetings quorate against a 90% target is not yet decided
 // (Wilson's interval reaches down to 84%), with one more seed of the same
-// size likely to decide it; complete minutes in 20 of 20 against 95% need
-// two; the type needs the larger. 80 of 80 decide both (down to 95.4%).
+// size likely to decide it (40 of 40: down to 91.2%); complete minutes in 20
+// of 20 against 95% need three (80 of 80: down to 95.4%; 60: 94.0%); the type
+// needs the larger.
 TEST(VerdictTest, FewMeetingsAreNotYetDecided) {
   v1::Results r = testing::three_types();
   for (v1::Group& g : *r.mutable_groups()) {
@@ -100,8 +101,8 @@ TEST(VerdictTest, FewMeetingsAreNotYetDecided) {
   EXPECT_EQ(q->outcome, Outcome::kUndecided);
   EXPECT_NEAR(q->lo, 0.839, 1e-3);
   EXPECT_EQ(q->more_seeds, 1u);
-  EXPECT_EQ(finding(v, Check::kMinutes)->more_seeds, 2u);
-  EXPECT_EQ(v.more_seeds, 2u);
+  EXPECT_EQ(finding(v, Check::kMinutes)->more_seeds, 3u);
+  EXPECT_EQ(v.more_seeds, 3u);
   ASSERT_GE(v.decisive, 0);
   EXPECT_EQ(v.findings[static_cast<size_t>(v.decisive)].check, Check::kMinutes);
   EXPECT_NE(condition_text(Lang::kEn, *q).find("about 1 further run"), std::string::npos);
