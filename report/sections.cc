@@ -276,7 +276,8 @@ void add_glance_sizing(Doc& d, const ReportInput& in, Lang l) {
                  {fmt_int(l, z.peak_cells()), fmt_int(l, z.nodes_n_plus_1()),
                   fmt_int(l, z.nodes_needed()), fmt_int(l, z.cores_total()),
                   fmt_fixed(l, z.egress_mbps_per_node(), 1),
-                  fmt_fixed(l, z.memory_gib_per_node(), 1), fmt_int(l, z.max_cells_per_node())}));
+                  fmt_fixed(l, z.memory_gib_per_node(), z.memory_gib_per_node() < 1 ? 2 : 1),
+                  fmt_int(l, z.max_cells_per_node())}));
 }
 
 void add_glance_validation(Doc& d, const ReportInput& in, Lang l) {
