@@ -100,14 +100,19 @@ void compare_latency(const v1::Group& gb, const v1::Group& gn, const std::string
     c.base = group_quantile_interval(gb, metric, q, &has_b);
     c.now = group_quantile_interval(gn, metric, q, &has_n);
     if (!has_b || !has_n) continue;
-    const double vb = std::pow(std::max(log_quantile_se(sb, q), kLogSeFloor), 2);
-    const double vn = std::pow(std::max(log_quantile_se(sn, q), kLogSeFloor), 2);
     const double lb = std::log(std::max(c.base.estimate, 1e-3));
     const double ln = std::log(std::max(c.now.estimate, 1e-3));
-    const double df = (vb + vn) * (vb + vn) /
-                      (vb * vb / static_cast<double>(sb.clusters() - 1) +
-                       vn * vn / static_cast<double>(sn.clusters() - 1));
-    c.p = t_two_sided_p((ln - lb) / std::sqrt(vb + vn), df);
+    if (sb.keys() == sn.keys()) {  // the same batches of the same seeds: paired
+      const double se = std::max(paired_log_ratio_se(sb, sn, q), kLogSeFloor);
+      c.p = t_two_sided_p((ln - lb) / se, static_cast<double>(sb.clusters() - 1));
+    } else {
+      const double vb = std::pow(std::max(log_quantile_se(sb, q), kLogSeFloor), 2);
+      const double vn = std::pow(std::max(log_quantile_se(sn, q), kLogSeFloor), 2);
+      const double df = (vb + vn) * (vb + vn) /
+                        (vb * vb / static_cast<double>(sb.clusters() - 1) +
+                         vn * vn / static_cast<double>(sn.clusters() - 1));
+      c.p = t_two_sided_p((ln - lb) / std::sqrt(vb + vn), df);
+    }
     c.change = c.base.estimate == c.now.estimate
                    ? 0.0
                    : c.now.estimate / std::max(c.base.estimate, 1e-9) - 1;

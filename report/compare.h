@@ -13,7 +13,10 @@
 //               histogram resolution), referred to Student's t with
 //               Welch-Satterthwaite degrees of freedom from the batches
 //               (the bootstrap's error estimate is itself noisy with 10-30
-//               clusters, which the normal would ignore).
+//               clusters, which the normal would ignore). When both sides
+//               hold the same batches of the same seeds (an A/B run on
+//               common seeds), the paired bootstrap instead: the batches
+//               resampled jointly, the error of the log ratio, df = batches - 1.
 //   share       quorum attainment, valid votes, complete minutes of the
 //               overall and cell type groups (trials: meetings, votes,
 //               meetings closed). Test: the two-proportion z test with the

@@ -118,6 +118,7 @@ bool ClusteredSamples::from_group(const v1::Group& g, const std::string& metric,
       have_layout = true;
       const auto cluster = static_cast<uint32_t>(s.cluster_count_.size());
       s.cluster_count_.push_back(h.total_count());
+      s.keys_.emplace_back(b.seed(), b.index());
       s.cluster_max_us_.push_back(h.max());
       s.total_ += h.total_count();
       h.for_each_count([&](int32_t index, uint64_t count) {
@@ -220,6 +221,23 @@ Interval group_quantile_interval(const v1::Group& g, const std::string& metric, 
   iv.hi = iv.valid ? std::max(iv.hi, pooled_ms) : pooled_ms;
   iv.estimate = pooled_ms;
   return iv;
+}
+
+double paired_log_ratio_se(const ClusteredSamples& a, const ClusteredSamples& b, double q,
+                           uint32_t replicates) {
+  CELLSIM_ASSERT(a.keys() == b.keys() && replicates >= 2);
+  if (a.clusters() < kMinBatches) return 0;
+  Resampler r(a.clusters());
+  double sum = 0, sum2 = 0;
+  for (uint32_t i = 0; i < replicates; ++i) {
+    const std::vector<uint32_t>& w = r.next();
+    const double d = std::log(std::max(b.quantile_ms(q, w), 1e-3)) -
+                     std::log(std::max(a.quantile_ms(q, w), 1e-3));
+    sum += d;
+    sum2 += d * d;
+  }
+  const double n = static_cast<double>(replicates);
+  return std::sqrt(std::max(0.0, (sum2 - sum * sum / n) / (n - 1)));
 }
 
 double log_quantile_se(const ClusteredSamples& s, double q, uint32_t replicates) {

@@ -88,6 +88,8 @@ class ClusteredSamples {
   static bool from_group(const v1::Group& g, const std::string& metric, ClusteredSamples* out);
 
   size_t clusters() const { return cluster_count_.size(); }
+  // Each cluster's batch: (seed, index), in cluster order.
+  const std::vector<std::pair<uint64_t, uint32_t>>& keys() const { return keys_; }
   uint64_t samples() const { return total_; }
   // The quantile in ms of the batches weighted by `weights` (one per
   // cluster; a cluster counted w times), as group_quantile_ms computes it.
@@ -106,6 +108,7 @@ class ClusteredSamples {
   std::vector<int64_t> value_us_;   // per entry: the highest value of its range
   std::vector<int64_t> lowest_us_;  // per entry: the lowest (what q = 0 reports)
   std::vector<uint64_t> cluster_count_;
+  std::vector<std::pair<uint64_t, uint32_t>> keys_;
   std::vector<int64_t> cluster_max_us_;
   uint64_t total_ = 0;
 };
@@ -134,6 +137,14 @@ Interval quantile_interval(const ClusteredSamples& s, double q, double level = k
 // difference (compare.h); 0 when fewer than kMinBatches clusters.
 double log_quantile_se(const ClusteredSamples& s, double q,
                        uint32_t replicates = kBootstrapReplicates);
+
+// Paired: the bootstrap's standard error of log(b's quantile / a's) when
+// both come from the same batches (a.keys() == b.keys(): an A/B run on
+// common seeds), resampling the batches jointly so that what the two runs
+// share cancels. 0 when fewer than kMinBatches clusters.
+// REQUIRES: a.keys() == b.keys().
+double paired_log_ratio_se(const ClusteredSamples& a, const ClusteredSamples& b, double q,
+                           uint32_t replicates = kBootstrapReplicates);
 
 // How many times the present sample an interval like `iv` would need to
 // clear `target` at the same estimate: (s / |estimate - target|)^2 with s

@@ -162,11 +162,38 @@ TEST(ConfidenceTest, ClusterBootstrapCoversAKnownMedian) {
   EXPECT_LE(covered, kReplications * 99 / 100);
 }
 
+// Paired batches (the same cells run twice, every value 10% slower the
+// second time): the joint bootstrap's error of the log ratio is near 0,
+// where the unpaired errors carry the between-cell spread.
+TEST(ConfidenceTest, PairedBootstrapCancelsWhatTheRunsShare) {
+  std::mt19937_64 rng(9);
+  std::lognormal_distribution<double> d(std::log(100'000.0), 0.5);
+  std::lognormal_distribution<double> cell_factor(0.0, 0.8);
+  std::vector<std::vector<int64_t>> a(20), b(20);
+  for (size_t k = 0; k < 20; ++k) {
+    const double f = cell_factor(rng);
+    for (int i = 0; i < 200; ++i) {
+      const double v = d(rng) * f;
+      a[k].push_back(static_cast<int64_t>(v));
+      b[k].push_back(static_cast<int64_t>(v * 1.1));
+    }
+  }
+  ClusteredSamples sa, sb;
+  ASSERT_TRUE(ClusteredSamples::from_group(group_of(a), "join_latency", &sa));
+  ASSERT_TRUE(ClusteredSamples::from_group(group_of(b), "join_latency", &sb));
+  ASSERT_EQ(sa.keys(), sb.keys());
+  const double paired = paired_log_ratio_se(sa, sb, 0.5);
+  const double unpaired = std::hypot(log_quantile_se(sa, 0.5), log_quantile_se(sb, 0.5));
+  EXPECT_LT(paired, 0.01);
+  EXPECT_GT(unpaired, 10 * paired);
+  EXPECT_NEAR(std::log(sb.quantile_ms(0.5) / sa.quantile_ms(0.5)), std::log(1.1), 0.02);
+}
+
 TEST(ConfidenceTest, MoreNeededScalesWithTheSquareOfHalfWidthOverGap) {
   Interval iv;
   iv.valid = true;
   iv.estimate = 0.85, iv.lo = 0.75, iv.hi = 0.95;
-  EXPECT_NEAR(more_needed(iv, 0.90), 4.0, 1e-9);  // half-width 0.1, gap 0.05
+  EXPECT_NEAR(more_needed(iv, 0.90), 4.0, 1e-9);  // the side facing the target 0.1, gap 0.05
   EXPECT_NEAR(more_needed(iv, 0.50), 1.0, 1e-9);  // already clear: at least 1
   EXPECT_EQ(more_needed(iv, 0.85), 0.0);          // on the target
 }
