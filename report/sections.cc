@@ -272,7 +272,7 @@ void add_glance_sizing(Doc& d, const ReportInput& in, Lang l) {
     return;
   }
   const v1::Sizing& z = in.sizing;
-  para(d, format(l, Msg::kFirstSizing,
+  para(d, format(l, z.capped() ? Msg::kFirstSizingCapped : Msg::kFirstSizing,
                  {fmt_int(l, z.peak_cells()), fmt_int(l, z.nodes_n_plus_1()),
                   fmt_int(l, z.nodes_needed()), fmt_int(l, z.cores_total()),
                   fmt_fixed(l, z.egress_mbps_per_node(), 1),

@@ -383,6 +383,11 @@ constexpr Table kEn = {{
      "a slow link, is shown beside it. The chair (bí thư) attends with the cell type's chair "
      "attendance probability (by default always); when absent, the first attending official "
      "member chairs in the chair's place."},
+    {Msg::kFirstSizingCapped,
+     "Servers for the peak ({0} cells meeting at once): at most {1} nodes with one spare "
+     "(N+1; {2} needed), {3} cores in all, per node {4} Mb/s egress and {5} GiB of memory: "
+     "every load tried held, up to {6} cells per node, so a node carries at least that and "
+     "these are upper bounds."},
 }};
 static_assert(in_order(kEn), "kEn must list every Msg in order");
 
@@ -786,6 +791,11 @@ constexpr Table kVi = {{
      "trì nhận được thông báo, muộn hơn khi đường truyền chậm, được nêu bên cạnh. Bí thư chi "
      "bộ dự họp với xác suất dự họp của bí thư theo loại chi bộ (mặc định luôn dự họp); khi "
      "bí thư vắng mặt, đảng viên chính thức đầu tiên có mặt chủ trì thay."},
+    {Msg::kFirstSizingCapped,
+     "Máy chủ cho giờ cao điểm ({0} chi bộ họp cùng lúc): nhiều nhất {1} máy chủ kể cả một "
+     "máy dự phòng (N+1; cần {2}), tổng {3} lõi, mỗi máy {4} Mb/s băng thông ra và {5} GiB "
+     "bộ nhớ: mọi mức tải đã thử đều đạt, đến {6} chi bộ mỗi máy, nên mỗi máy chịu được ít "
+     "nhất mức đó và các con số này là cận trên."},
 }};
 static_assert(in_order(kVi), "kVi must list every Msg in order");
 
