@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "agents/rng.h"
+#include "agents/voice.h"
 #include "cellsim/v1/wire.pb.h"
 #include "proto/frame.h"
 
@@ -100,10 +101,22 @@ struct ReconnectPlan {
 // would have sent and their recipients when it stops (send_frames false).
 // It stops when its time is up, the floor goes to someone else, the agenda
 // moves on, a vote opens, the meeting closes or its connection breaks.
+//
+// Transport (scenario.proto's MediaTransport): kInBand sends MediaFrames on
+// the session; kDatagram seals each frame as a voice datagram with the
+// session's media key (proto/datagram.h) for the host to send to the
+// server's media port (poll_datagram()), and first sends a bind datagram
+// after each Welcome so the server learns where to relay. Either way a
+// listener meters each speaker's interval (voice.h) and reports it
+// (AgentObserver::on_speech) — in the fluid model the host does instead.
+enum class MediaTransport : uint8_t { kInBand, kDatagram };
+
 struct MediaPlan {
   uint32_t frame_ms = 0;                   // 0: no media
   uint32_t payload_bytes = 0;              // bitrate × frame_ms / 8
   bool send_frames = false;
+  MediaTransport transport = MediaTransport::kInBand;
+  VoiceSettings voice;
   TimeNs speak_min_ns = 20 * kNsPerS;      // speaking time, uniform
   TimeNs speak_max_ns = 90 * kNsPerS;
 };
@@ -206,6 +219,11 @@ class AgentObserver {
   // the number of MediaFrames (0 in the fluid model).
   virtual void on_media(const MemberPlan& who, bool sent, uint64_t payload_bytes, uint64_t frames) {
     (void)who, (void)sent, (void)payload_bytes, (void)frames;
+  }
+  // One speaker's speech interval as this member (`listener`) heard it.
+  virtual void on_speech(const MemberPlan& listener, uint64_t speaker_id,
+                         const SpeechResult& result) {
+    (void)listener, (void)speaker_id, (void)result;
   }
   // The minutes this member received with MeetingClosed (the host checks
   // that they link no secret choice to a member).
