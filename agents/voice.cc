@@ -1,0 +1,2 @@
+// The E-model and the speech meter (agents/voice.h).
+#include "agents/voice.h"

@@ -1,0 +1,2 @@
+// Voice datagrams (proto/datagram.h).
+#include "proto/datagram.h"
