@@ -51,6 +51,15 @@ struct Engine::MemberSession {
   // Media pacing (EngineSettings): bytes available, as of media_at.
   int64_t media_tokens = -1;  // -1: not started (a full bucket)
   TimeNs media_at = 0;
+  // The datagram transport (settings.media_port != 0), per session id: the
+  // media key (empty when not offered), the replay window over the
+  // member's datagrams (kToServer), the seq of the last datagram relayed
+  // to it (kToMember), and whether the host holds its endpoint.
+  // Invariant: datagram_bound implies conn != 0 and a media key.
+  std::string media_key;
+  wire::ReplayWindow replay;
+  uint64_t datagram_seq_out = 0;
+  bool datagram_bound = false;
 };
 
 struct Engine::Conn {
@@ -86,6 +95,8 @@ struct Engine::Cell {
   uint64_t next_meeting_id = 1;
   // Recovery: the current meeting's final minutes are on disk already.
   bool minutes_kept = false;
+  // What the current meeting relayed (cell and meeting ids unset here).
+  MeetingMedia media;
 
   bool receives_pushes(uint64_t member_id, const MemberSession& s) const {
     return s.conn != 0 && meeting && s.joined_meeting == meeting->id() &&
@@ -204,6 +215,7 @@ bool Engine::add_cell(const v1::CellRoster& roster, std::string* why) {
     return false;
   }
   auto cell = std::make_unique<Cell>();
+  roster_members_ += static_cast<size_t>(roster.members_size());
   cell->roster = roster;
   cell->sink = std::make_unique<CellSink>(this, cell.get());
   cells_.emplace(roster.cell_id(), std::move(cell));
@@ -349,6 +361,9 @@ void Engine::on_hello(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env) {
     // A token from an earlier server run starts a fresh session.
     resumed = rc.run_id == settings_.run_id && rc.session_id == s.session_id && s.session_id != 0;
   }
+  // A new connection, resumed or not: the member binds again from wherever
+  // it is now.
+  unbind(s);
   if (s.conn != 0) {  // the member connected again: the old connection goes
     const ConnId old = s.conn;
     s.conn = 0;
@@ -362,9 +377,18 @@ void Engine::on_hello(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env) {
     if (s.conn == 0 && cell.meeting && !orphan) {
       cell.meeting->set_absent(h.member_id(), now / kNsPerMs);
     }
+    if (s.session_id != 0) sessions_by_id_.erase(s.session_id);
     s.session_id = next_session_id_;
     next_session_id_ += settings_.session_id_stride;
     s.joined_meeting = 0;
+    sessions_by_id_[s.session_id] = {&cell, h.member_id()};
+    // Bound: a member holds one session id at a time.
+    CELLSIM_ASSERT(sessions_by_id_.size() <= roster_members_);
+    s.media_key = settings_.media_port == 0 ? std::string()
+                                            : wire::media_key(key_, h.cell_id(), h.member_id(),
+                                                              s.session_id, settings_.run_id);
+    s.replay = wire::ReplayWindow();
+    s.datagram_seq_out = 0;
   }
   s.conn = id;
   c.authenticated = true;
@@ -425,6 +449,10 @@ void Engine::welcome(TimeNs now, ConnId id, Cell& cell, const MemberSession& s,
   wel->set_resume_token(
       mint_resume(key_, h.cell_id(), h.member_id(), s.session_id, settings_.run_id));
   wel->set_resumed(resumed);
+  if (settings_.media_port != 0 && !s.media_key.empty()) {
+    wel->set_media_key(s.media_key);
+    wel->set_media_port(settings_.media_port);
+  }
   transmit(id, w);
 
   if (resumed && cell.meeting && s.joined_meeting == cell.meeting->id() &&
@@ -446,6 +474,7 @@ Meeting& Engine::current_meeting(Cell& cell) {
                                              cell.sink.get());
     cell.meeting->set_choice_salt(choice_salt_);
     cell.minutes_kept = false;
+    cell.media = MeetingMedia();
     v1::JournalRecord rec;
     rec.set_meeting_id(cell.meeting->id());
     rec.set_created(true);
@@ -526,6 +555,7 @@ void Engine::on_media(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env) {
   relay.mutable_media_frame()->set_seq(env.media_frame().seq());
   relay.mutable_media_frame()->set_payload(env.media_frame().payload());
   relay.mutable_media_frame()->set_from_member_id(c.member_id);
+  relay.mutable_media_frame()->set_capture_ns(env.media_frame().capture_ns());
   wire::SharedFrame frame = wire::make_shared_frame(relay);
   uint32_t recipients = 0;
   for (const auto& [member, s] : cell.sessions) {
@@ -533,6 +563,8 @@ void Engine::on_media(TimeNs now, ConnId id, Conn& c, const v1::Envelope& env) {
     transmit_shared(s.conn, frame);
     ++recipients;
   }
+  cell.media.in_band_frames += recipients;
+  cell.media.in_band_bytes += uint64_t{recipients} * frame->size();
   if (observer_ && recipients > 0) observer_->on_frame_out(v1::Envelope::kMediaFrame, recipients);
 }
 
@@ -621,6 +653,7 @@ void Engine::drop_conn(TimeNs now, ConnId id) {
     Cell& cell = *c.cell;
     auto sit = cell.sessions.find(c.member_id);
     if (sit != cell.sessions.end() && sit->second.conn == id) {
+      unbind(sit->second);
       sit->second.conn = 0;
       if (cell.meeting && !shutting_down_) cell.meeting->set_absent(c.member_id, now / kNsPerMs);
     }
@@ -726,6 +759,7 @@ void Engine::replay(const v1::JournalRecord& rec, const BoxLookup& boxes, Recove
                                                cell.sink.get());
       cell.meeting->set_choice_salt(choice_salt_);
       cell.minutes_kept = false;
+      cell.media = MeetingMedia();
       cell.next_meeting_id = std::max(cell.next_meeting_id, rec.meeting_id() + 1);
       ++stats->records_applied;
       return;
@@ -885,6 +919,232 @@ std::vector<uint64_t> Engine::cell_ids() const {
 uint64_t Engine::next_meeting_id(uint64_t cell_id) const {
   auto it = cells_.find(cell_id);
   return it == cells_.end() ? 0 : it->second->next_meeting_id;
+}
+
+}  // namespace cellsim::engine
+
+// ---------------------------------------------------------------------------
+// Voice datagrams (engine.h, "Voice datagrams").
+
+namespace cellsim::engine {
+
+const char* datagram_verdict_name(DatagramVerdict v) {
+  switch (v) {
+    case DatagramVerdict::kBound:
+      return "bound";
+    case DatagramVerdict::kRelayed:
+      return "relayed";
+    case DatagramVerdict::kMalformed:
+      return "malformed";
+    case DatagramVerdict::kUnknownSession:
+      return "unknown_session";
+    case DatagramVerdict::kBadTag:
+      return "bad_tag";
+    case DatagramVerdict::kReplayed:
+      return "replayed";
+    case DatagramVerdict::kNotJoined:
+      return "not_joined";
+    case DatagramVerdict::kNotFloorHolder:
+      return "not_floor_holder";
+    case DatagramVerdict::kTooLarge:
+      return "too_large";
+    case DatagramVerdict::kRateLimited:
+      return "rate_limited";
+  }
+  return "unknown";
+}
+
+void Engine::set_media_port(uint32_t port) {
+  CELLSIM_ASSERT(conns_.empty() && sessions_by_id_.empty() &&
+                 "set_media_port() before any connection");
+  settings_.media_port = port;
+}
+
+void Engine::unbind(MemberSession& s) {
+  if (!s.datagram_bound) return;
+  s.datagram_bound = false;
+  CELLSIM_ASSERT(bound_sessions_ > 0);
+  --bound_sessions_;
+  DatagramOutput out;
+  out.kind = DatagramOutput::Kind::kUnbind;
+  out.session_id = s.session_id;
+  push_datagram(std::move(out));
+}
+
+void Engine::push_datagram(DatagramOutput out) {
+  // Bound: a host drains the datagram outputs after every input.
+  CELLSIM_ASSERT(datagram_outputs_.size() < kMaxPendingDatagramOutputs);
+  datagram_outputs_.push_back(std::move(out));
+}
+
+bool Engine::poll_datagram(DatagramOutput* out) {
+  if (datagram_outputs_.empty()) return false;
+  *out = std::move(datagram_outputs_.front());
+  datagram_outputs_.pop_front();
+  return true;
+}
+
+DatagramResult Engine::drop_datagram(DatagramVerdict v, uint64_t session_id, bool latch) {
+  ++datagram_stats_.by_verdict[static_cast<size_t>(v)];
+  DatagramResult r;
+  r.verdict = v;
+  r.session_id = session_id;
+  r.latch = latch;
+  return r;
+}
+
+DatagramResult Engine::handle_datagram(TimeNs now, std::string_view bytes) {
+  ++datagram_stats_.received;
+  wire::DatagramHeader h;
+  if (!wire::peek_datagram(bytes, &h)) return drop_datagram(DatagramVerdict::kMalformed, 0, false);
+  const uint64_t sid = h.session_id;
+  auto it = sessions_by_id_.find(sid);
+  if (it == sessions_by_id_.end())
+    return drop_datagram(DatagramVerdict::kUnknownSession, sid, false);
+  Cell& cell = *it->second.first;
+  const uint64_t member = it->second.second;
+  auto sit = cell.sessions.find(member);
+  CELLSIM_ASSERT(sit != cell.sessions.end() && sit->second.session_id == sid);
+  MemberSession& s = sit->second;
+  if (s.conn == 0 || s.media_key.empty()) {
+    return drop_datagram(DatagramVerdict::kUnknownSession, sid, false);
+  }
+  std::string_view payload;
+  switch (
+      wire::open_datagram(s.media_key, wire::DatagramDirection::kToServer, bytes, &h, &payload)) {
+    case wire::OpenStatus::kOk:
+      break;
+    case wire::OpenStatus::kMalformed:
+      return drop_datagram(DatagramVerdict::kMalformed, sid, false);
+    case wire::OpenStatus::kBadTag:
+      return drop_datagram(DatagramVerdict::kBadTag, sid, false);
+  }
+  // Only an authenticated datagram moves the window (RFC 4303 §3.4.3), and
+  // only an authenticated, fresh one moves the endpoint: a replay from
+  // elsewhere cannot take a session's voice.
+  if (!s.replay.accept(h.seq)) return drop_datagram(DatagramVerdict::kReplayed, sid, false);
+  if (!s.datagram_bound) {
+    s.datagram_bound = true;
+    ++bound_sessions_;
+  }
+  if (h.kind == wire::DatagramKind::kBind) return drop_datagram(DatagramVerdict::kBound, sid, true);
+  // Voice: the rules of MediaFrames (on_media).
+  if (!cell.receives_pushes(member, s))
+    return drop_datagram(DatagramVerdict::kNotJoined, sid, true);
+  if (!cell.meeting->holds_floor(member)) {
+    return drop_datagram(DatagramVerdict::kNotFloorHolder, sid, true);
+  }
+  if (payload.size() > settings_.max_media_payload_bytes) {
+    return drop_datagram(DatagramVerdict::kTooLarge, sid, true);
+  }
+  if (!pace_media(s, now, payload.size())) {
+    return drop_datagram(DatagramVerdict::kRateLimited, sid, true);
+  }
+  DatagramResult r = drop_datagram(DatagramVerdict::kRelayed, sid, true);
+  r.recipients = relay_datagram(cell, member, h, payload);
+  return r;
+}
+
+// Seals the speaker's voice for every other participant that receives the
+// meeting's pushes and has an endpoint. Returns the copies queued.
+uint32_t Engine::relay_datagram(Cell& cell, uint64_t speaker, const wire::DatagramHeader& h,
+                                std::string_view payload) {
+  uint32_t recipients = 0;
+  for (auto& [member, rs] : cell.sessions) {
+    if (member == speaker || !rs.datagram_bound || !cell.receives_pushes(member, rs)) continue;
+    wire::DatagramHeader out_h;
+    out_h.kind = wire::DatagramKind::kVoice;
+    out_h.session_id = rs.session_id;
+    out_h.seq = ++rs.datagram_seq_out;
+    out_h.media_seq = h.media_seq;
+    out_h.capture_ns = h.capture_ns;
+    out_h.from_member_id = speaker;
+    DatagramOutput out;
+    out.kind = DatagramOutput::Kind::kSend;
+    out.session_id = rs.session_id;
+    out.bytes = std::make_shared<const std::string>(
+        wire::seal_datagram(rs.media_key, wire::DatagramDirection::kToMember, out_h, payload));
+    ++datagram_stats_.sent;
+    datagram_stats_.sent_bytes += out.bytes->size();
+    cell.media.datagram_bytes += out.bytes->size();
+    push_datagram(std::move(out));
+    ++recipients;
+  }
+  cell.media.datagram_frames += recipients;
+  return recipients;
+}
+
+bool Engine::session_bound(uint64_t session_id) const {
+  auto it = sessions_by_id_.find(session_id);
+  if (it == sessions_by_id_.end()) return false;
+  const auto& sessions = it->second.first->sessions;
+  auto sit = sessions.find(it->second.second);
+  return sit != sessions.end() && sit->second.datagram_bound;
+}
+
+void Engine::meeting_media_list(std::vector<MeetingMedia>* out) const {
+  const size_t first = out->size();
+  for (const auto& [cell_id, cell] : cells_) {
+    if (!cell->meeting || cell->meeting->closed()) continue;
+    MeetingMedia m = cell->media;
+    m.cell_id = cell_id;
+    m.meeting_id = cell->meeting->id();
+    out->push_back(m);
+  }
+  std::sort(out->begin() + static_cast<std::ptrdiff_t>(first), out->end(),
+            [](const MeetingMedia& a, const MeetingMedia& b) { return a.cell_id < b.cell_id; });
+}
+
+bool Engine::check_datagram_invariants(std::string* why) const {
+  const auto fail = [why](std::string what) {
+    *why = std::move(what);
+    return false;
+  };
+  if (sessions_by_id_.size() > roster_members_) {
+    return fail("more sessions indexed (" + std::to_string(sessions_by_id_.size()) +
+                ") than roster members (" + std::to_string(roster_members_) + ")");
+  }
+  for (const auto& [sid, where] : sessions_by_id_) {
+    auto sit = where.first->sessions.find(where.second);
+    if (sit == where.first->sessions.end() || sit->second.session_id != sid) {
+      return fail("session " + std::to_string(sid) + " is indexed but no member holds it");
+    }
+  }
+  size_t bound = 0, indexed = 0;
+  for (const auto& [cell_id, cell] : cells_) {
+    for (const auto& [member, s] : cell->sessions) {
+      const std::string who =
+          "cell " + std::to_string(cell_id) + " member " + std::to_string(member);
+      if (s.session_id != 0) {
+        ++indexed;
+        auto it = sessions_by_id_.find(s.session_id);
+        if (it == sessions_by_id_.end() || it->second.first != cell.get() ||
+            it->second.second != member) {
+          return fail(who + ": session " + std::to_string(s.session_id) + " is not indexed");
+        }
+      }
+      if (s.datagram_bound) {
+        ++bound;
+        if (s.conn == 0) return fail(who + ": bound without a connection");
+        if (s.media_key.empty()) return fail(who + ": bound without a media key");
+      }
+      if (settings_.media_port == 0 && !s.media_key.empty()) {
+        return fail(who + ": a media key while datagrams are not offered");
+      }
+    }
+  }
+  if (indexed != sessions_by_id_.size()) return fail("the session index holds stale ids");
+  if (bound != bound_sessions_) {
+    return fail(std::to_string(bound) + " sessions bound, counted " +
+                std::to_string(bound_sessions_));
+  }
+  uint64_t sum = 0;
+  for (uint64_t n : datagram_stats_.by_verdict) sum += n;
+  if (sum != datagram_stats_.received) {
+    return fail("datagrams received " + std::to_string(datagram_stats_.received) +
+                " but verdicts add up to " + std::to_string(sum));
+  }
+  return true;
 }
 
 }  // namespace cellsim::engine

@@ -22,6 +22,23 @@
 // later output (group commit: hold the outputs of one turn, write and fsync,
 // then deliver). recover() replays a journal into the meetings at start.
 //
+// Voice datagrams (the `datagram` media transport, proto/datagram.h): with
+// settings.media_port set, every Welcome carries the session's media key and
+// that port. The host feeds every UDP datagram it receives to
+// handle_datagram(), which authenticates it with the key of the session it
+// names, checks the session's replay window, and either drops it (the
+// DatagramResult says why; nothing is sent back) or accepts it: a bind, or
+// the floor holder's voice, relayed under the same rules and the same token
+// bucket as MediaFrames. An accepted datagram asks the host to latch the
+// sender's UDP endpoint for the session (DatagramResult::latch); relayed
+// copies, each re-sealed under its recipient's key, and the news that a
+// session lost its endpoint come out of poll_datagram(), a queue of their
+// own beside poll_output()'s (a host that never calls handle_datagram()
+// never finds anything there). Datagrams are never journaled: voice is no
+// part of the meeting's record. A session loses its endpoint when its
+// connection goes or it is replaced; a resumed session keeps its key and
+// replay windows but must send a datagram from its new endpoint first.
+//
 // Output frames: every frame the engine emits is at most
 // settings.max_frame_bytes (asserted where frames are built), and every
 // text in it is valid UTF-8.
@@ -31,6 +48,7 @@
 #ifndef CELLSIM_SERVER_ENGINE_ENGINE_H_
 #define CELLSIM_SERVER_ENGINE_ENGINE_H_
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -44,6 +62,7 @@
 #include <vector>
 
 #include "cellsim/v1/wire.pb.h"
+#include "proto/datagram.h"
 #include "proto/frame.h"
 #include "server/engine/meeting.h"
 #include "server/engine/settings.h"
@@ -85,6 +104,77 @@ inline constexpr size_t kMaxRecoveryWarnings = 32;
 // is a bug (CELLSIM_ASSERT).
 inline constexpr size_t kMaxPendingOutputs = size_t{1} << 24;
 
+// What handle_datagram() did with a datagram: accepted (kBound, kRelayed)
+// or dropped, and why. The names (datagram_verdict_name) are the metrics'
+// reason labels.
+enum class DatagramVerdict : uint8_t {
+  kBound,           // a bind: authenticated and fresh; the endpoint latches
+  kRelayed,         // the floor holder's voice, relayed to the bound listeners
+  kMalformed,       // not a datagram (proto/datagram.h, peek_datagram)
+  kUnknownSession,  // names no session, or one without a connection
+  kBadTag,          // does not verify under the named session's key
+  kReplayed,        // a seq seen already, or older than the replay window
+  kNotJoined,       // voice from a session that does not receive the meeting's pushes
+  kNotFloorHolder,  // voice from a member not holding the floor
+  kTooLarge,        // payload over settings.max_media_payload_bytes
+  kRateLimited,     // over the member's media token bucket (shared with MediaFrames)
+};
+inline constexpr size_t kDatagramVerdicts = 10;
+// "bound", "relayed", "malformed", "unknown_session", "bad_tag", "replayed",
+// "not_joined", "not_floor_holder", "too_large", "rate_limited".
+const char* datagram_verdict_name(DatagramVerdict v);
+
+struct DatagramResult {
+  DatagramVerdict verdict = DatagramVerdict::kMalformed;
+  // The session the datagram named (0 when malformed).
+  uint64_t session_id = 0;
+  // Authenticated and fresh (it passed the tag and the replay window): the
+  // host latches the sender's endpoint as session_id's, replacing any
+  // earlier one. Also set for voice dropped by the meeting's rules.
+  bool latch = false;
+  // Relayed copies queued for poll_datagram() (kRelayed only).
+  uint32_t recipients = 0;
+  bool accepted() const {
+    return verdict == DatagramVerdict::kBound || verdict == DatagramVerdict::kRelayed;
+  }
+};
+
+struct DatagramOutput {
+  enum class Kind {
+    kSend,    // send `bytes` to the endpoint latched for `session_id`
+    kUnbind,  // `session_id` lost its endpoint: forget it
+  };
+  Kind kind = Kind::kSend;
+  uint64_t session_id = 0;
+  wire::SharedFrame bytes;  // kSend: a sealed datagram (kToMember)
+};
+
+// Datagram counts since the engine started. Invariant: received equals the
+// sum of by_verdict.
+struct DatagramStats {
+  uint64_t received = 0;
+  std::array<uint64_t, kDatagramVerdicts> by_verdict{};
+  uint64_t sent = 0;        // relayed copies queued for recipients
+  uint64_t sent_bytes = 0;  // their sealed bytes (without UDP/IP headers)
+  uint64_t count(DatagramVerdict v) const { return by_verdict[static_cast<size_t>(v)]; }
+};
+
+// Media a meeting relayed, counted per recipient copy: MediaFrames on the
+// sessions (bytes as framed) and voice datagrams (sealed bytes).
+struct MeetingMedia {
+  uint64_t cell_id = 0;
+  uint64_t meeting_id = 0;
+  uint64_t in_band_frames = 0;
+  uint64_t in_band_bytes = 0;
+  uint64_t datagram_frames = 0;
+  uint64_t datagram_bytes = 0;
+};
+
+// Datagram outputs pending between two polls (relayed copies and unbinds):
+// a host drains them after every input, and one input makes at most one
+// per member of a cell, so reaching this is a bug (CELLSIM_ASSERT).
+inline constexpr size_t kMaxPendingDatagramOutputs = size_t{1} << 20;
+
 // A secret vote's box as the host kept it, or nullptr.
 using BoxLookup =
     std::function<const v1::BallotBox*(uint64_t cell_id, uint64_t meeting_id, uint64_t vote_id)>;
@@ -120,6 +210,15 @@ class Engine {
   void handle_disconnect(TimeNs now, ConnId conn);
   // Runs every timer due at or before `now`.
   void handle_timeout(TimeNs now);
+  // One UDP datagram as received (at most wire::kMaxDatagramBytes is a
+  // datagram; anything longer is malformed). See "Voice datagrams" above.
+  // Nothing goes to poll_output(); relayed copies go to poll_datagram().
+  DatagramResult handle_datagram(TimeNs now, std::string_view bytes);
+  // Pops the next datagram output; false when there is none.
+  bool poll_datagram(DatagramOutput* out);
+  bool has_datagram_output() const { return !datagram_outputs_.empty(); }
+  // Sets settings().media_port. REQUIRES: no connection has been made yet.
+  void set_media_port(uint32_t port);
   // Rebuilds the meetings from a journal: `records` in the order they were
   // written (any cells; records for cells this engine does not hold are
   // skipped), secret votes' ballots from `boxes`. Meetings still open come
@@ -163,6 +262,19 @@ class Engine {
   // The id the cell's next meeting will get (meeting ids never repeat, also
   // across restarts, since recover() continues them). 0 for an unknown cell.
   uint64_t next_meeting_id(uint64_t cell_id) const;
+  const DatagramStats& datagram_stats() const { return datagram_stats_; }
+  // Sessions with a latched datagram endpoint (<= sessions with a connection).
+  size_t bound_sessions() const { return bound_sessions_; }
+  // Whether the session exists, has a connection and a latched endpoint.
+  bool session_bound(uint64_t session_id) const;
+  // The media relayed by every meeting not yet closed, by cell id ascending,
+  // appended to *out (at most one entry per cell).
+  void meeting_media_list(std::vector<MeetingMedia>* out) const;
+  // The session index and the datagram state agree with the cells' sessions
+  // (every session id indexed once, bound only with a connection and a key,
+  // the counts add up). False with *why naming the broken invariant. Costs a
+  // pass over every session: for tests and fuzzing, not the hot path.
+  bool check_datagram_invariants(std::string* why) const;
 
  private:
   struct Cell;
@@ -196,6 +308,11 @@ class Engine {
              RecoveryStats* stats);
   void finish_recovery(TimeNs now, RecoveryStats* stats);
   void expire_orphans(TimeNs now);
+  void unbind(MemberSession& s);
+  DatagramResult drop_datagram(DatagramVerdict v, uint64_t session_id, bool latch);
+  uint32_t relay_datagram(Cell& cell, uint64_t speaker, const wire::DatagramHeader& h,
+                          std::string_view payload);
+  void push_datagram(DatagramOutput out);
 
   EngineSettings settings_;
   std::string key_;
@@ -214,6 +331,14 @@ class Engine {
   // (cell, member), set absent at orphan_deadline_ (recover()).
   std::set<std::pair<uint64_t, uint64_t>> orphans_;
   TimeNs orphan_deadline_ = 0;
+  // Session id → (cell, member) of every session handed out and not yet
+  // replaced. Bound: one entry per roster member (a member holds one
+  // session at a time), so at most the engine's roster members.
+  std::unordered_map<uint64_t, std::pair<Cell*, uint64_t>> sessions_by_id_;
+  size_t roster_members_ = 0;                    // across cells: the bound above
+  std::deque<DatagramOutput> datagram_outputs_;  // bound: kMaxPendingDatagramOutputs
+  DatagramStats datagram_stats_;
+  size_t bound_sessions_ = 0;
 };
 
 }  // namespace cellsim::engine

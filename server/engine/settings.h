@@ -105,7 +105,15 @@ struct EngineSettings {
   uint64_t session_id_stride = 1;
   // Names this server run in resume tokens: a token from an earlier run (or
   // another server) starts a fresh session instead of matching a new one.
+  // Also part of every media key (proto/datagram.h, media_key()).
   uint64_t run_id = 0;
+  // The `datagram` media transport (proto/datagram.h): the UDP port the host
+  // receives voice datagrams on, told to every member in Welcome with its
+  // session's media key. 0: datagrams are not offered (Welcome carries no
+  // key and no port, and Engine::handle_datagram() drops everything as
+  // unknown_session). A host may set it after construction
+  // (Engine::set_media_port) once its socket is bound.
+  uint32_t media_port = 0;
 };
 
 }  // namespace cellsim::engine
