@@ -19,6 +19,22 @@ constexpr TimeNs kFloorAskMinNs = 5 * kNsPerS;
 constexpr TimeNs kFloorAskMaxNs = 60 * kNsPerS;
 // The chair waits this long for VoteClosed after CloseVote before moving on.
 constexpr TimeNs kResultWaitNs = 120 * kNsPerS;
+// Datagrams sealed and not yet polled; beyond it the oldest is dropped (a
+// host polls after every input, and an input seals at most a couple).
+constexpr size_t kMaxPendingDatagrams = 1024;
+// Speech intervals a listener meters at once (the oldest is finished early
+// beyond it; a cell has one floor holder, so more than two is rare).
+constexpr size_t kMaxOpenHearings = 8;
+// While an interval it meters goes on, a listener looks at the board at
+// least this often (to learn that it ended even when no frame arrives).
+constexpr TimeNs kSpeechPollNs = 1 * kNsPerS;
+// After the last frame's playout deadline, a listener waits this long for
+// frames still on their way before it finishes the interval (they are late
+// then; those not in by then count as lost).
+constexpr TimeNs kSpeechSettleNs = 1 * kNsPerS;
+// A listener that received no frame of an ended interval waits this long
+// past its last frame's capture for a first one.
+constexpr TimeNs kSpeechNoFrameWaitNs = 5 * kNsPerS;
 
 bool is_token_error(v1::ErrorCode c) {
   return c == v1::ERROR_TOKEN_INVALID || c == v1::ERROR_TOKEN_EXPIRED ||
@@ -375,6 +391,27 @@ bool Agent::Chair::open_vote(TimeNs now) {
 
 // ---------------------------------------------------------------------------
 
+uint64_t CellBoard::begin_speech(uint64_t speaker, uint64_t first_media_seq, TimeNs now) {
+  if (speech.size() >= kMaxBoardSpeechIntervals) speech.pop_front();
+  SpeechInterval iv;
+  iv.number = ++speech_intervals;
+  iv.speaker_id = speaker;
+  iv.first_media_seq = first_media_seq;
+  iv.start_ns = iv.last_capture_ns = now;
+  speech.push_back(iv);
+  return iv.number;
+}
+
+SpeechInterval* CellBoard::find_speech(uint64_t number) {
+  if (speech.empty() || number < speech.front().number || number > speech.back().number) {
+    return nullptr;
+  }
+  SpeechInterval& iv = speech[number - speech.front().number];  // numbers are consecutive
+  return iv.number == number ? &iv : nullptr;
+}
+
+// ---------------------------------------------------------------------------
+
 Agent::Agent(MemberPlan plan, Rng rng, CellBoard* board, AgentObserver* observer)
     : plan_(std::move(plan)), rng_(rng), board_(board), obs_(observer) {
   if (plan_.chair) chair_ = std::make_unique<Chair>(this, *plan_.chair);
@@ -395,6 +432,7 @@ std::optional<TimeNs> Agent::poll_timeout() const {
                       min_time(reconnect_timer_ns_, crash_timer_ns_));
   t = min_time(t, min_time(floor_timer_ns_, handshake_timer_ns_));
   t = min_time(t, min_time(speak_until_ns_, media_timer_ns_));
+  t = min_time(t, speech_timer_ns_);
   if (!ballot_.sent && ballot_.vote_id != 0 && conn_ == ConnState::kReady && joined_) {
     t = min_time(t, ballot_.intended_ns);  // otherwise cast on rejoining
   }
@@ -431,8 +469,20 @@ void Agent::connect(TimeNs now) {
   out_.push_back(std::move(o));
 }
 
+bool Agent::poll_datagram(std::string* bytes) {
+  CELLSIM_ASSERT(dgram_out_.size() - dgram_head_ <= kMaxPendingDatagrams);
+  if (dgram_head_ == dgram_out_.size()) return false;
+  *bytes = std::move(dgram_out_[dgram_head_++]);
+  if (dgram_head_ == dgram_out_.size()) {
+    dgram_out_.clear();
+    dgram_head_ = 0;
+  }
+  return true;
+}
+
 void Agent::handle_timeout(TimeNs now) {
   CELLSIM_ASSERT(started_);
+  sync_speech(now);
   if (join_timer_ns_ <= now) {
     join_timer_ns_ = kNever;
     connect(now);
@@ -451,6 +501,10 @@ void Agent::handle_timeout(TimeNs now) {
     }
     heartbeat_sent_ns_[heartbeat_seq_] = now;
     send(now, env);
+    // Rebind with each heartbeat: the server keeps the endpoint that sent
+    // the newest datagram (a NAT may have moved it), and a listener that
+    // never speaks stays bound.
+    if (datagram_on_ && conn_ == ConnState::kReady) queue_bind();
   }
   if (crash_timer_ns_ <= now) {
     crash_timer_ns_ = kNever;
@@ -488,7 +542,11 @@ void Agent::start_speaking(TimeNs now) {
   speak_until_ns_ = now + static_cast<TimeNs>(rng_.uniform(
                               static_cast<double>(plan_.media.speak_min_ns),
                               static_cast<double>(plan_.media.speak_max_ns)));
-  if (plan_.media.send_frames) media_timer_ns_ = now;
+  if (plan_.media.send_frames) {
+    media_timer_ns_ = now;
+    // The interval's record for the listeners: its frames from the next seq.
+    speech_number_ = board_->begin_speech(plan_.member_id, media_seq_ + 1, now);
+  }
   obs_->on_event(plan_, AgentObserver::Event::kSpeaking, 1);
 }
 
@@ -498,7 +556,11 @@ void Agent::stop_speaking(TimeNs now) {
   speak_until_ns_ = kNever;
   media_timer_ns_ = kNever;
   obs_->on_event(plan_, AgentObserver::Event::kSpeaking, 0);
-  if (plan_.media.send_frames) return;  // the frames were counted as they went
+  if (plan_.media.send_frames) {  // the frames were counted as they went
+    if (SpeechInterval* iv = board_->find_speech(speech_number_)) iv->end_ns = until;
+    speech_number_ = 0;
+    return;
+  }
   const TimeNs frame_ns = TimeNs{plan_.media.frame_ms} * kNsPerMs;
   const uint64_t frames = static_cast<uint64_t>(std::max<TimeNs>(0, until - speak_since_ns_) / frame_ns);
   const uint64_t payload = frames * plan_.media.payload_bytes;
@@ -507,15 +569,207 @@ void Agent::stop_speaking(TimeNs now) {
   obs_->on_media(plan_, false, payload * present_others(), 0);
 }
 
+// One frame, captured now: a voice datagram on the datagram transport, else
+// a MediaFrame on the session.
 void Agent::send_media(TimeNs now) {
   media_timer_ns_ = now + TimeNs{plan_.media.frame_ms} * kNsPerMs;
   if (conn_ != ConnState::kReady || !joined_) return;
-  v1::Envelope env;
-  auto* f = env.mutable_media_frame();
-  f->set_seq(++media_seq_);
-  f->mutable_payload()->assign(plan_.media.payload_bytes, '\0');
-  send(now, env);
+  ++media_seq_;
+  if (datagram_on_) {
+    wire::DatagramHeader h;
+    h.kind = wire::DatagramKind::kVoice;
+    h.media_seq = media_seq_;
+    h.capture_ns = now;
+    queue_datagram(h, std::string(plan_.media.payload_bytes, '\0'));
+  } else {
+    v1::Envelope env;
+    auto* f = env.mutable_media_frame();
+    f->set_seq(media_seq_);
+    f->set_capture_ns(now);
+    f->mutable_payload()->assign(plan_.media.payload_bytes, '\0');
+    send(now, env);
+  }
   obs_->on_media(plan_, true, plan_.media.payload_bytes, 1);
+  if (SpeechInterval* iv = board_->find_speech(speech_number_)) {
+    ++iv->frames_sent;
+    iv->last_capture_ns = now;
+  }
+}
+
+// --- The datagram transport (live) ------------------------------------------
+
+// After a Welcome: the session's key and the server's media port kept; with
+// the datagram transport, voice goes as datagrams when the server offers
+// them (a bind first), else in-band (counted as a fallback).
+void Agent::setup_datagrams(TimeNs now, const v1::Welcome& w) {
+  (void)now;
+  if (w.session_id() != session_id_ || w.media_key() != media_key_) {
+    rx_replay_ = wire::ReplayWindow();  // a new key: the server's seqs start again
+  }
+  session_id_ = w.session_id();
+  media_key_ = w.media_key();
+  media_port_ = w.media_port();
+  const bool asked = plan_.media.send_frames && plan_.media.frame_ms != 0 &&
+                     plan_.media.transport == MediaTransport::kDatagram;
+  const bool offered = media_port_ != 0 && !media_key_.empty();
+  const bool fits = plan_.media.payload_bytes <= wire::kMaxDatagramPayloadBytes;
+  datagram_on_ = asked && offered && fits;
+  datagram_fallback_ = asked && !datagram_on_;
+  if (datagram_fallback_) ++dgram_counts_.fallbacks;
+  if (datagram_on_) queue_bind();
+}
+
+void Agent::queue_datagram(const wire::DatagramHeader& header, std::string_view payload) {
+  CELLSIM_ASSERT(datagram_on_ && payload.size() <= wire::kMaxDatagramPayloadBytes);
+  wire::DatagramHeader h = header;
+  h.session_id = session_id_;
+  h.seq = ++datagram_seq_;
+  h.from_member_id = 0;
+  if (dgram_out_.size() - dgram_head_ >= kMaxPendingDatagrams) {  // drop the oldest
+    ++dgram_head_;
+    ++dgram_counts_.dropped_queue;
+  }
+  if (dgram_head_ >= kMaxPendingDatagrams) {  // compact: the vector stays bounded
+    dgram_out_.erase(dgram_out_.begin(),
+                     dgram_out_.begin() + static_cast<std::ptrdiff_t>(dgram_head_));
+    dgram_head_ = 0;
+  }
+  dgram_out_.push_back(
+      wire::seal_datagram(media_key_, wire::DatagramDirection::kToServer, h, payload));
+  ++dgram_counts_.sent;
+}
+
+void Agent::queue_bind() {
+  wire::DatagramHeader h;
+  h.kind = wire::DatagramKind::kBind;
+  queue_datagram(h, {});
+  ++dgram_counts_.binds_sent;
+}
+
+void Agent::handle_datagram(TimeNs now, std::string_view bytes) {
+  CELLSIM_ASSERT(started_);
+  ++dgram_counts_.received;
+  sync_speech(now);
+  wire::DatagramHeader h;
+  if (media_key_.empty() || !wire::peek_datagram(bytes, &h)) {
+    ++dgram_counts_.dropped_bad;
+    return;
+  }
+  if (h.session_id != session_id_) {  // an earlier session's, still on its way
+    ++dgram_counts_.dropped_stale;
+    return;
+  }
+  std::string_view payload;
+  if (wire::open_datagram(media_key_, wire::DatagramDirection::kToMember, bytes, &h, &payload) !=
+          wire::OpenStatus::kOk ||
+      h.kind != wire::DatagramKind::kVoice) {
+    ++dgram_counts_.dropped_bad;
+    return;
+  }
+  if (!rx_replay_.accept(h.seq)) {  // only authenticated datagrams move the window
+    ++dgram_counts_.dropped_replayed;
+    return;
+  }
+  ++dgram_counts_.accepted;
+  obs_->on_media(plan_, false, payload.size(), 1);
+  hear(now, h.from_member_id, h.media_seq, h.capture_ns);
+}
+
+// --- Voice metering (live) ----------------------------------------------------
+
+// Opens a Hearing for every new board interval this member was present for
+// when it began (joined on this connection since before its start), and
+// finishes those whose last frame's playout deadline (plus kSpeechSettleNs)
+// has passed; sets speech_timer_ns_ to when to look again.
+void Agent::sync_speech(TimeNs now) {
+  if (!metering()) return;
+  for (const SpeechInterval& iv : board_->speech) {
+    if (iv.number <= speech_seen_) continue;
+    speech_seen_ = iv.number;
+    if (iv.speaker_id == plan_.member_id || done_ || !joined_ || joined_since_ns_ > iv.start_ns) {
+      continue;
+    }
+    if (hearings_.size() >= kMaxOpenHearings) {
+      report_hearing(now, hearings_.front(), /*early=*/true);
+      hearings_.erase(hearings_.begin());
+    }
+    hearings_.emplace_back(iv, plan_.media.voice);
+  }
+  speech_timer_ns_ = kNever;
+  for (size_t i = 0; i < hearings_.size();) {
+    Hearing& h = hearings_[i];
+    if (const SpeechInterval* iv = board_->find_speech(h.number)) h.interval = *iv;
+    TimeNs due = now + kSpeechPollNs;
+    if (h.interval.ended()) {
+      const TimeNs last_capture = std::max(h.interval.last_capture_ns, h.interval.start_ns);
+      const TimeNs deadline =
+          h.have_offset ? last_capture + h.playout_offset_ns : last_capture + kSpeechNoFrameWaitNs;
+      due = std::max(deadline, h.interval.end_ns) + kSpeechSettleNs;
+    } else if (!board_->find_speech(h.number)) {
+      due = now;  // forgotten by the board while speaking: finish with what was seen
+    }
+    if (due <= now) {
+      report_hearing(now, h, /*early=*/!h.interval.ended());
+      hearings_.erase(hearings_.begin() + static_cast<std::ptrdiff_t>(i));
+      continue;
+    }
+    speech_timer_ns_ = min_time(speech_timer_ns_, due);
+    ++i;
+  }
+}
+
+// Frame `media_seq` of `speaker_id`, captured at `capture_ns`, arrived now:
+// into the meter of the interval it belongs to (the open one with the
+// highest first seq not above it), if this member meters that interval.
+void Agent::hear(TimeNs now, uint64_t speaker_id, uint64_t media_seq, TimeNs capture_ns) {
+  if (!metering()) return;
+  Hearing* best = nullptr;
+  for (Hearing& h : hearings_) {
+    if (h.speaker_id != speaker_id || media_seq < h.first_media_seq) continue;
+    if (best == nullptr || h.first_media_seq > best->first_media_seq) best = &h;
+  }
+  if (best == nullptr) return;
+  const uint64_t index = media_seq - best->first_media_seq;
+  if (index >= kMaxSpeechFrames) return;
+  if (best->interval.ended() && index >= best->interval.frames_sent) return;
+  if (!best->have_offset) {
+    best->have_offset = true;
+    best->playout_offset_ns =
+        (now - capture_ns) + static_cast<TimeNs>(plan_.media.voice.jitter_buffer_ms * 1e6);
+  }
+  best->meter.on_frame(index, capture_ns, now);
+  best->fed_end = std::max(best->fed_end, index + 1);
+}
+
+// Reports a Hearing. Early (the interval goes on, or its last frames' playout
+// deadlines are still ahead): only the frames whose deadline has passed
+// count, estimated from the frame period back from the latest capture
+// (never fewer than those received).
+void Agent::report_hearing(TimeNs now, Hearing& h, bool early) {
+  uint64_t frames = h.interval.frames_sent;
+  if (early && frames > 0) {
+    const TimeNs frame_ns = TimeNs{plan_.media.frame_ms} * kNsPerMs;
+    const TimeNs offset = h.have_offset ? h.playout_offset_ns : 0;
+    const TimeNs captured_by = now - offset;  // frames captured after this are not due yet
+    const TimeNs last = std::max(h.interval.last_capture_ns, h.interval.start_ns);
+    uint64_t not_due = 0;
+    if (last >= captured_by) not_due = static_cast<uint64_t>((last - captured_by) / frame_ns) + 1;
+    frames = std::max(h.fed_end, frames > not_due ? frames - not_due : 0);
+  }
+  frames = std::min<uint64_t>(frames, kMaxSpeechFrames);
+  if (frames == 0) return;
+  ++speech_reported_;
+  obs_->on_speech(plan_, h.speaker_id, h.meter.finish(frames));
+}
+
+// The listener leaves (its meeting closed, or the run ends): every interval
+// it meters is reported as far as it went.
+void Agent::finish_hearings(TimeNs now) {
+  if (!metering()) return;
+  sync_speech(now);
+  for (Hearing& h : hearings_) report_hearing(now, h, /*early=*/true);
+  hearings_.clear();
+  speech_timer_ns_ = kNever;
 }
 
 uint32_t Agent::present_others() const {
@@ -544,6 +798,7 @@ void Agent::handle_connected(TimeNs now) {
 
 void Agent::handle_disconnected(TimeNs now) {
   CELLSIM_ASSERT(started_);
+  sync_speech(now);  // intervals begun while it was joined are its to meter
   if (conn_ == ConnState::kDown) return;
   lose_connection(now);
 }
@@ -602,6 +857,7 @@ void Agent::schedule_reconnect(TimeNs now) {
 void Agent::handle_bytes(TimeNs now, std::string_view bytes) {
   CELLSIM_ASSERT(started_);
   if (conn_ == ConnState::kDown) return;
+  sync_speech(now);
   obs_->on_traffic(plan_, false, bytes.size());
   decoder_.feed(bytes);
   for (;;) {
@@ -646,9 +902,12 @@ void Agent::on_frame(TimeNs now, const v1::Envelope& env) {
     case v1::Envelope::kBallotAck: on_ballot_ack(now, env.ballot_ack()); break;
     case v1::Envelope::kVoteClosed: on_vote_closed(now, env.vote_closed()); break;
     case v1::Envelope::kFloorGranted: on_floor_granted(now, env.floor_granted()); break;
-    case v1::Envelope::kMediaFrame:
-      obs_->on_media(plan_, false, env.media_frame().payload().size(), 1);
+    case v1::Envelope::kMediaFrame: {
+      const v1::MediaFrame& f = env.media_frame();
+      obs_->on_media(plan_, false, f.payload().size(), 1);
+      hear(now, f.from_member_id(), f.seq(), f.capture_ns());
       break;
+    }
     case v1::Envelope::kFloorRequested:
       if (chair_) chair_->on_floor_requested(now, env.floor_requested().member_id());
       break;
@@ -695,6 +954,7 @@ void Agent::on_meeting_closed(TimeNs now, const v1::MeetingClosed& c) {
   measure_push(now, v1::Envelope::kMeetingClosed, 0);
   stop_speaking(now);
   done_ = true;
+  finish_hearings(now);
   obs_->on_minutes(plan_, c.minutes());
   if (chair_) chair_->on_meeting_closed(now, c.minutes());
   out_.push_back(AgentOutput{AgentOutput::Kind::kClose, nullptr});
@@ -719,6 +979,7 @@ void Agent::on_welcome(TimeNs now, const v1::Welcome& w) {
   handshake_timer_ns_ = kNever;
   attempts_ = 0;
   resume_ = w.resume_token();
+  if (plan_.media.send_frames) setup_datagrams(now, w);
   heartbeat_interval_ms_ = std::max<uint32_t>(w.heartbeat_interval_ms(), 1);
   heartbeat_timer_ns_ = now + TimeNs{heartbeat_interval_ms_} * kNsPerMs;
   if (w.resumed() && ever_joined_) return;  // the server pushes MeetingState
@@ -886,6 +1147,7 @@ std::string Agent::debug_state(TimeNs now) const {
 
 void Agent::finish(TimeNs now) {
   stop_speaking(now);
+  finish_hearings(now);
   // What is still pending at the run's end never completed.
   if (conn_ != ConnState::kDown) {
     censor_heartbeats();

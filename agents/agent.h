@@ -37,6 +37,7 @@
 #include "agents/rng.h"
 #include "agents/voice.h"
 #include "cellsim/v1/wire.pb.h"
+#include "proto/datagram.h"
 #include "proto/frame.h"
 
 namespace cellsim::agents {
@@ -143,16 +144,62 @@ struct MemberPlan {
   std::optional<ChairPlan> chair;          // set for the chair
 };
 
+// One speaker's speech interval as the agents of its cell share it (live
+// only: send_frames). The speaker writes it when it starts speaking and with
+// every frame it sends, and closes it when it stops; its listeners read it to
+// know the interval's first media_seq (a frame's index in the interval is
+// its media_seq less that) and, once it ended, how many frames it had.
+struct SpeechInterval {
+  uint64_t number = 0;           // 1, 2, ... in the cell, in the order they began
+  uint64_t speaker_id = 0;
+  uint64_t first_media_seq = 0;  // media_seq of the interval's first frame
+  uint64_t frames_sent = 0;      // so far; final once ended
+  TimeNs start_ns = 0;           // when it began (the first frame's capture)
+  TimeNs last_capture_ns = 0;    // the latest frame's capture (start_ns before any)
+  TimeNs end_ns = kNever;        // when the speaker stopped; kNever while it speaks
+  bool ended() const { return end_ns != kNever; }
+};
+
+// Speech intervals a cell board keeps: the newest; older ones are forgotten
+// (their listeners finish them from what they copied).
+inline constexpr size_t kMaxBoardSpeechIntervals = 32;
+
 // Shared by the agents of one cell (owned by the host): when the chair sent
-// each action, so members can measure broadcast and result latency, and which
-// ballots members saw acknowledged, for tally integrity.
+// each action, so members can measure broadcast and result latency, which
+// ballots members saw acknowledged, for tally integrity, and (live) the
+// cell's speech intervals, for the listeners' voice meters.
 struct CellBoard {
   std::map<uint64_t, TimeNs> action_sent_ns;  // key: action_key(kind, id)
   std::map<uint64_t, uint64_t> acked_by_vote; // vote id → members whose ballot was acknowledged
   std::map<uint64_t, uint64_t> cast_by_vote;  // vote id → members who sent a ballot
+  // Newest last, ascending numbers; at most kMaxBoardSpeechIntervals.
+  std::deque<SpeechInterval> speech;
+  uint64_t speech_intervals = 0;  // numbers given so far (the newest's)
   static uint64_t action_key(v1::Envelope::BodyCase push, uint64_t id) {
     return (static_cast<uint64_t>(push) << 48) ^ id;
   }
+  // A new interval of `speaker` from media_seq `first_media_seq`, begun at
+  // `now` (the oldest is forgotten beyond the bound). Returns its number.
+  uint64_t begin_speech(uint64_t speaker, uint64_t first_media_seq, TimeNs now);
+  // Interval `number`, or null when forgotten (or never given).
+  SpeechInterval* find_speech(uint64_t number);
+};
+
+// What an agent did with voice datagrams (the `datagram` transport), for the
+// host to count and log. Invariant: received = accepted + dropped().
+struct DatagramCounts {
+  uint64_t sent = 0;              // sealed for poll_datagram(): binds and voice
+  uint64_t binds_sent = 0;        // of which binds
+  uint64_t received = 0;          // handed to handle_datagram()
+  uint64_t accepted = 0;          // authenticated, fresh voice, metered
+  uint64_t dropped_bad = 0;       // malformed, bad tag, not voice, or no key to open it with
+  uint64_t dropped_stale = 0;     // sealed for another session than the current one
+  uint64_t dropped_replayed = 0;  // a seq seen already or older than the replay window
+  uint64_t dropped_queue = 0;     // sealed but dropped at kMaxPendingDatagrams (not in received)
+  // Welcomes that offered no media port (or key) while the plan asked for
+  // datagrams: voice went in-band on those sessions.
+  uint64_t fallbacks = 0;
+  uint64_t dropped() const { return dropped_bad + dropped_stale + dropped_replayed; }
 };
 
 // Points kept in a meeting's attendance trace; later changes are dropped.
@@ -261,7 +308,18 @@ class Agent {
   std::optional<TimeNs> poll_timeout() const;
   bool poll_output(AgentOutput* out);
 
-  // Ends the run: a chair that has not closed its meeting reports it as is.
+  // Voice datagrams (MediaPlan::transport kDatagram, live): one UDP datagram
+  // received from the server's media port. Opened with this session's media
+  // key (kToMember); a bad, stale or replayed one is dropped and counted
+  // (datagram_counts()); a good one is metered.
+  void handle_datagram(TimeNs now, std::string_view bytes);
+  // The next datagram to send to the server's media port (media_port(), on
+  // the server's address); false when there is none. Polled after every
+  // input, as poll_output().
+  bool poll_datagram(std::string* bytes);
+
+  // Ends the run: a chair that has not closed its meeting reports it as is;
+  // a listener reports the intervals it was metering (as far as they went).
   void finish(TimeNs now);
 
   const MemberPlan& plan() const { return plan_; }
@@ -270,6 +328,19 @@ class Agent {
   bool connected() const { return conn_ != ConnState::kDown; }
   bool joined() const { return joined_; }
   bool done() const { return done_; }
+
+  // The media transport as the last Welcome set it up: the session, its key
+  // and the server's media port (0: not offered); whether voice goes as
+  // datagrams on this session, or fell back to in-band because the server
+  // offered none (datagram_counts().fallbacks counts those Welcomes).
+  uint64_t session_id() const { return session_id_; }
+  const std::string& media_key() const { return media_key_; }
+  uint32_t media_port() const { return media_port_; }
+  bool datagram_active() const { return datagram_on_; }
+  bool datagram_fallback() const { return datagram_fallback_; }
+  const DatagramCounts& datagram_counts() const { return dgram_counts_; }
+  // Speech intervals this member reported hearing (on_speech), so far.
+  uint64_t speech_reported() const { return speech_reported_; }
 
  private:
   enum class ConnState { kDown, kConnecting, kHandshaking, kReady };
@@ -302,6 +373,16 @@ class Agent {
   void stop_speaking(TimeNs now);
   void send_media(TimeNs now);
   uint32_t present_others() const;
+  // Datagram transport and voice metering (live only: send_frames).
+  void setup_datagrams(TimeNs now, const v1::Welcome& w);
+  void queue_datagram(const wire::DatagramHeader& h, std::string_view payload);
+  void queue_bind();
+  struct Hearing;
+  void sync_speech(TimeNs now);
+  void hear(TimeNs now, uint64_t speaker_id, uint64_t media_seq, TimeNs capture_ns);
+  void report_hearing(TimeNs now, Hearing& h, bool early);
+  void finish_hearings(TimeNs now);
+  bool metering() const { return plan_.media.send_frames && plan_.media.frame_ms != 0; }
 
   MemberPlan plan_;
   Rng rng_;
@@ -339,6 +420,46 @@ class Agent {
   TimeNs speak_since_ns_ = 0;
   TimeNs media_timer_ns_ = kNever;
   uint64_t media_seq_ = 0;
+  uint64_t speech_number_ = 0;  // the board's interval this member speaks in (0: none)
+
+  // The datagram transport (live): the current session's id, media key and
+  // the server's media port from Welcome; the seq of the last datagram
+  // sealed (per agent, increasing across sessions: a resumed session keeps
+  // the server's replay window); the replay window of what the server
+  // sends (reset with a new session); datagrams waiting for poll_datagram()
+  // (at most kMaxPendingDatagrams).
+  uint64_t session_id_ = 0;
+  std::string media_key_;
+  uint32_t media_port_ = 0;
+  bool datagram_on_ = false;
+  bool datagram_fallback_ = false;
+  uint64_t datagram_seq_ = 0;
+  wire::ReplayWindow rx_replay_;
+  std::vector<std::string> dgram_out_;  // from dgram_head_ on (a vector: no memory while unused)
+  size_t dgram_head_ = 0;
+  DatagramCounts dgram_counts_;
+
+  // Voice metering (live): one Hearing per speaker interval this member was
+  // present for when it began (joined since before its start), at most
+  // kMaxOpenHearings; the newest board interval looked at; when to look
+  // at the board again (kNever: nothing open).
+  struct Hearing {
+    Hearing(const SpeechInterval& iv, const VoiceSettings& v)
+        : number(iv.number), speaker_id(iv.speaker_id), first_media_seq(iv.first_media_seq),
+          interval(iv), meter(v) {}
+    uint64_t number;
+    uint64_t speaker_id;
+    uint64_t first_media_seq;
+    SpeechInterval interval;  // the board's record as last seen
+    SpeechMeter meter;
+    bool have_offset = false;
+    TimeNs playout_offset_ns = 0;  // the meter's: first frame's delay + jitter buffer
+    uint64_t fed_end = 0;          // highest index fed + 1
+  };
+  std::vector<Hearing> hearings_;
+  uint64_t speech_seen_ = 0;
+  TimeNs speech_timer_ns_ = kNever;
+  uint64_t speech_reported_ = 0;
 
   // The ballot in hand: vote, choice, intended time, whether acknowledged.
   struct Ballot {

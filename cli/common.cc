@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "metrics/results_io.h"
+#include "proto/datagram.h"
 #include "scenario/loader.h"
 
 namespace cellsim::cli {
@@ -27,6 +28,9 @@ void add_scenario_flags(Flags& f, ScenarioFlags* a, const std::string& default_o
     f.text("--calibration", &a->calibration_file,
            "server costs, text format cellsim.v1.Calibration (default: the scenario's)");
   }
+  f.choice("--media-transport", &a->media_transport, {"in_band", "datagram"},
+           "how voice travels: on the TCP session, or as UDP datagrams beside it (default: the "
+           "scenario's media.transport)");
   f.flag("--quiet", &a->quiet, "no progress and no summary");
 }
 
@@ -37,6 +41,19 @@ bool load_scenario_for(const Flags& f, const ScenarioFlags& a, v1::Scenario* s) 
     return false;
   }
   if (f.given("--seed")) s->set_seed(a.seed);
+  if (f.given("--media-transport")) {
+    const bool datagram = a.media_transport == "datagram";
+    s->mutable_media()->set_transport(datagram ? v1::MEDIA_TRANSPORT_DATAGRAM
+                                               : v1::MEDIA_TRANSPORT_IN_BAND);
+    const uint64_t payload_bytes =
+        uint64_t{s->media().bitrate_kbps()} * s->media().frame_ms() / 8;
+    if (datagram && payload_bytes > wire::kMaxDatagramPayloadBytes) {
+      std::cerr << f.program() << ": --media-transport datagram: a frame of " << payload_bytes
+                << " bytes is more than a voice datagram carries ("
+                << wire::kMaxDatagramPayloadBytes << ")\n";
+      return false;
+    }
+  }
   return true;
 }
 

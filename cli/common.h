@@ -27,13 +27,15 @@ struct ScenarioFlags {
   std::string out_dir;
   std::string calibration_file;
   bool quiet = false;
+  std::string media_transport;  // "in_band" or "datagram" when --media-transport was given
 };
 // Declares SCENARIO, --seed, --out (default `default_out`), --calibration
-// (when `with_calibration`) and --quiet on `f`, into `a`.
+// (when `with_calibration`), --media-transport and --quiet on `f`, into `a`.
 void add_scenario_flags(Flags& f, ScenarioFlags* a, const std::string& default_out,
                         bool with_calibration = true);
 
-// Loads `a.scenario_file` and applies --seed when given. False: printed.
+// Loads `a.scenario_file` and applies --seed and --media-transport when
+// given. False: printed.
 bool load_scenario_for(const Flags& f, const ScenarioFlags& a, v1::Scenario* s);
 
 // Writes DIR/results.pb and DIR/results.json. False: printed.

@@ -104,6 +104,19 @@ inline void record_media(metrics::Traffic& t, bool sent, uint64_t payload_bytes,
   }
 }
 
+// A speech interval's figures as the recorder keeps them.
+inline metrics::SpeechSample speech_sample(const agents::SpeechResult& r, double frame_ms) {
+  metrics::SpeechSample s;
+  s.frames_sent = r.frames_sent;
+  s.frames_played = r.frames_played;
+  s.frames_late = r.frames_late;
+  s.frame_ms = frame_ms;
+  s.mouth_to_ear_ms = r.mouth_to_ear_ms;
+  s.burst_r = r.burst_r;
+  s.mos = r.mos;
+  return s;
+}
+
 // The engine's media pacing for a scenario's audio: the defaults
 // (engine/settings.h), raised when the scenario speaks faster, to twice the
 // speaker's rate (payload plus the per-frame overhead) with 10 s of burst.

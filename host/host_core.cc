@@ -88,6 +88,9 @@ HostCore::HostCore(const v1::Scenario& scenario, metrics::Recorder* recorder,
                    PlantedFaults faults)
     : s_(scenario), rec_(recorder), faults_(faults) {
   CELLSIM_ASSERT(recorder != nullptr);
+  const double threshold = scenario.media().voice().mos_threshold();
+  if (threshold > 0) rec_->set_mos_threshold(threshold);
+  rec_->set_voice_target_share(scenario.media().voice().min_share());
 }
 
 HostCore::~HostCore() = default;
@@ -263,6 +266,14 @@ void HostCore::on_media(const agents::MemberPlan& who, bool sent, uint64_t paylo
   const HostMember& mb = *members_[who.host_tag];
   record_media(rec_->traffic(mb.cell_type, mb.profile), sent, payload_bytes, frames);
   media_hook(static_cast<uint32_t>(who.host_tag), sent, payload_bytes);
+}
+
+void HostCore::on_speech(const agents::MemberPlan& listener, uint64_t speaker_id,
+                         const agents::SpeechResult& result) {
+  (void)speaker_id;
+  const HostMember& mb = *members_[listener.host_tag];
+  rec_->record_speech(mb.cell_type, mb.profile, cells_[mb.cell]->cell_id, speech_sample(result, s_.media().frame_ms()));
+  speech_hook(static_cast<uint32_t>(listener.host_tag), result);
 }
 
 void HostCore::on_minutes(const agents::MemberPlan& who, const v1::Minutes& minutes) {

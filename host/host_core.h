@@ -180,6 +180,9 @@ class HostCore : public agents::AgentObserver {
   void on_traffic(const agents::MemberPlan& who, bool sent, size_t bytes) final;
   void on_event(const agents::MemberPlan& who, Event e, int64_t detail) final;
   void on_meeting_report(const agents::MeetingReport& report) final;
+  // Records the interval into the listener's groups (and speech_hook()).
+  void on_speech(const agents::MemberPlan& listener, uint64_t speaker_id,
+                 const agents::SpeechResult& result) override;
   void on_media(const agents::MemberPlan& who, bool sent, uint64_t payload_bytes,
                 uint64_t frames) final;
   void on_minutes(const agents::MemberPlan& who, const v1::Minutes& minutes) final;
@@ -201,6 +204,8 @@ class HostCore : public agents::AgentObserver {
   virtual void traffic_hook(uint32_t /*m*/, bool /*sent*/, size_t /*bytes*/) {}
   virtual void event_hook(uint32_t /*m*/, Event, int64_t /*detail*/) {}
   virtual void media_hook(uint32_t /*m*/, bool /*sent*/, uint64_t /*payload_bytes*/) {}
+  // A speech interval member m heard (after it was recorded).
+  virtual void speech_hook(uint32_t /*m*/, const agents::SpeechResult& /*result*/) {}
 
  private:
   void check_tallies(const HostCell& c);

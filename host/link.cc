@@ -93,13 +93,18 @@ agents::Rng LinkDirection::frame_rng(uint64_t frame_index) const {
 }
 
 void LinkDirection::start_stream(uint64_t owner, TimeNs start_ns, TimeNs period_ns,
-                                 uint32_t bytes, TimeNs rtt_ns) {
+                                 uint32_t bytes, TimeNs rtt_ns, StreamTransport transport,
+                                 StreamSink* sink) {
   CELLSIM_ASSERT(period_ns > 0);
   catch_up(start_ns, rtt_ns);
   stream_owner_ = owner;
   stream_next_ns_ = start_ns;
   stream_period_ns_ = period_ns;
   stream_bytes_ = bytes;
+  stream_rtt_ns_ = rtt_ns;
+  stream_transport_ = transport;
+  stream_sink_ = sink;
+  stream_index_ = 0;
 }
 
 void LinkDirection::stop_stream(uint64_t owner, TimeNs now, TimeNs rtt_ns) {
@@ -125,11 +130,70 @@ void LinkDirection::catch_up(TimeNs now, TimeNs rtt_ns) {
     stream_next_ns_ += static_cast<TimeNs>(due - kMaxStreamCatchUpFrames) * stream_period_ns_;
     due = kMaxStreamCatchUpFrames;
   }
+  // A datagram stream steps none of the TCP state; stream_next_ns_ moves
+  // first, so a datagram at time t never re-enters catch_up below t.
+  const bool datagrams = stream_transport_ == StreamTransport::kDatagram;
   for (uint64_t i = 0; i < due; ++i) {
-    transmit_one(stream_next_ns_, stream_bytes_, rtt_ns);
+    const TimeNs sent = stream_next_ns_;
     stream_next_ns_ += stream_period_ns_;
+    const TimeNs arrival = datagrams ? send_datagram(sent, stream_bytes_)
+                                     : transmit_one(sent, stream_bytes_, rtt_ns);
+    if (stream_sink_ != nullptr) {
+      stream_sink_->on_stream_frame(stream_owner_, stream_index_, sent, arrival);
+    }
+    ++stream_index_;
   }
   stream_frames_ += due;
+}
+
+TimeNs LinkDirection::transmit_datagram(TimeNs now, size_t bytes) {
+  catch_up(now, stream_rtt_ns_);
+  return send_datagram(now, bytes);
+}
+
+agents::Rng LinkDirection::datagram_rng(uint64_t datagram_index) const {
+  uint64_t state = datagram_index;
+  return agents::Rng(key_ ^ agents::splitmix64(&state), agents::StreamKind::kLinkUp, 1);
+}
+
+bool LinkDirection::queue_full(TimeNs now, TimeNs backlog_end_ns, uint32_t wire_bytes) {
+  if (ns_per_byte_ <= 0) return false;
+  while (!queue_departures_.empty() && queue_departures_.front() <= now) {
+    queue_departures_.pop_front();
+  }
+  const double backlog_bytes = static_cast<double>(backlog_end_ns - now) / ns_per_byte_;
+  return queue_departures_.size() + 1 > queue_limit_packets_ ||
+         backlog_bytes + wire_bytes > static_cast<double>(queue_limit_bytes_);
+}
+
+TimeNs LinkDirection::send_datagram(TimeNs now, size_t bytes) {
+  agents::Rng rng = datagram_rng(datagram_index_++);
+  const auto wire = static_cast<uint32_t>(bytes + kUdpIpHeaderBytes);
+  ++stats_.datagrams;
+  bool lost = false;
+  if (profile_->has_loss()) {
+    const auto& ge = profile_->loss();
+    datagram_bad_ = datagram_bad_ ? !rng.bernoulli(ge.p_bad_to_good())
+                                  : rng.bernoulli(ge.p_good_to_bad());
+    lost = rng.bernoulli(datagram_bad_ ? ge.loss_bad() : ge.loss_good());
+  }
+  const TimeNs delay_ns = draw_delay_ns(rng);
+  const TimeNs start = std::max(now, busy_until_ns_);
+  if (queue_full(now, start, wire)) {
+    ++stats_.datagram_queue_drops;
+    return kDatagramLost;  // never enters the queue: takes no bandwidth
+  }
+  const TimeNs done = start + static_cast<TimeNs>(wire * ns_per_byte_);
+  busy_until_ns_ = done;
+  if (ns_per_byte_ > 0 && queue_departures_.size() < kMaxTrackedQueuePackets) {
+    queue_departures_.push_back(done);
+  }
+  bytes_ += bytes;
+  if (lost) {
+    ++stats_.datagrams_lost;
+    return kDatagramLost;  // lost past the bottleneck: it took its bandwidth
+  }
+  return done + delay_ns;
 }
 
 void LinkDirection::note_handover(TimeNs now, uint64_t packets) {
@@ -143,7 +207,7 @@ void LinkDirection::note_handover(TimeNs now, uint64_t packets) {
 TimeNs LinkDirection::ack_spacing_ns(TimeNs now) const {
   if (reverse_ == nullptr) return 0;
   TimeNs data_ns = 0;
-  if (reverse_->streaming()) {
+  if (reverse_->tcp_streaming()) {
     data_ns = reverse_->stream_period_ns_;
   } else if (reverse_->mean_spacing_ns_ > 0 && reverse_->last_handover_ns_ != INT64_MIN &&
              std::llabs(now - reverse_->last_handover_ns_) < kAckActiveNs) {

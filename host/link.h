@@ -76,6 +76,19 @@
 //     drops at ingress. `cellsim linkcheck` compares all of this with the
 //     kernel's TCP through the emulator, per profile.
 //
+// Datagrams (the `datagram` media transport; transmit_datagram()): a UDP
+// packet of the bytes given plus kUdpIpHeaderBytes shares the direction's
+// bandwidth and drop-tail queue with the TCP connection (serialised behind
+// whatever is being sent; dropped whenever the queue is full: a datagram
+// flow does not back off), draws a one-way delay of its own, and is lost
+// for good on a Gilbert–Elliott loss (no retransmission, no head-of-line
+// blocking: it neither waits for TCP's in-order delivery nor holds TCP
+// back, serialisation aside). Datagrams step a chain of their own (the
+// profile's parameters), once per datagram in datagram order, so that a
+// frame's loss stays a function of the frame sequence and a datagram's of
+// the datagram sequence (the TCP chain and the datagram chain are not
+// correlated with each other: a simplification). Outages are the hosts'.
+//
 // Reproducibility: frame k of a direction draws from its own stream,
 // derived from the direction's stream and k, so which draws a frame gets
 // depends on (member, direction, frame index) and not on timing. The
@@ -136,6 +149,27 @@ inline constexpr TimeNs kAckLookbackNs = 500'000'000;
 inline constexpr int kMaxAckLookback = 16;
 // LinkDirection::stop_stream() with this owner stops whoever's stream it is.
 inline constexpr uint64_t kStreamOwnerAny = UINT64_MAX;
+// IPv4 and UDP headers of a datagram on the wire (proto/datagram.h's
+// kUdpIpOverheadBytes).
+inline constexpr uint32_t kUdpIpHeaderBytes = 28;
+// transmit_datagram()'s answer for a datagram that never arrives.
+inline constexpr TimeNs kDatagramLost = -1;
+
+// How a stream's frames travel: on the TCP connection (in order, repaired)
+// or as datagrams (header).
+enum class StreamTransport : uint8_t { kTcp, kDatagram };
+
+// Told of every frame a stream carries, as it is caught up (in frame order):
+// frame `index` (0 for the stream's first) of the stream of `owner`, handed
+// to the link at `sent_ns`, delivered at `arrival_ns` (kDatagramLost: never).
+class StreamSink {
+ public:
+  virtual void on_stream_frame(uint64_t owner, uint64_t index, TimeNs sent_ns,
+                               TimeNs arrival_ns) = 0;
+
+ protected:
+  ~StreamSink() = default;
+};
 
 // The sender's retransmission timeout as Linux computes it
 // (net/ipv4/tcp_input.c, tcp_rtt_estimator and __tcp_set_rto; RFC 6298 §2
@@ -194,6 +228,9 @@ struct LinkStats {
   uint64_t fast_repairs = 0;     // repaired by RACK or the tail probe
   uint64_t rto_expiries = 0;
   uint64_t given_up = 0;         // packets past kMaxRetransmissions
+  uint64_t datagrams = 0;        // transmit_datagram() calls (streams' included)
+  uint64_t datagrams_lost = 0;   // of which lost on the wire (GE)
+  uint64_t datagram_queue_drops = 0;  // of which dropped at the full queue
 };
 
 // One direction of a member's link.
@@ -222,24 +259,41 @@ class LinkDirection {
     return transmit_one(now, bytes, rtt_ns);
   }
 
+  // A datagram of `bytes` (UDP payload) handed to the link at `now` (the
+  // link is up): when it arrives, or kDatagramLost (header). Datagram k of
+  // the direction draws from a stream of its own, derived from the
+  // direction's stream and k.
+  // REQUIRES: now not before the previous transmit's or datagram's.
+  TimeNs transmit_datagram(TimeNs now, size_t bytes);
+
   // A stream this direction carries besides the frames given to transmit():
   // a frame of `bytes` every `period_ns` from `start_ns` until stop_stream()
   // (the simulator's media: DESIGN.md's fluid model, made to occupy the link
-  // as the real frames do). Its frames take bandwidth, draw delays and
-  // losses, and hold back the frames behind them (in-order delivery: TCP's
-  // head-of-line blocking), exactly as transmit() would; nobody receives
-  // them. They are caught up lazily, before each transmit() and at stop. One
-  // stream at a time: a new one (another `owner`) replaces it; stop_stream()
-  // of an owner whose stream was replaced does nothing.
-  // REQUIRES: period_ns > 0.
+  // as the real frames do). Over kTcp its frames take bandwidth, draw delays
+  // and losses, and hold back the frames behind them (in-order delivery:
+  // TCP's head-of-line blocking), exactly as transmit() would; over
+  // kDatagram each is a transmit_datagram() of `bytes`. They are caught up
+  // lazily, before each transmit() or transmit_datagram() and at stop, and
+  // each is told to `sink` (null: nobody). One stream at a time: a new one
+  // (another `owner`) replaces it; stop_stream() of an owner whose stream
+  // was replaced does nothing.
+  // REQUIRES: period_ns > 0; sink (if any) outlives the stream.
   void start_stream(uint64_t owner, TimeNs start_ns, TimeNs period_ns, uint32_t bytes,
-                    TimeNs rtt_ns);
+                    TimeNs rtt_ns, StreamTransport transport = StreamTransport::kTcp,
+                    StreamSink* sink = nullptr);
   void stop_stream(uint64_t owner, TimeNs now, TimeNs rtt_ns);
+  // Catches the stream up to `now` (its frames sent before now are told to
+  // the sink); nothing else moves.
+  void advance_stream(TimeNs now) { catch_up(now, stream_rtt_ns_); }
   bool streaming() const { return stream_next_ns_ != kNoStream; }
-  // The gap between this direction's data packets: its stream's period
-  // while it streams, else the mean gap; 0 when unknown.
+  // Whether the stream is on the TCP connection (its data, its ACKs).
+  bool tcp_streaming() const {
+    return streaming() && stream_transport_ == StreamTransport::kTcp;
+  }
+  // The gap between this direction's TCP data packets: its stream's period
+  // while it streams over TCP, else the mean gap; 0 when unknown.
   TimeNs traffic_spacing_ns() const {
-    return streaming() ? stream_period_ns_ : static_cast<TimeNs>(mean_spacing_ns_);
+    return tcp_streaming() ? stream_period_ns_ : static_cast<TimeNs>(mean_spacing_ns_);
   }
   uint64_t stream_frames() const { return stream_frames_; }
 
@@ -274,9 +328,15 @@ class LinkDirection {
   static constexpr TimeNs kNoStream = INT64_MAX;
 
   void catch_up(TimeNs now, TimeNs rtt_ns);
+  // transmit_datagram() without catching up.
+  TimeNs send_datagram(TimeNs now, size_t bytes);
   TimeNs transmit_one(TimeNs now, size_t bytes, TimeNs rtt_ns);
   TimeNs draw_delay_ns(agents::Rng& rng) const;
   agents::Rng frame_rng(uint64_t frame_index) const;
+  agents::Rng datagram_rng(uint64_t datagram_index) const;
+  // Whether the drop-tail queue is full for a datagram of `wire_bytes`
+  // reaching it at `now` with the backlog serialised until `backlog_end_ns`.
+  bool queue_full(TimeNs now, TimeNs backlog_end_ns, uint32_t wire_bytes);
   void note_handover(TimeNs now, uint64_t packets);
   // Steps the committed chain for one first transmission: true when lost.
   bool step_chain(agents::Rng& rng);
@@ -327,6 +387,12 @@ class LinkDirection {
   TimeNs stream_period_ns_ = 1;
   uint32_t stream_bytes_ = 0;
   uint64_t stream_frames_ = 0;
+  uint64_t stream_index_ = 0;  // the next stream frame's index in its stream
+  TimeNs stream_rtt_ns_ = 0;
+  StreamTransport stream_transport_ = StreamTransport::kTcp;
+  StreamSink* stream_sink_ = nullptr;
+  uint64_t datagram_index_ = 0;
+  bool datagram_bad_ = false;  // the datagram chain's state
   LinkStats stats_;
   std::vector<FrameDecision>* log_ = nullptr;
 };

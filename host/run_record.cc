@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "metrics/results_io.h"
 #include "metrics/slo.h"
 
 namespace cellsim::host {
@@ -45,6 +46,9 @@ v1::RunInfo run_info(const v1::Scenario& s, const RunFacts& f) {
                               .count());
   run.set_peak_rss_bytes(peak_rss_bytes());
   run.set_host(host_name());
+  run.set_media_transport(s.media().transport() == v1::MEDIA_TRANSPORT_DATAGRAM
+                              ? metrics::kTransportDatagram
+                              : metrics::kTransportInBand);
   return run;
 }
 

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -26,6 +27,7 @@
 #include "netem/netns.h"
 #include "netem/tun_bridge.h"
 #include "proto/assert.h"
+#include "proto/datagram.h"
 #include "scenario/loader.h"
 #include "scenario/plan.h"
 #include "server/net/asio.h"
@@ -45,6 +47,7 @@ using host::OutageSchedule;
 namespace asio = net::asio;
 using net::error_code;
 using net::tcp;
+using udp = net::asio::ip::udp;
 
 // A connect attempt while the link is down fails after this long (SYN
 // retries), as in the simulator.
@@ -63,7 +66,9 @@ constexpr size_t kMaxDownFrameBytes = wire::kFrameHeaderBytes + wire::kDefaultMa
 constexpr int kMaxStepRounds = 64;
 // Outputs taken from an agent per pump (an agent emits a few per input).
 constexpr int kMaxOutputsPerPump = 10'000;
-// File descriptors kept free beyond the connections (logs, results, server).
+// Datagrams of one member on their way through its frame-mode link, each
+// way; beyond it they are dropped (5 s of voice at 50 frames/s).
+constexpr size_t kMaxDatagramQueue = 256;
 constexpr size_t kKeyBytes = 32;
 // Packet mode: the bridge's namespace tags are "ld<n>" + a/s, n counting the
 // packet-mode runs of this process (the pid is in the name already).
@@ -86,6 +91,18 @@ struct Conn {
   bool close_after_writes = false;
   std::array<char, kReadChunkBytes> buf;
   std::string partial;  // downstream bytes of a frame not yet whole
+};
+
+// A member's UDP socket for the datagram transport: I/O only. Connected to
+// the server's media port (`port`) on the target's address.
+struct Udp {
+  explicit Udp(asio::io_context& io) : socket(io) {}
+  udp::socket socket;
+  uint32_t port = 0;
+  bool reading = false;
+  // One more than the largest datagram: a longer one arrives truncated and
+  // fails to open.
+  std::array<char, wire::kMaxDatagramBytes + 1> buf;
 };
 
 // Bytes (or the end of the stream) on their way through a link.
@@ -165,6 +182,7 @@ class Driver : public host::HostCore {
   void latency_hook(metrics::Latency l, TimeNs value_ns) override;
   void traffic_hook(uint32_t m, bool sent, size_t bytes) override;
   void event_hook(uint32_t m, Event e, int64_t detail) override;
+  void speech_hook(uint32_t m, const agents::SpeechResult& result) override;
 
  private:
   // A member as the live driver holds it: the host layer's member (agent,
@@ -186,6 +204,12 @@ class Driver : public host::HostCore {
     TimeNs up_last_ns = 0, down_last_ns = 0;
     std::deque<Chunk> up_queue, down_queue;
     bool in_meeting = false;
+    // The datagram transport: the socket (null until the first datagram),
+    // frame mode's datagrams on their way by release time (each at most
+    // kMaxDatagramQueue), and the agent's counts when last looked at.
+    std::shared_ptr<Udp> udp;
+    std::multimap<TimeNs, std::string> dgram_up, dgram_down;
+    agents::DatagramCounts agent_counts;
   };
 
   Member& mem(uint32_t m) { return member_as<Member>(m); }
@@ -225,6 +249,13 @@ class Driver : public host::HostCore {
   void cut_frames(uint32_t m, Conn& c, std::string_view bytes, TimeNs t);
   void read_ended(uint32_t m, Conn& c, TimeNs t);
   void enqueue_down(Member& mb, Chunk chunk);
+  void send_datagram(uint32_t m, TimeNs now, std::string bytes);
+  bool open_udp(uint32_t m);
+  void write_udp(uint32_t m, const std::string& bytes);
+  void start_udp_read(uint32_t m, const std::shared_ptr<Udp>& u);
+  void on_udp_read(uint32_t m, std::string_view bytes);
+  bool release_datagrams(uint32_t m, TimeNs now);
+  void datagram_to_agent(uint32_t m, TimeNs now, std::string_view bytes);
   bool build_metrics(std::string* why);
   void shutdown();
   void record_server_figures(TimeNs t_end);
@@ -259,6 +290,9 @@ class Driver : public host::HostCore {
   uint64_t connected_now_ = 0, peak_connected_ = 0, joined_now_ = 0, disconnects_ = 0;
   uint64_t frames_sent_ = 0, frames_received_ = 0;
   uint64_t bytes_up_ = 0, bytes_down_ = 0;
+  DatagramFigures dgrams_;
+  uint64_t speech_intervals_ = 0;
+  bool udp_error_seen_ = false;  // one violation for the first socket that cannot open
   uint64_t server_cpu_ns_ = 0;
   uint32_t server_threads_ = 0;  // the embedded server's threads; 0 for a target
 };
@@ -287,7 +321,11 @@ bool Driver::build(std::string* why) {
       return false;
     }
   }
-  if (!raise_fd_limit(members * (o_.target_host.empty() ? 2 : 1) + kSpareFds, why)) return false;
+  // Two descriptors per member with the embedded server (one with a
+  // target), and its UDP socket with the datagram transport.
+  const uint64_t per_member = (o_.target_host.empty() ? 2 : 1) +
+                              (s_.media().transport() == v1::MEDIA_TRANSPORT_DATAGRAM ? 1 : 0);
+  if (!raise_fd_limit(members * per_member + kSpareFds, why)) return false;
   if (packet_ && !build_bridge(setups, why)) return false;
   std::string key;
   if (o_.target_host.empty() ? !build_embedded_server(setups, members, &key, why)
@@ -510,6 +548,7 @@ void Driver::step(uint32_t m) {
       start_read(m, mb.conn);
     }
     any |= release_up(m, t);
+    any |= release_datagrams(m, t);
     const auto due = mb.agent->poll_timeout();
     if (due && *due <= t) {
       any = true;
@@ -632,6 +671,10 @@ void Driver::pump(uint32_t m, TimeNs t) {
         break;
     }
   }
+  std::string bytes;
+  for (int i = 0; i < kMaxOutputsPerPump && mb.agent->poll_datagram(&bytes); ++i) {
+    send_datagram(m, t, std::move(bytes));
+  }
 }
 
 void Driver::arm_timer(uint32_t m, TimeNs t) {
@@ -639,6 +682,8 @@ void Driver::arm_timer(uint32_t m, TimeNs t) {
   TimeNs at = std::min({mb.connect_done_at, mb.outage_check_at, mb.break_at});
   if (!mb.down_queue.empty()) at = std::min(at, mb.down_queue.front().at_ns);
   if (!mb.up_queue.empty()) at = std::min(at, mb.up_queue.front().at_ns);
+  if (!mb.dgram_up.empty()) at = std::min(at, mb.dgram_up.begin()->first);
+  if (!mb.dgram_down.empty()) at = std::min(at, mb.dgram_down.begin()->first);
   if (const auto due = mb.agent->poll_timeout()) at = std::min(at, *due);
   if (at == kNever || at >= end_ns()) {
     if (mb.timer_at != kNever) mb.timer.cancel();
@@ -994,6 +1039,179 @@ void Driver::read_ended(uint32_t m, Conn& c, TimeNs t) {
   c.socket.close(ignored);
 }
 
+// --- Datagrams -----------------------------------------------------------------
+
+// A datagram member m's agent sealed at `t`: to its socket, in frame mode
+// after its uplink (lost there, or released later by release_datagrams()).
+void Driver::send_datagram(uint32_t m, TimeNs t, std::string bytes) {
+  Member& mb = mem(m);
+  ++dgrams_.polled;
+  if (prom_) prom_->count_datagram(true);
+  if (packet_) {  // the emulator impairs the packets
+    write_udp(m, bytes);
+    return;
+  }
+  TimeNs until;
+  if (!mb.connected || mb.outages.down_at(t, &until)) {
+    ++dgrams_.lost_up;
+    if (prom_) prom_->count_datagram_dropped("link", 1);
+    return;
+  }
+  const TimeNs at = mb.up.transmit_datagram(t, bytes.size());
+  if (at == host::kDatagramLost) {
+    ++dgrams_.lost_up;
+    if (prom_) prom_->count_datagram_dropped("link", 1);
+    return;
+  }
+  if (mb.dgram_up.size() >= kMaxDatagramQueue) {
+    ++dgrams_.queue_drops;
+    if (prom_) prom_->count_datagram_dropped("queue", 1);
+    return;
+  }
+  mb.dgram_up.emplace(at, std::move(bytes));
+}
+
+// Member m's UDP socket, connected to the media port its agent was given
+// (opened again when that changed). False when it cannot be had.
+bool Driver::open_udp(uint32_t m) {
+  Member& mb = mem(m);
+  const uint32_t port = mb.agent->media_port();
+  if (port == 0 || port > 65535) return false;
+  if (mb.udp && mb.udp->port == port && mb.udp->socket.is_open()) return true;
+  if (mb.udp) {
+    error_code ignored;
+    mb.udp->socket.close(ignored);
+    mb.udp.reset();
+  }
+  auto u = std::make_shared<Udp>(io_);
+  u->port = port;
+  error_code ec;
+  std::string failure;
+  if (packet_) {
+    netem::ScopedNamespaceEntry inside(bridge_->agents_namespace());
+    if (inside.ok()) {
+      u->socket.open(udp::v4(), ec);
+    } else {
+      failure = inside.error();
+    }
+    if (failure.empty() && !ec) {
+      u->socket.bind(udp::endpoint(asio::ip::make_address_v4(netem::member_address(m)), 0), ec);
+    }
+  } else {
+    u->socket.open(udp::v4(), ec);
+    if (!ec) u->socket.bind(udp::endpoint(target_.address(), 0), ec);
+  }
+  if (failure.empty() && !ec) {
+    u->socket.connect(udp::endpoint(target_.address(), static_cast<uint16_t>(port)), ec);
+  }
+  if (failure.empty() && !ec) u->socket.non_blocking(true, ec);
+  if (failure.empty() && ec) failure = "UDP socket: " + ec.message();
+  if (!failure.empty()) {
+    if (!udp_error_seen_) {
+      udp_error_seen_ = true;
+      violation("member " + std::to_string(m) + ": " + failure);
+    }
+    error_code ignored;
+    u->socket.close(ignored);
+    return false;
+  }
+  mb.udp = u;
+  start_udp_read(m, u);
+  return true;
+}
+
+void Driver::write_udp(uint32_t m, const std::string& bytes) {
+  if (!open_udp(m)) {
+    ++dgrams_.send_errors;
+    return;
+  }
+  error_code ec;
+  mem(m).udp->socket.send(asio::buffer(bytes), 0, ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again ||
+      ec == asio::error::no_buffer_space) {
+    ++dgrams_.queue_drops;
+    if (prom_) prom_->count_datagram_dropped("queue", 1);
+  } else if (ec) {
+    ++dgrams_.send_errors;  // e.g. the port refused an earlier one (ICMP)
+  } else {
+    ++dgrams_.sent;
+  }
+}
+
+void Driver::start_udp_read(uint32_t m, const std::shared_ptr<Udp>& u) {
+  if (u->reading || stopping_ || !u->socket.is_open()) return;
+  u->reading = true;
+  u->socket.async_receive(asio::buffer(u->buf), [this, m, u](const error_code& ec, size_t n) {
+    u->reading = false;
+    if (stopping_ || !u->socket.is_open() || mem(m).udp != u) return;
+    if (ec == asio::error::operation_aborted) return;
+    // Another error (an ICMP port unreachable for an earlier send): read on.
+    start_udp_read(m, u);
+    if (!ec) on_udp_read(m, std::string_view(u->buf.data(), n));
+  });
+}
+
+// A datagram read from member m's socket: to the agent, in frame mode after
+// its downlink.
+void Driver::on_udp_read(uint32_t m, std::string_view bytes) {
+  Member& mb = mem(m);
+  const TimeNs t = now();
+  ++dgrams_.received;
+  if (prom_) prom_->count_datagram(false);
+  if (packet_) {
+    datagram_to_agent(m, t, bytes);
+  } else {
+    TimeNs until;
+    const TimeNs at = !mb.connected || mb.outages.down_at(t, &until)
+                          ? host::kDatagramLost
+                          : mb.down.transmit_datagram(t, bytes.size());
+    if (at == host::kDatagramLost) {
+      ++dgrams_.lost_down;
+      if (prom_) prom_->count_datagram_dropped("link", 1);
+    } else if (mb.dgram_down.size() >= kMaxDatagramQueue) {
+      ++dgrams_.queue_drops;
+      if (prom_) prom_->count_datagram_dropped("queue", 1);
+    } else {
+      mb.dgram_down.emplace(at, std::string(bytes));
+    }
+  }
+  step(m);
+}
+
+// Frame mode: the datagrams member m's links release by `t`.
+bool Driver::release_datagrams(uint32_t m, TimeNs t) {
+  Member& mb = mem(m);
+  bool any = false;
+  while (!mb.dgram_up.empty() && mb.dgram_up.begin()->first <= t) {
+    any = true;
+    write_udp(m, mb.dgram_up.begin()->second);
+    mb.dgram_up.erase(mb.dgram_up.begin());
+  }
+  while (!mb.dgram_down.empty() && mb.dgram_down.begin()->first <= t) {
+    any = true;
+    const std::string bytes = std::move(mb.dgram_down.begin()->second);
+    mb.dgram_down.erase(mb.dgram_down.begin());
+    datagram_to_agent(m, t, bytes);
+  }
+  return any;
+}
+
+// Hands a datagram to member m's agent and counts what the agent dropped.
+void Driver::datagram_to_agent(uint32_t m, TimeNs t, std::string_view bytes) {
+  Member& mb = mem(m);
+  ++dgrams_.delivered;
+  mb.agent->handle_datagram(t, bytes);
+  const agents::DatagramCounts& now_counts = mb.agent->datagram_counts();
+  if (prom_) {
+    prom_->count_datagram_dropped("bad", now_counts.dropped_bad - mb.agent_counts.dropped_bad);
+    prom_->count_datagram_dropped("stale",
+                                  now_counts.dropped_stale - mb.agent_counts.dropped_stale);
+    prom_->count_datagram_dropped("replayed",
+                                  now_counts.dropped_replayed - mb.agent_counts.dropped_replayed);
+  }
+  mb.agent_counts = now_counts;
+}
+
 // --- Observer -------------------------------------------------------------------
 
 void Driver::latency_hook(metrics::Latency l, TimeNs value_ns) {
@@ -1033,6 +1251,11 @@ void Driver::event_hook(uint32_t m, Event e, int64_t detail) {
   }
 }
 
+void Driver::speech_hook(uint32_t m, const agents::SpeechResult& result) {
+  ++speech_intervals_;
+  if (prom_) prom_->observe_speech(profile_spec(mem(m).profile).name(), result);
+}
+
 // --- Run ------------------------------------------------------------------------
 
 Progress Driver::progress() const {
@@ -1045,6 +1268,9 @@ Progress Driver::progress() const {
   p.frames_sent = frames_sent_;
   p.frames_received = frames_received_;
   p.disconnects = disconnects_;
+  p.datagrams_sent = dgrams_.polled;
+  p.datagrams_received = dgrams_.received;
+  p.speech_intervals = speech_intervals_;
   p.server_port = target_.port();
   p.metrics_port = prom_ ? prom_->port() : 0;
   return p;
@@ -1086,6 +1312,7 @@ void Driver::shutdown() {
         mb.conn->open = false;
         mb.conn->socket.close(ec);
       }
+      if (mb.udp) mb.udp->socket.close(ec);
     }
     if (tick_) tick_->cancel();
     io_.restart();
@@ -1159,6 +1386,22 @@ LoadOutcome Driver::run() {
   out.violation_count = violation_count();
   out.violations = violations();
   out.peak_connected = peak_connected_;
+  out.datagrams = dgrams_;
+  for (uint32_t m = 0; m < member_count(); ++m) {
+    const agents::DatagramCounts& c = mem(m).agent->datagram_counts();
+    agents::DatagramCounts& sum = out.datagrams.agents;
+    sum.sent += c.sent;
+    sum.binds_sent += c.binds_sent;
+    sum.received += c.received;
+    sum.accepted += c.accepted;
+    sum.dropped_bad += c.dropped_bad;
+    sum.dropped_stale += c.dropped_stale;
+    sum.dropped_replayed += c.dropped_replayed;
+    sum.dropped_queue += c.dropped_queue;
+    sum.fallbacks += c.fallbacks;
+    out.datagrams.fallback_members += c.fallbacks > 0;
+  }
+  out.speech_intervals = speech_intervals_;
   out.tls_failures = tls_failures_;
   out.tls_error = tls_error_;
   if (prom_) {

@@ -62,6 +62,25 @@
 // handshake fails is a failed connect (the agent backs off and retries);
 // the first failure's reason is reported (LoadOutcome::tls_error).
 //
+// Media transports (MediaPlan::transport). in_band: MediaFrames on the
+// member's connection, impaired as every frame. datagram: when the server's
+// Welcome offers a media port, each member's agent seals its voice (and its
+// binds) as datagrams (proto/datagram.h), which the driver sends from the
+// member's own UDP socket (opened at its first datagram; connected to the
+// target's address and the media port; in packet mode opened in the agents'
+// namespace and bound to the member's address, so the emulator impairs
+// every datagram as it does the member's TCP packets), and hands what that
+// socket receives to the agent. In frame mode each datagram goes once
+// through the member's link model in its direction
+// (LinkDirection::transmit_datagram: lost for good or delayed, sharing the
+// bandwidth with the connection; lost while the member is not connected or
+// its link is in an outage) and is sent, or handed to the agent, at the
+// time that gives. A server that offers no media port (Welcome.media_port
+// 0) gets in-band voice instead (LoadOutcome::datagrams.fallback_members).
+// Listeners meter every speaker's interval they were present for
+// (agents/voice.h) and report it (HostCore::on_speech: the results' voice
+// figures, and /metrics).
+//
 // Observability: live/live_metrics.h's figures on a loopback /metrics
 // endpoint while the driver runs, pushed to a Pushgateway at the end.
 //
@@ -70,7 +89,8 @@
 //
 // Bounds: at most kMaxMembers connections (netem::kMaxBridgeMembers in
 // packet mode), at most kMaxDurationS seconds;
-// every per-member queue is bounded (live/driver.cc names the constants).
+// every per-member queue is bounded (live/driver.cc names the constants;
+// datagrams: kMaxDatagramQueue each way).
 //
 // Thread-safety: run_load() runs the whole driver on the calling thread (one
 // io_context); on_progress is called on that thread. Distinct calls may run
@@ -111,6 +131,9 @@ struct Progress {
   uint64_t frames_sent = 0;   // so far
   uint64_t frames_received = 0;
   uint64_t disconnects = 0;
+  uint64_t datagrams_sent = 0;      // to the server's media port, so far
+  uint64_t datagrams_received = 0;  // from it
+  uint64_t speech_intervals = 0;    // reported by listeners so far
   uint16_t server_port = 0;
   uint16_t metrics_port = 0;  // 0: not serving
 };
@@ -155,6 +178,22 @@ struct LoadOptions {
   bool record_link_decisions = false;
 };
 
+// The datagram transport in one run (all zero with in_band).
+struct DatagramFigures {
+  uint64_t polled = 0;       // sealed by the agents and taken by the driver
+  uint64_t sent = 0;         // written to the members' UDP sockets
+  uint64_t received = 0;     // read from them
+  uint64_t delivered = 0;    // handed to the agents (frame mode: after the link)
+  uint64_t lost_up = 0;      // frame mode: lost on the link model, in an outage or unconnected
+  uint64_t lost_down = 0;
+  uint64_t queue_drops = 0;  // a member's datagram queue full, or its socket would block
+  uint64_t send_errors = 0;  // the socket refused it (or could not be opened)
+  agents::DatagramCounts agents;  // the agents' own counts, summed over the members
+  // Members of which at least one session fell back to in-band (the server
+  // offered no media port).
+  uint64_t fallback_members = 0;
+};
+
 struct LoadOutcome {
   bool ok = false;
   std::string error;                    // when !ok: nothing ran
@@ -178,6 +217,8 @@ struct LoadOutcome {
   // frame mode), and the stale namespaces the run's start swept away.
   netem::BridgeStats bridge;
   uint64_t swept_namespaces = 0;
+  DatagramFigures datagrams;
+  uint64_t speech_intervals = 0;  // speech intervals the listeners reported (on_speech)
 };
 
 // The rosters of the planned cells: what a server must hold for the run.

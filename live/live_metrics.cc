@@ -7,6 +7,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <string_view>
+
 #include "server/net/asio.h"
 #include "server/net/exposer_stop.h"
 
@@ -16,6 +18,9 @@ namespace {
 // Threads the exposer serves scrapes with.
 constexpr size_t kExposerThreads = 1;
 constexpr char kDefaultPushgatewayPort[] = "9091";
+
+constexpr std::array<const char*, 5> kDropReasonNames = {"bad", "stale", "replayed", "link",
+                                                          "queue"};
 
 prometheus::Histogram::BucketBoundaries latency_buckets_s() {
   return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
@@ -50,6 +55,37 @@ LiveMetrics::LiveMetrics() : registry_(std::make_shared<prometheus::Registry>())
     const auto m = static_cast<metrics::Latency>(i);
     latency_[i] = &lat.Add({{"metric", std::string(metrics::latency_name(m))}}, latency_buckets_s());
   }
+  auto& dgrams = prometheus::BuildCounter()
+                     .Name("cellsim_live_datagrams_total")
+                     .Help("Voice datagrams sent to the server's media port (up) and received "
+                           "from it (down)")
+                     .Register(*registry_);
+  datagrams_up_ = &dgrams.Add({{"direction", "up"}});
+  datagrams_down_ = &dgrams.Add({{"direction", "down"}});
+  auto& dropped = prometheus::BuildCounter()
+                      .Name("cellsim_live_datagrams_dropped_total")
+                      .Help("Voice datagrams dropped, by reason")
+                      .Register(*registry_);
+  static_assert(kDropReasonNames.size() == kDropReasons);
+  for (size_t i = 0; i < kDropReasons; ++i) {
+    datagrams_dropped_[i] = &dropped.Add({{"reason", kDropReasonNames[i]}});
+  }
+  speech_intervals_ = &prometheus::BuildCounter()
+                           .Name("cellsim_live_speech_intervals_total")
+                           .Help("Speech intervals listeners reported, by the listener's profile")
+                           .Register(*registry_);
+  voice_frames_ = &prometheus::BuildCounter()
+                       .Name("cellsim_live_voice_frames_total")
+                       .Help("Voice frames of the reported intervals: played, late or lost")
+                       .Register(*registry_);
+  mouth_to_ear_ = &prometheus::BuildGauge()
+                       .Name("cellsim_live_voice_mouth_to_ear_seconds")
+                       .Help("Mean mouth-to-ear delay so far, over the frames played")
+                       .Register(*registry_);
+  mos_ = &prometheus::BuildGauge()
+              .Name("cellsim_live_voice_mos")
+              .Help("Mean MOS (ITU-T G.107) of the reported intervals so far")
+              .Register(*registry_);
 }
 
 LiveMetrics::~LiveMetrics() {
@@ -122,6 +158,46 @@ void LiveMetrics::count_disconnect() { disconnects_->Increment(); }
 void LiveMetrics::count_frame(bool sent) { (sent ? frames_up_ : frames_down_)->Increment(); }
 void LiveMetrics::observe(metrics::Latency m, int64_t value_ns) {
   latency_[static_cast<size_t>(m)]->Observe(static_cast<double>(value_ns) / 1e9);
+}
+
+void LiveMetrics::count_datagram(bool sent) {
+  (sent ? datagrams_up_ : datagrams_down_)->Increment();
+}
+
+void LiveMetrics::count_datagram_dropped(const char* reason, uint64_t n) {
+  if (n == 0) return;
+  for (size_t i = 0; i < kDropReasons; ++i) {
+    if (std::string_view(reason) == kDropReasonNames[i]) {
+      datagrams_dropped_[i]->Increment(static_cast<double>(n));
+      return;
+    }
+  }
+}
+
+void LiveMetrics::observe_speech(const std::string& profile, const agents::SpeechResult& r) {
+  auto it = voice_.find(profile);
+  if (it == voice_.end()) {
+    Voice v;
+    v.intervals = &speech_intervals_->Add({{"profile", profile}});
+    v.played = &voice_frames_->Add({{"profile", profile}, {"outcome", "played"}});
+    v.late = &voice_frames_->Add({{"profile", profile}, {"outcome", "late"}});
+    v.lost = &voice_frames_->Add({{"profile", profile}, {"outcome", "lost"}});
+    v.mouth_to_ear_s = &mouth_to_ear_->Add({{"profile", profile}});
+    v.mos = &mos_->Add({{"profile", profile}});
+    it = voice_.emplace(profile, v).first;
+  }
+  Voice& v = it->second;
+  const uint64_t heard = r.frames_played + r.frames_late;
+  v.intervals->Increment();
+  v.played->Increment(static_cast<double>(r.frames_played));
+  v.late->Increment(static_cast<double>(r.frames_late));
+  v.lost->Increment(static_cast<double>(r.frames_sent > heard ? r.frames_sent - heard : 0));
+  v.mouth_to_ear_sum_s += r.mouth_to_ear_ms / 1e3 * static_cast<double>(r.frames_played);
+  v.played_frames += static_cast<double>(r.frames_played);
+  v.mos_sum += r.mos;
+  v.interval_count += 1;
+  if (v.played_frames > 0) v.mouth_to_ear_s->Set(v.mouth_to_ear_sum_s / v.played_frames);
+  v.mos->Set(v.mos_sum / v.interval_count);
 }
 
 }  // namespace cellsim::live

@@ -1,6 +1,7 @@
 #include "metrics/recorder.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "metrics/attendance.h"
@@ -125,7 +126,63 @@ void init_batches(BatchSet* set) {
 
 }  // namespace
 
+HistogramLayout mos_layout() {
+  HistogramLayout l;
+  l.lowest_discernible = 1;
+  l.highest_trackable = 5000;
+  l.significant_digits = 3;
+  l.unit = "mos_milli";
+  return l;
+}
+
+VoiceFigures::VoiceFigures() : mos_milli(mos_layout()) {}
+
 Recorder::Recorder() { init_batches(&overall_batches_); }
+
+void Recorder::set_mos_threshold(double mos) {
+  CELLSIM_ASSERT(mos >= 1 && mos <= 4.5);
+  mos_threshold_milli_ = static_cast<uint32_t>(std::lround(mos * 1000));
+}
+
+void Recorder::set_voice_target_share(double share) {
+  CELLSIM_ASSERT(share >= 0 && share <= 1);
+  voice_target_share_milli_ = static_cast<uint32_t>(std::lround(share * 1000));
+}
+
+namespace {
+
+void add_speech(const SpeechSample& s, uint32_t threshold_milli, uint32_t batch,
+                VoiceFigures* v) {
+  const auto speech_ms = static_cast<uint64_t>(std::llround(static_cast<double>(s.frames_sent) *
+                                                            s.frame_ms));
+  const auto mos_milli = static_cast<int64_t>(std::lround(s.mos * 1000));
+  const bool heard = mos_milli >= threshold_milli;
+  ++v->intervals;
+  v->frames_sent += s.frames_sent;
+  v->frames_played += s.frames_played;
+  v->frames_late += s.frames_late;
+  v->speech_ms += speech_ms;
+  v->mouth_to_ear_us_frames +=
+      static_cast<uint64_t>(std::llround(s.mouth_to_ear_ms * 1000)) * s.frames_sent;
+  v->burst_r_milli_frames += static_cast<uint64_t>(std::llround(s.burst_r * 1000)) * s.frames_sent;
+  if (s.frames_sent > 0) v->mos_milli.record(mos_milli, s.frames_sent);
+  if (heard) v->speech_ms_at_threshold += speech_ms;
+  if (batch < v->batches.size()) {
+    v->batches[batch].speech_ms += speech_ms;
+    if (heard) v->batches[batch].speech_ms_at_threshold += speech_ms;
+  }
+}
+
+}  // namespace
+
+void Recorder::record_speech(uint32_t cell_type, uint32_t profile, uint64_t cell_id,
+                             const SpeechSample& sample) {
+  CELLSIM_ASSERT(sample.frame_ms > 0 && sample.frames_played + sample.frames_late <= sample.frames_sent);
+  const uint32_t b = cell_id == kNoCell ? UINT32_MAX : batch_of(cell_id);
+  add_speech(sample, mos_threshold_milli_, b, &overall_voice_);
+  if (cell_type != kNone) add_speech(sample, mos_threshold_milli_, b, &cell_type_voice_[cell_type]);
+  if (profile != kNone) add_speech(sample, mos_threshold_milli_, b, &profile_voice_[profile]);
+}
 
 uint32_t Recorder::cell_type_index(std::string_view name) {
   if (auto it = cell_type_by_name_.find(name); it != cell_type_by_name_.end()) return it->second;
@@ -136,6 +193,7 @@ uint32_t Recorder::cell_type_index(std::string_view name) {
   cell_type_latency_.emplace_back();
   cell_type_batches_.emplace_back();
   init_batches(&cell_type_batches_.back());
+  cell_type_voice_.emplace_back();
   cell_type_censored_.emplace_back();
   slices_.emplace_back(profiles_.size());
   quorum_.emplace_back();
@@ -155,6 +213,7 @@ uint32_t Recorder::profile_index(std::string_view name) {
   profile_latency_.emplace_back();
   profile_batches_.emplace_back();
   init_batches(&profile_batches_.back());
+  profile_voice_.emplace_back();
   profile_censored_.emplace_back();
   for (auto& row : slices_) row.emplace_back();
   profile_titles_.emplace_back();
@@ -280,9 +339,34 @@ struct GroupFigures {
   const Quorum* quorum;  // null for profiles
   const Traffic& traffic;
   const std::pair<std::string, std::string>& titles;
+  const VoiceFigures& voice;
 };
 
-void add_group(const GroupFigures& f, uint64_t seed, v1::Results* results) {
+void voice_to_proto(const VoiceFigures& v, uint32_t threshold_milli, uint32_t target_milli,
+                    uint64_t seed, v1::VoiceStats* out) {
+  out->set_target_share_milli(target_milli);
+  out->set_intervals(v.intervals);
+  out->set_frames_sent(v.frames_sent);
+  out->set_frames_played(v.frames_played);
+  out->set_frames_late(v.frames_late);
+  out->set_speech_ms(v.speech_ms);
+  out->set_speech_ms_at_threshold(v.speech_ms_at_threshold);
+  out->set_mos_threshold_milli(threshold_milli);
+  out->set_mouth_to_ear_us_frames(v.mouth_to_ear_us_frames);
+  out->set_burst_r_milli_frames(v.burst_r_milli_frames);
+  v.mos_milli.to_proto(out->mutable_mos_milli());
+  for (uint32_t b = 0; b < v.batches.size(); ++b) {
+    if (v.batches[b].speech_ms == 0) continue;
+    v1::VoiceBatch* batch = out->add_batches();
+    batch->set_seed(seed);
+    batch->set_index(b);
+    batch->set_speech_ms(v.batches[b].speech_ms);
+    batch->set_speech_ms_at_threshold(v.batches[b].speech_ms_at_threshold);
+  }
+}
+
+void add_group(const GroupFigures& f, uint64_t seed, std::pair<uint32_t, uint32_t> voice_milli,
+               v1::Results* results) {
   static const std::array<Latency, kLatencyCount> kOrder = latencies_by_name();
   v1::Group* g = results->add_groups();
   g->set_kind(f.kind);
@@ -314,6 +398,9 @@ void add_group(const GroupFigures& f, uint64_t seed, v1::Results* results) {
   }
   if (f.quorum != nullptr) quorum_to_proto(*f.quorum, g->mutable_quorum());
   traffic_to_proto(f.traffic, g->mutable_traffic());
+  if (f.voice.intervals > 0) {
+    voice_to_proto(f.voice, voice_milli.first, voice_milli.second, seed, g->mutable_voice());
+  }
 }
 
 void server_to_proto(uint32_t node, const ServerFigures& f, v1::ServerStats* s) {
@@ -365,20 +452,20 @@ v1::Results Recorder::to_results(const v1::RunInfo& run) const {
   const std::pair<std::string, std::string> no_titles;
   const uint64_t seed = run.seed();
   add_group({kGroupOverall, "", t.members_all, t.cells_all, overall_, overall_batches_,
-             overall_censored_, &t.quorum_all, t.traffic_all, no_titles},
-            seed, &results);
+             overall_censored_, &t.quorum_all, t.traffic_all, no_titles, overall_voice_},
+            seed, {mos_threshold_milli_, voice_target_share_milli_}, &results);
   for (uint32_t c : by_name(cell_types_)) {
     add_group({kGroupCellType, cell_types_[c], t.members_by_cell[c], cells_[c],
                cell_type_latency_[c], cell_type_batches_[c], cell_type_censored_[c], &quorum_[c],
-               t.traffic_by_cell[c], cell_type_titles_[c]},
-              seed, &results);
+               t.traffic_by_cell[c], cell_type_titles_[c], cell_type_voice_[c]},
+              seed, {mos_threshold_milli_, voice_target_share_milli_}, &results);
     if (attendance_[c].meetings_seen() > 0) *results.add_attendance() = attendance_[c];
   }
   for (uint32_t p : by_name(profiles_)) {
     add_group({kGroupProfile, profiles_[p], t.members_by_profile[p], 0, profile_latency_[p],
                profile_batches_[p], profile_censored_[p], nullptr, t.traffic_by_profile[p],
-               profile_titles_[p]},
-              seed, &results);
+               profile_titles_[p], profile_voice_[p]},
+              seed, {mos_threshold_milli_, voice_target_share_milli_}, &results);
   }
   for (const auto& [node, f] : servers_) server_to_proto(node, f, results.add_servers());
   *results.mutable_run() = run;

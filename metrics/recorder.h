@@ -48,6 +48,10 @@
 // Batches keep 2 significant digits (kBatchLayout: 1% buckets, enough for an
 // interval, a fifth of the size in the results of 3 digits).
 //
+// Voice. record_speech() keeps, per group, the figures of v1::VoiceStats:
+// counts, sums weighted by frames, a histogram of MOS per frame, and speech
+// time by cell batch. Exported in Group.voice when the group heard speech.
+//
 // Memory: one Histogram per (latency metric × group × (1 + kCellBatches)):
 // 6 × 11 × (1 + cell types + profiles) histograms, ~1.6 KB each when empty
 // (histogram.h); plus a Traffic and a member count per (cell type, profile).
@@ -125,6 +129,31 @@ struct ServerFigures {
 // The layout of the batch histograms (header).
 HistogramLayout batch_layout();
 
+// One speech interval as one listener heard it (agents/voice.h's
+// SpeechResult, as the hosts hand it over: metrics depends on proto only).
+struct SpeechSample {
+  uint64_t frames_sent = 0, frames_played = 0, frames_late = 0;
+  double frame_ms = 20;
+  double mouth_to_ear_ms = 0;
+  double burst_r = 1;
+  double mos = 1;
+};
+
+// The voice figures of one group (v1::VoiceStats has the meaning of each).
+struct VoiceFigures {
+  VoiceFigures();
+  uint64_t intervals = 0, frames_sent = 0, frames_played = 0, frames_late = 0, speech_ms = 0,
+           speech_ms_at_threshold = 0, mouth_to_ear_us_frames = 0, burst_r_milli_frames = 0;
+  Histogram mos_milli;
+  struct Batch {
+    uint64_t speech_ms = 0, speech_ms_at_threshold = 0;
+  };
+  std::array<Batch, 10> batches;  // by cell batch (Recorder::kCellBatches)
+};
+
+// The layout of VoiceStats.mos_milli: MOS × 1000 in [1000, 4500], 3 digits.
+HistogramLayout mos_layout();
+
 class Recorder {
  public:
   // Names no cell type / no profile in record_latency().
@@ -169,6 +198,20 @@ class Recorder {
   // `count` samples of m that never completed (LatencyMetric.censored).
   void record_censored(Latency m, uint32_t cell_type, uint32_t profile, uint64_t count);
   uint64_t censored(Latency m) const;  // overall
+
+  // Voice: the MOS at or above which speech counts as heard (default 3.6).
+  // REQUIRES: before any record_speech().
+  void set_mos_threshold(double mos);
+  double mos_threshold() const { return mos_threshold_milli_ / 1000.0; }
+  // The voice check's target share of speech time at the threshold
+  // (default 0.9). REQUIRES: in [0, 1].
+  void set_voice_target_share(double share);
+  // One speech interval heard by a listener of `cell_type` on `profile` in
+  // cell `cell_id` (its batch): into the overall, cell type and profile
+  // groups. REQUIRES: the indices registered (or kNone), frame_ms > 0.
+  void record_speech(uint32_t cell_type, uint32_t profile, uint64_t cell_id,
+                     const SpeechSample& sample);
+  const VoiceFigures& overall_voice() const { return overall_voice_; }
 
   // The traffic of the members of `cell_type` on `profile`.
   // REQUIRES: both registered.
@@ -230,6 +273,11 @@ class Recorder {
   std::vector<std::pair<std::string, std::string>> cell_type_titles_;  // by index: vi, en
   std::vector<std::pair<std::string, std::string>> profile_titles_;
   std::deque<v1::AttendanceSamples> attendance_;  // by cell type
+  uint32_t mos_threshold_milli_ = 3600;
+  uint32_t voice_target_share_milli_ = 900;
+  VoiceFigures overall_voice_;
+  std::deque<VoiceFigures> cell_type_voice_;  // by cell type index
+  std::deque<VoiceFigures> profile_voice_;    // by profile index
 };
 
 }  // namespace cellsim::metrics

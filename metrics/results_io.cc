@@ -177,6 +177,88 @@ bool merge_batches(const v1::Group& g, v1::Group* acc, std::string* why) {
   return true;
 }
 
+// Adds `g`'s voice figures into `acc`'s (the same threshold; batches by
+// (seed, index) as merge_batches()).
+bool merge_voice(const v1::VoiceStats& v, v1::VoiceStats* acc, const std::string& label,
+                 std::string* why) {
+  if (acc->intervals() > 0 && v.intervals() > 0 &&
+      acc->mos_threshold_milli() != v.mos_threshold_milli()) {
+    return fail(why, label + ": voice figures with different MOS thresholds (" +
+                         std::to_string(acc->mos_threshold_milli() / 1000.0) + " and " +
+                         std::to_string(v.mos_threshold_milli() / 1000.0) + ")");
+  }
+  if (acc->intervals() > 0 && v.intervals() > 0 &&
+      acc->target_share_milli() != v.target_share_milli()) {
+    return fail(why, label + ": voice figures with different target shares");
+  }
+  if (acc->intervals() == 0) {
+    acc->set_mos_threshold_milli(v.mos_threshold_milli());
+    acc->set_target_share_milli(v.target_share_milli());
+  }
+  v1::Histogram mos;
+  std::string hwhy;
+  if (!acc->has_mos_milli()) {
+    mos = v.mos_milli();
+  } else if (!merge_histograms(acc->mos_milli(), v.mos_milli(), &mos, &hwhy)) {
+    return fail(why, label + ", voice MOS: " + hwhy);
+  }
+  std::map<std::pair<uint64_t, uint32_t>, v1::VoiceBatch> batches;
+  for (const v1::VoiceBatch& b : acc->batches()) batches.emplace(std::pair(b.seed(), b.index()), b);
+  for (const v1::VoiceBatch& b : v.batches()) {
+    auto [it, inserted] = batches.emplace(std::pair(b.seed(), b.index()), b);
+    if (inserted) continue;
+    it->second.set_speech_ms(it->second.speech_ms() + b.speech_ms());
+    it->second.set_speech_ms_at_threshold(it->second.speech_ms_at_threshold() +
+                                          b.speech_ms_at_threshold());
+  }
+  const uint32_t threshold = acc->mos_threshold_milli();
+  acc->set_intervals(acc->intervals() + v.intervals());
+  acc->set_frames_sent(acc->frames_sent() + v.frames_sent());
+  acc->set_frames_played(acc->frames_played() + v.frames_played());
+  acc->set_frames_late(acc->frames_late() + v.frames_late());
+  acc->set_speech_ms(acc->speech_ms() + v.speech_ms());
+  acc->set_speech_ms_at_threshold(acc->speech_ms_at_threshold() + v.speech_ms_at_threshold());
+  acc->set_mouth_to_ear_us_frames(acc->mouth_to_ear_us_frames() + v.mouth_to_ear_us_frames());
+  acc->set_burst_r_milli_frames(acc->burst_r_milli_frames() + v.burst_r_milli_frames());
+  acc->set_mos_threshold_milli(threshold);
+  *acc->mutable_mos_milli() = std::move(mos);
+  acc->clear_batches();
+  for (auto& [key, b] : batches) *acc->add_batches() = std::move(b);
+  return true;
+}
+
+// What the voice figures promise: played + late ≤ sent, at-threshold ≤
+// speech time (in total and per batch), batches unique and below
+// kCellBatches, a valid MOS histogram.
+bool validate_voice(const v1::VoiceStats& v, const std::string& label, std::string* why) {
+  if (v.frames_played() + v.frames_late() > v.frames_sent()) {
+    return fail(why, label + ": voice frames played (" + std::to_string(v.frames_played()) +
+                         ") and late (" + std::to_string(v.frames_late()) +
+                         ") are more than those sent (" + std::to_string(v.frames_sent()) + ")");
+  }
+  if (v.speech_ms_at_threshold() > v.speech_ms()) {
+    return fail(why, label + ": voice speech_ms_at_threshold is more than speech_ms");
+  }
+  std::set<std::pair<uint64_t, uint32_t>> keys;
+  for (const v1::VoiceBatch& b : v.batches()) {
+    if (!keys.emplace(b.seed(), b.index()).second || b.index() >= Recorder::kCellBatches ||
+        b.speech_ms_at_threshold() > b.speech_ms()) {
+      return fail(why, label + ": voice batch " + std::to_string(b.index()) + " of seed " +
+                           std::to_string(b.seed()) +
+                           " repeats, is out of range or has more time at the threshold than "
+                           "speech time");
+    }
+  }
+  if (v.has_mos_milli()) {
+    Histogram h;
+    std::string hwhy;
+    if (!Histogram::from_proto(v.mos_milli(), &h, &hwhy)) {
+      return fail(why, label + ", voice MOS: invalid histogram: " + hwhy);
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 bool merge_group(const v1::Group& g, v1::Group* acc, std::string* why) {
@@ -193,6 +275,9 @@ bool merge_group(const v1::Group& g, v1::Group* acc, std::string* why) {
   }
   if (g.has_traffic() && !add_counters(g.traffic(), acc->mutable_traffic(), &cwhy)) {
     return fail(why, group_label(g) + ": " + cwhy);
+  }
+  if (g.has_voice() && !merge_voice(g.voice(), acc->mutable_voice(), group_label(g), why)) {
+    return false;
   }
   return true;
 }
@@ -241,6 +326,14 @@ std::string join_hosts(const std::string& a, const std::string& b) {
   return out;
 }
 
+}  // namespace
+
+std::string transport_of(const v1::RunInfo& run) {
+  return run.media_transport().empty() ? std::string(kTransportInBand) : run.media_transport();
+}
+
+namespace {
+
 bool merge_run(const v1::RunInfo& a, const v1::RunInfo& b, v1::RunInfo* out, std::string* why) {
   auto differ = [why](const char* what, const std::string& x, const std::string& y) {
     return fail(why, std::string("cannot merge results of different ") + what + ": \"" + x +
@@ -252,6 +345,9 @@ bool merge_run(const v1::RunInfo& a, const v1::RunInfo& b, v1::RunInfo* out, std
   }
   if (a.mode() != b.mode()) return differ("modes", a.mode(), b.mode());
   if (a.link_mode() != b.link_mode()) return differ("link modes", a.link_mode(), b.link_mode());
+  if (transport_of(a) != transport_of(b)) {
+    return differ("media transports", transport_of(a), transport_of(b));
+  }
   if (a.cellsim_version() != b.cellsim_version()) {
     return differ("cellsim versions", a.cellsim_version(), b.cellsim_version());
   }
@@ -277,6 +373,10 @@ bool merge_run(const v1::RunInfo& a, const v1::RunInfo& b, v1::RunInfo* out, std
   out->set_seed(a.seed());
   out->set_mode(a.mode());
   out->set_link_mode(a.link_mode());
+  // Files from before the field stay without it (empty means in_band).
+  if (!a.media_transport().empty() || !b.media_transport().empty()) {
+    out->set_media_transport(transport_of(a));
+  }
   out->set_cellsim_version(a.cellsim_version());
   out->set_calibration(a.calibration());
   std::vector<std::string> shards(a.shards().begin(), a.shards().end());
@@ -406,6 +506,7 @@ bool validate_results(const v1::Results& results, std::string* why) {
         }
       }
     }
+    if (g.has_voice() && !validate_voice(g.voice(), group_label(g), why)) return false;
     std::set<std::pair<uint64_t, uint32_t>> batch_keys;
     for (const v1::CellBatch& b : g.batches()) {
       if (!batch_keys.emplace(b.seed(), b.index()).second) {

@@ -70,9 +70,16 @@ bool merge_results(const v1::Results& a, const v1::Results& b, v1::Results* out,
 // Adds group `g` into `acc` of the same kind and name: members, cells,
 // latencies (by name), cell batches (the same seed and index merge, others
 // are kept apart, so groups of different seeds pool: report/confidence.h),
-// quorum and traffic counters. False, naming the group, if histogram layouts
+// quorum and traffic counters, voice figures (batches as the cell batches).
+// False, naming the group, if histogram layouts or voice MOS thresholds
 // differ.
 bool merge_group(const v1::Group& g, v1::Group* acc, std::string* why);
+
+// The media transport names in RunInfo.media_transport.
+inline constexpr char kTransportInBand[] = "in_band";
+inline constexpr char kTransportDatagram[] = "datagram";
+// A run's media transport ("in_band" where the results predate the field).
+std::string transport_of(const v1::RunInfo& run);
 
 }  // namespace cellsim::metrics
 

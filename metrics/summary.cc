@@ -6,6 +6,7 @@
 #include <string>
 
 #include "metrics/histogram.h"
+#include "metrics/voice_stats.h"
 #include "metrics/recorder.h"
 #include "metrics/slo.h"
 
@@ -56,6 +57,7 @@ void print_run(const v1::RunInfo& run, std::ostream& out) {
     line += ", shards";
     for (const std::string& s : run.shards()) line += " " + s;
   }
+  if (!run.media_transport().empty()) line += ", media " + run.media_transport();
   if (run.partial()) line += "   ** PARTIAL: interrupted **";
   out << line << "\n";
   out << fmt(
@@ -70,6 +72,23 @@ double kbps_per_member(uint64_t bytes, uint64_t members, uint64_t run_ns) {
   if (members == 0 || run_ns == 0) return 0;
   return static_cast<double>(bytes) * 8e6 / static_cast<double>(run_ns) /
          static_cast<double>(members);
+}
+
+// Voice quality as the group's members heard it (voice_stats.h).
+void print_voice(const v1::VoiceStats& v, std::ostream& out) {
+  const auto opt = [](std::optional<double> x, const char* f) {
+    return x ? fmt(f, *x) : std::string("-");
+  };
+  const std::optional<double> share = voice_share_heard(v);
+  out << "  voice     heard at MOS >= " << fmt("%.1f", v.mos_threshold_milli() / 1000.0) << ": "
+      << (share ? fmt("%.1f%%", 100 * *share) : std::string("-")) << " of "
+      << fmt("%.1f", static_cast<double>(v.speech_ms()) / 60000.0) << " min of speech; MOS p10 "
+      << opt(voice_mos_quantile(v, 0.1), "%.2f") << ", p50 "
+      << opt(voice_mos_quantile(v, 0.5), "%.2f") << "\n";
+  out << "            mouth-to-ear " << opt(voice_mouth_to_ear_ms(v), "%.0f")
+      << " ms mean; frames lost " << opt(voice_loss_percent(v), "%.2f") << "% (late "
+      << opt(voice_late_percent(v), "%.2f") << "%), BurstR " << opt(voice_burst_r(v), "%.2f")
+      << "; " << v.intervals() << " intervals heard\n";
 }
 
 void print_group(const v1::Group& g, uint64_t run_ns, std::ostream& out) {
@@ -110,6 +129,7 @@ void print_group(const v1::Group& g, uint64_t run_ns, std::ostream& out) {
           << q.ballots_counted() << " !!!\n";
     }
   }
+  if (g.has_voice() && g.voice().intervals() > 0) print_voice(g.voice(), out);
   const v1::TrafficStats& t = g.traffic();
   out << "  links     disconnects " << t.disconnects() << ", reconnects " << t.reconnects()
       << ", failed joins " << t.failed_joins() << ", connects " << t.connects() << "\n";

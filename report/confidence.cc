@@ -192,6 +192,50 @@ Interval quantile_interval(const ClusteredSamples& s, double q, double level, ui
   return iv;
 }
 
+Interval ratio_interval(const std::vector<RatioCluster>& clusters, double level,
+                        uint32_t replicates) {
+  std::vector<RatioCluster> c;
+  uint64_t num = 0, den = 0;
+  for (const RatioCluster& r : clusters) {
+    CELLSIM_ASSERT(r.num <= r.den);
+    if (r.den == 0) continue;
+    c.push_back(r);
+    num += r.num;
+    den += r.den;
+  }
+  Interval iv;
+  iv.n = c.size();
+  if (den == 0) return iv;
+  iv.estimate = static_cast<double>(num) / static_cast<double>(den);
+  if (c.size() < kMinBatches) return iv;
+  Resampler rs(c.size());
+  std::vector<double> r;
+  r.reserve(replicates);
+  for (uint32_t i = 0; i < replicates; ++i) {
+    const std::vector<uint32_t>& w = rs.next();
+    double n = 0, d = 0;
+    for (size_t k = 0; k < c.size(); ++k) {
+      n += static_cast<double>(w[k]) * static_cast<double>(c[k].num);
+      d += static_cast<double>(w[k]) * static_cast<double>(c[k].den);
+    }
+    r.push_back(d > 0 ? n / d : iv.estimate);
+  }
+  std::sort(r.begin(), r.end());
+  const double tail = (1 - level) / 2;
+  iv.lo = std::min(iv.estimate, sorted_quantile(r, tail));
+  iv.hi = std::max(iv.estimate, sorted_quantile(r, 1 - tail));
+  iv.valid = true;
+  return iv;
+}
+
+std::vector<RatioCluster> voice_clusters(const v1::Group& g) {
+  std::vector<RatioCluster> out;
+  for (const v1::VoiceBatch& b : g.voice().batches()) {
+    out.push_back({b.speech_ms_at_threshold(), b.speech_ms()});
+  }
+  return out;
+}
+
 bool group_quantile_ms(const v1::Group& group, const std::string& metric, double q, double* ms) {
   for (const v1::LatencyMetric& m : group.latencies()) {
     if (m.name() != metric) continue;

@@ -146,6 +146,20 @@ double log_quantile_se(const ClusteredSamples& s, double q,
 double paired_log_ratio_se(const ClusteredSamples& a, const ClusteredSamples& b, double q,
                            uint32_t replicates = kBootstrapReplicates);
 
+// A ratio of sums over clusters, sum(num) / sum(den) (the share of speech
+// time heard at the voice threshold: clusters are whole-cell batches), and
+// its percentile cluster bootstrap interval: batches resampled as for
+// quantiles. Invalid with fewer than kMinBatches clusters with den > 0 (the
+// estimate is still set when some den > 0). REQUIRES: num[i] <= den[i].
+struct RatioCluster {
+  uint64_t num = 0, den = 0;
+};
+Interval ratio_interval(const std::vector<RatioCluster>& clusters,
+                        double level = kConfidenceLevel,
+                        uint32_t replicates = kBootstrapReplicates);
+// The voice check's clusters: a group's voice batches (each (seed, index)).
+std::vector<RatioCluster> voice_clusters(const v1::Group& g);
+
 // How many times the present sample an interval like `iv` would need to
 // clear `target` at the same estimate: (s / |estimate - target|)^2 with s
 // the interval's side facing the target (estimate - lo when the target is

@@ -88,6 +88,9 @@ void use_scenario(ReportInput* in, const std::vector<bool>& recompute_slos) {
   for (size_t i = 0; i < in->seeds.size() && i < recompute_slos.size(); ++i) {
     if (recompute_slos[i]) metrics::evaluate_slos(s, &in->seeds[i].results);
   }
+  for (SeedRun& r : in->other_seeds) {
+    if (r.sources.size() > 1) metrics::evaluate_slos(s, &r.results);
+  }
   if (!in->seeds.empty()) in->results = in->seeds[0].results;
   for (const v1::CellType& c : s.cell_types()) {
     for (const v1::ProfileShare& p : c.links()) in->links[c.name()].push_back(p.profile());
@@ -178,18 +181,34 @@ class Loader {
     return true;
   }
 
-  // A new seed's run, or a further shard of a seed already read.
+  // A new seed's run, or a further shard of a seed already read: of the
+  // first runs' media transport, or of the other one.
   bool add_run(const std::string& path, v1::Results r, std::string* why) {
     if (!same_scenario(path, r, why)) return false;
-    auto it = std::find_if(in_.seeds.begin(), in_.seeds.end(),
+    const std::string transport = metrics::transport_of(r.run());
+    if (in_.seeds.empty()) in_.transport = transport;
+    if (transport == in_.transport) return add_seed(path, std::move(r), &in_.seeds, why);
+    if (in_.other_transport.empty()) in_.other_transport = transport;
+    if (transport != in_.other_transport) {
+      *why = path + ": media transport \"" + transport + "\" besides \"" + in_.transport +
+             "\" and \"" + in_.other_transport + "\": a report compares two";
+      return false;
+    }
+    return add_seed(path, std::move(r), &in_.other_seeds, why);
+  }
+
+  bool add_seed(const std::string& path, v1::Results r, std::vector<SeedRun>* seeds,
+                std::string* why) {
+    const bool primary = seeds == &in_.seeds;
+    auto it = std::find_if(seeds->begin(), seeds->end(),
                            [&](const SeedRun& s) { return s.seed == r.run().seed(); });
-    if (it == in_.seeds.end()) {
+    if (it == seeds->end()) {
       SeedRun s;
       s.seed = r.run().seed();
       s.results = std::move(r);
       s.sources = {path};
-      in_.seeds.push_back(std::move(s));
-      shards_per_seed_.push_back(1);
+      seeds->push_back(std::move(s));
+      if (primary) shards_per_seed_.push_back(1);
       return true;
     }
     if (!merge_shard(r, &it->results, why)) {
@@ -198,7 +217,7 @@ class Loader {
       return false;
     }
     it->sources.push_back(path);
-    ++shards_per_seed_[it - in_.seeds.begin()];
+    if (primary) ++shards_per_seed_[it - seeds->begin()];
     return true;
   }
 

@@ -31,8 +31,14 @@
 // language (Group.title_vi / title_en, else the scenario's), falling back to
 // the identifier.
 //
+// Two media transports. Runs whose RunInfo.media_transport differs from the
+// first run's are the other transport's (at most two transports): they are
+// judged apart and shown beside the first in the section "transports" (per
+// cell type: the verdict, the meeting's latencies and voice quality, and
+// what changes); every other section shows the first runs'.
+//
 // Sections, in order, each with a stable id (for tests): summary, verdicts,
-// rules, slos, time-to-quorum, latency, servers, sizing, capacity,
+// transports, rules, slos, time-to-quorum, latency, servers, sizing, capacity,
 // attendance, gaps, basis. Every fixed string comes from report/strings.h.
 // Sizing separates the link-bound objectives (sizing.h) from those that
 // decide cells per node. Attendance over time draws, per cell type, the
@@ -60,8 +66,8 @@ namespace cellsim::report {
 
 // Section ids, in the order they appear.
 inline constexpr const char* kSectionIds[] = {
-    "summary", "verdicts", "rules",    "slos",       "time-to-quorum", "latency",
-    "servers", "sizing",   "capacity", "attendance", "gaps",           "basis"};
+    "summary", "verdicts", "transports", "rules",      "slos", "time-to-quorum", "latency",
+    "servers", "sizing",   "capacity",   "attendance", "gaps", "basis"};
 
 // Display names of cell types and profiles, by (group kind, identifier).
 struct Names {
@@ -90,6 +96,11 @@ struct ReportInput {
   // Every seed's run, in the order first given; seeds[0].results == results.
   // Empty: `results` is the only run (as hand-made inputs set it).
   std::vector<SeedRun> seeds;
+  // The runs of the same scenario with the other media transport (`cellsim
+  // run --media-transport`), shown beside the first runs' in "transports";
+  // empty: only one transport ran. `transport`: the first runs'.
+  std::vector<SeedRun> other_seeds;
+  std::string transport, other_transport;
   v1::Sizing sizing;               // from results with a sizing, if any
   bool has_sizing = false;
   std::vector<v1::Results> validations;  // results with run.mode "validate"

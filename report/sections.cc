@@ -500,6 +500,7 @@ Doc build_document(const ReportInput& in, Lang l) {
   Doc d;
   add_summary(d, view, l);
   add_verdicts(d, view, l);
+  add_transports(d, view, l);
   add_rules(d, l);
   add_slos(d, view, l);
   add_time_to_quorum(d, view, l);

@@ -6,6 +6,7 @@
 //                  the validation); the View; build_document()
 //   figures.cc     time to quorum, latency, servers, sizing, capacity
 //   attendance.cc  attendance over time
+//   transports.cc  the media transports side by side
 //
 // Used only inside report/.
 //
@@ -48,6 +49,8 @@ Doc build_document(const ReportInput& in, Lang l);
 // The sections, in order.
 void add_summary(Doc& d, const View& v, Lang l);
 void add_verdicts(Doc& d, const View& view, Lang l);
+// transports.cc: the two media transports side by side (report.h).
+void add_transports(Doc& d, const View& view, Lang l);
 void add_rules(Doc& d, Lang l);
 void add_slos(Doc& d, const View& view, Lang l);
 void add_time_to_quorum(Doc& d, const View& view, Lang l);

@@ -7,6 +7,7 @@
 
 #include "metrics/histogram.h"
 #include "metrics/recorder.h"
+#include "metrics/voice_stats.h"
 #include "proto/assert.h"
 #include "report/confidence.h"
 #include "report/lookup.h"
@@ -31,7 +32,8 @@ constexpr std::pair<Check, const char*> kCheckNames[] = {
     {Check::kValidVotes, "valid votes"},
     {Check::kMinutes, "complete minutes"},
     {Check::kLatencySlo, "latency SLO"},
-    {Check::kLatencySloAllCells, "latency SLO (all cells)"}};
+    {Check::kLatencySloAllCells, "latency SLO (all cells)"},
+    {Check::kVoice, "voice quality"}};
 
 // Splits "... (scope): problem" into the scope's cell type and the problem;
 // returns the text before the scope.
@@ -219,6 +221,23 @@ Finding latency_finding(const v1::Results& results, const v1::Group& g, const Pa
   return f;
 }
 
+// The voice check: the share of speech time heard at the MOS threshold,
+// its cluster-bootstrap interval over whole-cell batches, against the
+// results' target share.
+Finding voice_finding(const v1::Group& g, uint64_t seeds) {
+  const v1::VoiceStats& v = g.voice();
+  Finding f;
+  f.check = Check::kVoice;
+  f.limit = v.target_share_milli() / 1000.0;
+  f.mos_threshold = v.mos_threshold_milli() / 1000.0;
+  f.mos_p10 = metrics::voice_mos_quantile(v, 0.1).value_or(0);
+  f.mouth_to_ear_ms = metrics::voice_mouth_to_ear_ms(v).value_or(0);
+  const Interval iv = ratio_interval(voice_clusters(g));
+  f.count = iv.n;
+  set_interval(iv, true, seeds, &f);
+  return f;
+}
+
 // How far a finding's pessimistic end clears its target, relative to it
 // (negative: misses): what orders findings to pick the decisive one.
 double margin(const Finding& f) {
@@ -317,6 +336,7 @@ CellTypeVerdict judge_group(const v1::Results& results, const v1::Group& g,
     if (!p.problem.empty()) f.outcome = Outcome::kUndecided, f.missing = true;
     v.findings.push_back(f);
   }
+  if (g.has_voice() && g.voice().speech_ms() > 0) v.findings.push_back(voice_finding(g, seeds));
   decide(&v);
   return v;
 }

@@ -29,6 +29,10 @@
 //   latency SLO of all  this type's quantile, the same        reported, never decisive (a
 //   cells                                                     scenario-wide target is not
 //                                                             this cell type's own)
+//   voice quality       speech time heard at MOS >= the       VoiceStats.target_share
+//                       threshold / speech time, cluster      (VoiceSpec.min_share); only
+//                       bootstrap of the ratio over whole-    where the type heard speech
+//                       cell batches (ratio_interval)
 //
 // Verdict: *not feasible* if a decisive check fails; else *not yet decided*
 // if one is undecided; else *feasible*. The decisive finding (the one figure
@@ -82,13 +86,14 @@ enum class Check {
   kMinutes,
   kLatencySlo,          // an SLO of this cell type
   kLatencySloAllCells,  // an all-cells SLO on this cell type's samples
+  kVoice,               // share of speech heard at the MOS threshold
 };
 
 // One check and the figures that decide it.
 struct Finding {
   Check check = Check::kMeetings;
   Outcome outcome = Outcome::kPass;
-  double observed = 0;  // shares for quorum/votes/minutes, ms for latency: the pooled estimate
+  double observed = 0;  // shares for quorum/votes/minutes/voice, ms for latency: the pooled estimate
   double lo = 0, hi = 0;  // its 95% interval (= observed for meetings and tally)
   bool has_interval = false;  // false: a share with nothing to count, or too few batches
   double limit = 0;     // the target (for latency, the SLO's max_ms)
@@ -97,7 +102,7 @@ struct Finding {
   bool missing = false; // the figure could not be computed (no samples, ...)
   bool decides = true;  // false: an all-cells SLO, reported only
   uint64_t count = 0;   // quorum: meetings; votes: held; minutes: closed; tally: acked;
-                        // latency: batches
+                        // latency and voice: batches
   uint64_t shortfall = 0;  // quorum: more meetings quorate needed to reach the target
   // Undecided: further seeds that would likely decide it (at the present
   // estimate and the pooled seeds' size; 1 when there are too few batches
@@ -110,6 +115,9 @@ struct Finding {
   // beside the engine's state that `observed` is; < 0 when the results do
   // not say (written before it was recorded).
   double chair_view = -1;
+  // Voice: the MOS threshold, and the 10th percentile of MOS and the mean
+  // mouth-to-ear delay (ms) beside the share (no interval).
+  double mos_threshold = 0, mos_p10 = 0, mouth_to_ear_ms = 0;
 };
 
 struct CellTypeVerdict {

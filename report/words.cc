@@ -126,6 +126,11 @@ std::string figure_text(Lang l, const Finding& f) {
     case Check::kLatencySlo:
     case Check::kLatencySloAllCells:
       return latency_finding_text(l, f);
+    case Check::kVoice:
+      return format(l, Msg::kFindVoice,
+                    {fmt_fixed(l, f.mos_threshold, 1), fmt_share(l, f.observed),
+                     fmt_share(l, f.limit), fmt_fixed(l, f.mos_p10, 2),
+                     fmt_fixed(l, f.mouth_to_ear_ms, 0)});
   }
   return "";
 }
@@ -165,6 +170,8 @@ std::string check_label(Lang l, const Finding& f) {
     case Check::kLatencySloAllCells:
       return metric_label(l, f.metric) + ", " +
              format(l, Msg::kQuantileShort, {quantile_label(l, f.quantile)});
+    case Check::kVoice:
+      return t(l, Msg::kCheckVoice);
   }
   return "";
 }
@@ -191,6 +198,7 @@ std::string condition_text(Lang l, const Finding& f, const Names* names) {
     case Check::kQuorum: return format(l, Msg::kCondQuorum, {fmt_int(l, f.shortfall)});
     case Check::kValidVotes: return t(l, Msg::kCondVotes);
     case Check::kMinutes: return t(l, Msg::kCondMinutes);
+    case Check::kVoice: return format(l, Msg::kCondVoice, {fmt_fixed(l, f.mos_threshold, 1)});
     case Check::kLatencySlo:
     case Check::kLatencySloAllCells: {
       const std::string what = metric_label(l, f.metric) + " (" +

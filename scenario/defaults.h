@@ -52,6 +52,14 @@ inline constexpr double kDefaultOpenDeadlineMin = 15;
 inline constexpr double kDefaultWaitForQuorumMin = 5;
 inline constexpr uint32_t kDefaultMediaBitrateKbps = 24;
 inline constexpr uint32_t kDefaultMediaFrameMs = 20;
+// Voice quality (scenario.proto's VoiceSpec): G.729 Annex A, Ie and Bpl from
+// ITU-T G.113 Appendix I (Tables I.1, I.3), its 5 ms look-ahead (G.729).
+inline constexpr double kDefaultCodecIe = 11;
+inline constexpr double kDefaultCodecBpl = 19.0;
+inline constexpr double kDefaultCodecLookaheadMs = 5;
+inline constexpr double kDefaultJitterBufferMs = 60;
+inline constexpr double kDefaultMosThreshold = 3.6;
+inline constexpr double kDefaultVoiceMinShare = 0.9;
 inline constexpr double kDefaultQuorumDeadlineMin = 15;
 inline constexpr double kDefaultRtoMinMs = 200;
 inline constexpr double kDefaultVoteOpenS = 60;

@@ -125,6 +125,7 @@ namespace {
 
 using VoteMap = std::map<uint64_t, agents::VotePlan>;
 
+
 // The plan fields every member of the scenario shares: reconnection, quorum
 // and media.
 void fill_shared_plan(const v1::Scenario& s, agents::MemberPlan* plan) {
@@ -139,6 +140,10 @@ void fill_shared_plan(const v1::Scenario& s, agents::MemberPlan* plan) {
     plan->media.frame_ms = s.media().frame_ms();
     plan->media.payload_bytes =
         static_cast<uint32_t>(uint64_t{s.media().bitrate_kbps()} * s.media().frame_ms() / 8);
+    plan->media.transport = s.media().transport() == v1::MEDIA_TRANSPORT_DATAGRAM
+                                ? agents::MediaTransport::kDatagram
+                                : agents::MediaTransport::kInBand;
+    plan->media.voice = voice_settings(s.media());
   }
 }
 
@@ -242,6 +247,16 @@ int designate_chair(const std::vector<bool>& attends, std::vector<uint32_t>* att
 }
 
 }  // namespace
+
+agents::VoiceSettings voice_settings(const v1::MediaSpec& media) {
+  agents::VoiceSettings v;
+  v.frame_ms = media.frame_ms();
+  v.lookahead_ms = media.voice().codec_lookahead_ms();
+  v.jitter_buffer_ms = media.voice().jitter_buffer_ms();
+  v.ie = media.voice().codec_ie();
+  v.bpl = media.voice().codec_bpl();
+  return v;
+}
 
 CellSetup plan_cell(const v1::Scenario& s, const CellSlot& slot, TimeNs start_ns) {
   const v1::CellType& ct = s.cell_types(slot.cell_type_pos);

@@ -50,6 +50,10 @@ struct CellSlot {
 };
 std::vector<CellSlot> cell_slots(const v1::Scenario& s);
 
+// The listeners' jitter buffer and codec for a scenario's media (VoiceSpec).
+// REQUIRES: defaults applied.
+agents::VoiceSettings voice_settings(const v1::MediaSpec& media);
+
 // REQUIRES: s validated with defaults applied; start_ns is the run's start.
 CellSetup plan_cell(const v1::Scenario& s, const CellSlot& slot, TimeNs start_ns);
 

@@ -1,6 +1,7 @@
 #include "scenario/validate.h"
 
 #include "proto/assert.h"
+#include "proto/datagram.h"
 
 #include <algorithm>
 #include <charconv>
@@ -416,6 +417,40 @@ void check_media(Checker& c, const Node& n, const v1::MediaSpec& m) {
   if (m.bitrate_kbps() > 0 && m.frame_ms() == 0) {
     c.fail(n, "frame_ms", -1, "frame_ms must be >= 1 when bitrate_kbps > 0");
   }
+  // A datagram carries one frame: header, payload and tag under kMaxDatagramBytes.
+  const uint64_t payload_bytes = uint64_t{m.bitrate_kbps()} * m.frame_ms() / 8;
+  if (m.transport() == v1::MEDIA_TRANSPORT_DATAGRAM &&
+      payload_bytes > wire::kMaxDatagramPayloadBytes) {
+    c.fail(n, "transport", -1,
+           "a " + num(m.bitrate_kbps()) + " kb/s frame of " + num(m.frame_ms()) + " ms is " +
+               num(static_cast<double>(payload_bytes)) + " bytes, more than a voice datagram carries (" +
+               num(static_cast<double>(wire::kMaxDatagramPayloadBytes)) + ")");
+  }
+}
+
+// VoiceSpec's ranges (metrics: agents/voice.h).
+void check_voice(Checker& c, const Node& n, const v1::VoiceSpec& v) {
+  if (v.codec_ie() < 0 || v.codec_ie() > 95) {
+    c.fail(n, "codec_ie", -1, "codec_ie " + num(v.codec_ie()) + " is outside [0, 95]");
+  }
+  if (v.codec_bpl() < 0 || v.codec_bpl() > 100) {
+    c.fail(n, "codec_bpl", -1, "codec_bpl " + num(v.codec_bpl()) + " is outside (0, 100]");
+  }
+  if (v.codec_lookahead_ms() < 0 || v.codec_lookahead_ms() > 1000) {
+    c.fail(n, "codec_lookahead_ms", -1,
+           "codec_lookahead_ms " + num(v.codec_lookahead_ms()) + " is outside [0, 1000]");
+  }
+  if (v.jitter_buffer_ms() < 0 || v.jitter_buffer_ms() > 10'000) {
+    c.fail(n, "jitter_buffer_ms", -1,
+           "jitter_buffer_ms " + num(v.jitter_buffer_ms()) + " is outside [0, 10000]");
+  }
+  if (v.mos_threshold() != 0 && (v.mos_threshold() < 1 || v.mos_threshold() > 4.5)) {
+    c.fail(n, "mos_threshold", -1,
+           "mos_threshold " + num(v.mos_threshold()) + " is outside [1, 4.5]");
+  }
+  if (v.min_share() < 0 || v.min_share() > 1) {
+    c.fail(n, "min_share", -1, "min_share " + num(v.min_share()) + " is outside [0, 1]");
+  }
 }
 
 void check_slo(Checker& c, const Node& n, const v1::Slo& s) {
@@ -561,6 +596,7 @@ constexpr MessageCheck kMessageChecks[] = {
     {"CellType", typed<v1::CellType, check_cell_type>},
     {"ReconnectSpec", typed<v1::ReconnectSpec, check_reconnect>},
     {"MediaSpec", typed<v1::MediaSpec, check_media>},
+    {"VoiceSpec", typed<v1::VoiceSpec, check_voice>},
     {"Slo", typed<v1::Slo, check_slo>},
     {"Scenario", typed<v1::Scenario, check_scenario>},
 };
@@ -693,6 +729,22 @@ void default_chair_and_media(v1::Scenario* s, const Unset& unset) {
     media->set_bitrate_kbps(kDefaultMediaBitrateKbps);
   }
   if (unset(media->frame_ms(), "media.frame_ms")) media->set_frame_ms(kDefaultMediaFrameMs);
+  if (media->transport() == v1::MEDIA_TRANSPORT_UNSPECIFIED) {
+    media->set_transport(v1::MEDIA_TRANSPORT_IN_BAND);
+  }
+  v1::VoiceSpec* v = media->mutable_voice();
+  if (unset(v->codec_ie(), "media.voice.codec_ie")) v->set_codec_ie(kDefaultCodecIe);
+  if (unset(v->codec_bpl(), "media.voice.codec_bpl")) v->set_codec_bpl(kDefaultCodecBpl);
+  if (unset(v->codec_lookahead_ms(), "media.voice.codec_lookahead_ms")) {
+    v->set_codec_lookahead_ms(kDefaultCodecLookaheadMs);
+  }
+  if (unset(v->jitter_buffer_ms(), "media.voice.jitter_buffer_ms")) {
+    v->set_jitter_buffer_ms(kDefaultJitterBufferMs);
+  }
+  if (unset(v->mos_threshold(), "media.voice.mos_threshold")) {
+    v->set_mos_threshold(kDefaultMosThreshold);
+  }
+  if (unset(v->min_share(), "media.voice.min_share")) v->set_min_share(kDefaultVoiceMinShare);
 }
 
 // The defaults inside repeated messages: profiles, votes, outage events.

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "host/host.h"
+#include "proto/datagram.h"
 #include "proto/assert.h"
 #include "scenario/plan.h"
 #include "sim/core_queue.h"
@@ -76,8 +77,43 @@ struct World::Member : host::HostMember {
   TimeNs up_last_ns = 0;     // latest arrival scheduled upstream (a FIN goes after it)
   TimeNs down_last_ns = 0;
   // While speaking: the members whose downlinks carry this member's media
-  // stream (at most the cell's members).
+  // stream (at most the cell's members), each with its tap.
   std::vector<uint32_t> stream_to;
+  std::vector<std::unique_ptr<VoiceTap>> taps;
+  std::unique_ptr<UplinkTap> uplink_tap;
+};
+
+// The speaker's uplink frames of the current interval: when each reached
+// the server (kDatagramLost: never). Bounded by agents::kMaxSpeechFrames.
+struct World::UplinkTap : host::StreamSink {
+  std::vector<TimeNs> arrival_ns;
+  OutageSchedule* outages = nullptr;  // the speaker's
+  bool datagrams = false;
+  void on_stream_frame(uint64_t /*owner*/, uint64_t index, TimeNs sent_ns,
+                       TimeNs arrival) override {
+    if (index >= agents::kMaxSpeechFrames) return;
+    if (datagrams && arrival != host::kDatagramLost) {
+      const auto w = outages->window_after(sent_ns);
+      if (w.start <= sent_ns && sent_ns < w.end) arrival = host::kDatagramLost;
+    }
+    if (arrival_ns.size() <= index) arrival_ns.resize(index + 1, host::kDatagramLost);
+    arrival_ns[index] = arrival;
+  }
+};
+
+// One listener of a speaker's interval: its meter, fed by its downlink.
+struct World::VoiceTap : host::StreamSink {
+  VoiceTap(World* w, uint32_t speaker_m, uint32_t listener_m, TimeNs start,
+           const agents::VoiceSettings& v)
+      : world(w), speaker(speaker_m), listener(listener_m), start_ns(start), meter(v) {}
+  void on_stream_frame(uint64_t /*owner*/, uint64_t index, TimeNs sent_ns,
+                       TimeNs arrival) override {
+    world->voice_frame(*this, index, sent_ns, arrival);
+  }
+  World* world;
+  uint32_t speaker, listener;
+  TimeNs start_ns;  // the interval's first frame, captured
+  agents::SpeechMeter meter;
 };
 
 struct World::Node {
@@ -143,6 +179,12 @@ void World::build_media() {
   env.mutable_media_frame()->set_from_member_id(1'000'000);
   media_down_bytes_ = static_cast<uint32_t>(wire::encode_frame(env).size());
   media_period_ns_ = TimeNs{media.frame_ms()} * kNsPerMs;
+  voice_ = scenario::voice_settings(media);
+  if (media.transport() == v1::MEDIA_TRANSPORT_DATAGRAM) {
+    media_transport_ = host::StreamTransport::kDatagram;
+    media_up_bytes_ = media_down_bytes_ =
+        static_cast<uint32_t>(wire::sealed_datagram_bytes(media_payload_bytes_));
+  }
 }
 
 // This shard's nodes: an engine each, its cores and NIC.
@@ -440,7 +482,7 @@ void World::outage_begin(uint32_t m, uint32_t epoch) {
   // their repair (HostMember::after_outages). Then check the next one.
   const TimeNs now = kernel_.now();
   for (host::LinkDirection* dir : {&mb.up, &mb.down}) {
-    if (dir->streaming()) dir->stall_until(mb.after_outages(now, now + mb.rtt_ns / 2, dir));
+    if (dir->tcp_streaming()) dir->stall_until(mb.after_outages(now, now + mb.rtt_ns / 2, dir));
   }
   const auto next = mb.outages.window_after(w.end);
   if (next.start != OutageSchedule::kNoOutage && next.start < end_ns()) {
@@ -526,22 +568,65 @@ void World::speaking(uint32_t m, bool start) {
   const TimeNs now = kernel_.now();
   const TimeNs relay_ns = ms_to_ns(mb.profile_spec->base_one_way_ms());
   if (!start) {
-    mb.up.stop_stream(m, now, mb.rtt_ns);
-    for (uint32_t r : mb.stream_to) {
-      mem(r).down.stop_stream(m, now + relay_ns, mem(r).rtt_ns);
-    }
-    mb.stream_to.clear();
+    stop_voice(m, now, relay_ns);
     return;
   }
   if (!mb.connected) return;
-  mb.up.start_stream(m, now, media_period_ns_, media_up_bytes_, mb.rtt_ns);
+  start_voice(m, now, relay_ns);
+}
+
+void World::start_voice(uint32_t m, TimeNs now, TimeNs relay_ns) {
+  Member& mb = mem(m);
+  if (!mb.uplink_tap) mb.uplink_tap = std::make_unique<UplinkTap>();
+  mb.uplink_tap->arrival_ns.clear();
+  mb.uplink_tap->outages = &mb.outages;
+  mb.uplink_tap->datagrams = media_transport_ == host::StreamTransport::kDatagram;
+  mb.up.start_stream(m, now, media_period_ns_, media_up_bytes_, mb.rtt_ns, media_transport_,
+                     mb.uplink_tap.get());
   mb.stream_to.clear();
+  mb.taps.clear();
   for (uint32_t r : cell(mb.cell).members) {
     Member& rb = mem(r);
     if (r == m || !rb.connected || !rb.joined) continue;
-    rb.down.start_stream(m, now + relay_ns, media_period_ns_, media_down_bytes_, rb.rtt_ns);
+    mb.taps.push_back(std::make_unique<VoiceTap>(this, m, r, now, voice_));
+    rb.down.start_stream(m, now + relay_ns, media_period_ns_, media_down_bytes_, rb.rtt_ns,
+                         media_transport_, mb.taps.back().get());
     mb.stream_to.push_back(r);
   }
+}
+
+// The interval ends: the streams stop (caught up), and each listener's
+// interval is recorded with every frame the speaker sent.
+void World::stop_voice(uint32_t m, TimeNs now, TimeNs relay_ns) {
+  Member& mb = mem(m);
+  mb.up.stop_stream(m, now, mb.rtt_ns);
+  for (uint32_t r : mb.stream_to) mem(r).down.stop_stream(m, now + relay_ns, mem(r).rtt_ns);
+  const uint64_t frames =
+      mb.uplink_tap ? std::min<uint64_t>(mb.uplink_tap->arrival_ns.size(), agents::kMaxSpeechFrames)
+                    : 0;
+  for (const auto& tap : mb.taps) {
+    if (frames == 0) break;
+    on_speech(mem(tap->listener).agent->plan(), mb.agent->plan().member_id,
+              tap->meter.finish(frames));
+  }
+  mb.stream_to.clear();
+  mb.taps.clear();
+}
+
+// Frame `index` of a listener's downlink stream: heard after the uplink's
+// transit, the relay and the downlink's (unless lost on either).
+void World::voice_frame(VoiceTap& tap, uint64_t index, TimeNs sent_ns, TimeNs arrival_ns) {
+  if (index >= agents::kMaxSpeechFrames || arrival_ns == host::kDatagramLost) return;
+  Member& speaker = mem(tap.speaker);
+  const TimeNs capture_ns = tap.start_ns + static_cast<TimeNs>(index) * media_period_ns_;
+  speaker.up.advance_stream(capture_ns + 1);  // the uplink's frame `index`
+  const std::vector<TimeNs>& up = speaker.uplink_tap->arrival_ns;
+  if (index >= up.size() || up[index] == host::kDatagramLost) return;
+  if (media_transport_ == host::StreamTransport::kDatagram) {
+    const auto w = mem(tap.listener).outages.window_after(sent_ns);
+    if (w.start <= sent_ns && sent_ns < w.end) return;
+  }
+  tap.meter.on_frame(index, capture_ns, up[index] + (arrival_ns - sent_ns));
 }
 
 void World::media_hook(uint32_t m, bool sent, uint64_t payload_bytes) {

@@ -15,8 +15,15 @@
 //
 // Media is a fluid (DESIGN.md): a speaker's frames are not events; they are
 // streams on the speaker's uplink and the present members' downlinks
-// (host/link.h), so they take bandwidth and hold back the frames behind them
-// on lossy links as the real ones do, and their bytes and CPU are accounted.
+// (host/link.h), so they take bandwidth and, in_band, hold back the frames
+// behind them on lossy links as the real ones do (as datagrams they share
+// the links' bandwidth and queues and are lost for good, host/link.h), and
+// their bytes and CPU are accounted. Voice quality: each listener's
+// downlink stream tells its frames to a VoiceTap, which pairs frame k's
+// downlink transit with the uplink's (the speaker's stream, caught up to
+// it first) and feeds the listener's SpeechMeter (agents/voice.h); a
+// datagram sent while its link is down is lost. When the speaker stops,
+// each listener's interval is recorded (HostCore::on_speech).
 //
 // The members, cells, observations, invariant checks and the end of the run
 // are the host layer's (host/host_core.h), shared with live mode; the CPU
@@ -102,6 +109,8 @@ class World : public EventTarget, public host::HostCore {
  private:
   struct Member;
   struct Node;
+  struct UplinkTap;
+  struct VoiceTap;
   struct InFlight;
   struct Work;
 
@@ -133,6 +142,10 @@ class World : public EventTarget, public host::HostCore {
   void break_connection(uint32_t m, uint32_t epoch);
   void drop_transport(uint32_t m);
   void speaking(uint32_t m, bool start);
+  void start_voice(uint32_t m, TimeNs now, TimeNs relay_ns);
+  void stop_voice(uint32_t m, TimeNs now, TimeNs relay_ns);
+  // Frame `index` of listener tap `tap`'s stream reached the listener.
+  void voice_frame(VoiceTap& tap, uint64_t index, TimeNs sent_ns, TimeNs arrival_ns);
 
   WorldOptions o_;
   Kernel kernel_;
@@ -150,6 +163,8 @@ class World : public EventTarget, public host::HostCore {
   uint32_t media_up_bytes_ = 0;
   uint32_t media_down_bytes_ = 0;
   uint32_t media_payload_bytes_ = 0;
+  host::StreamTransport media_transport_ = host::StreamTransport::kTcp;
+  agents::VoiceSettings voice_;
 };
 
 }  // namespace cellsim::sim

@@ -271,6 +271,60 @@ uint64_t Harness::send_as(uint64_t cell_id, uint64_t member_id, v1::Envelope env
 
 void Harness::heartbeat(ConnId conn) { send(conn, msg::heartbeat(next_heartbeat_seq_++)); }
 
+DatagramResult Harness::send_datagram(std::string_view bytes) {
+  const DatagramResult r = engine_.handle_datagram(now_, bytes);
+  if (r.latch) {
+    if (!r.accepted() && r.verdict != DatagramVerdict::kNotJoined &&
+        r.verdict != DatagramVerdict::kNotFloorHolder && r.verdict != DatagramVerdict::kTooLarge &&
+        r.verdict != DatagramVerdict::kRateLimited) {
+      ADD_FAILURE() << "latch on a datagram dropped as " << datagram_verdict_name(r.verdict);
+    }
+    endpoints_.insert(r.session_id);
+  }
+  if (engine_.has_output()) {
+    ADD_FAILURE() << "handle_datagram produced session outputs";
+  }
+  drain();
+  return r;
+}
+
+std::string Harness::media_key(uint64_t cell_id, uint64_t member_id) const {
+  const v1::Welcome* w = last_welcome(cell_id, member_id);
+  return w == nullptr ? std::string() : w->media_key();
+}
+
+std::string Harness::seal_as(uint64_t cell_id, uint64_t member_id, wire::DatagramKind kind,
+                             uint64_t media_seq, int64_t capture_ns, std::string_view payload) {
+  const v1::Welcome* w = last_welcome(cell_id, member_id);
+  EXPECT_NE(w, nullptr) << "member " << member_id << " was never welcomed";
+  if (w == nullptr || w->media_key().empty()) return std::string();
+  wire::DatagramHeader h;
+  h.kind = kind;
+  h.session_id = w->session_id();
+  h.seq = ++datagram_seq_[w->session_id()];
+  h.media_seq = media_seq;
+  h.capture_ns = capture_ns;
+  return wire::seal_datagram(w->media_key(), wire::DatagramDirection::kToServer, h, payload);
+}
+
+DatagramResult Harness::bind(uint64_t cell_id, uint64_t member_id) {
+  return send_datagram(seal_as(cell_id, member_id, wire::DatagramKind::kBind));
+}
+
+DatagramResult Harness::voice(uint64_t cell_id, uint64_t member_id, uint64_t media_seq,
+                              int64_t capture_ns, std::string_view payload) {
+  return send_datagram(
+      seal_as(cell_id, member_id, wire::DatagramKind::kVoice, media_seq, capture_ns, payload));
+}
+
+std::vector<SentDatagram> Harness::datagrams_to(uint64_t session_id, size_t since) const {
+  std::vector<SentDatagram> out;
+  for (size_t i = since; i < datagrams_.size(); ++i) {
+    if (datagrams_[i].session_id == session_id) out.push_back(datagrams_[i]);
+  }
+  return out;
+}
+
 void Harness::advance_to(TimeNs t) {
   ASSERT_GE(t, now_) << "time goes forward only";
   for (;;) {
@@ -400,6 +454,34 @@ void Harness::drain() {
         break;
       }
     }
+  }
+  DatagramOutput d;
+  while (engine_.poll_datagram(&d)) {
+    switch (d.kind) {
+      case DatagramOutput::Kind::kUnbind:
+        if (endpoints_.erase(d.session_id) == 0) {
+          ADD_FAILURE() << "kUnbind of session " << d.session_id << ", which holds no endpoint";
+        }
+        break;
+      case DatagramOutput::Kind::kSend:
+        if (endpoints_.count(d.session_id) == 0) {
+          ADD_FAILURE() << "a datagram relayed to session " << d.session_id
+                        << ", which holds no endpoint";
+        }
+        if (d.bytes == nullptr || d.bytes->size() > wire::kMaxDatagramBytes) {
+          ADD_FAILURE() << "a relayed datagram without bytes or over the maximum";
+          break;
+        }
+        datagrams_.push_back(SentDatagram{d.session_id, now_, d.bytes});
+        break;
+    }
+  }
+  if (endpoints_.size() != engine_.bound_sessions()) {
+    ADD_FAILURE() << "the host holds " << endpoints_.size() << " endpoints, the engine has "
+                  << engine_.bound_sessions() << " sessions bound";
+  }
+  if (std::string why; !engine_.check_datagram_invariants(&why)) {
+    ADD_FAILURE() << "datagram invariant: " << why;
   }
   if (observer_.frames_out != log_.size()) {
     ADD_FAILURE() << "observer counted " << observer_.frames_out << " frames out, the engine sent "

@@ -18,7 +18,11 @@
 //  * after handle_timeout(now), no timer is due at or before now;
 //  * the EngineObserver hooks agree with the outputs: the recipients
 //    reported by on_frame_out add up to the frames transmitted, and
-//    on_error is called once per Error frame.
+//    on_error is called once per Error frame;
+//  * datagrams (the `datagram` transport): the harness keeps the endpoints
+//    a host would (a session latched on an accepted datagram, forgotten on
+//    kUnbind), every relayed datagram goes to a session it holds, and
+//    Engine::check_datagram_invariants() holds after every input.
 //
 // Invariants: `now()` never goes backwards; connection ids are never reused.
 // Thread-safety: none; one test thread.
@@ -28,6 +32,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <set>
 #include <tuple>
 #include <memory>
 #include <optional>
@@ -78,6 +83,13 @@ v1::Envelope grant_floor(uint64_t member_id);
 v1::Envelope media(uint64_t seq, std::string payload);
 }  // namespace msg
 
+// One datagram the engine relayed (DatagramOutput::kSend).
+struct SentDatagram {
+  uint64_t session_id = 0;
+  TimeNs at = 0;
+  wire::SharedFrame bytes;  // sealed under the recipient's key, kToMember
+};
+
 // One frame as one connection received it.
 struct Received {
   ConnId conn = 0;
@@ -94,6 +106,7 @@ class Harness {
   Harness& operator=(const Harness&) = delete;
 
   Engine& engine() { return engine_; }
+  const Engine& engine() const { return engine_; }
   const EngineSettings& settings() const { return engine_.settings(); }
   const std::string& key() const { return key_; }
 
@@ -143,6 +156,29 @@ class Harness {
   uint64_t send_as(uint64_t cell_id, uint64_t member_id, v1::Envelope env);
   // Sends a Heartbeat.
   void heartbeat(ConnId conn);
+
+  // ---- Datagrams (the `datagram` media transport).
+  // Feeds one datagram as received, then drains. A result with latch set
+  // binds its session in endpoints().
+  DatagramResult send_datagram(std::string_view bytes);
+  // The member's media key from its last Welcome ("" if none or not offered).
+  std::string media_key(uint64_t cell_id, uint64_t member_id) const;
+  // Seals a datagram as the member's session would (its last Welcome's
+  // session id and media key, kToServer, the next seq of that session).
+  std::string seal_as(uint64_t cell_id, uint64_t member_id, wire::DatagramKind kind,
+                      uint64_t media_seq = 0, int64_t capture_ns = 0,
+                      std::string_view payload = {});
+  // seal_as() then send_datagram().
+  DatagramResult bind(uint64_t cell_id, uint64_t member_id);
+  DatagramResult voice(uint64_t cell_id, uint64_t member_id, uint64_t media_seq,
+                       int64_t capture_ns, std::string_view payload);
+  // Every datagram relayed, in order.
+  const std::vector<SentDatagram>& datagrams() const { return datagrams_; }
+  // The sessions a host would hold an endpoint for.
+  const std::set<uint64_t>& endpoints() const { return endpoints_; }
+  // The datagrams relayed to `session_id` at positions >= `since` of
+  // datagrams().
+  std::vector<SentDatagram> datagrams_to(uint64_t session_id, size_t since = 0) const;
 
   // ---- Time.
   TimeNs now() const { return now_; }
@@ -216,6 +252,9 @@ class Harness {
   std::map<ConnId, ConnState> conns_;
   std::map<std::pair<uint64_t, uint64_t>, v1::Welcome> welcomes_;
   std::map<std::pair<uint64_t, uint64_t>, ConnId> member_conns_;
+  std::map<uint64_t, uint64_t> datagram_seq_;  // session id → last seq sealed
+  std::vector<SentDatagram> datagrams_;
+  std::set<uint64_t> endpoints_;
   std::deque<Received> log_;
   std::vector<v1::Minutes> minutes_;
   std::vector<v1::JournalRecord> journal_;

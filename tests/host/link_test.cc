@@ -352,6 +352,126 @@ TEST(LinkTest, StreamEqualsItsFramesSentOneByOne) {
   }
 }
 
+// Shows a datagram crosses once: on a link without loss it arrives its
+// serialisation plus one one-way draw after it is sent, never held back by
+// the TCP frames before it (no head-of-line blocking) and never holding
+// them back beyond its own serialisation; on a lossy link it is lost for
+// good at about the chain's stationary loss rate, with the bursts' length.
+TEST(LinkTest, DatagramsCrossOnceAndStayLost) {
+  v1::Distribution jitter;
+  jitter.mutable_lognormal()->set_median(10);
+  jitter.mutable_lognormal()->set_sigma(0.6);
+  v1::NetworkProfile p = profile(jitter);
+  constexpr uint32_t kKbps = 1000;
+  LinkDirection link(&p, kKbps, agents::Rng(5, agents::StreamKind::kLinkUp, 2));
+  const double ns_per_byte = 8e6 / kKbps;
+  for (int k = 0; k < 500; ++k) {
+    const TimeNs t = TimeNs{k} * 100 * kNsPerMs;
+    link.transmit(t, 3000, 200 * kNsPerMs);  // a TCP frame just before
+    const TimeNs busy = static_cast<TimeNs>((3000 + 3 * kPacketOverheadBytes) * ns_per_byte);
+    const TimeNs a = link.transmit_datagram(t + 1, 100);
+    ASSERT_NE(a, kDatagramLost);
+    const TimeNs wire = static_cast<TimeNs>((100 + kUdpIpHeaderBytes) * ns_per_byte);
+    // Behind the frame's serialisation, then one draw of base 100 ms + jitter.
+    EXPECT_GE(a - t, busy + wire + 100 * kNsPerMs) << "datagram " << k;
+    EXPECT_LT(a - t, busy + wire + 100 * kNsPerMs + 200 * kNsPerMs) << "datagram " << k;
+  }
+  // Loss: stationary rate pi*loss_bad + (1-pi)*loss_good, bursts 1/(p+q)-ish.
+  v1::NetworkProfile lossy = profile(jitter);
+  auto* ge = lossy.mutable_loss();
+  ge->set_p_good_to_bad(0.01);
+  ge->set_p_bad_to_good(0.25);
+  ge->set_loss_good(0.0);
+  ge->set_loss_bad(1.0);
+  const double pi = 0.01 / 0.26;
+  LinkDirection l2(&lossy, 0, agents::Rng(6, agents::StreamKind::kLinkDown, 3));
+  constexpr int kN = 200000;
+  int lost = 0, bursts = 0;
+  bool prev = false;
+  for (int k = 0; k < kN; ++k) {
+    const bool x = l2.transmit_datagram(TimeNs{k} * 20 * kNsPerMs, 60) == kDatagramLost;
+    lost += x;
+    bursts += x && !prev;
+    prev = x;
+  }
+  EXPECT_NEAR(double(lost) / kN, pi, 0.1 * pi);
+  EXPECT_NEAR(double(lost) / bursts, 1 / 0.25, 0.4);  // mean burst length 1/p_bad_to_good
+  EXPECT_EQ(l2.stats().datagrams, uint64_t{kN});
+  EXPECT_EQ(l2.stats().datagrams_lost, uint64_t(lost));
+  EXPECT_EQ(l2.stats().retransmissions, 0u);
+}
+
+// Shows a datagram's draws depend on its index, not on the TCP frames
+// around it: two links of one seed, one also carrying frames at other
+// times, lose the same datagrams and (without a bottleneck) deliver them
+// at the same times.
+TEST(LinkTest, DatagramDrawsDependOnTheIndexNotOnTcpTraffic) {
+  v1::Distribution jitter;
+  jitter.mutable_exponential()->set_mean(15);
+  v1::NetworkProfile p = profile(jitter);
+  auto* ge = p.mutable_loss();
+  ge->set_p_good_to_bad(0.05);
+  ge->set_p_bad_to_good(0.3);
+  ge->set_loss_good(0.01);
+  ge->set_loss_bad(0.6);
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    LinkDirection a(&p, 0, agents::Rng(seed, agents::StreamKind::kLinkUp, 4));
+    LinkDirection b(&p, 0, agents::Rng(seed, agents::StreamKind::kLinkUp, 4));
+    for (int k = 0; k < 2000; ++k) {
+      const TimeNs t = TimeNs{k} * 20 * kNsPerMs;
+      if (k % 7 == 3) b.transmit(t, 500, 300 * kNsPerMs);
+      ASSERT_EQ(a.transmit_datagram(t + 1, 80), b.transmit_datagram(t + 1, 80)) << k;
+    }
+  }
+}
+
+// Shows a datagram stream tells its sink exactly what transmit_datagram()
+// of each frame returns, in frame order, and takes no part in TCP: it
+// carries no ACK spacing and no RACK traffic, and the TCP frames behind it
+// are not held back by its losses.
+TEST(LinkTest, DatagramStreamEqualsItsDatagramsSentOneByOne) {
+  v1::Distribution jitter;
+  jitter.mutable_lognormal()->set_median(20);
+  jitter.mutable_lognormal()->set_sigma(0.6);
+  v1::NetworkProfile p = profile(jitter);
+  auto* ge = p.mutable_loss();
+  ge->set_p_good_to_bad(0.02);
+  ge->set_p_bad_to_good(0.2);
+  ge->set_loss_good(0.01);
+  ge->set_loss_bad(0.5);
+  struct Sink : StreamSink {
+    std::vector<std::pair<TimeNs, TimeNs>> got;
+    uint64_t next = 0;
+    void on_stream_frame(uint64_t owner, uint64_t index, TimeNs sent, TimeNs arrival) override {
+      EXPECT_EQ(owner, 7u);
+      EXPECT_EQ(index, next++);
+      got.push_back({sent, arrival});
+    }
+  };
+  constexpr TimeNs kPeriod = 20 * kNsPerMs;
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    LinkDirection streamed(&p, 256, agents::Rng(seed, agents::StreamKind::kLinkDown, 5));
+    LinkDirection model(&p, 256, agents::Rng(seed, agents::StreamKind::kLinkDown, 5));
+    Sink sink;
+    streamed.start_stream(7, kNsPerS, kPeriod, 60, 300 * kNsPerMs, StreamTransport::kDatagram,
+                          &sink);
+    EXPECT_TRUE(streamed.streaming());
+    EXPECT_FALSE(streamed.tcp_streaming());
+    EXPECT_EQ(streamed.traffic_spacing_ns(), 0);
+    streamed.advance_stream(kNsPerS + 300 * kPeriod);
+    streamed.stop_stream(7, kNsPerS + 500 * kPeriod, 0);
+    ASSERT_EQ(sink.got.size(), 500u);
+    for (size_t k = 0; k < sink.got.size(); ++k) {
+      ASSERT_EQ(sink.got[k].first, kNsPerS + TimeNs(k) * kPeriod);
+      ASSERT_EQ(sink.got[k].second, model.transmit_datagram(sink.got[k].first, 60)) << k;
+    }
+    EXPECT_EQ(streamed.stats().retransmissions, 0u);
+    EXPECT_EQ(streamed.stats().frames, 0u);
+  }
+}
+
 // Shows outages drop what enters the link while it is down, as the packet
 // emulator does: a frame sent just before a 150 ms outage arrives as usual
 // (whatever holds it back); one sent during it is retried past the end —
