@@ -19,12 +19,6 @@ constexpr TimeNs kFloorAskMinNs = 5 * kNsPerS;
 constexpr TimeNs kFloorAskMaxNs = 60 * kNsPerS;
 // The chair waits this long for VoteClosed after CloseVote before moving on.
 constexpr TimeNs kResultWaitNs = 120 * kNsPerS;
-// Datagrams sealed and not yet polled; beyond it the oldest is dropped (a
-// host polls after every input, and an input seals at most a couple).
-constexpr size_t kMaxPendingDatagrams = 1024;
-// Speech intervals a listener meters at once (the oldest is finished early
-// beyond it; a cell has one floor holder, so more than two is rare).
-constexpr size_t kMaxOpenHearings = 8;
 // While an interval it meters goes on, a listener looks at the board at
 // least this often (to learn that it ended even when no frame arrives).
 constexpr TimeNs kSpeechPollNs = 1 * kNsPerS;

@@ -185,6 +185,15 @@ struct CellBoard {
   SpeechInterval* find_speech(uint64_t number);
 };
 
+// Datagrams sealed and not yet polled (poll_datagram()); beyond it the
+// oldest is dropped and counted (DatagramCounts::dropped_queue). A host polls
+// after every input, and an input seals at most a couple.
+inline constexpr size_t kMaxPendingDatagrams = 1024;
+// Speech intervals a listener meters at once; beyond it the oldest is
+// reported early, as far as it went (a cell has one floor holder, so more
+// than two open at once is rare).
+inline constexpr size_t kMaxOpenHearings = 8;
+
 // What an agent did with voice datagrams (the `datagram` transport), for the
 // host to count and log. Invariant: received = accepted + dropped().
 struct DatagramCounts {
