@@ -119,7 +119,22 @@ void LinkDirection::reset(TimeNs now) {
   busy_until_ns_ = std::max(busy_until_ns_, now);
   last_delivery_ns_ = last_wire_delivery_ns_ = now;
   est_.clear();
-  queue_departures_.clear();
+  queue_.clear();
+  queued_bytes_ = 0;
+}
+
+void LinkDirection::pop_departed(TimeNs now) {
+  while (!queue_.empty() && queue_.front().departure_ns <= now) {
+    queued_bytes_ -= queue_.front().wire_bytes;
+    queue_.pop_front();
+  }
+}
+
+void LinkDirection::enqueue(TimeNs departure_ns, uint32_t wire_bytes) {
+  if (ns_per_byte_ <= 0 || queue_.size() >= kMaxTrackedQueuePackets) return;
+  CELLSIM_ASSERT(queue_.empty() || queue_.back().departure_ns <= departure_ns);
+  queue_.push_back({departure_ns, wire_bytes});
+  queued_bytes_ += wire_bytes;
 }
 
 // Sends the stream's frames due before `now`.
@@ -156,14 +171,11 @@ agents::Rng LinkDirection::datagram_rng(uint64_t datagram_index) const {
   return agents::Rng(key_ ^ agents::splitmix64(&state), agents::StreamKind::kLinkUp, 1);
 }
 
-bool LinkDirection::queue_full(TimeNs now, TimeNs backlog_end_ns, uint32_t wire_bytes) {
+bool LinkDirection::queue_full(TimeNs now, uint32_t wire_bytes) {
   if (ns_per_byte_ <= 0) return false;
-  while (!queue_departures_.empty() && queue_departures_.front() <= now) {
-    queue_departures_.pop_front();
-  }
-  const double backlog_bytes = static_cast<double>(backlog_end_ns - now) / ns_per_byte_;
-  return queue_departures_.size() + 1 > queue_limit_packets_ ||
-         backlog_bytes + wire_bytes > static_cast<double>(queue_limit_bytes_);
+  pop_departed(now);
+  return queue_.size() + 1 > queue_limit_packets_ ||
+         queued_bytes_ + wire_bytes > queue_limit_bytes_;
 }
 
 TimeNs LinkDirection::send_datagram(TimeNs now, size_t bytes) {
@@ -179,15 +191,13 @@ TimeNs LinkDirection::send_datagram(TimeNs now, size_t bytes) {
   }
   const TimeNs delay_ns = draw_delay_ns(rng);
   const TimeNs start = std::max(now, busy_until_ns_);
-  if (queue_full(now, start, wire)) {
+  if (queue_full(now, wire)) {
     ++stats_.datagram_queue_drops;
     return kDatagramLost;  // never enters the queue: takes no bandwidth
   }
   const TimeNs done = start + static_cast<TimeNs>(wire * ns_per_byte_);
   busy_until_ns_ = done;
-  if (ns_per_byte_ > 0 && queue_departures_.size() < kMaxTrackedQueuePackets) {
-    queue_departures_.push_back(done);
-  }
+  enqueue(done, wire);
   bytes_ += bytes;
   if (lost) {
     ++stats_.datagrams_lost;
@@ -248,7 +258,7 @@ TimeNs LinkDirection::transmit_one(TimeNs now, size_t bytes, TimeNs rtt_ns) {
     const auto wire = static_cast<uint32_t>(payload + kPacketOverheadBytes);
     bool lost = step_chain(rng);
     d.lost_packets += lost;
-    if (!lost && queue_drops(now, cursor, wire)) {
+    if (!lost && queue_drops(now, wire)) {
       lost = true;
       ++d.queue_drops;
     }
@@ -259,9 +269,7 @@ TimeNs LinkDirection::transmit_one(TimeNs now, size_t bytes, TimeNs rtt_ns) {
       agents::Rng repair(rng.next(), agents::StreamKind::kLinkDown, p);
       d.repair_ns = std::max(d.repair_ns, repair_ns(repair, packets - p - 1, packets > 1));
     }
-    if (ns_per_byte_ > 0 && queue_departures_.size() < kMaxTrackedQueuePackets) {
-      queue_departures_.push_back(cursor);
-    }
+    enqueue(cursor, wire);
   }
   busy_until_ns_ = cursor;
   // Its packets arrive in order behind earlier packets and ACKs in flight.
@@ -296,16 +304,10 @@ bool LinkDirection::step_chain(agents::Rng& rng) {
   return rng.bernoulli(bad_ ? ge.loss_bad() : ge.loss_good());
 }
 
-bool LinkDirection::queue_drops(TimeNs now, TimeNs backlog_end_ns, uint32_t wire_bytes) {
-  if (ns_per_byte_ <= 0) return false;  // no bottleneck, no queue
-  while (!queue_departures_.empty() && queue_departures_.front() <= now) {
-    queue_departures_.pop_front();
-  }
-  const double backlog_bytes = static_cast<double>(backlog_end_ns - now) / ns_per_byte_;
-  const bool full = queue_departures_.size() + 1 > queue_limit_packets_ ||
-                    backlog_bytes + wire_bytes > static_cast<double>(queue_limit_bytes_);
+bool LinkDirection::queue_drops(TimeNs now, uint32_t wire_bytes) {
+  if (!queue_full(now, wire_bytes)) return false;
   // A sender halves its window on the drop: at most one drop per round trip.
-  if (!full || now - last_queue_drop_ns_ < est_.srtt_ns()) return false;
+  if (now - last_queue_drop_ns_ < est_.srtt_ns()) return false;
   last_queue_drop_ns_ = now;
   return true;
 }

@@ -334,15 +334,15 @@ class LinkDirection {
   TimeNs draw_delay_ns(agents::Rng& rng) const;
   agents::Rng frame_rng(uint64_t frame_index) const;
   agents::Rng datagram_rng(uint64_t datagram_index) const;
-  // Whether the drop-tail queue is full for a datagram of `wire_bytes`
-  // reaching it at `now` with the backlog serialised until `backlog_end_ns`.
-  bool queue_full(TimeNs now, TimeNs backlog_end_ns, uint32_t wire_bytes);
+  // Whether the drop-tail queue (queue_) is full for a packet of
+  // `wire_bytes` reaching it at `now`.
+  bool queue_full(TimeNs now, uint32_t wire_bytes);
   void note_handover(TimeNs now, uint64_t packets);
   // Steps the committed chain for one first transmission: true when lost.
   bool step_chain(agents::Rng& rng);
-  // Whether a packet of `wire_bytes` reaching the queue at `now`, with the
-  // backlog serialised until `backlog_end_ns`, is dropped (drop-tail).
-  bool queue_drops(TimeNs now, TimeNs backlog_end_ns, uint32_t wire_bytes);
+  // Whether a TCP packet of `wire_bytes` reaching the queue at `now` is
+  // dropped: the queue is full, and no drop in the last SRTT.
+  bool queue_drops(TimeNs now, uint32_t wire_bytes);
   // The extra delay until a packet lost at its first transmission is
   // delivered; `later_in_frame`: packets of the frame that follow it at
   // once; `multi_packet`: the frame has other packets (in flight with it).
@@ -369,7 +369,20 @@ class LinkDirection {
   RtoEstimator est_;
   uint32_t queue_limit_packets_;
   uint32_t queue_limit_bytes_;
-  std::deque<TimeNs> queue_departures_;  // bounded by kMaxTrackedQueuePackets
+  // The packets in the bottleneck's queue (or being serialised), by
+  // departure time, and their wire bytes: the drop-tail queue's backlog.
+  // Counted from the packets themselves, not from busy_until_ns_, which a
+  // stream caught up ahead of the link's clock (a stream stopped at a
+  // later time) pushes ahead over idle time that holds no bytes.
+  struct QueuedPacket {
+    TimeNs departure_ns;
+    uint32_t wire_bytes;
+  };
+  std::deque<QueuedPacket> queue_;  // bounded by kMaxTrackedQueuePackets
+  uint64_t queued_bytes_ = 0;       // sum of queue_'s wire_bytes
+  // Drops the packets departed by `now`.
+  void pop_departed(TimeNs now);
+  void enqueue(TimeNs departure_ns, uint32_t wire_bytes);
   TimeNs last_queue_drop_ns_ = INT64_MIN / 2;
   TimeNs last_handover_ns_ = INT64_MIN;
   double mean_spacing_ns_ = 0;  // EWMA of the gap between data packets; 0: unknown
