@@ -9,6 +9,8 @@
 
 #include <iostream>
 
+#include "metrics/histogram.h"
+#include "metrics/recorder.h"
 #include "report/report.h"
 #include "tests/report/fixtures.h"
 
@@ -278,6 +280,77 @@ TEST(VerdictTest, ChairsViewIsBesideTheEnginesState) {
   ASSERT_NE(old, nullptr);
   EXPECT_LT(old->chair_view, 0);
   EXPECT_EQ(finding_text(Lang::kEn, *old).find("the chair heard"), std::string::npos);
+}
+
+// Voice figures for a cell type's group: `batches` cell batches of 60 s
+// of speech each, `heard_ms` of each at the MOS threshold (3.6), target
+// share 0.9; a MOS histogram of one value per interval.
+void add_voice(v1::Group* g, uint32_t batches, uint64_t heard_ms, int64_t mos_milli) {
+  v1::VoiceStats* v = g->mutable_voice();
+  v->set_mos_threshold_milli(3600);
+  v->set_target_share_milli(900);
+  metrics::Histogram h(metrics::mos_layout());
+  for (uint32_t b = 0; b < batches; ++b) {
+    v1::VoiceBatch* vb = v->add_batches();
+    vb->set_seed(7);
+    vb->set_index(b);
+    vb->set_speech_ms(60'000);
+    vb->set_speech_ms_at_threshold(heard_ms);
+    v->set_intervals(v->intervals() + 1);
+    v->set_frames_sent(v->frames_sent() + 3000);
+    v->set_frames_played(v->frames_played() + 2900);
+    v->set_speech_ms(v->speech_ms() + 60'000);
+    v->set_speech_ms_at_threshold(v->speech_ms_at_threshold() + heard_ms);
+    v->set_mouth_to_ear_us_frames(v->mouth_to_ear_us_frames() + 3000ull * 250'000);
+    h.record(mos_milli, 3000);
+  }
+  h.to_proto(v->mutable_mos_milli());
+}
+
+v1::Group* cell_type_group(v1::Results* r, const std::string& name) {
+  for (v1::Group& g : *r->mutable_groups()) {
+    if (g.kind() == metrics::kGroupCellType && g.name() == name) return &g;
+  }
+  ADD_FAILURE() << "no group " << name;
+  return nullptr;
+}
+
+// Shows: the voice check passes when the share of speech heard at the
+// threshold clears the target over the batches' interval, fails (and is
+// decisive) when it is far below, is not yet decided on too few batches,
+// and carries the MOS p10 and mouth-to-ear delay for the report.
+TEST(VerdictTest, VoiceQualityCheck) {
+  v1::Results r = testing::three_types();
+  add_voice(cell_type_group(&r, "steady"), 10, 59'000, 4000);  // 98% heard
+  const auto good = find(judge(r), "steady");
+  print(good);
+  EXPECT_EQ(good.verdict, Verdict::kFeasible);
+  const Finding* f = finding(good, Check::kVoice);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->outcome, Outcome::kPass);
+  EXPECT_NEAR(f->observed, 59.0 / 60, 1e-9);
+  EXPECT_DOUBLE_EQ(f->limit, 0.9);
+  EXPECT_NEAR(f->mos_p10, 4.0, 0.01);
+  EXPECT_NEAR(f->mouth_to_ear_ms, 250, 1e-6);
+
+  v1::Results bad = testing::three_types();
+  add_voice(cell_type_group(&bad, "steady"), 10, 6'000, 2500);  // 10% heard
+  const auto poor = find(judge(bad), "steady");
+  print(poor);
+  EXPECT_EQ(poor.verdict, Verdict::kNotFeasible);
+  f = finding(poor, Check::kVoice);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->outcome, Outcome::kFail);
+  EXPECT_EQ(poor.decisive, static_cast<int>(f - poor.findings.data()))
+      << "the only failing check decides";
+  EXPECT_FALSE(finding_text(Lang::kEn, *f).empty());
+  EXPECT_NE(finding_text(Lang::kVi, *f), finding_text(Lang::kEn, *f));
+
+  v1::Results few = testing::three_types();
+  add_voice(cell_type_group(&few, "steady"), 2, 59'000, 4000);
+  f = finding(find(judge(few), "steady"), Check::kVoice);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->outcome, Outcome::kUndecided) << "two batches are too few to decide";
 }
 
 // Shows: SLO descriptions as metrics/slo.cc writes them parse back.
