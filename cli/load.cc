@@ -159,6 +159,22 @@ void print_bridge_stats(const live::LoadOutcome& out) {
   std::fflush(stdout);
 }
 
+// The datagram transport's counts (printed when voice went as datagrams, or
+// was meant to).
+void print_datagram_stats(const live::LoadOutcome& out) {
+  const live::DatagramFigures& d = out.datagrams;
+  auto n = [](uint64_t v) { return static_cast<unsigned long long>(v); };
+  std::printf("voice datagrams: %llu sent (%llu binds), %llu received; the agents accepted %llu, "
+              "dropped %llu (bad %llu, stale %llu, replayed %llu); the links lost %llu up, %llu "
+              "down; queues dropped %llu up, %llu down; %llu send errors; %llu speech intervals "
+              "heard\n",
+              n(d.sent), n(d.agents.binds_sent), n(d.received), n(d.agents.accepted),
+              n(d.agents.dropped()), n(d.agents.dropped_bad), n(d.agents.dropped_stale),
+              n(d.agents.dropped_replayed), n(d.lost_up), n(d.lost_down), n(d.queue_drops_up),
+              n(d.queue_drops_down), n(d.send_errors), n(out.speech_intervals));
+  std::fflush(stdout);
+}
+
 void print_load_summary(const LoadArgs& a, const live::LoadOutcome& out) {
   const auto& run = out.results.run();
   metrics::print_summary(out.results, std::cout);
@@ -172,6 +188,10 @@ void print_load_summary(const LoadArgs& a, const live::LoadOutcome& out) {
   if (out.link_mode == live::LinkMode::kPacket) {
     std::cout.flush();
     print_bridge_stats(out);
+  }
+  if (run.media_transport() == "datagram") {
+    std::cout.flush();
+    print_datagram_stats(out);
   }
 }
 
@@ -215,6 +235,11 @@ int load_main(int argc, char** argv) {
               << " network namespace(s) a killed run left behind\n";
   }
   if (!out.push_error.empty()) std::cerr << "cellsim load: " << out.push_error << "\n";
+  if (out.datagrams.fallback_members > 0) {
+    std::cerr << "cellsim load: the server offered no media port (Welcome.media_port 0): "
+              << out.datagrams.fallback_members << " member(s) sent voice in-band instead of "
+              << "as datagrams\n";
+  }
   if (out.tls_failures > 0) {
     std::cerr << "cellsim load: " << out.tls_failures << " TLS failure(s); the first: "
               << out.tls_error << "\n";

@@ -1046,6 +1046,9 @@ void Driver::read_ended(uint32_t m, Conn& c, TimeNs t) {
 void Driver::send_datagram(uint32_t m, TimeNs t, std::string bytes) {
   Member& mb = mem(m);
   ++dgrams_.polled;
+  // On the member's link as the simulator counts a voice datagram: its
+  // sealed bytes (without the UDP/IP headers).
+  recorder().traffic(mb.cell_type, mb.profile).bytes_up += bytes.size();
   if (prom_) prom_->count_datagram(true);
   if (packet_) {  // the emulator impairs the packets
     write_udp(m, bytes);
@@ -1064,7 +1067,7 @@ void Driver::send_datagram(uint32_t m, TimeNs t, std::string bytes) {
     return;
   }
   if (mb.dgram_up.size() >= kMaxDatagramQueue) {
-    ++dgrams_.queue_drops;
+    ++dgrams_.queue_drops_up;
     if (prom_) prom_->count_datagram_dropped("queue", 1);
     return;
   }
@@ -1129,7 +1132,7 @@ void Driver::write_udp(uint32_t m, const std::string& bytes) {
   mem(m).udp->socket.send(asio::buffer(bytes), 0, ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again ||
       ec == asio::error::no_buffer_space) {
-    ++dgrams_.queue_drops;
+    ++dgrams_.queue_drops_up;
     if (prom_) prom_->count_datagram_dropped("queue", 1);
   } else if (ec) {
     ++dgrams_.send_errors;  // e.g. the port refused an earlier one (ICMP)
@@ -1169,7 +1172,7 @@ void Driver::on_udp_read(uint32_t m, std::string_view bytes) {
       ++dgrams_.lost_down;
       if (prom_) prom_->count_datagram_dropped("link", 1);
     } else if (mb.dgram_down.size() >= kMaxDatagramQueue) {
-      ++dgrams_.queue_drops;
+      ++dgrams_.queue_drops_down;
       if (prom_) prom_->count_datagram_dropped("queue", 1);
     } else {
       mb.dgram_down.emplace(at, std::string(bytes));
@@ -1200,6 +1203,7 @@ bool Driver::release_datagrams(uint32_t m, TimeNs t) {
 void Driver::datagram_to_agent(uint32_t m, TimeNs t, std::string_view bytes) {
   Member& mb = mem(m);
   ++dgrams_.delivered;
+  recorder().traffic(mb.cell_type, mb.profile).bytes_down += bytes.size();
   mb.agent->handle_datagram(t, bytes);
   const agents::DatagramCounts& now_counts = mb.agent->datagram_counts();
   if (prom_) {
@@ -1388,6 +1392,8 @@ LoadOutcome Driver::run() {
   out.peak_connected = peak_connected_;
   out.datagrams = dgrams_;
   for (uint32_t m = 0; m < member_count(); ++m) {
+    out.datagrams.pending_up += mem(m).dgram_up.size();
+    out.datagrams.pending_down += mem(m).dgram_down.size();
     const agents::DatagramCounts& c = mem(m).agent->datagram_counts();
     agents::DatagramCounts& sum = out.datagrams.agents;
     sum.sent += c.sent;

@@ -179,6 +179,9 @@ struct LoadOptions {
 };
 
 // The datagram transport in one run (all zero with in_band).
+// Invariants at the end of a run: polled = sent + lost_up + queue_drops_up +
+// send_errors + pending_up; received = delivered + lost_down +
+// queue_drops_down + pending_down; delivered = agents.received.
 struct DatagramFigures {
   uint64_t polled = 0;       // sealed by the agents and taken by the driver
   uint64_t sent = 0;         // written to the members' UDP sockets
@@ -186,8 +189,12 @@ struct DatagramFigures {
   uint64_t delivered = 0;    // handed to the agents (frame mode: after the link)
   uint64_t lost_up = 0;      // frame mode: lost on the link model, in an outage or unconnected
   uint64_t lost_down = 0;
-  uint64_t queue_drops = 0;  // a member's datagram queue full, or its socket would block
+  uint64_t queue_drops_up = 0;    // a member's datagram queue full, or its socket would block
+  uint64_t queue_drops_down = 0;  // a member's datagram queue full (frame mode)
   uint64_t send_errors = 0;  // the socket refused it (or could not be opened)
+  // Frame mode: still on their way through the links when the run ended.
+  uint64_t pending_up = 0;
+  uint64_t pending_down = 0;
   agents::DatagramCounts agents;  // the agents' own counts, summed over the members
   // Members of which at least one session fell back to in-band (the server
   // offered no media port).

@@ -27,6 +27,17 @@ prometheus::Histogram::BucketBoundaries latency_buckets_s() {
           1,     2.5,    5,     10,   30,    60,   120, 300};
 }
 
+// Mouth-to-ear per interval: G.114's 150 ms (most users satisfied) and
+// 400 ms (unacceptable beyond, for planning) among them; GEO hops near 600.
+prometheus::Histogram::BucketBoundaries mouth_to_ear_buckets_s() {
+  return {0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1, 1.5, 2, 5};
+}
+
+// MOS per interval: the scale's bands, with the default threshold 3.6.
+prometheus::Histogram::BucketBoundaries mos_buckets() {
+  return {1.5, 2, 2.5, 3, 3.3, 3.6, 3.8, 4, 4.2, 4.4};
+}
+
 }  // namespace
 
 LiveMetrics::LiveMetrics() : registry_(std::make_shared<prometheus::Registry>()) {
@@ -77,6 +88,22 @@ LiveMetrics::LiveMetrics() : registry_(std::make_shared<prometheus::Registry>())
   voice_frames_ = &prometheus::BuildCounter()
                        .Name("cellsim_live_voice_frames_total")
                        .Help("Voice frames of the reported intervals: played, late or lost")
+                       .Register(*registry_);
+  voice_frames_sent_ = &prometheus::BuildCounter()
+                            .Name("cellsim_live_voice_frames_sent_total")
+                            .Help("The speakers' voice frames of the reported intervals")
+                            .Register(*registry_);
+  loss_ratio_ = &prometheus::BuildGauge()
+                     .Name("cellsim_live_voice_loss_ratio")
+                     .Help("Voice frames lost or late over frames sent, so far")
+                     .Register(*registry_);
+  interval_mouth_to_ear_ = &prometheus::BuildHistogram()
+                                .Name("cellsim_live_voice_interval_mouth_to_ear_seconds")
+                                .Help("Mouth-to-ear delay per speech interval heard")
+                                .Register(*registry_);
+  interval_mos_ = &prometheus::BuildHistogram()
+                       .Name("cellsim_live_voice_interval_mos")
+                       .Help("MOS (ITU-T G.107) per speech interval")
                        .Register(*registry_);
   mouth_to_ear_ = &prometheus::BuildGauge()
                        .Name("cellsim_live_voice_mouth_to_ear_seconds")
@@ -182,8 +209,13 @@ void LiveMetrics::observe_speech(const std::string& profile, const agents::Speec
     v.played = &voice_frames_->Add({{"profile", profile}, {"outcome", "played"}});
     v.late = &voice_frames_->Add({{"profile", profile}, {"outcome", "late"}});
     v.lost = &voice_frames_->Add({{"profile", profile}, {"outcome", "lost"}});
+    v.sent = &voice_frames_sent_->Add({{"profile", profile}});
+    v.loss_ratio = &loss_ratio_->Add({{"profile", profile}});
     v.mouth_to_ear_s = &mouth_to_ear_->Add({{"profile", profile}});
+    v.interval_mouth_to_ear_s =
+        &interval_mouth_to_ear_->Add({{"profile", profile}}, mouth_to_ear_buckets_s());
     v.mos = &mos_->Add({{"profile", profile}});
+    v.interval_mos = &interval_mos_->Add({{"profile", profile}}, mos_buckets());
     it = voice_.emplace(profile, v).first;
   }
   Voice& v = it->second;
@@ -192,12 +224,17 @@ void LiveMetrics::observe_speech(const std::string& profile, const agents::Speec
   v.played->Increment(static_cast<double>(r.frames_played));
   v.late->Increment(static_cast<double>(r.frames_late));
   v.lost->Increment(static_cast<double>(r.frames_sent > heard ? r.frames_sent - heard : 0));
+  v.sent->Increment(static_cast<double>(r.frames_sent));
   v.mouth_to_ear_sum_s += r.mouth_to_ear_ms / 1e3 * static_cast<double>(r.frames_played);
   v.played_frames += static_cast<double>(r.frames_played);
+  v.sent_frames += static_cast<double>(r.frames_sent);
   v.mos_sum += r.mos;
   v.interval_count += 1;
+  if (v.sent_frames > 0) v.loss_ratio->Set(1 - v.played_frames / v.sent_frames);
   if (v.played_frames > 0) v.mouth_to_ear_s->Set(v.mouth_to_ear_sum_s / v.played_frames);
+  if (r.frames_played > 0) v.interval_mouth_to_ear_s->Observe(r.mouth_to_ear_ms / 1e3);
   v.mos->Set(v.mos_sum / v.interval_count);
+  v.interval_mos->Observe(r.mos);
 }
 
 }  // namespace cellsim::live

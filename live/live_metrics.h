@@ -20,9 +20,17 @@
 //   cellsim_live_speech_intervals_total{profile}   counter  speech intervals listeners reported
 //   cellsim_live_voice_frames_total{profile,outcome}  counter  their frames: "played", "late"
 //                                          (after the playout deadline), "lost"
+//   cellsim_live_voice_frames_sent_total{profile}  counter  the speakers' frames of those
+//                                          intervals (= played + late + lost)
+//   cellsim_live_voice_loss_ratio{profile} gauge    (late + lost) / sent so far: the voice
+//                                          loss the E-model rates (Ppl / 100)
 //   cellsim_live_voice_mouth_to_ear_seconds{profile}  gauge  mean mouth-to-ear delay so far
 //                                          (over the frames played)
+//   cellsim_live_voice_interval_mouth_to_ear_seconds{profile}  histogram  mouth-to-ear delay
+//                                          per interval heard (intervals of which nothing
+//                                          was played are not in it)
 //   cellsim_live_voice_mos{profile}        gauge    mean MOS of the intervals so far
+//   cellsim_live_voice_interval_mos{profile}  histogram  MOS per interval
 //
 // `profile` is the listener's network profile.
 //
@@ -88,10 +96,15 @@ class LiveMetrics {
     prometheus::Counter* played = nullptr;
     prometheus::Counter* late = nullptr;
     prometheus::Counter* lost = nullptr;
+    prometheus::Counter* sent = nullptr;
+    prometheus::Gauge* loss_ratio = nullptr;
     prometheus::Gauge* mouth_to_ear_s = nullptr;
+    prometheus::Histogram* interval_mouth_to_ear_s = nullptr;
     prometheus::Gauge* mos = nullptr;
+    prometheus::Histogram* interval_mos = nullptr;
     double mouth_to_ear_sum_s = 0;  // over frames played
     double played_frames = 0;
+    double sent_frames = 0;
     double mos_sum = 0;
     double interval_count = 0;
   };
@@ -114,8 +127,12 @@ class LiveMetrics {
   std::array<prometheus::Counter*, kDropReasons> datagrams_dropped_{};
   prometheus::Family<prometheus::Counter>* speech_intervals_;
   prometheus::Family<prometheus::Counter>* voice_frames_;
+  prometheus::Family<prometheus::Counter>* voice_frames_sent_;
+  prometheus::Family<prometheus::Gauge>* loss_ratio_;
   prometheus::Family<prometheus::Gauge>* mouth_to_ear_;
+  prometheus::Family<prometheus::Histogram>* interval_mouth_to_ear_;
   prometheus::Family<prometheus::Gauge>* mos_;
+  prometheus::Family<prometheus::Histogram>* interval_mos_;
   // By profile name: at most the scenario's profiles.
   std::map<std::string, Voice> voice_;
 };
