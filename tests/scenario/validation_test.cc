@@ -92,6 +92,32 @@ std::vector<RangeCase> probability_cases() {
        "quorum_slos[0].min_attainment", "min_attainment must be a probability"},
   };
 }
+std::vector<RangeCase> voice_cases() {
+  return {
+      // An equipment impairment beyond the E-model's scale.
+      {"CodecIe", base_plus({"media { voice { codec_ie: 120 } }"}), 5, 17, "media.voice.codec_ie",
+       "codec_ie 120 is outside [0, 95]"},
+      // A loss robustness factor above 100.
+      {"CodecBpl", base_plus({"media { voice { codec_bpl: 300 } }"}), 5, 17,
+       "media.voice.codec_bpl", "codec_bpl 300 is outside"},
+      // A jitter buffer of a minute.
+      {"JitterBuffer", base_plus({"media { voice { jitter_buffer_ms: 60000 } }"}), 5, 17,
+       "media.voice.jitter_buffer_ms", "jitter_buffer_ms 60000 is outside [0, 10000]"},
+      // A MOS threshold off the MOS scale.
+      {"MosThreshold", base_plus({"media { voice { mos_threshold: 5 } }"}), 5, 17,
+       "media.voice.mos_threshold", "mos_threshold 5 is outside [1, 4.5]"},
+      // A target share above 1.
+      {"MinShare", base_plus({"media { voice { min_share: 1.5 } }"}), 5, 17,
+       "media.voice.min_share", "min_share 1.5 is outside [0, 1]"},
+      // A voice frame too big for one datagram.
+      {"DatagramFrame",
+       base_plus({"media { bitrate_kbps: 1000 frame_ms: 20 transport: MEDIA_TRANSPORT_DATAGRAM }"}),
+       5, 41, "media.transport", "more than a voice datagram carries"},
+  };
+}
+INSTANTIATE_TEST_SUITE_P(Voice, RangeTest, ::testing::ValuesIn(voice_cases()),
+                         [](const auto& info) { return std::string(info.param.name); });
+
 INSTANTIATE_TEST_SUITE_P(Probability, RangeTest, ::testing::ValuesIn(probability_cases()),
                          [](const auto& info) { return std::string(info.param.name); });
 
