@@ -14,9 +14,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "metrics/histogram.h"
+#include "metrics/recorder.h"
 #include "metrics/results_io.h"
 #include "report/strings.h"
 #include "report/svg.h"
+#include "report/words.h"
 #include "tests/report/fixtures.h"
 
 namespace cellsim::report {
@@ -501,6 +504,89 @@ TEST(ReportInputsTest, ShardsMergeSeedsStaySeparateValidationIsNotARun) {
   const std::string md = render_markdown(in, Lang::kEn);
   EXPECT_NE(md.find("| Seed | 7, 8 |"), std::string::npos);
   EXPECT_NE(md.find(format(Lang::kEn, Msg::kValidationOk, {"2"})), std::string::npos);
+}
+
+// Voice figures on cell type `name`: ten batches of a minute of speech,
+// `heard_ms` of each at MOS >= 3.6.
+void set_voice(v1::Results* r, const std::string& name, uint64_t heard_ms) {
+  for (v1::Group& g : *r->mutable_groups()) {
+    if (g.kind() != metrics::kGroupCellType || g.name() != name) continue;
+    v1::VoiceStats* v = g.mutable_voice();
+    v->Clear();
+    v->set_mos_threshold_milli(3600);
+    v->set_target_share_milli(900);
+    metrics::Histogram h(metrics::mos_layout());
+    for (uint32_t b = 0; b < 10; ++b) {
+      v1::VoiceBatch* vb = v->add_batches();
+      vb->set_seed(r->run().seed());
+      vb->set_index(b);
+      vb->set_speech_ms(60'000);
+      vb->set_speech_ms_at_threshold(heard_ms);
+      v->set_intervals(v->intervals() + 1);
+      v->set_frames_sent(v->frames_sent() + 3000);
+      v->set_frames_played(v->frames_played() + 3000 * heard_ms / 60'000);
+      v->set_speech_ms(v->speech_ms() + 60'000);
+      v->set_speech_ms_at_threshold(v->speech_ms_at_threshold() + heard_ms);
+      v->set_mouth_to_ear_us_frames(v->mouth_to_ear_us_frames() + 3000ull * 300'000);
+      h.record(heard_ms > 30'000 ? 4000 : 2000, 3000);
+    }
+    h.to_proto(v->mutable_mos_milli());
+  }
+}
+
+// Shows: results of both media transports of one scenario load as two sets
+// of seeds, and the report sets them side by side per cell type — verdict,
+// the business's p99s, voice heard, MOS p10, mouth-to-ear, loss — and lists
+// the verdicts that change ("steady" hears 10% in-band, 98% as datagrams);
+// a third transport is refused by name; one transport alone says so.
+TEST(ReportInputsTest, TwoTransportsSideBySide) {
+  const fs::path d = temp_dir("transports");
+  v1::Results in_band = testing::three_types(), datagram = testing::three_types();
+  set_voice(&in_band, "steady", 6'000);
+  set_voice(&datagram, "steady", 59'000);
+  datagram.mutable_run()->set_media_transport(metrics::kTransportDatagram);
+  write_raw(d / "in_band", in_band);
+  write_raw(d / "datagram", datagram);
+  ReportInput in;
+  std::string why;
+  ASSERT_TRUE(load_inputs({(d / "in_band").string(), (d / "datagram").string()}, &in, &why))
+      << why;
+  EXPECT_EQ(in.transport, metrics::kTransportInBand);
+  EXPECT_EQ(in.other_transport, metrics::kTransportDatagram);
+  ASSERT_EQ(in.seeds.size(), 1u);
+  ASSERT_EQ(in.other_seeds.size(), 1u);
+  for (Lang l : kLangs) {
+    const std::string md = render_markdown(in, l);
+    const size_t at = md.find("## " + std::string(text(l, Msg::kSecTransports)) + "\n");
+    ASSERT_NE(at, std::string::npos);
+    const std::string sec = md.substr(at, md.find("\n## ", at + 1) - at);
+    EXPECT_NE(sec.find(std::string(text(l, Msg::kTransportInBand))), std::string::npos) << sec;
+    EXPECT_NE(sec.find(std::string(text(l, Msg::kTransportDatagram))), std::string::npos);
+    EXPECT_NE(sec.find(std::string(text(l, Msg::kColHeard))), std::string::npos);
+    EXPECT_NE(sec.find(fmt_share(l, 0.1)), std::string::npos) << "in-band heard share";
+    EXPECT_NE(sec.find(fmt_share(l, 59.0 / 60)), std::string::npos) << "datagram heard share";
+    EXPECT_NE(sec.find(format(l, Msg::kTransportChange,
+                              {"steady", verdict_label(l, Verdict::kNotFeasible),
+                               verdict_label(l, Verdict::kFeasible)})),
+              std::string::npos)
+        << sec;
+    EXPECT_EQ(sec.find(format(l, Msg::kTransportsOnlyOne,
+                              {std::string(text(l, Msg::kTransportInBand)), "datagram"})),
+              std::string::npos);
+  }
+  v1::Results third = testing::three_types();
+  third.mutable_run()->set_media_transport("carrier-pigeon");
+  write_raw(d / "third", third);
+  EXPECT_FALSE(load_inputs(
+      {(d / "in_band").string(), (d / "datagram").string(), (d / "third").string()}, &in, &why));
+  EXPECT_NE(why.find("carrier-pigeon"), std::string::npos) << why;
+
+  ReportInput alone;
+  ASSERT_TRUE(load_inputs({(d / "in_band").string()}, &alone, &why)) << why;
+  const std::string md = render_markdown(alone, Lang::kEn);
+  EXPECT_NE(md.find(format(Lang::kEn, Msg::kTransportsOnlyOne,
+                           {std::string(text(Lang::kEn, Msg::kTransportInBand)), "datagram"})),
+            std::string::npos);
 }
 
 // Shows: results of different scenarios in one report are refused, naming
