@@ -56,8 +56,9 @@ constexpr uint32_t kMaxQuorumDen = 1000;
 constexpr char kServeAbout[] =
     "Runs the meeting server until SIGTERM or SIGINT, then stops gracefully (every client\n"
     "gets Error SHUTTING_DOWN) and exits 0. Prints \"cellmeetd listening on ADDR:PORT,\n"
-    "metrics on ADDR:MPORT, N shards, C cells\" (and \", TLS\" with TLS) to stderr once\n"
-    "listening.";
+    "metrics on ADDR:MPORT, N shards, C cells\" (and \", TLS\" with TLS, then \", voice on\n"
+    "udp UPORT\" unless --no-media) to stderr once listening. Voice datagrams: one UDP\n"
+    "socket beside the TCP listener (--media-port), its port told to members in Welcome.";
 constexpr char kKeygenAbout[] =
     "Writes a new random 32-byte key as hex to FILE (mode 0600; never overwrites).";
 constexpr char kMintAbout[] =
@@ -90,8 +91,9 @@ std::string check_directory(const std::string& v) {
 
 // NUM/DEN with 0 < NUM <= DEN <= kMaxQuorumDen into *q (when q is not null).
 std::string parse_quorum(const std::string& v, engine::Fraction* q) {
-  const std::string allowed = "needs NUM/DEN with 0 < NUM <= DEN <= " +
-                              std::to_string(kMaxQuorumDen) + ", got \"" + v + "\"";
+  const std::string allowed =
+      "needs NUM/DEN with 0 < NUM <= DEN <= " + std::to_string(kMaxQuorumDen) + ", got \"" + v +
+      "\"";
   const auto slash = v.find('/');
   if (slash == std::string::npos ||
       !cli::check_unsigned(v.substr(0, slash), 1, kMaxQuorumDen).empty() ||
@@ -110,8 +112,8 @@ CLI::Validator validator(std::string (*check)(const std::string&)) {
 }
 
 // Loads --key and --deployment; errors name the flag.
-bool load_inputs(const std::string& key_file, const std::string& deployment_file,
-                 std::string* key, v1::Deployment* deployment, std::string* why) {
+bool load_inputs(const std::string& key_file, const std::string& deployment_file, std::string* key,
+                 v1::Deployment* deployment, std::string* why) {
   std::string reason;
   if (!load_key_file(key_file, key, &reason)) {
     *why = "--key: " + reason;
@@ -161,8 +163,8 @@ bool check_tls(const cli::Flags& f, const ServerTlsOptions& tls, std::string* wh
 // serve's flags that are not a ServerOptions field as they stand.
 struct ServeArgs {
   std::string key_file, deployment_file, port_file, quorum;
-  uint32_t port = 0, metrics_port = 0, threads = 0;
-  bool no_metrics = false;
+  uint32_t port = 0, metrics_port = 0, media_port = 0, threads = 0;
+  bool no_metrics = false, no_media = false;
 };
 
 void add_serve_flags(cli::Flags& f, ServeArgs* a, ServerOptions* o) {
@@ -178,14 +180,21 @@ void add_serve_flags(cli::Flags& f, ServeArgs* a, ServerOptions* o) {
   f.u32("--metrics-port", &a->metrics_port, 0, kMaxPort,
         "port of GET /metrics (default 0: ephemeral)");
   f.flag("--no-metrics", &a->no_metrics, "no Prometheus endpoint");
+  CLI::Option* media_port =
+      f.u32("--media-port", &a->media_port, 0, kMaxPort,
+            "UDP port for voice datagrams, on the --listen address (default 0: ephemeral; "
+            "members learn it from Welcome)");
+  f.flag("--no-media", &a->no_media,
+         "no voice datagrams: no UDP socket, members carry voice in band")
+      ->excludes(media_port);
   f.u32("--threads", &a->threads, 1, kMaxThreads, "shards, one thread each (default: cores)");
   f.u64("--max-connections", &o->max_connections, 1, kMaxConnectionsFlag,
         "connection limit (default 100000)");
   f.text("--minutes-dir", &o->minutes_dir,
          "write each closed meeting's minutes there as JSON (and the journal)")
       ->check(validator(check_directory));
-  f.u32("--heartbeat-interval-ms", &o->engine.rules.heartbeat_interval_ms,
-        kMinHeartbeatIntervalMs, kMaxHeartbeatIntervalMs, "heartbeat interval (default 10000)");
+  f.u32("--heartbeat-interval-ms", &o->engine.rules.heartbeat_interval_ms, kMinHeartbeatIntervalMs,
+        kMaxHeartbeatIntervalMs, "heartbeat interval (default 10000)");
   f.u32("--missed-heartbeats", &o->engine.rules.missed_heartbeats, 1, kMaxMissedHeartbeats,
         "heartbeats missed before a member is absent (default 3)");
   f.text("--quorum", &a->quorum, "quorum fraction of D, NUM/DEN (default 2/3)")
@@ -208,6 +217,8 @@ bool serve_options(const cli::Flags& f, const ServeArgs& a, ServerOptions* o, st
   o->port = static_cast<uint16_t>(a.port);
   o->metrics_port = static_cast<uint16_t>(a.metrics_port);
   o->metrics_enabled = !a.no_metrics;
+  o->media_port = static_cast<uint16_t>(a.media_port);
+  o->media_enabled = !a.no_media;
   o->threads = a.threads != 0 ? a.threads : std::max(1u, std::thread::hardware_concurrency());
   if (!a.quorum.empty()) parse_quorum(a.quorum, &o->engine.rules.quorum);
   return check_tls(f, o->tls, why);
@@ -274,6 +285,8 @@ int serve(int argc, char** argv) {
             << (metrics ? "on " + metrics_address + ":" + std::to_string(server.metrics_port())
                         : std::string("off"))
             << ", " << shards << " shards, " << cells << " cells" << (tls ? ", TLS" : "")
+            << (server.media_port() != 0 ? ", voice on udp " + std::to_string(server.media_port())
+                                         : std::string())
             << std::endl;
   signals.async_wait([](const error_code&, int) {});
   signal_ctx.run();  // until SIGINT or SIGTERM

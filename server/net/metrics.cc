@@ -71,6 +71,40 @@ prometheus::MetricFamily gauge_family(const std::string& name, const std::string
   return f;
 }
 
+prometheus::MetricFamily counter_family(const std::string& name, const std::string& help,
+                                        uint64_t value) {
+  prometheus::MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = prometheus::MetricType::Counter;
+  prometheus::ClientMetric m;
+  m.counter.value = static_cast<double>(value);
+  f.metric.push_back(std::move(m));
+  return f;
+}
+
+prometheus::MetricFamily labelled_family(const std::string& name, const std::string& help,
+                                         prometheus::MetricType type) {
+  prometheus::MetricFamily f;
+  f.name = name;
+  f.help = help;
+  f.type = type;
+  return f;
+}
+
+// One sample of a counter or gauge family with `labels`.
+void add_sample(prometheus::MetricFamily* f,
+                std::initializer_list<std::pair<const char*, std::string>> labels, double value) {
+  prometheus::ClientMetric m;
+  for (const auto& [name, v] : labels) m.label.push_back({name, v});
+  if (f->type == prometheus::MetricType::Counter) {
+    m.counter.value = value;
+  } else {
+    m.gauge.value = value;
+  }
+  f->metric.push_back(std::move(m));
+}
+
 }  // namespace
 
 Metrics::Metrics(size_t shards) : registry_(std::make_shared<prometheus::Registry>()) {
@@ -116,12 +150,93 @@ void Metrics::error(v1::ErrorCode code) {
   (i < errors_.size() ? errors_[i] : errors_.back())->Increment();
 }
 
-std::vector<prometheus::MetricFamily> MeetingsCollectable::Collect() const {
-  const MeetingCounts c = sample_();
+std::vector<prometheus::MetricFamily> ScrapeCollectable::Collect() const {
+  const ScrapeSample c = sample_();
   std::vector<prometheus::MetricFamily> out;
-  out.push_back(gauge_family("cellmeet_meetings_open", "Meetings not yet closed", c.open));
-  out.push_back(
-      gauge_family("cellmeet_meetings_quorate", "Open meetings that are quorate", c.quorate));
+  out.push_back(gauge_family("cellmeet_meetings_open", "Meetings not yet closed", c.meetings.open));
+  out.push_back(gauge_family("cellmeet_meetings_quorate", "Open meetings that are quorate",
+                             c.meetings.quorate));
+
+  // Voice datagrams.
+  using engine::DatagramVerdict;
+  out.push_back(counter_family("cellmeet_datagrams_received_total",
+                               "Voice datagrams read from the media socket", c.datagrams_received));
+  prometheus::MetricFamily accepted = labelled_family(
+      "cellmeet_datagrams_accepted_total",
+      "Voice datagrams taken by the engine: binds, and the floor holder's voice to relay",
+      prometheus::MetricType::Counter);
+  prometheus::MetricFamily dropped = labelled_family(
+      "cellmeet_datagrams_dropped_total", "Voice datagrams the engine dropped, by reason",
+      prometheus::MetricType::Counter);
+  for (size_t i = 0; i < engine::kDatagramVerdicts; ++i) {
+    const auto v = static_cast<DatagramVerdict>(i);
+    const bool taken = v == DatagramVerdict::kBound || v == DatagramVerdict::kRelayed;
+    add_sample(taken ? &accepted : &dropped,
+               {{taken ? "verdict" : "reason", engine::datagram_verdict_name(v)}},
+               static_cast<double>(c.datagrams.count(v)));
+  }
+  out.push_back(std::move(accepted));
+  out.push_back(std::move(dropped));
+  out.push_back(counter_family("cellmeet_datagram_route_drops_total",
+                               "Voice datagrams dropped before their shard's engine saw them "
+                               "(its inbox was full)",
+                               c.route_drops));
+  out.push_back(counter_family("cellmeet_datagrams_relayed_total",
+                               "Relayed voice datagram copies the engines produced, one per "
+                               "listener",
+                               c.datagrams.sent));
+  out.push_back(counter_family("cellmeet_datagrams_sent_total",
+                               "Relayed voice datagrams written to the media socket", c.sent));
+  out.push_back(counter_family("cellmeet_datagram_sent_bytes_total",
+                               "UDP payload bytes of the relayed voice datagrams written",
+                               c.sent_bytes));
+  out.push_back(counter_family("cellmeet_datagram_send_queue_drops_total",
+                               "Relayed voice datagrams dropped: the shard's send queue was full",
+                               c.send_queue_drops));
+  out.push_back(counter_family("cellmeet_datagram_send_errors_total",
+                               "Relayed voice datagrams the kernel refused", c.send_errors));
+  out.push_back(gauge_family("cellmeet_datagram_sessions_bound",
+                             "Sessions with a latched voice datagram endpoint", c.bound_sessions));
+
+  // Media per meeting: the busiest kMaxMediaMeetingSeries that relayed any.
+  std::vector<engine::MeetingMedia> media;
+  for (const engine::MeetingMedia& m : c.media) {
+    if (m.in_band_frames + m.datagram_frames > 0) media.push_back(m);
+  }
+  const auto bytes = [](const engine::MeetingMedia& m) {
+    return m.in_band_bytes + m.datagram_bytes;
+  };
+  std::sort(media.begin(), media.end(), [&](const auto& a, const auto& b) {
+    return bytes(a) != bytes(b) ? bytes(a) > bytes(b) : a.cell_id < b.cell_id;
+  });
+  const size_t omitted =
+      media.size() > kMaxMediaMeetingSeries ? media.size() - kMaxMediaMeetingSeries : 0;
+  media.resize(media.size() - omitted);
+  prometheus::MetricFamily frames =
+      labelled_family("cellmeet_meeting_media_frames_total",
+                      "Media relayed by an open meeting, copies per listener, by transport",
+                      prometheus::MetricType::Counter);
+  prometheus::MetricFamily media_bytes = labelled_family(
+      "cellmeet_meeting_media_bytes_total",
+      "Bytes of media relayed by an open meeting (framed in band, sealed as datagrams)",
+      prometheus::MetricType::Counter);
+  for (const engine::MeetingMedia& m : media) {
+    const std::string cell = std::to_string(m.cell_id), meeting = std::to_string(m.meeting_id);
+    add_sample(&frames, {{"cell", cell}, {"meeting", meeting}, {"transport", "in_band"}},
+               static_cast<double>(m.in_band_frames));
+    add_sample(&frames, {{"cell", cell}, {"meeting", meeting}, {"transport", "datagram"}},
+               static_cast<double>(m.datagram_frames));
+    add_sample(&media_bytes, {{"cell", cell}, {"meeting", meeting}, {"transport", "in_band"}},
+               static_cast<double>(m.in_band_bytes));
+    add_sample(&media_bytes, {{"cell", cell}, {"meeting", meeting}, {"transport", "datagram"}},
+               static_cast<double>(m.datagram_bytes));
+  }
+  out.push_back(std::move(frames));
+  out.push_back(std::move(media_bytes));
+  out.push_back(gauge_family("cellmeet_meeting_media_omitted",
+                             "Open meetings with media left out of the per-meeting series "
+                             "(over the bound)",
+                             omitted));
   return out;
 }
 

@@ -6,14 +6,55 @@
 //   cellmeet_meetings_open              gauge, summed over shards at scrape
 //   cellmeet_meetings_quorate           gauge, summed over shards at scrape
 //   cellmeet_frame_handling_seconds{shard}  histogram of Engine::handle_bytes
+//   cellmeet_journal_commit_seconds     histogram of journal group commits
 //
-// Every label child is created up front (every body field of Envelope, every
-// ErrorCode value), so the hot path is an array index and an atomic add, and
-// never takes a family's lock.
+// Voice datagrams (server/net/media_socket.h), sampled from the shards at
+// every scrape (ScrapeCollectable), all present (at 0) also when the media
+// socket is off:
+//   cellmeet_datagrams_received_total   counter, read from the media socket
+//   cellmeet_datagrams_accepted_total{verdict}  counter, verdict = bound |
+//                                       relayed (a floor holder's voice taken)
+//   cellmeet_datagrams_dropped_total{reason}  counter, reason = the engine's
+//                                       drop verdicts (engine::
+//                                       datagram_verdict_name: malformed,
+//                                       unknown_session, bad_tag, replayed,
+//                                       not_joined, not_floor_holder,
+//                                       too_large, rate_limited)
+//   cellmeet_datagram_route_drops_total  counter, dropped before an engine
+//                                       saw them: the owning shard's inbox
+//                                       was full (kMaxInboxDatagrams)
+//   cellmeet_datagrams_relayed_total    counter, relayed copies (one per
+//                                       listener) the engines produced
+//   cellmeet_datagrams_sent_total       counter, copies written to the socket
+//   cellmeet_datagram_sent_bytes_total  counter, their UDP payload bytes
+//   cellmeet_datagram_send_queue_drops_total  counter, copies dropped: the
+//                                       shard's send queue was full
+//                                       (kMaxDatagramSendQueue)
+//   cellmeet_datagram_send_errors_total  counter, copies the kernel refused
+//   cellmeet_datagram_sessions_bound    gauge, sessions with a latched endpoint
+// Accounting: received = accepted + dropped + route drops (+ datagrams in an
+// inbox at the scrape); relayed = sent + send queue drops + send errors (+
+// copies queued at the scrape).
+//
+// Media per meeting (rate() of these gives frames/s and bytes/s), for the
+// open meetings that relayed any media, at most kMaxMediaMeetingSeries of
+// them (those with the most bytes; the others are counted in
+// cellmeet_meeting_media_omitted), so the series stay bounded:
+//   cellmeet_meeting_media_frames_total{cell,meeting,transport}  counter,
+//                                       relayed copies, transport = in_band |
+//                                       datagram
+//   cellmeet_meeting_media_bytes_total{cell,meeting,transport}  counter, their
+//                                       bytes (framed / sealed)
+//   cellmeet_meeting_media_omitted      gauge, meetings with media left out
+//
+// Every label child of Metrics is created up front (every body field of
+// Envelope, every ErrorCode value), so the hot path is an array index and an
+// atomic add, and never takes a family's lock. The datagram figures cost the
+// hot path nothing: they are the engines' own counts, read at the scrape.
 //
 // Thread-safety: Metrics is thread-safe after construction (prometheus-cpp
 // metrics are atomic or internally locked). A MetricsObserver belongs to one
-// shard and is called on that shard's thread. MeetingsCollectable::Collect
+// shard and is called on that shard's thread. ScrapeCollectable::Collect
 // runs on the exposer's threads and calls its sampler there.
 #ifndef CELLSIM_SERVER_NET_METRICS_H_
 #define CELLSIM_SERVER_NET_METRICS_H_
@@ -93,16 +134,41 @@ struct MeetingCounts {
   size_t quorate = 0;
 };
 
-// Exposes cellmeet_meetings_open and cellmeet_meetings_quorate, asking
-// `sample` (which must be thread-safe) at every scrape.
-class MeetingsCollectable : public prometheus::Collectable {
+// Most meetings with per-meeting media series in one scrape.
+inline constexpr size_t kMaxMediaMeetingSeries = 100;
+
+// What one shard's engine reports at a scrape (taken on the shard's thread).
+struct ShardSample {
+  MeetingCounts meetings;
+  engine::DatagramStats datagrams;
+  size_t bound_sessions = 0;
+  std::vector<engine::MeetingMedia> media;  // open meetings
+};
+
+// The figures of one scrape, summed over shards.
+struct ScrapeSample {
+  MeetingCounts meetings;
+  engine::DatagramStats datagrams;  // the engines' verdicts and relayed copies
+  uint64_t datagrams_received = 0;  // read from the media socket
+  uint64_t route_drops = 0;
+  uint64_t sent = 0;
+  uint64_t sent_bytes = 0;
+  uint64_t send_queue_drops = 0;
+  uint64_t send_errors = 0;
+  size_t bound_sessions = 0;
+  std::vector<engine::MeetingMedia> media;  // open meetings, any order
+};
+
+// Exposes the sampled figures (cellmeet_meetings_*, the datagram and media
+// families above), asking `sample` (which must be thread-safe) at every
+// scrape.
+class ScrapeCollectable : public prometheus::Collectable {
  public:
-  explicit MeetingsCollectable(std::function<MeetingCounts()> sample)
-      : sample_(std::move(sample)) {}
+  explicit ScrapeCollectable(std::function<ScrapeSample()> sample) : sample_(std::move(sample)) {}
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
-  std::function<MeetingCounts()> sample_;
+  std::function<ScrapeSample()> sample_;
 };
 
 }  // namespace cellsim::net

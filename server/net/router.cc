@@ -1,6 +1,14 @@
 #include "server/net/router.h"
 
+#include "proto/datagram.h"
+
 namespace cellsim::net {
+
+size_t shard_for_datagram(std::string_view bytes, size_t shards) {
+  wire::DatagramHeader h;
+  if (!wire::peek_datagram(bytes, &h)) return 0;
+  return shard_for_session(h.session_id, shards);
+}
 
 FirstFrameRouter::FirstFrameRouter(uint32_t max_frame_bytes) : max_frame_bytes_(max_frame_bytes) {}
 

@@ -33,6 +33,21 @@ namespace cellsim::net {
 // The shard that owns `cell_id` among `shards` (> 0) shards.
 inline size_t shard_for_cell(uint64_t cell_id, size_t shards) { return cell_id % shards; }
 
+// The shard whose engine handed out `session_id` among `shards` (> 0)
+// shards. Shard i's engine numbers its sessions i + 1, i + 1 + shards,
+// i + 1 + 2 × shards, ... (EngineSettings::session_id_base and _stride, set
+// by the server), so the id itself names the shard: no table to keep. A
+// session id 0 (never handed out) goes to shard 0, whose engine drops it.
+inline size_t shard_for_session(uint64_t session_id, size_t shards) {
+  return session_id == 0 ? 0 : (session_id - 1) % shards;
+}
+
+// The shard a received UDP datagram goes to: its (unauthenticated) header's
+// session (proto/datagram.h, peek_datagram), or shard 0 when it is no
+// datagram at all (too short or long, another version), whose engine then
+// drops it as malformed. Sans-IO; the owning engine authenticates it.
+size_t shard_for_datagram(std::string_view bytes, size_t shards);
+
 class FirstFrameRouter {
  public:
   explicit FirstFrameRouter(uint32_t max_frame_bytes);

@@ -24,6 +24,7 @@
 #include "server/net/connection.h"
 #include "server/net/exposer_stop.h"
 #include "server/net/journal.h"
+#include "server/net/media_socket.h"
 #include "server/net/metrics.h"
 #include "server/net/router.h"
 #include "server/net/shard.h"
@@ -175,6 +176,7 @@ class Server::Impl : public AcceptorOwner {
   void wait();
   uint16_t port() const { return port_; }
   uint16_t metrics_port() const { return metrics_port_; }
+  uint16_t media_port() const { return media_port_; }
 
   // AcceptorOwner, on shard 0's thread.
   engine::ConnId next_connection_id() override { return next_id_.fetch_add(1); }
@@ -193,11 +195,12 @@ class Server::Impl : public AcceptorOwner {
   bool recover_journal(uint64_t run_id, std::string* why);
   void log_recovery(size_t shard, const engine::RecoveryStats& stats, const JournalContents& jc);
   bool start_metrics(std::string* why);
+  bool open_media(std::string* why);
   void teardown();
   void shutdown();
   void stop_exposer();
   bool on_own_thread() const;
-  MeetingCounts sample_meetings();
+  ScrapeSample sample();
 
  public:
   uint64_t cpu_ns() {
@@ -208,32 +211,35 @@ class Server::Impl : public AcceptorOwner {
       clockid_t clock{};
       timespec ts{};
       if (pthread_getcpuclockid(t.native_handle(), &clock) == 0 && clock_gettime(clock, &ts) == 0) {
-        sum += static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+        sum +=
+            static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
       }
     }
     return sum;
   }
 
  private:
-
   ServerOptions options_;
   unsigned shard_count_ = 1;
   uint64_t run_id_ = 0;
   uint16_t port_ = 0;
   uint16_t metrics_port_ = 0;
+  uint16_t media_port_ = 0;
   std::atomic<engine::ConnId> next_id_{1};
 
   std::mutex mu_;
   std::condition_variable cv_;
   State state_ = State::kNew;
 
-  // Declared so that destruction goes exposer, acceptor, shards, metrics.
+  // Declared so that destruction goes exposer, acceptor, media socket,
+  // shards, metrics.
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<ConnectionCount> count_;
   std::unique_ptr<JournalCatalog> catalog_;  // outlives the shards
   std::vector<std::unique_ptr<Shard>> shards_;
+  std::unique_ptr<DatagramReceiver> media_;  // on shard 0's io_context; null when off
   std::unique_ptr<Acceptor> acceptor_;
-  std::shared_ptr<MeetingsCollectable> meetings_;
+  std::shared_ptr<ScrapeCollectable> meetings_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::vector<std::thread> threads_;
 };
@@ -254,7 +260,8 @@ bool Server::Impl::recover_journal(uint64_t run_id, std::string* why) {
     if (rec.event_case() == v1::JournalRecord::kStopped) continue;
     per_shard[shard_for_cell(rec.cell_id(), shards_.size())].push_back(std::move(rec));
   }
-  const engine::BoxLookup boxes = [&jc](uint64_t c, uint64_t m, uint64_t v) -> const v1::BallotBox* {
+  const engine::BoxLookup boxes = [&jc](uint64_t c, uint64_t m,
+                                        uint64_t v) -> const v1::BallotBox* {
     auto it = jc.boxes.find({c, m, v});
     return it == jc.boxes.end() ? nullptr : &it->second;
   };
@@ -287,10 +294,10 @@ void Server::Impl::log_recovery(size_t shard, const engine::RecoveryStats& stats
   if (stats.records_applied == 0 && stats.records_skipped == 0) return;
   log_line("shard " + std::to_string(shard) + ": journal replayed (" +
            std::to_string(stats.records_applied) + " records, " +
-           std::to_string(stats.records_skipped) + " skipped, " +
-           std::to_string(jc.torn_records) + " torn file tails): " +
-           std::to_string(stats.meetings_restored) + " meetings still open, " +
-           std::to_string(stats.ballots_restored) + " ballots of their votes restored" +
+           std::to_string(stats.records_skipped) + " skipped, " + std::to_string(jc.torn_records) +
+           " torn file tails): " + std::to_string(stats.meetings_restored) +
+           " meetings still open, " + std::to_string(stats.ballots_restored) +
+           " ballots of their votes restored" +
            (stats.clean_stop ? " (after a graceful stop)" : " (after a crash)"));
   for (const std::string& w : stats.warnings) log_line("journal: " + w);
   if (shard == 0 && jc.bad_boxes > 0) {
@@ -305,7 +312,9 @@ bool Server::Impl::start(std::string* why) {
     *why = state_ == State::kStopped ? "the server was stopped" : "the server is already started";
     return false;
   }
-  if (!validate(why) || !build_shards(why) || !recover_journal(run_id_, why)) {
+  // The media port before the journal's replay: Engine::set_media_port
+  // comes before any session.
+  if (!validate(why) || !build_shards(why) || !open_media(why) || !recover_journal(run_id_, why)) {
     teardown();
     return false;
   }
@@ -323,6 +332,7 @@ bool Server::Impl::start(std::string* why) {
   }
   port_ = acceptor_->port();
   acceptor_->start();
+  if (media_) media_->start();
   for (auto& shard : shards_) threads_.emplace_back([s = shard.get()] { s->run(); });
   state_ = State::kRunning;
   return true;
@@ -353,8 +363,8 @@ bool Server::Impl::build_shards(std::string* why) {
   count_ = std::make_unique<ConnectionCount>(options_.max_connections, metrics_.get());
   // This run's id: the start time, so resume tokens of an earlier run do not
   // match this run's sessions (and the journal files of runs differ).
-  run_id_ = static_cast<uint64_t>(
-      std::chrono::system_clock::now().time_since_epoch() / std::chrono::nanoseconds(1));
+  run_id_ = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch() /
+                                  std::chrono::nanoseconds(1));
   const uint64_t run_id = run_id_;
   for (unsigned i = 0; i < shard_count_; ++i) {
     ShardOptions so;
@@ -362,7 +372,7 @@ bool Server::Impl::build_shards(std::string* why) {
     so.engine = options_.engine;
     so.engine.session_id_base = i + 1;  // session ids unique across shards ...
     so.engine.session_id_stride = shard_count_;
-    so.engine.run_id = run_id;           // ... and resume tokens bound to this run
+    so.engine.run_id = run_id;  // ... and resume tokens bound to this run
     so.key = options_.key;
     so.max_send_queue_bytes = options_.max_send_queue_bytes;
     so.minutes_dir = options_.minutes_dir;
@@ -402,7 +412,7 @@ bool Server::Impl::start_metrics(std::string* why) {
     return false;
   }
   metrics_port_ = static_cast<uint16_t>(ports.front());
-  meetings_ = std::make_shared<MeetingsCollectable>([this] { return sample_meetings(); });
+  meetings_ = std::make_shared<ScrapeCollectable>([this] { return sample(); });
   exposer_->RegisterCollectable(metrics_->registry());
   exposer_->RegisterCollectable(meetings_);
   return true;
@@ -412,28 +422,73 @@ void Server::Impl::teardown() {
   stop_exposer();
   meetings_.reset();
   acceptor_.reset();
+  media_.reset();
   shards_.clear();
   count_.reset();
   metrics_.reset();
   port_ = 0;
   metrics_port_ = 0;
+  media_port_ = 0;
 }
 
-MeetingCounts Server::Impl::sample_meetings() {
+// The media socket on the listen address, routes to every shard, and each
+// shard's engine told the port and given its own descriptor to send with.
+bool Server::Impl::open_media(std::string* why) {
+  media_port_ = 0;
+  if (!options_.media_enabled) return true;
+  DatagramReceiver::Routes routes;
+  Shard* const local = shards_[0].get();  // its thread reads the socket
+  routes.local = 0;
+  routes.deliver = [local](std::string_view bytes, const udp::endpoint& from) {
+    local->on_datagram(bytes, from);
+  };
+  routes.after_local_batch = [local] { local->flush_datagrams(); };
+  for (auto& shard : shards_) {
+    routes.inboxes.push_back(&shard->datagram_inbox());
+    routes.wake.push_back([s = shard.get()] { s->wake_datagrams(); });
+  }
+  media_ = std::make_unique<DatagramReceiver>(local->context(), std::move(routes));
+  if (!media_->open(options_.listen_address, options_.media_port, why)) return false;
+  media_port_ = media_->port();
+  for (auto& shard : shards_) {
+    const int fd = media_->dup_descriptor(why);
+    if (fd < 0) return false;
+    shard->enable_media(media_port_, fd);
+  }
+  return true;
+}
+
+ScrapeSample Server::Impl::sample() {
   auto latch = std::make_shared<Latch>(shards_.size());
   for (auto& shard : shards_) {
     asio::post(shard->context(), [s = shard.get(), latch] {
-      s->refresh_meeting_counts();
+      s->refresh_sample();
       latch->count_down();
     });
   }
-  latch->wait_for(std::chrono::milliseconds(kScrapeWaitMs));  // else: last known counts
-  MeetingCounts sum;
+  latch->wait_for(std::chrono::milliseconds(kScrapeWaitMs));  // else: last known figures
+  ScrapeSample sum;
   for (const auto& shard : shards_) {
-    const MeetingCounts c = shard->meeting_counts();
-    sum.open += c.open;
-    sum.quorate += c.quorate;
+    ShardSample c = shard->sample();
+    sum.meetings.open += c.meetings.open;
+    sum.meetings.quorate += c.meetings.quorate;
+    sum.datagrams.received += c.datagrams.received;
+    for (size_t v = 0; v < engine::kDatagramVerdicts; ++v) {
+      sum.datagrams.by_verdict[v] += c.datagrams.by_verdict[v];
+    }
+    sum.datagrams.sent += c.datagrams.sent;
+    sum.datagrams.sent_bytes += c.datagrams.sent_bytes;
+    sum.bound_sessions += c.bound_sessions;
+    sum.media.insert(sum.media.end(), c.media.begin(), c.media.end());
+    sum.route_drops += shard->datagram_inbox().drops();
+    if (const DatagramSendStats* st = shard->datagram_send_stats()) {
+      sum.sent += st->sent.load(std::memory_order_relaxed);
+      sum.sent_bytes += st->sent_bytes.load(std::memory_order_relaxed);
+      sum.send_queue_drops += st->queue_drops.load(std::memory_order_relaxed);
+      sum.send_errors += st->errors.load(std::memory_order_relaxed);
+    }
   }
+  if (media_) sum.datagrams_received = media_->received();
   return sum;
 }
 
@@ -520,6 +575,7 @@ void Server::Impl::shutdown() {
   stop_exposer();  // no scrape runs from here on
   auto acceptor_stopped = std::make_shared<Latch>(1);
   asio::post(shards_[0]->context(), [this, acceptor_stopped] {
+    if (media_) media_->stop();  // no datagram reaches a stopping engine
     acceptor_->stop([acceptor_stopped] { acceptor_stopped->count_down(); });
   });
   acceptor_stopped->wait_for(std::chrono::milliseconds(kStopAcceptorTimeoutMs));
@@ -535,6 +591,7 @@ void Server::Impl::shutdown() {
   for (auto& t : threads_) t.join();
   threads_.clear();
   acceptor_.reset();
+  media_.reset();
 }
 
 void Server::Impl::wait() {
@@ -547,6 +604,7 @@ Server::~Server() { stop(); }
 bool Server::start(std::string* why) { return impl_->start(why); }
 uint16_t Server::port() const { return impl_->port(); }
 uint16_t Server::metrics_port() const { return impl_->metrics_port(); }
+uint16_t Server::media_port() const { return impl_->media_port(); }
 void Server::stop() { impl_->stop(); }
 void Server::wait() { impl_->wait(); }
 uint64_t Server::cpu_ns() const { return impl_->cpu_ns(); }

@@ -9,9 +9,48 @@
 // connection's TLS session moves to the shard with the socket. A
 // Prometheus endpoint serves /metrics (server/net/metrics.h).
 //
-// Thread-safety: start(), port(), metrics_port(), stop() and wait() may be
-// called from any thread except the server's own threads (and the exposer's,
-// for stop()); start() once.
+// Voice datagrams, for operators (the `datagram` media transport: DESIGN.md,
+// "Two media transports"; the format in proto/datagram.h; the sockets in
+// server/net/media_socket.h):
+//   - Beside the TCP listener the server binds one UDP socket, the media
+//     port, on the same listen address: ServerOptions::media_port, `serve
+//     --media-port N`. 0 (the default) takes an ephemeral port; the port
+//     actually bound is given to every member in its Welcome (with its
+//     session's media key), printed in the "listening" line ("voice on udp
+//     PORT") and returned by media_port(). Behind a firewall or NAT, fix it
+//     (e.g. the TCP port's number) and open it for UDP.
+//   - Off switch: ServerOptions::media_enabled = false, `serve --no-media`:
+//     no UDP socket, Welcome offers no key and no port, and members carry
+//     voice in band (MediaFrame on their TCP session) as before.
+//   - Members send sealed datagrams from wherever they are; the first fresh,
+//     authentic one of a session (a bind, or voice) latches its source
+//     address and port, and a later one from elsewhere (a NAT rebinding)
+//     moves it. The floor holder's voice goes back out from the media port,
+//     re-sealed for each listener, to the listeners' latched endpoints.
+//     Nothing is retransmitted; forged, replayed, other-session and
+//     out-of-rules datagrams are dropped (never answered) and counted.
+//   - Shards: a datagram's session id names the engine that handed it out
+//     (server/net/router.h, shard_for_session), so shard 0's thread, which
+//     reads the socket, passes each datagram to its shard; each shard
+//     latches its own sessions' endpoints and sends through its own
+//     descriptor of the same socket.
+//   - Bounds: a shard's inbox holds kMaxInboxDatagrams, its send queue
+//     kMaxDatagramSendQueue; beyond them datagrams are dropped and counted.
+//   - Metrics (server/net/metrics.h): cellmeet_datagrams_received_total,
+//     cellmeet_datagrams_accepted_total{verdict}, cellmeet_datagrams_dropped_
+//     total{reason}, cellmeet_datagram_route_drops_total,
+//     cellmeet_datagrams_relayed_total, cellmeet_datagrams_sent_total,
+//     cellmeet_datagram_sent_bytes_total, cellmeet_datagram_send_queue_drops_
+//     total, cellmeet_datagram_send_errors_total,
+//     cellmeet_datagram_sessions_bound, and per meeting
+//     cellmeet_meeting_media_frames_total{cell,meeting,transport},
+//     cellmeet_meeting_media_bytes_total{cell,meeting,transport},
+//     cellmeet_meeting_media_omitted.
+//
+// Thread-safety: start(), port(), metrics_port(), media_port(), stop() and
+// wait() may be
+// called from any thread except the server's own threads (and the
+// exposer's, for stop()); start() once.
 #ifndef CELLSIM_SERVER_NET_SERVER_H_
 #define CELLSIM_SERVER_NET_SERVER_H_
 
@@ -46,7 +85,12 @@ struct ServerOptions {
   bool metrics_enabled = true;
   std::string metrics_address = "127.0.0.1";
   uint16_t metrics_port = 0;  // 0: ephemeral
-  unsigned threads = 0;       // 0: std::thread::hardware_concurrency()
+  // Voice datagrams (see above): a UDP socket on listen_address:media_port
+  // (0: ephemeral), or none when media_enabled is false. The engine's
+  // settings' media_port is set from the bound port.
+  bool media_enabled = true;
+  uint16_t media_port = 0;
+  unsigned threads = 0;  // 0: std::thread::hardware_concurrency()
   size_t max_connections = 100000;
   // Per connection; overflow => disconnect (ERROR_SLOW_CONSUMER best effort).
   size_t max_send_queue_bytes = 1 << 20;
@@ -85,6 +129,8 @@ class Server {
   uint16_t port() const;
   // The bound metrics port, 0 if metrics are disabled.
   uint16_t metrics_port() const;
+  // The bound media (UDP) port, 0 if voice datagrams are off.
+  uint16_t media_port() const;
   // Graceful: every connection gets Error ERROR_SHUTTING_DOWN, queued frames
   // are flushed (bounded wait), sockets closed, threads joined. Idempotent.
   // REQUIRES: not called on one of the server's own threads.

@@ -1,12 +1,11 @@
 #include "server/net/shard.h"
 
-#include "proto/assert.h"
-
 #include <chrono>
 #include <cstdio>
 #include <exception>
 #include <vector>
 
+#include "proto/assert.h"
 #include "server/net/config.h"
 
 namespace cellsim::net {
@@ -120,14 +119,65 @@ void Shard::begin_stop(std::function<void()> drained) {
   check_drained();
 }
 
-void Shard::refresh_meeting_counts() {
-  meetings_open_.store(engine_.open_meetings(), std::memory_order_relaxed);
-  meetings_quorate_.store(engine_.quorate_meetings(), std::memory_order_relaxed);
+void Shard::refresh_sample() {
+  ShardSample fresh;
+  fresh.meetings = {engine_.open_meetings(), engine_.quorate_meetings()};
+  fresh.datagrams = engine_.datagram_stats();
+  fresh.bound_sessions = engine_.bound_sessions();
+  engine_.meeting_media_list(&fresh.media);
+  std::lock_guard<std::mutex> lock(sample_mu_);
+  sample_ = std::move(fresh);
 }
 
-MeetingCounts Shard::meeting_counts() const {
-  return {meetings_open_.load(std::memory_order_relaxed),
-          meetings_quorate_.load(std::memory_order_relaxed)};
+ShardSample Shard::sample() const {
+  std::lock_guard<std::mutex> lock(sample_mu_);
+  return sample_;
+}
+
+void Shard::enable_media(uint16_t media_port, int fd) {
+  CELLSIM_ASSERT(media_port != 0 && !sender_);
+  engine_.set_media_port(media_port);
+  sender_ = std::make_unique<DatagramSender>(ctx_, fd);
+}
+
+void Shard::wake_datagrams() {
+  asio::post(ctx_, [this] { on_inbox(); });
+}
+
+void Shard::on_inbox() {
+  inbox_.take(&inbox_batch_);
+  for (const DatagramInbox::Entry& e : inbox_batch_.entries) {
+    on_datagram(inbox_batch_.at(e), e.from);
+  }
+  flush_datagrams();
+}
+
+void Shard::on_datagram(std::string_view bytes, const udp::endpoint& from) {
+  // The engine takes no input after shutdown(); nothing is offered without
+  // a sender (the engine would drop it anyway).
+  if (stopping_ || !sender_) return;
+  const engine::DatagramResult r = engine_.handle_datagram(wall_clock_ns(), bytes);
+  if (r.latch) endpoints_.insert_or_assign(r.session_id, from);
+  drain_datagrams();
+}
+
+void Shard::drain_datagrams() {
+  engine::DatagramOutput out;
+  while (engine_.poll_datagram(&out)) {
+    if (out.kind == engine::DatagramOutput::Kind::kUnbind) {
+      endpoints_.erase(out.session_id);
+      continue;
+    }
+    auto it = endpoints_.find(out.session_id);
+    // The engine relays only to bound sessions, and every binding latched
+    // an endpoint here (the invariant in shard.h).
+    CELLSIM_ASSERT(it != endpoints_.end());
+    sender_->queue(it->second, std::move(out.bytes));  // a full queue counts its drop
+  }
+}
+
+void Shard::flush_datagrams() {
+  if (sender_) sender_->flush();
 }
 
 void Shard::on_bytes(Connection& conn, std::string_view bytes) {
@@ -158,8 +208,12 @@ void Shard::drain() {
       continue;
     }
     switch (out.kind) {
-      case engine::Output::Kind::kJournal: journal_->append(*out.frame); break;
-      case engine::Output::Kind::kBallotBox: journal_->stage_box(*out.box); break;
+      case engine::Output::Kind::kJournal:
+        journal_->append(*out.frame);
+        break;
+      case engine::Output::Kind::kBallotBox:
+        journal_->stage_box(*out.box);
+        break;
       default:
         if (journal_->pending() || !held_.empty()) {
           // Bound: the outputs of the engine work between two commits.
@@ -171,16 +225,27 @@ void Shard::drain() {
     }
   }
   if (journal_->pending()) schedule_flush();
+  if (engine_.has_datagram_output()) {  // unbinds, when connections came or went
+    drain_datagrams();
+    flush_datagrams();
+  }
   arm_timer();
 }
 
 void Shard::deliver(engine::Output& out) {
   switch (out.kind) {
-    case engine::Output::Kind::kTransmit: transmit(out.conn, std::move(out.frame)); break;
-    case engine::Output::Kind::kClose: close_connection(out.conn); break;
-    case engine::Output::Kind::kMinutes: keep_minutes(*out.minutes); break;
+    case engine::Output::Kind::kTransmit:
+      transmit(out.conn, std::move(out.frame));
+      break;
+    case engine::Output::Kind::kClose:
+      close_connection(out.conn);
+      break;
+    case engine::Output::Kind::kMinutes:
+      keep_minutes(*out.minutes);
+      break;
     case engine::Output::Kind::kJournal:
-    case engine::Output::Kind::kBallotBox: break;  // no journal: nothing to keep
+    case engine::Output::Kind::kBallotBox:
+      break;  // no journal: nothing to keep
   }
 }
 
@@ -261,8 +326,8 @@ void Shard::keep_minutes(const v1::Minutes& minutes) {
   schedule_flush();
 }
 
-void Shard::recover(const std::vector<v1::JournalRecord>& records,
-                    const engine::BoxLookup& boxes, engine::RecoveryStats* stats) {
+void Shard::recover(const std::vector<v1::JournalRecord>& records, const engine::BoxLookup& boxes,
+                    engine::RecoveryStats* stats) {
   engine_.recover(wall_clock_ns(), records, boxes, stats);
   drain();  // no journal yet: the recovered and final minutes are written now
 }
@@ -287,8 +352,10 @@ std::string Shard::compacted_journal(const std::vector<v1::JournalRecord>& recor
     switch (rec.event_case()) {
       case v1::JournalRecord::kStopped:
       case v1::JournalRecord::kMinutesKept:
-      case v1::JournalRecord::kNextMeetingId: continue;
-      default: break;
+      case v1::JournalRecord::kNextMeetingId:
+        continue;
+      default:
+        break;
     }
     if (live(rec.cell_id(), rec.meeting_id())) append_journal_record(rec.SerializeAsString(), &out);
   }
@@ -313,8 +380,8 @@ void Shard::maybe_rotate() {
   std::string why;
   std::vector<std::string> unused;
   const std::string name = "s" + std::to_string(options_.index) + "-" +
-                           std::to_string(options_.run_id) + "-r" +
-                           std::to_string(rotations_ + 1) + ".log";
+                           std::to_string(options_.run_id) + "-r" + std::to_string(rotations_ + 1) +
+                           ".log";
   auto fresh = std::make_unique<JournalWriter>();
   if (!read_journal_file(options_.minutes_dir, journal_->file_name(), &records, &why) ||
       !fresh->open(options_.minutes_dir, options_.key, name,
@@ -328,8 +395,7 @@ void Shard::maybe_rotate() {
   ++rotations_;
 }
 
-bool Shard::open_journal(const std::string& file_name, std::string_view initial,
-                         std::string* why) {
+bool Shard::open_journal(const std::string& file_name, std::string_view initial, std::string* why) {
   return journal_->open(options_.minutes_dir, options_.key, file_name, initial, why);
 }
 

@@ -9,6 +9,18 @@
 // once what was queued before it is written, kMinutes writes the minutes file.
 // One steady timer is kept armed at engine.poll_timeout().
 //
+// Voice datagrams (server/net/media_socket.h), once enable_media() gave the
+// shard its descriptor of the media socket: the receiver hands the shard
+// every datagram whose session id names it (on_datagram(), at once on
+// shard 0, through the DatagramInbox on the others); the shard feeds it to
+// the engine and, when the engine says so (DatagramResult::latch), latches
+// the sender's endpoint as the session's. Relayed copies from
+// poll_datagram() go to the latched endpoint of their session through the
+// shard's DatagramSender; a kUnbind forgets the endpoint. Datagrams are never
+// journaled and never wait for a journal commit. Invariant: endpoints_ holds
+// exactly the engine's bound sessions (so at most the shard's roster
+// members).
+//
 // With a minutes folder the shard keeps a journal (server/net/journal.h):
 // kJournal and kBallotBox outputs are staged in the JournalWriter, and every
 // output after the first staged one is held back; a flush posted to the end
@@ -17,23 +29,24 @@
 // delivers what was held, in order. Nothing the engine acknowledges or
 // announces leaves before it is durable.
 //
-// Thread-safety: construction and add_cell() before run(); context(),
-// stop_context() and meeting_counts() from any thread; everything else only
-// on the shard's thread (post to context()).
+// Thread-safety: construction, add_cell() and enable_media() before run();
+// context(), stop_context(), sample(), datagram_inbox(), wake_datagrams() and
+// datagram_send_stats() from any thread; everything else only on the
+// shard's thread (post to context()).
 #ifndef CELLSIM_SERVER_NET_SHARD_H_
 #define CELLSIM_SERVER_NET_SHARD_H_
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
-
-#include <deque>
 #include <vector>
 
 #include "server/engine/engine.h"
@@ -41,6 +54,7 @@
 #include "server/net/asio.h"
 #include "server/net/connection.h"
 #include "server/net/journal.h"
+#include "server/net/media_socket.h"
 #include "server/net/metrics.h"
 
 namespace cellsim::net {
@@ -132,9 +146,27 @@ class Shard : public ConnectionOwner {
   // Graceful stop: every connection gets ERROR_SHUTTING_DOWN and is closed
   // after a flush; `drained` runs (on this thread) once none is left.
   void begin_stop(std::function<void()> drained);
-  // Samples the engine's meeting counts for meeting_counts().
-  void refresh_meeting_counts();
-  MeetingCounts meeting_counts() const;
+  // Before run() and before any connection: offers voice datagrams on
+  // `media_port` (Engine::set_media_port) and sends through `fd`, the
+  // shard's own descriptor of the media socket (owned from here on).
+  void enable_media(uint16_t media_port, int fd);
+  // The receiver's way in: datagrams for this shard wait here, and
+  // wake_datagrams() (after a push found the inbox empty) posts their
+  // handling to this shard's thread.
+  DatagramInbox& datagram_inbox() { return inbox_; }
+  void wake_datagrams();
+  // One received datagram, on this shard's thread; what it causes is sent
+  // at the next flush_datagrams() (or at once for datagrams from the inbox).
+  void on_datagram(std::string_view bytes, const udp::endpoint& from);
+  void flush_datagrams();
+  // Samples the engine (meeting counts, datagram verdicts, media per
+  // meeting) for sample().
+  void refresh_sample();
+  ShardSample sample() const;
+  // Null until enable_media().
+  const DatagramSendStats* datagram_send_stats() const {
+    return sender_ ? &sender_->stats() : nullptr;
+  }
 
   // ConnectionOwner.
   void on_bytes(Connection& conn, std::string_view bytes) override;
@@ -154,6 +186,8 @@ class Shard : public ConnectionOwner {
   void arm_timer();
   void on_timer(const error_code& ec);
   void check_drained();
+  void on_inbox();
+  void drain_datagrams();
 
   const ShardOptions options_;
   Metrics* const metrics_;
@@ -179,8 +213,15 @@ class Shard : public ConnectionOwner {
   std::unordered_set<engine::ConnId> lingering_refusals_;
   bool stopping_ = false;
   std::function<void()> drained_;
-  std::atomic<size_t> meetings_open_{0};
-  std::atomic<size_t> meetings_quorate_{0};
+  // Voice datagrams (null sender_: not offered).
+  std::unique_ptr<DatagramSender> sender_;
+  DatagramInbox inbox_;
+  DatagramInbox::Batch inbox_batch_;  // the batch being handled (buffers reused)
+  // Session id → the endpoint latched for it. Bound: the engine's bound
+  // sessions (see the invariant above).
+  std::unordered_map<uint64_t, udp::endpoint> endpoints_;
+  mutable std::mutex sample_mu_;
+  ShardSample sample_;  // guarded by sample_mu_
 };
 
 }  // namespace cellsim::net

@@ -29,6 +29,47 @@ int64_t wall_ms() {
 
 }  // namespace
 
+TestDatagramSocket::~TestDatagramSocket() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool TestDatagramSocket::open() {
+  fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) return false;
+  const int rcvbuf = kReceiveBufferBytes;
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (::bind(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return false;
+  }
+  port_ = ntohs(addr.sin_port);
+  return true;
+}
+
+bool TestDatagramSocket::send_to(uint16_t port, std::string_view bytes) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return ::sendto(fd_, bytes.data(), bytes.size(), 0, reinterpret_cast<const sockaddr*>(&addr),
+                  sizeof addr) == static_cast<ssize_t>(bytes.size());
+}
+
+bool TestDatagramSocket::receive(std::string* bytes, int timeout_ms) {
+  pollfd p{fd_, POLLIN, 0};
+  if (::poll(&p, 1, timeout_ms) <= 0) return false;
+  bytes->resize(kMaxReceiveBytes);
+  const ssize_t n = ::recv(fd_, bytes->data(), bytes->size(), MSG_DONTWAIT);
+  if (n < 0) return false;
+  bytes->resize(static_cast<size_t>(n));
+  return true;
+}
+
 TestClient::~TestClient() { close(); }
 
 bool TestClient::connect(uint16_t port, int receive_buffer_bytes) {

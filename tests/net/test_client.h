@@ -79,6 +79,35 @@ class TestClient {
   wire::FrameDecoder decoder_{kClientMaxFrameBytes};
 };
 
+// A UDP socket on 127.0.0.1 (an ephemeral port) for voice datagram tests:
+// sends to 127.0.0.1:port, receives with a timeout. Every call is bounded.
+//
+// Thread-safety: none; one thread per socket.
+class TestDatagramSocket {
+ public:
+  // Receive buffer asked for, so a reader that falls behind a burst for a
+  // moment loses nothing on loopback.
+  static constexpr int kReceiveBufferBytes = 1 << 20;
+  // Largest datagram received (more is cut to this and still returned).
+  static constexpr size_t kMaxReceiveBytes = 64 * 1024;
+
+  TestDatagramSocket() = default;
+  ~TestDatagramSocket();
+  TestDatagramSocket(const TestDatagramSocket&) = delete;
+  TestDatagramSocket& operator=(const TestDatagramSocket&) = delete;
+
+  // Binds to 127.0.0.1:0.
+  bool open();
+  uint16_t port() const { return port_; }
+  bool send_to(uint16_t port, std::string_view bytes);
+  // The next datagram within timeout_ms into *bytes; false on timeout.
+  bool receive(std::string* bytes, int timeout_ms);
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
 // Envelope builders.
 v1::Envelope hello_envelope(uint64_t cell_id, uint64_t member_id, const std::string& token,
                             uint64_t request_id = 1);
