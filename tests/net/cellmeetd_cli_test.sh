@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cellmeetd's command line: keygen and mint-token work; bad flags exit 2 with
 # a message naming the flag (a missing or bad TLS file: naming the file); serve writes its port file, prints its listening
-# line, serves /metrics, and exits 0 on SIGTERM.
+# line (with the voice datagrams' UDP port, or without it under --no-media), serves /metrics, and
+# exits 0 on SIGTERM.
 # usage: cellmeetd_cli_test.sh CELLMEETD WORKDIR
 set -u
 BIN=$1
@@ -47,6 +48,8 @@ expect_usage --quorum "${S[@]}" --quorum 3/2
 expect_usage --listen "${S[@]}" --listen 300.1.1.1
 expect_usage --minutes-dir "${S[@]}" --minutes-dir /nonexistent
 expect_usage --bogus "${S[@]}" --bogus
+expect_usage --media-port "${S[@]}" --media-port 65536
+expect_usage --no-media "${S[@]}" --no-media --media-port 7400
 expect_usage --port "${S[@]}" --port
 expect_usage --key serve --key missing --deployment deployment.txt
 expect_usage "bad.txt:3:7" serve --key key --deployment bad.txt
@@ -72,13 +75,15 @@ pid=$!
 for _ in $(seq 100); do [ -s ports ] && break; sleep 0.1; done
 [ -s ports ] || { kill $pid; fail "no port file"; }
 read -r port mport < ports
-grep -q "cellmeetd listening on 127.0.0.1:$port, metrics on 127.0.0.1:$mport, 2 shards, 1 cells" \
+grep -q "cellmeetd listening on 127.0.0.1:$port, metrics on 127.0.0.1:$mport, 2 shards, 1 cells, voice on udp [1-9][0-9]*$" \
   serve.err || { kill $pid; fail "listening line: $(cat serve.err)"; }
 exec 3<>"/dev/tcp/127.0.0.1/$mport" || { kill $pid; fail "metrics port"; }
 printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3
 timeout 5 cat <&3 > metrics.txt
 exec 3<&-
 grep -q '^cellmeet_connections_open 0' metrics.txt || { kill $pid; fail "metrics: $(head metrics.txt)"; }
+grep -q '^cellmeet_datagrams_dropped_total{reason="bad_tag"} 0' metrics.txt ||
+  { kill $pid; fail "no datagram metrics: $(grep datagram metrics.txt)"; }
 kill -TERM $pid
 wait $pid
 rc=$?
@@ -96,4 +101,14 @@ for _ in $(seq 100); do [ -s ports ] && break; sleep 0.1; done
 grep -q "1 cells, TLS" serve-tls.err || { kill $pid; fail "TLS listening line: $(cat serve-tls.err)"; }
 kill -TERM $pid
 wait $pid || fail "serve with TLS exited $? on SIGTERM"
+
+# --no-media: no UDP socket, so no port in the listening line.
+rm -f ports
+timeout 30 "$BIN" "${S[@]}" --no-media --port-file ports 2>serve-nomedia.err &
+pid=$!
+for _ in $(seq 100); do [ -s ports ] && break; sleep 0.1; done
+[ -s ports ] || { kill $pid; fail "no port file with --no-media: $(cat serve-nomedia.err)"; }
+grep -q "1 cells$" serve-nomedia.err || { kill $pid; fail "--no-media listening line: $(cat serve-nomedia.err)"; }
+kill -TERM $pid
+wait $pid || fail "serve --no-media exited $? on SIGTERM"
 echo PASS
