@@ -7,6 +7,7 @@
 
 #include "metrics/histogram.h"
 #include "metrics/recorder.h"
+#include "agents/voice.h"
 #include "metrics/voice_stats.h"
 #include "proto/assert.h"
 #include "report/confidence.h"
@@ -232,6 +233,12 @@ Finding voice_finding(const v1::Group& g, uint64_t seeds) {
   f.mos_threshold = v.mos_threshold_milli() / 1000.0;
   f.mos_p10 = metrics::voice_mos_quantile(v, 0.1).value_or(0);
   f.mouth_to_ear_ms = metrics::voice_mouth_to_ear_ms(v).value_or(0);
+  if (f.mouth_to_ear_ms > 0) {
+    agents::EModelParams p;  // G.107's defaults: a perfect codec, no loss
+    p.T = p.Ta = f.mouth_to_ear_ms;
+    p.Tr = 2 * f.mouth_to_ear_ms;
+    f.mos_delay_ceiling = agents::mos_from_r(agents::emodel_r(p));
+  }
   const Interval iv = ratio_interval(voice_clusters(g));
   f.count = iv.n;
   set_interval(iv, true, seeds, &f);

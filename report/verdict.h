@@ -116,8 +116,11 @@ struct Finding {
   // not say (written before it was recorded).
   double chair_view = -1;
   // Voice: the MOS threshold, and the 10th percentile of MOS and the mean
-  // mouth-to-ear delay (ms) beside the share (no interval).
-  double mos_threshold = 0, mos_p10 = 0, mouth_to_ear_ms = 0;
+  // mouth-to-ear delay (ms) beside the share (no interval); the delay's
+  // ceiling: the E-model's MOS at that delay with no loss and a perfect
+  // codec (Ie = 0), 0 when nothing was heard — below the threshold, the
+  // delay alone decides.
+  double mos_threshold = 0, mos_p10 = 0, mouth_to_ear_ms = 0, mos_delay_ceiling = 0;
 };
 
 struct CellTypeVerdict {

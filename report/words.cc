@@ -198,7 +198,13 @@ std::string condition_text(Lang l, const Finding& f, const Names* names) {
     case Check::kQuorum: return format(l, Msg::kCondQuorum, {fmt_int(l, f.shortfall)});
     case Check::kValidVotes: return t(l, Msg::kCondVotes);
     case Check::kMinutes: return t(l, Msg::kCondMinutes);
-    case Check::kVoice: return format(l, Msg::kCondVoice, {fmt_fixed(l, f.mos_threshold, 1)});
+    case Check::kVoice:
+      if (f.mos_delay_ceiling > 0 && f.mos_delay_ceiling < f.mos_threshold) {
+        return format(l, Msg::kCondVoiceDelayBound,
+                      {fmt_fixed(l, f.mos_threshold, 1), fmt_fixed(l, f.mouth_to_ear_ms, 0),
+                       fmt_fixed(l, f.mos_delay_ceiling, 2)});
+      }
+      return format(l, Msg::kCondVoice, {fmt_fixed(l, f.mos_threshold, 1)});
     case Check::kLatencySlo:
     case Check::kLatencySloAllCells: {
       const std::string what = metric_label(l, f.metric) + " (" +

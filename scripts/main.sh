@@ -5,7 +5,8 @@
 # into out/pilot/seed-SEED/ (results.pb, results.json), printing the first
 # seed's summary and a line per seed, until every cell type's verdict over
 # the seeds so far is decided or PILOT_MAX_SEEDS have run (the verdicts are
-# in out/pilot/verdicts.txt); sizes one server node for it (`cellsim size`, 3
+# in out/pilot/verdicts.txt); the same with voice as datagrams
+# (`--media-transport datagram`) into out/pilot-datagram/; sizes one server node for it (`cellsim size`, 3
 # seeds per point, up to SIZE_MAX_CELLS cells per node) into out/size/; then
 # writes the feasibility report over all of it (Vietnamese and English, HTML
 # and Markdown) to out/report/ and prints where it is. The verdict per cell
@@ -40,6 +41,20 @@ case $rc in
 esac
 dirs=(out/pilot/seed-*)
 echo "main job: results of ${#dirs[@]} seeds in out/pilot/seed-*/ ($(( $(date +%s) - start )) s so far)"
+
+# The same pilot with voice as datagrams beside the session (the scenario's
+# own transport is in-band): the report sets the two side by side.
+rm -rf out/pilot-datagram
+set +e
+"$CELLSIM" run "$SCENARIO" --until-decided --max-seeds "$PILOT_MAX_SEEDS" --media-transport datagram \
+  --out out/pilot-datagram
+rc=$?
+set -e
+case $rc in
+  0|5) echo "main job: pilot-special-cells with voice as datagrams: out/pilot-datagram/verdicts.txt" ;;
+  *) echo "main job: cellsim run --media-transport datagram failed with exit code $rc" >&2; exit "$rc" ;;
+esac
+dirs+=(out/pilot-datagram/seed-*)
 
 if [ "$SIZE_MAX_CELLS" -gt 0 ]; then
   "$CELLSIM" size "$SCENARIO" --replications 3 --max-cells "$SIZE_MAX_CELLS" --out out/size

@@ -285,7 +285,8 @@ TEST(VerdictTest, ChairsViewIsBesideTheEnginesState) {
 // Voice figures for a cell type's group: `batches` cell batches of 60 s
 // of speech each, `heard_ms` of each at the MOS threshold (3.6), target
 // share 0.9; a MOS histogram of one value per interval.
-void add_voice(v1::Group* g, uint32_t batches, uint64_t heard_ms, int64_t mos_milli) {
+void add_voice(v1::Group* g, uint32_t batches, uint64_t heard_ms, int64_t mos_milli,
+               uint64_t mouth_to_ear_us = 250'000) {
   v1::VoiceStats* v = g->mutable_voice();
   v->set_mos_threshold_milli(3600);
   v->set_target_share_milli(900);
@@ -301,7 +302,7 @@ void add_voice(v1::Group* g, uint32_t batches, uint64_t heard_ms, int64_t mos_mi
     v->set_frames_played(v->frames_played() + 2900);
     v->set_speech_ms(v->speech_ms() + 60'000);
     v->set_speech_ms_at_threshold(v->speech_ms_at_threshold() + heard_ms);
-    v->set_mouth_to_ear_us_frames(v->mouth_to_ear_us_frames() + 3000ull * 250'000);
+    v->set_mouth_to_ear_us_frames(v->mouth_to_ear_us_frames() + 3000ull * mouth_to_ear_us);
     h.record(mos_milli, 3000);
   }
   h.to_proto(v->mutable_mos_milli());
@@ -345,6 +346,23 @@ TEST(VerdictTest, VoiceQualityCheck) {
       << "the only failing check decides";
   EXPECT_FALSE(finding_text(Lang::kEn, *f).empty());
   EXPECT_NE(finding_text(Lang::kVi, *f), finding_text(Lang::kEn, *f));
+  // At 250 ms a perfect codec on a lossless link would clear 3.6 (G.107's
+  // defaults otherwise: MOS 3.99): loss or the codec is to blame, not the delay.
+  EXPECT_NEAR(f->mos_delay_ceiling, 3.99, 0.01);
+  EXPECT_EQ(condition_text(Lang::kEn, *f).find("delay alone"), std::string::npos);
+
+  // At 700 ms mouth-to-ear (a GEO hop each way and a buffer) the delay alone
+  // rates below 3.6, and the condition says only a shorter path helps.
+  v1::Results geo = testing::three_types();
+  add_voice(cell_type_group(&geo, "steady"), 10, 0, 2000, 700'000);
+  const auto far = find(judge(geo), "steady");
+  print(far);
+  f = finding(far, Check::kVoice);
+  ASSERT_NE(f, nullptr);
+  EXPECT_NEAR(f->mos_delay_ceiling, 2.35, 0.01);
+  EXPECT_NE(condition_text(Lang::kEn, *f).find("the delay alone"), std::string::npos)
+      << condition_text(Lang::kEn, *f);
+  EXPECT_NE(condition_text(Lang::kVi, *f).find("riêng độ trễ"), std::string::npos);
 
   v1::Results few = testing::three_types();
   add_voice(cell_type_group(&few, "steady"), 2, 59'000, 4000);
