@@ -18,7 +18,10 @@
 //     actually bound is given to every member in its Welcome (with its
 //     session's media key), printed in the "listening" line ("voice on udp
 //     PORT") and returned by media_port(). Behind a firewall or NAT, fix it
-//     (e.g. the TCP port's number) and open it for UDP.
+//     (e.g. the TCP port's number) and open it for UDP. On a host with
+//     several addresses, listen on one (not 0.0.0.0 or ::): replies leave
+//     from the address the kernel routes by, and a member's connected UDP
+//     socket takes only replies from the address it sent to.
 //   - Off switch: ServerOptions::media_enabled = false, `serve --no-media`:
 //     no UDP socket, Welcome offers no key and no port, and members carry
 //     voice in band (MediaFrame on their TCP session) as before.

@@ -21,16 +21,19 @@
 #include "proto/datagram.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "server/net/media_socket.h"
+#include "server/net/router.h"
 #include "tests/net/net_fixture.h"
 
 namespace cellsim::net::testing {
@@ -586,6 +589,88 @@ TEST(DatagramServerTest, TheLatchedEndpointFollowsTheMember) {
             wire::OpenStatus::kOk);
   EXPECT_EQ(payload, "đây");
   EXPECT_FALSE(s[3].udp.receive(&bytes, kSilenceMs)) << "the old endpoint still hears";
+}
+
+// ===========================================================================
+// The parts, without a server.
+
+// Shows that a session id names the shard whose engine handed it out
+// (shard i of N numbers its sessions i + 1, i + 1 + N, ...: server.cc's
+// session_id_base and _stride), and that what is no datagram, or names
+// session 0, goes to shard 0.
+TEST(DatagramRouteTest, TheSessionIdNamesItsShard) {
+  for (size_t shards : {size_t{1}, size_t{2}, size_t{3}, size_t{7}}) {
+    for (size_t i = 0; i < shards; ++i) {
+      for (uint64_t k = 0; k < 10; ++k) {
+        EXPECT_EQ(shard_for_session(i + 1 + k * shards, shards), i) << shards << " shards";
+      }
+    }
+    EXPECT_EQ(shard_for_session(0, shards), 0u);
+  }
+  wire::DatagramHeader h;
+  h.session_id = 8;  // shard 1 of 3: 2, 5, 8, ...
+  h.seq = 1;
+  const std::string sealed =
+      wire::seal_datagram(std::string(32, 'k'), wire::DatagramDirection::kToServer, h, "x");
+  EXPECT_EQ(shard_for_datagram(sealed, 3), 1u);
+  EXPECT_EQ(shard_for_datagram("junk", 3), 0u);
+  EXPECT_EQ(shard_for_datagram(sealed + std::string(wire::kMaxDatagramBytes, 'x'), 3), 0u);
+}
+
+// Shows the inbox's hand-over: the first push into an empty inbox asks for
+// a wake-up and the others do not; past kMaxInboxDatagrams a push is
+// dropped and counted; take() hands over every datagram with its sender,
+// in order, and an emptied inbox asks for a wake-up again.
+TEST(DatagramInboxTest, BoundedBatchesInOrder) {
+  DatagramInbox inbox;
+  const udp::endpoint from(asio::ip::make_address("127.0.0.1"), 4000);
+  EXPECT_EQ(inbox.push("d0", from), DatagramInbox::Pushed::kFirst);
+  for (size_t i = 1; i < kMaxInboxDatagrams; ++i) {
+    ASSERT_EQ(inbox.push("d" + std::to_string(i), from), DatagramInbox::Pushed::kQueued) << i;
+  }
+  EXPECT_EQ(inbox.push("over", from), DatagramInbox::Pushed::kDropped);
+  EXPECT_EQ(inbox.drops(), 1u);
+  DatagramInbox::Batch batch;
+  inbox.take(&batch);
+  ASSERT_EQ(batch.entries.size(), kMaxInboxDatagrams);
+  for (size_t i = 0; i < kMaxInboxDatagrams; i += 997) {
+    EXPECT_EQ(batch.at(batch.entries[i]), "d" + std::to_string(i));
+    EXPECT_EQ(batch.entries[i].from, from);
+  }
+  EXPECT_EQ(inbox.push("again", from), DatagramInbox::Pushed::kFirst);
+  inbox.take(&batch);
+  ASSERT_EQ(batch.entries.size(), 1u);
+  EXPECT_EQ(batch.at(batch.entries[0]), "again");
+}
+
+// Shows the sender's bound: past kMaxDatagramSendQueue queued datagrams a
+// queue() is refused and counted, nothing leaves before flush(), and
+// flush() writes what was queued, in order, to its endpoint.
+TEST(DatagramSenderTest, TheQueueIsBoundedAndFlushWritesInOrder) {
+  TestDatagramSocket peer;
+  ASSERT_TRUE(peer.open());
+  asio::io_context ctx(1);
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  DatagramSender sender(ctx, fd);
+  const udp::endpoint to(asio::ip::make_address("127.0.0.1"), peer.port());
+  constexpr size_t kOver = 5;
+  for (size_t i = 0; i < kMaxDatagramSendQueue + kOver; ++i) {
+    sender.queue(to, std::make_shared<const std::string>("v" + std::to_string(i)));
+  }
+  EXPECT_EQ(sender.queued(), kMaxDatagramSendQueue);
+  EXPECT_EQ(sender.stats().queue_drops.load(), kOver);
+  std::string got;
+  EXPECT_FALSE(peer.receive(&got, 50)) << "sent before flush()";
+  sender.flush();
+  ctx.run_for(std::chrono::seconds(2));  // retries, if the socket would block
+  EXPECT_EQ(sender.queued(), 0u);
+  EXPECT_EQ(sender.stats().sent.load() + sender.stats().errors.load(), kMaxDatagramSendQueue);
+  EXPECT_EQ(sender.stats().errors.load(), 0u);
+  ASSERT_TRUE(peer.receive(&got, kArriveTimeoutMs));
+  EXPECT_EQ(got, "v0");
+  ASSERT_TRUE(peer.receive(&got, kArriveTimeoutMs));
+  EXPECT_EQ(got, "v1");
 }
 
 }  // namespace
