@@ -26,12 +26,14 @@ namespace {
 
 constexpr double kMaxLatencyTolerance = 10;
 constexpr uint64_t kMaxMinSamples = 1'000'000'000;
+constexpr double kMaxMosTolerance = 3.5;  // the whole MOS scale, 1 to 4.5
 
 constexpr char kValidateAbout[] =
     "Runs the scenario in the simulator and live (the same agents against the embedded\n"
     "cellmeetd, in real time, links impaired per frame or per IP packet) over K seeds with\n"
     "the same calibration, and prints sim against live: the median across the seeds of the\n"
-    "p50 and p99 of every latency metric, of quorum attainment and vote validity, with each\n"
+    "p50 and p99 of every latency metric, of quorum attainment and vote validity, and of\n"
+    "voice (loss, mean mouth-to-ear delay, median MOS) where members spoke, with each\n"
     "side's spread (min..max across the seeds), overall, per cell type and per network\n"
     "profile. Writes DIR/sim/seed-N/, DIR/live/seed-N/ and DIR/results.pb, DIR/results.json\n"
     "(mode \"validate\", the rows in `validation`).";
@@ -64,6 +66,13 @@ void add_validate_flags(Flags& f, ValidateArgs* a) {
          "relative tolerance of latency rows (default 0.2)");
   f.real("--share-tolerance", &a->tol.share, 0, 1,
          "absolute tolerance of share rows (default 0.05)");
+  f.real("--voice-loss-tolerance", &a->tol.voice_loss, 0, 1,
+         "absolute tolerance of voice-loss rows (lost or late frames over frames sent; default "
+         "0.01)");
+  f.real("--mouth-to-ear-tolerance", &a->tol.mouth_to_ear, 0, kMaxLatencyTolerance,
+         "relative tolerance of mean mouth-to-ear delay rows (default 0.1)");
+  f.real("--mos-tolerance", &a->tol.mos, 0, kMaxMosTolerance,
+         "absolute tolerance of median MOS rows (default 0.2)");
   f.u64("--min-samples", &a->tol.min_samples, 0, kMaxMinSamples,
         "rows with fewer samples on a side, summed over its seeds, do not count (default " +
             std::to_string(live::kDefaultMinSamples) + ")");

@@ -1148,9 +1148,12 @@ void Driver::start_udp_read(uint32_t m, const std::shared_ptr<Udp>& u) {
     u->reading = false;
     if (stopping_ || !u->socket.is_open() || mem(m).udp != u) return;
     if (ec == asio::error::operation_aborted) return;
-    // Another error (an ICMP port unreachable for an earlier send): read on.
-    start_udp_read(m, u);
+    // The datagram is handled before the next read is started: Asio may
+    // receive speculatively, at once, into the same buffer (the next
+    // datagram overwriting this one, which then came twice: a replay).
     if (!ec) on_udp_read(m, std::string_view(u->buf.data(), n));
+    // Another error (an ICMP port unreachable for an earlier send): read on.
+    if (mem(m).udp == u) start_udp_read(m, u);
   });
 }
 

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "metrics/histogram.h"
+#include "metrics/voice_stats.h"
 #include "proto/assert.h"
 
 namespace cellsim::live {
@@ -68,12 +69,15 @@ Spread spread_of(std::vector<double> figures) {
 
 namespace {
 
+// A row's section: how its figures are read and judged.
+enum Section : int { kLatencySection = 0, kShareSection = 1, kVoiceSection = 2 };
+
 // A row's identity, in table order: group (overall, cell types, profiles),
-// latencies before shares, metric, stat.
+// latencies, shares, voice; metric, stat.
 struct RowKey {
   int rank = 0;
   std::string group;
-  int section = 0;  // 0 latency, 1 share
+  int section = 0;  // Section
   std::string metric;
   std::string stat;
   auto operator<=>(const RowKey&) const = default;
@@ -112,18 +116,30 @@ void collect(const v1::Results& r, bool sim_side, Rows* rows) {
       add_figure({rank, group, 0, l.name(), "p50"}, {q.p50_ms, q.samples}, sim_side, rows);
       add_figure({rank, group, 0, l.name(), "p99"}, {q.p99_ms, q.samples}, sim_side, rows);
     }
+    const v1::VoiceStats& v = g.voice();
+    const auto loss = metrics::voice_loss_percent(v);
+    const auto m2e = metrics::voice_mouth_to_ear_ms(v);
+    const auto mos = metrics::voice_mos_quantile(v, 0.5);
+    if (v.intervals() > 0 && loss && m2e && mos) {
+      add_figure({rank, group, kVoiceSection, "voice_loss", "share"}, {*loss / 100, v.intervals()},
+                 sim_side, rows);
+      add_figure({rank, group, kVoiceSection, "mouth_to_ear", "mean"}, {*m2e, v.intervals()},
+                 sim_side, rows);
+      add_figure({rank, group, kVoiceSection, "mos", "median"}, {*mos, v.intervals()}, sim_side,
+                 rows);
+    }
     if (rank > 1) continue;
     const v1::QuorumStats& qs = g.quorum();
     const auto share = [](uint64_t n, uint64_t d) {
       return static_cast<double>(n) / static_cast<double>(d);
     };
     if (qs.meetings() > 0) {
-      add_figure({rank, group, 1, "quorum_attainment", "share"},
+      add_figure({rank, group, kShareSection, "quorum_attainment", "share"},
                  {share(qs.meetings_quorate_by_deadline(), qs.meetings()), qs.meetings()},
                  sim_side, rows);
     }
     if (qs.votes_held() > 0) {
-      add_figure({rank, group, 1, "vote_validity", "share"},
+      add_figure({rank, group, kShareSection, "vote_validity", "share"},
                  {share(qs.votes_valid(), qs.votes_held()), qs.votes_held()}, sim_side, rows);
     }
   }
@@ -133,7 +149,15 @@ void collect(const v1::Results& r, bool sim_side, Rows* rows) {
 // of its kind unless it has too few samples.
 void add_row(const RowKey& k, const Collected& col, const ValidateTolerances& t, Comparison* c) {
   const Spread ss = spread_of(col.sim), sl = spread_of(col.live);
-  const bool share = k.section == 1;
+  // Absolute differences for shares and MOS, relative for delays.
+  const bool absolute = k.stat == "share" || k.metric == "mos";
+  double tolerance = t.latency;
+  if (k.section == kShareSection) tolerance = t.share;
+  if (k.section == kVoiceSection) {
+    tolerance = k.metric == "voice_loss" ? t.voice_loss
+                : k.metric == "mos"      ? t.mos
+                                         : t.mouth_to_ear;
+  }
   ComparedRow r;
   r.row.set_metric(k.metric);
   r.row.set_group(k.group);
@@ -141,7 +165,8 @@ void add_row(const RowKey& k, const Collected& col, const ValidateTolerances& t,
   r.row.set_sim(ss.median);
   r.row.set_live(sl.median);
   const double vs = ss.median, vl = sl.median;
-  r.row.set_difference(share ? vs - vl : (vl > 0 ? (vs - vl) / vl : (vs > 0 ? vs / 0.001 : 0)));
+  r.row.set_difference(absolute ? vs - vl
+                                : (vl > 0 ? (vs - vl) / vl : (vs > 0 ? vs / 0.001 : 0)));
   r.row.set_sim_min(ss.min);
   r.row.set_sim_max(ss.max);
   r.row.set_live_min(sl.min);
@@ -155,7 +180,6 @@ void add_row(const RowKey& k, const Collected& col, const ValidateTolerances& t,
   r.row.set_few_samples(r.few_samples);
   r.row.set_sim_samples(r.sim_samples);
   r.row.set_live_samples(r.live_samples);
-  const double tolerance = share ? t.share : t.latency;
   r.row.set_within_tolerance(r.few_samples ||
                              std::abs(r.row.difference()) <= tolerance + kToleranceSlack);
   if (!r.row.within_tolerance()) {
@@ -197,31 +221,47 @@ v1::Validation to_validation(const Comparison& c, const ValidateTolerances& t) {
 
 namespace {
 
-// A figure of the table: "-" without samples, else ms or a share.
-std::string figure(bool share, bool any, double v) {
+// How a row's figures read: a share (3 digits, difference in points), a MOS
+// (2 digits, difference absolute) or ms (1 digit, difference relative).
+enum class Unit { kShare, kMos, kMs };
+
+Unit unit_of(const v1::ValidationRow& row) {
+  if (row.stat() == "share") return Unit::kShare;
+  if (row.metric() == "mos") return Unit::kMos;
+  return Unit::kMs;
+}
+
+// A figure of the table: "-" without samples, else ms, a share or a MOS.
+std::string figure(Unit u, bool any, double v) {
   if (!any) return "-";
-  return share ? num(v, 3) : num(v, 1) + " ms";
+  switch (u) {
+    case Unit::kShare: return num(v, 3);
+    case Unit::kMos: return num(v, 2);
+    case Unit::kMs: break;
+  }
+  return num(v, 1) + " ms";
 }
 
 // "min..max" of one side, "-" without samples.
-std::string range(bool share, uint64_t seeds, double lo, double hi) {
+std::string range(Unit u, uint64_t seeds, double lo, double hi) {
   if (seeds == 0) return "-";
-  const int digits = share ? 3 : 1;
+  const int digits = u == Unit::kShare ? 3 : u == Unit::kMos ? 2 : 1;
   return num(lo, digits) + ".." + num(hi, digits);
 }
 
 std::string table_row(const ComparedRow& r, const std::string& group, bool spread) {
-  const bool share = r.row.stat() == "share";
+  const Unit u = unit_of(r.row);
   const std::string sign = r.row.difference() >= 0 ? "+" : "";
-  const std::string diff = share ? sign + num(100 * r.row.difference(), 1) + "pp"
-                                 : sign + num(100 * r.row.difference(), 0) + "%";
+  const std::string diff = u == Unit::kShare ? sign + num(100 * r.row.difference(), 1) + "pp"
+                           : u == Unit::kMos ? sign + num(r.row.difference(), 2)
+                                             : sign + num(100 * r.row.difference(), 0) + "%";
   std::ostringstream o;
   o << pad(group.size() > 25 ? group.substr(0, 25) : group, 26, true)
-    << pad(r.row.metric(), 19, true) << pad(r.row.stat(), 6, true)
-    << pad(figure(share, r.sim_samples > 0, r.row.sim()), 12);
-  if (spread) o << pad(range(share, r.row.sim_seeds(), r.row.sim_min(), r.row.sim_max()), 16);
-  o << pad(figure(share, r.live_samples > 0, r.row.live()), 12);
-  if (spread) o << pad(range(share, r.row.live_seeds(), r.row.live_min(), r.row.live_max()), 16);
+    << pad(r.row.metric(), 19, true) << pad(r.row.stat(), 7, true)
+    << pad(figure(u, r.sim_samples > 0, r.row.sim()), 12);
+  if (spread) o << pad(range(u, r.row.sim_seeds(), r.row.sim_min(), r.row.sim_max()), 16);
+  o << pad(figure(u, r.live_samples > 0, r.row.live()), 12);
+  if (spread) o << pad(range(u, r.row.live_seeds(), r.row.live_min(), r.row.live_max()), 16);
   o << pad(r.missing ? "-" : diff, 9)
     << pad(std::to_string(r.sim_samples) + "/" + std::to_string(r.live_samples), 16) << "  "
     << (r.few_samples ? "few samples" : (r.row.within_tolerance() ? "ok" : "OUT")) << "\n";
@@ -233,7 +273,7 @@ std::string table_row(const ComparedRow& r, const std::string& group, bool sprea
 std::string validation_table(const Comparison& c, const ValidateTolerances& t) {
   const bool spread = c.seeds > 1;
   std::ostringstream o;
-  o << pad("group", 26, true) << pad("metric", 19, true) << pad("stat", 6, true)
+  o << pad("group", 26, true) << pad("metric", 19, true) << pad("stat", 7, true)
     << pad(spread ? "sim median" : "sim", 12);
   if (spread) o << pad("sim min..max", 16);
   o << pad(spread ? "live median" : "live", 12);
@@ -247,7 +287,9 @@ std::string validation_table(const Comparison& c, const ValidateTolerances& t) {
   o << (c.within_tolerance ? "every row within tolerance" : std::to_string(c.rows_outside) +
                                                                 " rows outside tolerance")
     << " (latency ±" << num(100 * t.latency, 0) << "% relative, shares ±"
-    << num(100 * t.share, 1) << " points";
+    << num(100 * t.share, 1) << " points; voice loss ±" << num(100 * t.voice_loss, 1)
+    << " points, mouth-to-ear ±" << num(100 * t.mouth_to_ear, 0) << "%, MOS ±"
+    << num(t.mos, 2);
   if (spread) o << "; medians over " << c.seeds << " seeds, spread min..max across them";
   o << "; rows under " << t.min_samples << " samples on either side";
   if (spread) o << ", summed over the seeds,";

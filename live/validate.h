@@ -18,6 +18,16 @@
 // per-seed figure. Samples are summed over the seeds. With one seed the
 // figure is that seed's (median = min = max).
 //
+// Voice (the groups' VoiceStats, metrics/voice_stats.h), for every group
+// where listeners reported speech on either side: voice_loss (frames lost
+// or late over frames sent, a share: stat "share"), mouth_to_ear (the mean
+// mouth-to-ear delay over frames of speech, ms: stat "mean") and mos (the
+// median MOS over frames of speech: stat "median"); their samples are the
+// speech intervals heard. Each is judged by its own tolerance: voice_loss
+// |sim - live| <= voice_loss (default 1 point), mouth_to_ear relative, as a
+// latency, <= mouth_to_ear (default 10 %), mos |sim - live| <= mos (default
+// 0.2), each on the medians across the seeds.
+//
 // difference: (sim - live) / live of the medians for latencies (live 0: 0 if
 // sim is 0, else sim / 1 µs); sim - live for shares. A latency row is within
 // tolerance when |difference| <= latency_tolerance, a share row when
@@ -43,6 +53,9 @@ namespace v1 = ::cellsim::v1;
 
 inline constexpr double kDefaultLatencyTolerance = 0.2;
 inline constexpr double kDefaultShareTolerance = 0.05;
+inline constexpr double kDefaultVoiceLossTolerance = 0.01;
+inline constexpr double kDefaultMouthToEarTolerance = 0.10;
+inline constexpr double kDefaultMosTolerance = 0.2;
 // Rows with fewer samples on a side (summed over its seeds) are not judged.
 inline constexpr uint64_t kDefaultMinSamples = 200;
 // Seeds one validation may run on each side (`--seeds`).
@@ -51,6 +64,9 @@ inline constexpr uint64_t kMaxValidateSeeds = 50;
 struct ValidateTolerances {
   double latency = kDefaultLatencyTolerance;  // relative, >= 0
   double share = kDefaultShareTolerance;      // absolute, in [0, 1]
+  double voice_loss = kDefaultVoiceLossTolerance;     // absolute share, in [0, 1]
+  double mouth_to_ear = kDefaultMouthToEarTolerance;  // relative, >= 0
+  double mos = kDefaultMosTolerance;                  // absolute MOS, >= 0
   uint64_t min_samples = kDefaultMinSamples;
 };
 
@@ -96,7 +112,8 @@ Comparison compare_results(const v1::Results& sim, const v1::Results& live,
 // times, members and cells.
 v1::Validation to_validation(const Comparison& c, const ValidateTolerances& tolerances);
 
-// The side-by-side table, aligned: group, metric, stat, sim, live (the
+// The side-by-side table, aligned (voice rows after the others of their
+// group): group, metric, stat, sim, live (the
 // medians over the seeds), with more than one seed each side's spread
 // (min..max), difference, samples (summed), and "OUT" or "few samples".
 std::string validation_table(const Comparison& c, const ValidateTolerances& tolerances);

@@ -169,6 +169,106 @@ TEST(ValidateRows, IdenticalResultsAreWithinZeroTolerance) {
   for (const auto& r : c.rows) EXPECT_DOUBLE_EQ(r.row.difference(), 0) << r.row.metric();
 }
 
+// A group's voice: `intervals` intervals of 100 frames each, `played` of
+// every 100 played, `late` late, every frame's mouth-to-ear `m2e_ms`, and
+// MOS `mos` for all of them.
+void voice(v1::Group* g, uint64_t intervals, uint64_t played, uint64_t late, double m2e_ms,
+           double mos) {
+  v1::VoiceStats* v = g->mutable_voice();
+  v->set_intervals(intervals);
+  v->set_frames_sent(100 * intervals);
+  v->set_frames_played(played * intervals);
+  v->set_frames_late(late * intervals);
+  v->set_speech_ms(2000 * intervals);
+  v->set_mouth_to_ear_us_frames(static_cast<uint64_t>(m2e_ms * 1000) * 100 * intervals);
+  metrics::Histogram h;
+  h.record(static_cast<int64_t>(mos * 1000), 100 * intervals);
+  h.to_proto(v->mutable_mos_milli());
+}
+
+// Voice rows: loss (lost or late over sent) in points, mean mouth-to-ear
+// relative, median MOS absolute, each against its own tolerance, in every
+// group where listeners reported speech; and on the medians across seeds.
+TEST(ValidateRows, VoiceRowsWithTheirOwnTolerances) {
+  v1::Results sim, live;
+  make(&sim, &live);
+  // Overall: loss 4 % vs 3.5 % (+0.5 point: in), 200 vs 190 ms (+5.3 %: in),
+  // MOS 3.9 vs 4.0 (-0.1: in). A profile: loss 10 % vs 8 % (+2 points: out),
+  // 660 vs 600 ms (+10 %: in, at the tolerance), MOS 3.0 vs 3.3 (-0.3: out).
+  voice(sim.mutable_groups(0), 300, 96, 1, 200, 3.9);
+  voice(live.mutable_groups(0), 300, 96, 0, 190, 4.0);
+  live.mutable_groups(0)->mutable_voice()->set_frames_played(300 * 965 / 10);
+  voice(group(&sim, "profile", "geo-vsat"), 250, 90, 2, 660, 3.0);
+  voice(live.mutable_groups(2), 250, 92, 2, 600, 3.3);
+  const ValidateTolerances tol;
+  const Comparison c = compare_results(sim, live, tol);
+
+  const ComparedRow* loss = find(c, "overall", "voice_loss", "share");
+  ASSERT_NE(loss, nullptr);
+  EXPECT_NEAR(loss->row.sim(), 0.04, 1e-12);
+  EXPECT_NEAR(loss->row.live(), 0.035, 1e-12);
+  EXPECT_NEAR(loss->row.difference(), 0.005, 1e-12);
+  EXPECT_TRUE(loss->row.within_tolerance());
+  EXPECT_EQ(loss->sim_samples, 300u);  // intervals
+  const ComparedRow* m2e = find(c, "overall", "mouth_to_ear", "mean");
+  ASSERT_NE(m2e, nullptr);
+  EXPECT_NEAR(m2e->row.sim(), 200, 1e-9);
+  EXPECT_NEAR(m2e->row.difference(), 10.0 / 190, 1e-9);
+  EXPECT_TRUE(m2e->row.within_tolerance());
+  const ComparedRow* mos = find(c, "overall", "mos", "median");
+  ASSERT_NE(mos, nullptr);
+  EXPECT_NEAR(mos->row.sim(), 3.9, 0.01);
+  EXPECT_NEAR(mos->row.difference(), -0.1, 0.01);
+  EXPECT_TRUE(mos->row.within_tolerance());
+
+  const ComparedRow* vloss = find(c, "geo-vsat", "voice_loss", "share");
+  ASSERT_NE(vloss, nullptr);
+  EXPECT_NEAR(vloss->row.difference(), 0.02, 1e-12);
+  EXPECT_FALSE(vloss->row.within_tolerance());
+  EXPECT_TRUE(find(c, "geo-vsat", "mouth_to_ear", "mean")->row.within_tolerance());
+  const ComparedRow* vmos = find(c, "geo-vsat", "mos", "median");
+  ASSERT_NE(vmos, nullptr);
+  EXPECT_NEAR(vmos->row.difference(), -0.3, 0.01);
+  EXPECT_FALSE(vmos->row.within_tolerance());
+  // No voice rows where nobody spoke.
+  EXPECT_EQ(find(c, "island", "voice_loss", "share"), nullptr);
+  // The ballot rows (2) and the profile's loss and MOS.
+  EXPECT_EQ(c.rows_outside, 4u);
+
+  // Wider voice tolerances take the profile's rows in; a tighter
+  // mouth-to-ear one puts the overall row out.
+  ValidateTolerances wide;
+  wide.voice_loss = 0.025;
+  wide.mos = 0.35;
+  EXPECT_EQ(compare_results(sim, live, wide).rows_outside, 2u);
+  ValidateTolerances tight;
+  tight.mouth_to_ear = 0.05;
+  EXPECT_FALSE(find(compare_results(sim, live, tight), "overall", "mouth_to_ear", "mean")
+                   ->row.within_tolerance());
+
+  // The table: MOS with two digits and an absolute difference, loss in points.
+  const std::string table = validation_table(c, tol);
+  EXPECT_NE(table.find("3.90"), std::string::npos) << table;
+  EXPECT_NE(table.find("-0.10"), std::string::npos) << table;
+  EXPECT_NE(table.find("+0.5pp"), std::string::npos) << table;
+  EXPECT_NE(table.find("MOS ±0.20"), std::string::npos) << table;
+  // Voice rows after the group's latency and share rows.
+  EXPECT_LT(table.find("quorum_attainment"), table.find("voice_loss"));
+
+  // Over seeds: the median of the per-seed figures.
+  std::vector<v1::Results> sims(3, sim), lives(3, live);
+  voice(sims[1].mutable_groups(0), 300, 96, 1, 300, 3.0);
+  voice(sims[2].mutable_groups(0), 300, 96, 1, 250, 3.5);
+  const Comparison cs = compare_seeds(sims, lives, tol);
+  const ComparedRow* m = find(cs, "overall", "mouth_to_ear", "mean");
+  ASSERT_NE(m, nullptr);
+  EXPECT_NEAR(m->row.sim(), 250, 1e-9);
+  EXPECT_NEAR(m->row.sim_min(), 200, 1e-9);
+  EXPECT_NEAR(m->row.sim_max(), 300, 1e-9);
+  EXPECT_EQ(m->sim_samples, 900u);
+  EXPECT_NEAR(find(cs, "overall", "mos", "median")->row.sim(), 3.5, 0.01);
+}
+
 TEST(ValidateSeeds, SpreadOfFiguresByHand) {
   const Spread none = spread_of({});
   EXPECT_EQ(none.count, 0u);
