@@ -174,6 +174,7 @@ void Shard::drain_datagrams() {
     CELLSIM_ASSERT(it != endpoints_.end());
     sender_->queue(it->second, std::move(out.bytes));  // a full queue counts its drop
   }
+  CELLSIM_ASSERT(endpoints_.size() == engine_.bound_sessions());  // O(1): shard.h's invariant
 }
 
 void Shard::flush_datagrams() {
