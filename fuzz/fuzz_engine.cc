@@ -42,6 +42,7 @@
 #include <string_view>
 #include <vector>
 
+#include "proto/datagram.h"
 #include "proto/frame.h"
 #include "server/engine/engine.h"
 #include "server/engine/meeting.h"
@@ -84,7 +85,7 @@ constexpr size_t kMediaPayloadBytes = 2048;
 enum Op : uint8_t {
   kConnect, kHello, kJoin, kHeartbeat, kOpenMeeting, kExcuse, kAdvance, kOpenVote,
   kCloseVote, kBallot, kRequestFloor, kGrantFloor, kMedia, kCloseMeeting, kRaw, kTime,
-  kDisconnect, kShutdown, kHelloResume, kOpCount
+  kDisconnect, kShutdown, kHelloResume, kDatagram, kOpCount
 };
 
 struct Who {
@@ -211,6 +212,19 @@ struct Slot {
   Who who{0, 0};         // identity of the first good Hello sent on it
   bool hello_sent = false;
   std::string held;      // bytes held back by a split byte, sent before the next frame
+  // The datagram transport, from the last Welcome: the session, its media
+  // key, the seq last sealed, the last datagram sealed (for replays).
+  uint64_t session_id = 0;
+  std::string media_key;
+  uint64_t seq = 0;
+  std::string last_datagram;  // sent intact (mode 0)
+  bool last_accepted = false;  // and accepted
+};
+
+// A session's media key and member, as Welcome gave them.
+struct SessionKey {
+  std::string key;
+  Who who;
 };
 
 struct Ack {
@@ -232,6 +246,7 @@ class Driver {
         settings_.rules.quorum = {1, 2};
         break;
     }
+    settings_.media_port = 40000;  // Welcomes carry media keys: datagrams are live
     engine_ = std::make_unique<Engine>(settings_, std::string(kKey));
     std::string why;
     FUZZ_CHECK(engine_->add_cell(roster(1), &why), "%s", why.c_str());
@@ -398,8 +413,91 @@ class Driver {
         stopped_ = true;
         drain();
         break;
+      case kDatagram: datagram(s, r); break;
       default: break;
     }
+  }
+
+  // A voice datagram: [mode][kind and size][media_seq][mode's bytes]. Modes:
+  // 0 sealed with the slot's session key; 1 sealed, then one byte flipped;
+  // 2 raw bytes from the input; 3 the slot's last sealed datagram again.
+  // Checks: the counts add up; a flipped or raw datagram is never accepted,
+  // nor a replay of one that was; voice is relayed only from the floor holder, each copy opening
+  // under its recipient's key with the speaker named, as many as the result
+  // says.
+  void datagram(Slot& s, Reader& r) {
+    const uint8_t mode = r.byte() % 4, shape = r.byte(), media_seq = r.byte();
+    std::string d;
+    if (mode == 2) {
+      d = r.bytes(r.byte() * 5);
+    } else if (mode == 3) {
+      d = s.last_datagram;
+    } else if (!s.media_key.empty()) {
+      cellsim::wire::DatagramHeader h;
+      const bool bind = shape & 1;
+      h.kind = bind ? cellsim::wire::DatagramKind::kBind : cellsim::wire::DatagramKind::kVoice;
+      h.session_id = s.session_id;
+      h.seq = ++s.seq;
+      h.media_seq = media_seq;
+      h.capture_ns = now_;
+      const size_t sizes[] = {0, 1, 60, cellsim::wire::kMaxDatagramPayloadBytes};
+      const std::string payload(bind ? 0 : sizes[shape / 2 % 4], static_cast<char>(shape));
+      d = cellsim::wire::seal_datagram(s.media_key, cellsim::wire::DatagramDirection::kToServer, h,
+                                       payload);
+      if (mode == 1 && !d.empty()) d[r.byte() % d.size()] ^= static_cast<char>(1 + r.byte() % 255);
+    }
+    const auto before = engine_->datagram_stats();
+    const cellsim::engine::DatagramResult res = engine_->handle_datagram(now_, d);
+    const auto& after = engine_->datagram_stats();
+    uint64_t sum = 0;
+    for (uint64_t n : after.by_verdict) sum += n;
+    FUZZ_CHECK(after.received == before.received + 1 && sum == after.received,
+               "datagram counts: received %llu, verdicts %llu",
+               static_cast<unsigned long long>(after.received), static_cast<unsigned long long>(sum));
+    FUZZ_CHECK(!res.accepted() || mode == 0 || (mode == 3 && !s.last_accepted),
+               "a %s datagram was accepted",
+               mode == 1 ? "flipped" : mode == 2 ? "raw" : "replayed");
+    if (mode == 0) {
+      s.last_datagram = d;
+      s.last_accepted = res.accepted();
+    } else if (mode == 3) {
+      s.last_accepted = s.last_accepted || res.accepted();
+    }
+    if (res.verdict == cellsim::engine::DatagramVerdict::kRelayed) {
+      const Meeting* m = engine_->meeting(s.who.cell);
+      FUZZ_CHECK(m != nullptr && m->holds_floor(s.who.member),
+                 "voice of member %llu relayed without the floor",
+                 static_cast<unsigned long long>(s.who.member));
+    }
+    drain_datagrams(s, res);
+    drain();
+  }
+
+  void drain_datagrams(const Slot& sender, const cellsim::engine::DatagramResult& res) {
+    uint32_t copies = 0;
+    cellsim::engine::DatagramOutput out;
+    while (engine_->poll_datagram(&out)) {
+      if (out.kind != cellsim::engine::DatagramOutput::Kind::kSend) continue;
+      ++copies;
+      auto it = sessions_.find(out.session_id);
+      FUZZ_CHECK(it != sessions_.end(), "a datagram to session %llu, never welcomed",
+                 static_cast<unsigned long long>(out.session_id));
+      cellsim::wire::DatagramHeader h;
+      std::string_view payload;
+      const std::string_view bytes(out.bytes->data(), out.bytes->size());
+      FUZZ_CHECK(cellsim::wire::open_datagram(it->second.key,
+                                              cellsim::wire::DatagramDirection::kToMember, bytes,
+                                              &h, &payload) == cellsim::wire::OpenStatus::kOk,
+                 "a relayed datagram does not open under its recipient's key");
+      FUZZ_CHECK(h.from_member_id == sender.who.member && it->second.who.cell == sender.who.cell &&
+                     it->second.who.member != sender.who.member,
+                 "a relayed datagram names member %llu, sent by %llu to %llu",
+                 static_cast<unsigned long long>(h.from_member_id),
+                 static_cast<unsigned long long>(sender.who.member),
+                 static_cast<unsigned long long>(it->second.who.member));
+    }
+    FUZZ_CHECK(copies == res.recipients, "%u copies relayed, the result says %u", copies,
+               res.recipients);
   }
 
   void connect(Slot& s) {
@@ -587,6 +685,11 @@ class Driver {
         if (s != nullptr && !env.welcome().resume_token().empty()) {
           resume_[{s->who.cell, s->who.member}] = env.welcome().resume_token();
         }
+        if (s != nullptr) {
+          s->session_id = env.welcome().session_id();
+          s->media_key = env.welcome().media_key();
+          if (!s->media_key.empty()) sessions_[s->session_id] = {s->media_key, s->who};
+        }
         break;
       case v1::Envelope::kBallotAck:
         FUZZ_CHECK(s != nullptr && s->hello_sent, "a BallotAck on an unauthenticated slot");
@@ -698,6 +801,7 @@ class Driver {
   std::vector<v1::JournalRecord> journal_;
   std::map<std::tuple<uint64_t, uint64_t, uint64_t>, v1::BallotBox> boxes_;
   std::map<std::pair<uint64_t, uint64_t>, std::string> resume_;
+  std::map<uint64_t, SessionKey> sessions_;  // session id → its media key and member
   Who pending_who_{0, 0};
   bool stopped_ = false;
   const bool trace_ = std::getenv("FUZZ_ENGINE_TRACE") != nullptr;

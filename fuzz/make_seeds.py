@@ -85,7 +85,11 @@ def frame_seeds():
 # --- fuzz_engine: [settings variant][op]... (fuzz/fuzz_engine.cc) -----------
 (CONNECT, HELLO, JOIN, HEARTBEAT, OPEN_MEETING, EXCUSE, ADVANCE, OPEN_VOTE, CLOSE_VOTE,
  BALLOT, REQUEST_FLOOR, GRANT_FLOOR, MEDIA, CLOSE_MEETING, RAW, TIME, DISCONNECT,
- SHUTDOWN, HELLO_RESUME) = range(19)
+ SHUTDOWN, HELLO_RESUME, DATAGRAM) = range(20)
+# DATAGRAM: [slot][mode][shape][media_seq][mode's bytes]: mode 0 sealed with
+# the slot's session key, 1 sealed then one byte flipped ([index][xor]), 2 raw
+# ([n] then n * 5 bytes), 3 the slot's last sealed datagram again; shape & 1 a
+# bind, else voice of payload {0, 1, 60, max}[shape / 2 % 4] bytes.
 # kWho indexes: 0..9 = cell 1 members 1..10 (0 chair, 4 probationary,
 # 5 exempted, 6 suspended, 7 attached elsewhere), 10..13 = cell 2 (10 chair,
 # 13 probationary), 14 unknown member, 15 unknown cell.
@@ -155,6 +159,27 @@ def engine_seeds():
     p.op(CLOSE_VOTE, 0, 2, 0)
     p.op(ADVANCE, 0, 0).op(CLOSE_MEETING, 0, 0)
     write("fuzz_engine", "seed-whole-meeting", p.data())
+
+    # Voice as datagrams: every member binds, the floor holder's voice is
+    # relayed, a member without the floor is refused, a flipped byte, a
+    # replay and raw bytes are dropped; a reconnect takes a new session key.
+    p = quorate(Prog())
+    p.open_meeting()
+    for s in range(6):
+        p.op(DATAGRAM, s, 0, 1, 0)
+    p.op(REQUEST_FLOOR, 1, SHORT, 0).op(GRANT_FLOOR, 0, 1, 0)
+    for seq in range(6):
+        p.op(DATAGRAM, 1, 0, 4, seq)
+    p.op(DATAGRAM, 2, 0, 4, 0)            # no floor
+    p.op(DATAGRAM, 1, 1, 4, 7, 30, 0x40)  # a flipped byte
+    p.op(DATAGRAM, 1, 3, 0, 0)            # a replay
+    p.op(DATAGRAM, 1, 2, 0, 0, 4, list(range(20)))  # raw bytes
+    p.op(DATAGRAM, 1, 0, 6, 8)            # the largest payload
+    p.op(DISCONNECT, 3).op(HELLO, 3, 3, 0, 0).op(JOIN, 3, 0).op(DATAGRAM, 3, 0, 1, 0)
+    p.op(DATAGRAM, 1, 0, 4, 9)
+    p.op(TIME, 0, 5).op(DATAGRAM, 1, 0, 4, 10)
+    p.op(ADVANCE, 0, 0).op(CLOSE_MEETING, 0, 0)
+    write("fuzz_engine", "seed-voice-datagrams", p.data())
 
     # The same meeting sent in awkward splits (held-back tails coalesce frames).
     p = Prog()
