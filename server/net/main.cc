@@ -46,8 +46,9 @@ constexpr uint64_t kMaxHeartbeatIntervalMs = 3'600'000;
 constexpr uint64_t kDefaultTokenTtlS = 24 * 3600;
 constexpr uint64_t kMaxTokenTtlS = 10ull * 365 * 24 * 3600;
 // Descriptors the server needs besides its connections: stdio, the listener,
-// the metrics endpoint and its clients, epoll and eventfds of each shard,
-// the key, deployment and minutes files.
+// the metrics endpoint and its clients, the media socket (and each shard's
+// descriptor of it), epoll and eventfds of each shard, the key, deployment
+// and minutes files.
 constexpr uint64_t kReservedFds = 64;
 
 constexpr uint64_t kMaxMissedHeartbeats = 100;

@@ -160,8 +160,8 @@ bool DatagramReceiver::open(const std::string& address, uint16_t port, std::stri
   return true;
 }
 
-int DatagramReceiver::dup_descriptor(std::string* why) const {
-  const int fd = ::fcntl(const_cast<udp::socket&>(socket_).native_handle(), F_DUPFD_CLOEXEC, 0);
+int DatagramReceiver::dup_descriptor(std::string* why) {
+  const int fd = ::fcntl(socket_.native_handle(), F_DUPFD_CLOEXEC, 0);
   if (fd < 0) *why = std::string("cannot duplicate the media socket: ") + std::strerror(errno);
   return fd;
 }

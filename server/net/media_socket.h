@@ -182,7 +182,7 @@ class DatagramReceiver {
   uint16_t port() const { return port_; }
   // A new descriptor of the socket (dup), for a shard's sender; -1 with
   // *why on failure.
-  int dup_descriptor(std::string* why) const;
+  int dup_descriptor(std::string* why);
   // Starts reading.
   void start();
   // Stops reading and closes the socket (the senders keep their own

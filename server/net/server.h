@@ -32,6 +32,9 @@
 //     re-sealed for each listener, to the listeners' latched endpoints.
 //     Nothing is retransmitted; forged, replayed, other-session and
 //     out-of-rules datagrams are dropped (never answered) and counted.
+//     Datagrams are authenticated (a truncated HMAC-SHA256 under the
+//     session's key), not encrypted: with TLS on, the sessions are private
+//     but the voice on the media port is not.
 //   - Shards: a datagram's session id names the engine that handed it out
 //     (server/net/router.h, shard_for_session), so shard 0's thread, which
 //     reads the socket, passes each datagram to its shard; each shard
