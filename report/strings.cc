@@ -424,6 +424,8 @@ constexpr Table kEn = {{
      "{0} p99, ms"},
     {Msg::kCondVoiceDelayBound,
      "members hear the speaker at MOS ≥ {0}: at {1} ms mouth-to-ear (this cell type's mean) even a lossless link and a perfect codec rate MOS {2} (ITU-T G.107: the delay alone), so neither datagrams nor a better codec is enough: only a shorter path (a terrestrial or LEO link) changes it"},
+    {Msg::kTransportsByProfile,
+     "Voice quality by network profile: the members listening on each kind of link, whoever speaks."},
 }};
 static_assert(in_order(kEn), "kEn must list every Msg in order");
 
@@ -868,6 +870,8 @@ constexpr Table kVi = {{
      "{0} phân vị 99, ms"},
     {Msg::kCondVoiceDelayBound,
      "đảng viên nghe rõ người phát biểu (MOS ≥ {0}): với độ trễ miệng–tai {1} ms (trung bình của loại chi bộ này), ngay cả đường truyền không mất gói và bộ mã hoá hoàn hảo cũng chỉ đạt MOS {2} (ITU-T G.107: riêng độ trễ), nên truyền bằng datagram hay đổi bộ mã hoá đều không đủ: chỉ đường truyền ngắn hơn (mặt đất hoặc vệ tinh quỹ đạo thấp) mới thay đổi được"},
+    {Msg::kTransportsByProfile,
+     "Chất lượng thoại theo loại đường truyền: các đảng viên nghe trên từng loại đường truyền, dù ai phát biểu."},
 }};
 static_assert(in_order(kVi), "kVi must list every Msg in order");
 

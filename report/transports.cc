@@ -1,6 +1,7 @@
 // The section "transports" (report.h): how the meeting's business and voice
 // quality differ between the two media transports, per cell type, each
 // transport's seeds pooled (confidence.h, pool_seeds) and judged apart.
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -110,6 +111,41 @@ void add_changes(Doc& d, const View& view, Lang l, const TransportRuns& a,
   list(d, changes);
 }
 
+// Voice quality per network profile (the listeners on it) and transport.
+void add_profiles(Doc& d, const View& view, Lang l, const std::vector<TransportRuns>& runs) {
+  std::vector<std::string> profiles;
+  for (const TransportRuns& r : runs) {
+    for (const v1::Group& g : r.pooled.groups()) {
+      if (g.kind() != metrics::kGroupProfile || !g.has_voice()) continue;
+      if (std::find(profiles.begin(), profiles.end(), g.name()) == profiles.end()) {
+        profiles.push_back(g.name());
+      }
+    }
+  }
+  if (profiles.empty()) return;
+  para(d, t(l, Msg::kTransportsByProfile));
+  Block tb = table({t(l, Msg::kColProfile), t(l, Msg::kColTransport), t(l, Msg::kColHeard),
+                    t(l, Msg::kColMosP10), t(l, Msg::kColMouthToEar), t(l, Msg::kColVoiceLoss)});
+  for (const std::string& p : profiles) {
+    for (const TransportRuns& r : runs) {
+      const v1::Group* g = nullptr;
+      for (const v1::Group& x : r.pooled.groups()) {
+        if (x.kind() == metrics::kGroupProfile && x.name() == p) g = &x;
+      }
+      if (!r.ok || g == nullptr || !g->has_voice()) continue;
+      const v1::VoiceStats& vs = g->voice();
+      const std::optional<double> loss = metrics::voice_loss_percent(vs);
+      tb.rows.push_back({view.profile_name(l, p), transport_label(l, r.transport),
+                         opt_text(metrics::voice_share_heard(vs), l, 1, true),
+                         opt_text(metrics::voice_mos_quantile(vs, 0.1), l, 2),
+                         opt_text(metrics::voice_mouth_to_ear_ms(vs), l, 0),
+                         loss ? fmt_fixed(l, *loss, 2) + "%" : "-"});
+      tb.row_class.push_back("");
+    }
+  }
+  d.push_back(tb);
+}
+
 }  // namespace
 
 void add_transports(Doc& d, const View& view, Lang l) {
@@ -143,6 +179,7 @@ void add_transports(Doc& d, const View& view, Lang l) {
     }
   }
   d.push_back(tb);
+  add_profiles(d, view, l, runs);
   if (runs.size() == 2 && runs[0].ok && runs[1].ok) add_changes(d, view, l, runs[0], runs[1]);
   end_section(d);
 }
