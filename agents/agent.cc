@@ -989,6 +989,10 @@ void Agent::on_meeting_state(TimeNs now, const v1::MeetingState& s, bool direct)
   if (first_on_connection) {
     joined_since_ns_ = now;
     pushes_received_.clear();
+    // Bind again now that the session receives the meeting's voice: the
+    // Welcome's bind may have been lost (datagrams are never resent), and
+    // the next heartbeat's is an interval away.
+    if (datagram_on_) queue_bind();
   }
   if (!ever_joined_) {
     ever_joined_ = true;

@@ -106,8 +106,9 @@ struct ReconnectPlan {
 // Transport (scenario.proto's MediaTransport): kInBand sends MediaFrames on
 // the session; kDatagram seals each frame as a voice datagram with the
 // session's media key (proto/datagram.h) for the host to send to the
-// server's media port (poll_datagram()), and first sends a bind datagram
-// after each Welcome so the server learns where to relay. Either way a
+// server's media port (poll_datagram()), and sends a bind datagram after
+// each Welcome, again when it joins the meeting on that session, and with
+// every heartbeat, so the server learns (and keeps) where to relay. Either way a
 // listener meters each speaker's interval (voice.h) and reports it
 // (AgentObserver::on_speech) — in the fluid model the host does instead.
 enum class MediaTransport : uint8_t { kInBand, kDatagram };

@@ -232,10 +232,8 @@ TEST(LiveVoice, InBandVoiceIsMeteredRecordedAndExported) {
 
 // The datagram transport against the embedded cellmeetd's media port: binds
 // and voice go up as UDP datagrams, the floor holder's voice comes back
-// relayed and sealed per listener, and the agents accept it (nothing
-// forged, stale or replayed on a clean path: what they drop would be the
-// link model's or the server's reordering beyond the window); no member
-// fell back to in-band; listeners report speech as with in_band.
+// relayed and sealed per listener, and the agents accept all of it; no
+// member fell back to in-band; listeners report speech as with in_band.
 TEST(LiveVoice, DatagramVoiceFlowsAsUdpBesideTheSessions) {
   const VoiceRun run = run_voice(v1::MEDIA_TRANSPORT_DATAGRAM);
   expect_voice_recorded(run);
@@ -258,7 +256,7 @@ TEST(LiveVoice, DatagramVoiceFlowsAsUdpBesideTheSessions) {
               static_cast<unsigned long long>(d.agents.fallbacks));
   EXPECT_EQ(d.fallback_members, 0u);
   EXPECT_EQ(d.agents.fallbacks, 0u);
-  EXPECT_GT(d.agents.binds_sent, 32u);  // one per Welcome and heartbeat
+  EXPECT_GT(d.agents.binds_sent, 64u);  // per Welcome, join and heartbeat
   EXPECT_GT(d.sent, d.agents.binds_sent);
   EXPECT_EQ(d.polled, d.agents.sent - d.agents.dropped_queue);
   EXPECT_EQ(d.polled, d.sent + d.lost_up + d.queue_drops_up + d.send_errors);
@@ -266,7 +264,10 @@ TEST(LiveVoice, DatagramVoiceFlowsAsUdpBesideTheSessions) {
   EXPECT_EQ(d.received, d.delivered + d.lost_down + d.queue_drops_down);
   EXPECT_EQ(d.agents.received, d.delivered);
   EXPECT_EQ(d.agents.received, d.agents.accepted + d.agents.dropped());
-  EXPECT_EQ(d.agents.dropped_bad + d.agents.dropped_stale, 0u);
+  // Nothing forged, stale or replayed on this path (the link model reorders
+  // by a few frames, well within the replay window): a replay here would be
+  // the driver handing one datagram twice.
+  EXPECT_EQ(d.agents.dropped(), 0u);
   EXPECT_GT(d.agents.accepted, 0u);
   EXPECT_EQ(d.send_errors, 0u);
   // Voice went as datagrams, not on the sessions.
