@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/net/connection.h"
 #include "server/net/media_socket.h"
 #include "server/net/router.h"
 #include "tests/net/net_fixture.h"
@@ -589,6 +590,81 @@ TEST(DatagramServerTest, TheLatchedEndpointFollowsTheMember) {
             wire::OpenStatus::kOk);
   EXPECT_EQ(payload, "đây");
   EXPECT_FALSE(s[3].udp.receive(&bytes, kSilenceMs)) << "the old endpoint still hears";
+}
+
+// Shows that the pacing rule holds for datagrams as for MediaFrames: the
+// floor holder flooding 2,000 voice datagrams of 1,000 bytes as fast as its
+// socket takes them has at most burst + rate × elapsed of them relayed (a
+// frame costs its payload + kMediaFrameOverheadBytes, the bucket MediaFrames
+// use), the rest counted as rate_limited (or lost by the kernel before the
+// server read them: UDP); what the server read is still accepted + dropped.
+TEST(DatagramServerTest, TheFloorHoldersFloodIsPacedAsMediaFramesAre) {
+  auto server = start_or_fail(test_options());
+  const uint16_t media = server->media_port();
+  MeetingSetup s;
+  ASSERT_TRUE(s.start(*server, {kChair, 2, 3}, /*floor=*/2)) << s.why();
+  const engine::EngineSettings defaults;
+  constexpr int kFlood = 2000;
+  constexpr size_t kPayload = 1000;
+  const std::string payload(kPayload, 'f');
+  const auto started = Clock::now();
+  for (int i = 1; i <= kFlood; ++i) {
+    ASSERT_TRUE(s[2].udp.send_to(media, s[2].seal(DatagramKind::kVoice, i, payload)));
+  }
+  // Quiet for a moment: everything the kernel kept has been handled.
+  std::map<std::string, double> m = scrape(*server);
+  for (double last = -1; value(m, "cellmeet_datagrams_received_total") != last;) {
+    last = value(m, "cellmeet_datagrams_received_total");
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    m = scrape(*server);
+  }
+  const double elapsed_s = std::chrono::duration<double>(Clock::now() - started).count();
+  const double relayed = value(m, accepted("relayed"));
+  const double limited = value(m, dropped("rate_limited"));
+  const double cost = kPayload + engine::kMediaFrameOverheadBytes;
+  EXPECT_GT(limited, 0) << "the flood was not paced";
+  EXPECT_GE(relayed, std::min<double>(kFlood - limited, defaults.media_burst_bytes / cost) - 1);
+  EXPECT_LE(relayed,
+            (defaults.media_burst_bytes + defaults.media_rate_bytes_per_s * elapsed_s) / cost + 1);
+  double all = value(m, "cellmeet_datagram_route_drops_total");
+  for (const auto& [series, v] : m) {
+    if (series.rfind("cellmeet_datagrams_dropped_total{", 0) == 0 ||
+        series.rfind("cellmeet_datagrams_accepted_total{", 0) == 0) {
+      all += v;
+    }
+  }
+  EXPECT_EQ(all, value(m, "cellmeet_datagrams_received_total"));
+  EXPECT_LE(value(m, "cellmeet_datagrams_received_total"), kFlood + 3.0);
+  // The listeners are still members: their sessions answer.
+  for (uint64_t id : {kChair, uint64_t{3}}) EXPECT_TRUE(heartbeat_ok(&s[id].tcp, 1)) << id;
+}
+
+// Shows that a graceful stop while voice flows (a speaker sending every
+// 2 ms from another thread) completes within its bound, with every member's
+// session told ERROR_SHUTTING_DOWN, and nothing reaches a stopped engine.
+TEST(DatagramServerTest, AStopWhileVoiceFlowsIsClean) {
+  auto server = start_or_fail(test_options());
+  const uint16_t media = server->media_port();
+  MeetingSetup s;
+  ASSERT_TRUE(s.start(*server, {kChair, 2, 3}, /*floor=*/2)) << s.why();
+  std::atomic<bool> stop{false};
+  std::thread speaker([&] {
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    for (int i = 1; !stop.load() && Clock::now() < deadline; ++i) {
+      s[2].udp.send_to(media, s[2].seal(DatagramKind::kVoice, i, std::string(160, 'v')));
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto started = Clock::now();
+  server->stop();
+  const double took_s = std::chrono::duration<double>(Clock::now() - started).count();
+  stop.store(true);
+  speaker.join();
+  EXPECT_LT(took_s, (kFlushTimeoutMs + 2000) / 1000.0);
+  for (uint64_t id : {kChair, uint64_t{3}}) {
+    EXPECT_EQ(s[id].tcp.read_error(), v1::ERROR_SHUTTING_DOWN) << id;
+  }
 }
 
 // ===========================================================================
