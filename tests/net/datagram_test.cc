@@ -11,8 +11,11 @@
 //       endpoint, re-sealed under each listener's key, while their TCP
 //       sessions carry the business (heartbeats, a floor request, a vote
 //       from opening to result, the floor given again);
-// and that a server with the media socket off offers no key, and that a
-// member's endpoint follows it to a new address.
+// and that a server with the media socket off offers no key, that a
+// member's endpoint follows it to a new address, that the floor holder's
+// flood is paced by the media bucket, and that a stop while voice flows is
+// clean. Then the parts alone: the session-to-shard route, the inbox's and
+// the sender's bounds.
 //
 // The server runs two shards: cell 1 lives on shard 1 and cell 2 on shard 0,
 // whose thread reads the socket, so cell 1's datagrams cross threads
