@@ -155,8 +155,10 @@ class Shard : public ConnectionOwner {
   // handling to this shard's thread.
   DatagramInbox& datagram_inbox() { return inbox_; }
   void wake_datagrams();
-  // One received datagram, on this shard's thread; what it causes is sent
-  // at the next flush_datagrams() (or at once for datagrams from the inbox).
+  // One received datagram, on this shard's thread: what it causes is
+  // queued on the shard's sender, and flush_datagrams() writes it (the
+  // inbox's handler flushes after each batch; on shard 0 the receiver
+  // flushes after each wake-up).
   void on_datagram(std::string_view bytes, const udp::endpoint& from);
   void flush_datagrams();
   // Samples the engine (meeting counts, datagram verdicts, media per
