@@ -72,11 +72,14 @@ void link_stream(benchmark::State& state, host::StreamTransport transport) {
 
 std::string world_text(const char* transport) {
   return std::string(R"pb(
-  name: "voice-bench" question: "bench" seed: 3 duration_min: 40
-  server { nodes: 1 cores_per_node: 4 }
-  media { bitrate_kbps: 8 frame_ms: 20 transport: )pb") +
-         transport + R"pb( }
-  profiles { name: "lossy" base_one_way_ms: 150 jitter_ms { exponential { mean: 10 } }
+           name: "voice-bench"
+           question: "bench"
+           seed: 3
+           duration_min: 40
+           server { nodes: 1 cores_per_node: 4 }
+           media { bitrate_kbps: 8 frame_ms: 20 transport:)pb") +
+         transport + R"pb(}
+                          profiles { name: "lossy" base_one_way_ms: 150 jitter_ms { exponential { mean: 10 } }
              bandwidth_down_kbps: 2000 bandwidth_up_kbps: 512
              loss { p_good_to_bad: 0.01 p_bad_to_good: 0.3 loss_good: 0.005 loss_bad: 0.3 } }
   agendas { name: "m" items { title: "talk" duration_min: 20 floor_requests: 6 } }

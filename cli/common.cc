@@ -45,8 +45,7 @@ bool load_scenario_for(const Flags& f, const ScenarioFlags& a, v1::Scenario* s) 
     const bool datagram = a.media_transport == "datagram";
     s->mutable_media()->set_transport(datagram ? v1::MEDIA_TRANSPORT_DATAGRAM
                                                : v1::MEDIA_TRANSPORT_IN_BAND);
-    const uint64_t payload_bytes =
-        uint64_t{s->media().bitrate_kbps()} * s->media().frame_ms() / 8;
+    const uint64_t payload_bytes = uint64_t{s->media().bitrate_kbps()} * s->media().frame_ms() / 8;
     if (datagram && payload_bytes > wire::kMaxDatagramPayloadBytes) {
       std::cerr << f.program() << ": --media-transport datagram: a frame of " << payload_bytes
                 << " bytes is more than a voice datagram carries ("

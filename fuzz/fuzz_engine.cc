@@ -37,9 +37,9 @@
 #include <cstdlib>
 #include <map>
 #include <set>
-#include <tuple>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "proto/datagram.h"
@@ -83,9 +83,27 @@ constexpr size_t kMaxOps = 512;
 constexpr size_t kMediaPayloadBytes = 2048;
 
 enum Op : uint8_t {
-  kConnect, kHello, kJoin, kHeartbeat, kOpenMeeting, kExcuse, kAdvance, kOpenVote,
-  kCloseVote, kBallot, kRequestFloor, kGrantFloor, kMedia, kCloseMeeting, kRaw, kTime,
-  kDisconnect, kShutdown, kHelloResume, kDatagram, kOpCount
+  kConnect,
+  kHello,
+  kJoin,
+  kHeartbeat,
+  kOpenMeeting,
+  kExcuse,
+  kAdvance,
+  kOpenVote,
+  kCloseVote,
+  kBallot,
+  kRequestFloor,
+  kGrantFloor,
+  kMedia,
+  kCloseMeeting,
+  kRaw,
+  kTime,
+  kDisconnect,
+  kShutdown,
+  kHelloResume,
+  kDatagram,
+  kOpCount
 };
 
 struct Who {
@@ -217,7 +235,7 @@ struct Slot {
   uint64_t session_id = 0;
   std::string media_key;
   uint64_t seq = 0;
-  std::string last_datagram;  // sent intact (mode 0)
+  std::string last_datagram;   // sent intact (mode 0)
   bool last_accepted = false;  // and accepted
 };
 
@@ -413,7 +431,9 @@ class Driver {
         stopped_ = true;
         drain();
         break;
-      case kDatagram: datagram(s, r); break;
+      case kDatagram:
+        datagram(s, r);
+        break;
       default: break;
     }
   }
@@ -453,10 +473,13 @@ class Driver {
     for (uint64_t n : after.by_verdict) sum += n;
     FUZZ_CHECK(after.received == before.received + 1 && sum == after.received,
                "datagram counts: received %llu, verdicts %llu",
-               static_cast<unsigned long long>(after.received), static_cast<unsigned long long>(sum));
+               static_cast<unsigned long long>(after.received),
+               static_cast<unsigned long long>(sum));
     FUZZ_CHECK(!res.accepted() || mode == 0 || (mode == 3 && !s.last_accepted),
                "a %s datagram was accepted",
-               mode == 1 ? "flipped" : mode == 2 ? "raw" : "replayed");
+               mode == 1   ? "flipped"
+               : mode == 2 ? "raw"
+                           : "replayed");
     if (mode == 0) {
       s.last_datagram = d;
       s.last_accepted = res.accepted();
@@ -485,10 +508,10 @@ class Driver {
       cellsim::wire::DatagramHeader h;
       std::string_view payload;
       const std::string_view bytes(out.bytes->data(), out.bytes->size());
-      FUZZ_CHECK(cellsim::wire::open_datagram(it->second.key,
-                                              cellsim::wire::DatagramDirection::kToMember, bytes,
-                                              &h, &payload) == cellsim::wire::OpenStatus::kOk,
-                 "a relayed datagram does not open under its recipient's key");
+      FUZZ_CHECK(
+          cellsim::wire::open_datagram(it->second.key, cellsim::wire::DatagramDirection::kToMember,
+                                       bytes, &h, &payload) == cellsim::wire::OpenStatus::kOk,
+          "a relayed datagram does not open under its recipient's key");
       FUZZ_CHECK(h.from_member_id == sender.who.member && it->second.who.cell == sender.who.cell &&
                      it->second.who.member != sender.who.member,
                  "a relayed datagram names member %llu, sent by %llu to %llu",

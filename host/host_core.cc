@@ -272,7 +272,8 @@ void HostCore::on_speech(const agents::MemberPlan& listener, uint64_t speaker_id
                          const agents::SpeechResult& result) {
   (void)speaker_id;
   const HostMember& mb = *members_[listener.host_tag];
-  rec_->record_speech(mb.cell_type, mb.profile, cells_[mb.cell]->cell_id, speech_sample(result, s_.media().frame_ms()));
+  rec_->record_speech(mb.cell_type, mb.profile, cells_[mb.cell]->cell_id,
+                      speech_sample(result, s_.media().frame_ms()));
   speech_hook(static_cast<uint32_t>(listener.host_tag), result);
 }
 

@@ -92,9 +92,8 @@ agents::Rng LinkDirection::frame_rng(uint64_t frame_index) const {
   return agents::Rng(key_ ^ agents::splitmix64(&state), agents::StreamKind::kLinkUp, 0);
 }
 
-void LinkDirection::start_stream(uint64_t owner, TimeNs start_ns, TimeNs period_ns,
-                                 uint32_t bytes, TimeNs rtt_ns, StreamTransport transport,
-                                 StreamSink* sink) {
+void LinkDirection::start_stream(uint64_t owner, TimeNs start_ns, TimeNs period_ns, uint32_t bytes,
+                                 TimeNs rtt_ns, StreamTransport transport, StreamSink* sink) {
   CELLSIM_ASSERT(period_ns > 0);
   catch_up(start_ns, rtt_ns);
   stream_owner_ = owner;
@@ -151,8 +150,8 @@ void LinkDirection::catch_up(TimeNs now, TimeNs rtt_ns) {
   for (uint64_t i = 0; i < due; ++i) {
     const TimeNs sent = stream_next_ns_;
     stream_next_ns_ += stream_period_ns_;
-    const TimeNs arrival = datagrams ? send_datagram(sent, stream_bytes_)
-                                     : transmit_one(sent, stream_bytes_, rtt_ns);
+    const TimeNs arrival =
+        datagrams ? send_datagram(sent, stream_bytes_) : transmit_one(sent, stream_bytes_, rtt_ns);
     if (stream_sink_ != nullptr) {
       stream_sink_->on_stream_frame(stream_owner_, stream_index_, sent, arrival);
     }
@@ -185,8 +184,8 @@ TimeNs LinkDirection::send_datagram(TimeNs now, size_t bytes) {
   bool lost = false;
   if (profile_->has_loss()) {
     const auto& ge = profile_->loss();
-    datagram_bad_ = datagram_bad_ ? !rng.bernoulli(ge.p_bad_to_good())
-                                  : rng.bernoulli(ge.p_good_to_bad());
+    datagram_bad_ =
+        datagram_bad_ ? !rng.bernoulli(ge.p_bad_to_good()) : rng.bernoulli(ge.p_good_to_bad());
     lost = rng.bernoulli(datagram_bad_ ? ge.loss_bad() : ge.loss_good());
   }
   const TimeNs delay_ns = draw_delay_ns(rng);

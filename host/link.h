@@ -287,9 +287,7 @@ class LinkDirection {
   void advance_stream(TimeNs now) { catch_up(now, stream_rtt_ns_); }
   bool streaming() const { return stream_next_ns_ != kNoStream; }
   // Whether the stream is on the TCP connection (its data, its ACKs).
-  bool tcp_streaming() const {
-    return streaming() && stream_transport_ == StreamTransport::kTcp;
-  }
+  bool tcp_streaming() const { return streaming() && stream_transport_ == StreamTransport::kTcp; }
   // The gap between this direction's TCP data packets: its stream's period
   // while it streams over TCP, else the mean gap; 0 when unknown.
   TimeNs traffic_spacing_ns() const {

@@ -151,10 +151,9 @@ void Recorder::set_voice_target_share(double share) {
 
 namespace {
 
-void add_speech(const SpeechSample& s, uint32_t threshold_milli, uint32_t batch,
-                VoiceFigures* v) {
-  const auto speech_ms = static_cast<uint64_t>(std::llround(static_cast<double>(s.frames_sent) *
-                                                            s.frame_ms));
+void add_speech(const SpeechSample& s, uint32_t threshold_milli, uint32_t batch, VoiceFigures* v) {
+  const auto speech_ms =
+      static_cast<uint64_t>(std::llround(static_cast<double>(s.frames_sent) * s.frame_ms));
   const auto mos_milli = static_cast<int64_t>(std::lround(s.mos * 1000));
   const bool heard = mos_milli >= threshold_milli;
   ++v->intervals;
@@ -177,7 +176,8 @@ void add_speech(const SpeechSample& s, uint32_t threshold_milli, uint32_t batch,
 
 void Recorder::record_speech(uint32_t cell_type, uint32_t profile, uint64_t cell_id,
                              const SpeechSample& sample) {
-  CELLSIM_ASSERT(sample.frame_ms > 0 && sample.frames_played + sample.frames_late <= sample.frames_sent);
+  CELLSIM_ASSERT(sample.frame_ms > 0 &&
+                 sample.frames_played + sample.frames_late <= sample.frames_sent);
   const uint32_t b = cell_id == kNoCell ? UINT32_MAX : batch_of(cell_id);
   add_speech(sample, mos_threshold_milli_, b, &overall_voice_);
   if (cell_type != kNone) add_speech(sample, mos_threshold_milli_, b, &cell_type_voice_[cell_type]);

@@ -6,9 +6,9 @@
 #include <string>
 
 #include "metrics/histogram.h"
-#include "metrics/voice_stats.h"
 #include "metrics/recorder.h"
 #include "metrics/slo.h"
+#include "metrics/voice_stats.h"
 
 namespace cellsim::metrics {
 namespace {

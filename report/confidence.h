@@ -154,8 +154,7 @@ double paired_log_ratio_se(const ClusteredSamples& a, const ClusteredSamples& b,
 struct RatioCluster {
   uint64_t num = 0, den = 0;
 };
-Interval ratio_interval(const std::vector<RatioCluster>& clusters,
-                        double level = kConfidenceLevel,
+Interval ratio_interval(const std::vector<RatioCluster>& clusters, double level = kConfidenceLevel,
                         uint32_t replicates = kBootstrapReplicates);
 // The voice check's clusters: a group's voice batches (each (seed, index)).
 std::vector<RatioCluster> voice_clusters(const v1::Group& g);

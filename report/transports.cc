@@ -16,8 +16,8 @@ namespace cellsim::report {
 namespace {
 
 // The latencies shown: the meeting's business.
-constexpr const char* kBusinessMetrics[] = {"join_latency", "broadcast_latency",
-                                            "ballot_latency", "result_latency"};
+constexpr const char* kBusinessMetrics[] = {"join_latency", "broadcast_latency", "ballot_latency",
+                                            "result_latency"};
 
 // One transport's runs, pooled and judged.
 struct TransportRuns {
@@ -95,8 +95,7 @@ double mos_threshold(const TransportRuns& t) {
   return 3.6;
 }
 
-void add_changes(Doc& d, const View& view, Lang l, const TransportRuns& a,
-                 const TransportRuns& b) {
+void add_changes(Doc& d, const View& view, Lang l, const TransportRuns& a, const TransportRuns& b) {
   para(d, format(l, Msg::kTransportsChanges,
                  {transport_label(l, b.transport), transport_label(l, a.transport)}));
   std::vector<std::string> changes;

@@ -5,9 +5,9 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "agents/voice.h"
 #include "metrics/histogram.h"
 #include "metrics/recorder.h"
-#include "agents/voice.h"
 #include "metrics/voice_stats.h"
 #include "proto/assert.h"
 #include "report/confidence.h"

@@ -93,7 +93,8 @@ enum class Check {
 struct Finding {
   Check check = Check::kMeetings;
   Outcome outcome = Outcome::kPass;
-  double observed = 0;  // shares for quorum/votes/minutes/voice, ms for latency: the pooled estimate
+  double observed =
+      0;  // shares for quorum/votes/minutes/voice, ms for latency: the pooled estimate
   double lo = 0, hi = 0;  // its 95% interval (= observed for meetings and tally)
   bool has_interval = false;  // false: a share with nothing to count, or too few batches
   double limit = 0;     // the target (for latency, the SLO's max_ms)

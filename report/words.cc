@@ -127,10 +127,10 @@ std::string figure_text(Lang l, const Finding& f) {
     case Check::kLatencySloAllCells:
       return latency_finding_text(l, f);
     case Check::kVoice:
-      return format(l, Msg::kFindVoice,
-                    {fmt_fixed(l, f.mos_threshold, 1), fmt_share(l, f.observed),
-                     fmt_share(l, f.limit), fmt_fixed(l, f.mos_p10, 2),
-                     fmt_fixed(l, f.mouth_to_ear_ms, 0)});
+      return format(
+          l, Msg::kFindVoice,
+          {fmt_fixed(l, f.mos_threshold, 1), fmt_share(l, f.observed), fmt_share(l, f.limit),
+           fmt_fixed(l, f.mos_p10, 2), fmt_fixed(l, f.mouth_to_ear_ms, 0)});
   }
   return "";
 }

@@ -125,7 +125,6 @@ namespace {
 
 using VoteMap = std::map<uint64_t, agents::VotePlan>;
 
-
 // The plan fields every member of the scenario shares: reconnection, quorum
 // and media.
 void fill_shared_plan(const v1::Scenario& s, agents::MemberPlan* plan) {

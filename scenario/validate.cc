@@ -1,7 +1,6 @@
 #include "scenario/validate.h"
 
-#include "proto/assert.h"
-#include "proto/datagram.h"
+#include <google/protobuf/message.h>
 
 #include <algorithm>
 #include <charconv>
@@ -9,7 +8,8 @@
 #include <map>
 #include <string_view>
 
-#include <google/protobuf/message.h>
+#include "proto/assert.h"
+#include "proto/datagram.h"
 
 namespace cellsim::scenario {
 namespace {
@@ -423,7 +423,8 @@ void check_media(Checker& c, const Node& n, const v1::MediaSpec& m) {
       payload_bytes > wire::kMaxDatagramPayloadBytes) {
     c.fail(n, "transport", -1,
            "a " + num(m.bitrate_kbps()) + " kb/s frame of " + num(m.frame_ms()) + " ms is " +
-               num(static_cast<double>(payload_bytes)) + " bytes, more than a voice datagram carries (" +
+               num(static_cast<double>(payload_bytes)) +
+               " bytes, more than a voice datagram carries (" +
                num(static_cast<double>(wire::kMaxDatagramPayloadBytes)) + ")");
   }
 }

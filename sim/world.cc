@@ -4,8 +4,8 @@
 #include <cmath>
 
 #include "host/host.h"
-#include "proto/datagram.h"
 #include "proto/assert.h"
+#include "proto/datagram.h"
 #include "scenario/plan.h"
 #include "sim/core_queue.h"
 

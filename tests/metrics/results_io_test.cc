@@ -386,14 +386,16 @@ TEST_F(ResultsIoTest, MergeRefusesValidation) {
 
 // merge_results has a rule for every field of RunInfo, Group, Results: a new field needs one.
 TEST_F(ResultsIoTest, MergeKnowsEveryField) {
-  EXPECT_EQ(v1::RunInfo::descriptor()->field_count(), 20);  // link_mode, media_transport: must agree
-  EXPECT_EQ(v1::Group::descriptor()->field_count(), 11);    // titles: the first non-empty;
-                                                             // batches: by (seed, index);
-                                                             // voice: merge_voice
+  EXPECT_EQ(v1::RunInfo::descriptor()->field_count(),
+            20);                                          // link_mode, media_transport: must agree
+  EXPECT_EQ(v1::Group::descriptor()->field_count(), 11);  // titles: the first non-empty;
+                                                          // batches: by (seed, index);
+                                                          // voice: merge_voice
   EXPECT_EQ(v1::Results::descriptor()->field_count(), 7);   // sizing, validation: refused;
                                                             // attendance: attendance_test.cc
   EXPECT_EQ(v1::Histogram::descriptor()->field_count(), 11);
-  EXPECT_EQ(v1::VoiceStats::descriptor()->field_count(), 12);  // merge_voice: sums, batches by (seed, index)
+  EXPECT_EQ(v1::VoiceStats::descriptor()->field_count(),
+            12);  // merge_voice: sums, batches by (seed, index)
 }
 
 }  // namespace

@@ -27,8 +27,8 @@ std::vector<Interval> random_intervals(uint64_t seed, size_t n) {
   std::mt19937_64 rng(seed);
   std::vector<Interval> out;
   for (size_t i = 0; i < n; ++i) {
-    Interval iv{static_cast<uint32_t>(rng() % 2), static_cast<uint32_t>(rng() % 3), 1 + rng() % 40,
-                {}};
+    Interval iv{
+        static_cast<uint32_t>(rng() % 2), static_cast<uint32_t>(rng() % 3), 1 + rng() % 40, {}};
     iv.s.frames_sent = 1 + rng() % 3000;
     iv.s.frames_played = rng() % (iv.s.frames_sent + 1);
     iv.s.frames_late = rng() % (iv.s.frames_sent - iv.s.frames_played + 1);

@@ -549,8 +549,7 @@ TEST(ReportInputsTest, TwoTransportsSideBySide) {
   write_raw(d / "datagram", datagram);
   ReportInput in;
   std::string why;
-  ASSERT_TRUE(load_inputs({(d / "in_band").string(), (d / "datagram").string()}, &in, &why))
-      << why;
+  ASSERT_TRUE(load_inputs({(d / "in_band").string(), (d / "datagram").string()}, &in, &why)) << why;
   EXPECT_EQ(in.transport, metrics::kTransportInBand);
   EXPECT_EQ(in.other_transport, metrics::kTransportDatagram);
   ASSERT_EQ(in.seeds.size(), 1u);

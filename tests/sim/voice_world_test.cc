@@ -22,14 +22,18 @@ namespace {
 // packet and direction, independent (the chain never leaves the good state).
 std::string scenario_text(const char* transport, double loss) {
   return std::string(R"pb(
-  name: "voice" question: "test" seed: 7 duration_min: 40
-  server { nodes: 1 cores_per_node: 4 }
-  media { bitrate_kbps: 8 frame_ms: 20 transport: )pb") +
-         transport + R"pb( }
-  profiles { name: "fixed" base_one_way_ms: 50
+           name: "voice"
+           question: "test"
+           seed: 7
+           duration_min: 40
+           server { nodes: 1 cores_per_node: 4 }
+           media { bitrate_kbps: 8 frame_ms: 20 transport:)pb") +
+         transport + R"pb(}
+                          profiles { name: "fixed" base_one_way_ms: 50
              bandwidth_down_kbps: 100000 bandwidth_up_kbps: 100000
              loss { p_good_to_bad: 0 p_bad_to_good: 1 loss_good: )pb" +
-         std::to_string(loss) + R"pb( loss_bad: 0 } }
+         std::to_string(loss) + R"pb(                                      loss_bad: 0 }
+                                                                           }
   agendas { name: "m"
     items { title: "talk" duration_min: 20 floor_requests: 6 } }
   cell_types { name: "c" count: 4 members { official: 10 }
