@@ -309,6 +309,7 @@ void add_summary(Doc& d, const View& v, Lang l) {
   section(d, "summary", t(l, Msg::kBasisScenario) + ": " + in.results.run().scenario());
   para(d, t(l, Msg::kFirstLead));
   if (!v.verdicts.empty()) add_glance_table(d, v, l);
+  add_glance_transports(d, v, l);
   add_glance_sizing(d, in, l);
   add_glance_validation(d, in, l);
   if (!v.seeds.empty()) {

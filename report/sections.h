@@ -51,6 +51,9 @@ void add_summary(Doc& d, const View& v, Lang l);
 void add_verdicts(Doc& d, const View& view, Lang l);
 // transports.cc: the two media transports side by side (report.h).
 void add_transports(Doc& d, const View& view, Lang l);
+// The first page's line on the other media transport (when the inputs hold
+// runs of both): which verdicts it changes.
+void add_glance_transports(Doc& d, const View& view, Lang l);
 void add_rules(Doc& d, Lang l);
 void add_slos(Doc& d, const View& view, Lang l);
 void add_time_to_quorum(Doc& d, const View& view, Lang l);

@@ -423,9 +423,13 @@ constexpr Table kEn = {{
     {Msg::kColP99Of,
      "{0} p99, ms"},
     {Msg::kCondVoiceDelayBound,
-     "members hear the speaker at MOS ≥ {0}: at {1} ms mouth-to-ear (this cell type's mean) even a lossless link and a perfect codec rate MOS {2} (ITU-T G.107: the delay alone), so neither datagrams nor a better codec is enough: only a shorter path (a terrestrial or LEO link) changes it"},
+     "to be heard at MOS ≥ {0}: at {1} ms mouth-to-ear (the mean) even a lossless link and a perfect codec rate MOS {2} (G.107: the delay alone); only a shorter path (terrestrial, LEO) changes it"},
     {Msg::kTransportsByProfile,
      "Voice quality by network profile: the members listening on each kind of link, whoever speaks."},
+    {Msg::kCondVoiceInBandDelay,
+     "to be heard at MOS ≥ {0}: at {1} ms mouth-to-ear (the mean, TCP's repairs included) even a lossless link rates MOS {2} (G.107); voice as datagrams removes the repairs' waits"},
+    {Msg::kFirstTransports,
+     "How voice travels in the verdicts above: {0}. With {1} ({2} run(s) of the scenario): {3}"},
 }};
 static_assert(in_order(kEn), "kEn must list every Msg in order");
 
@@ -869,9 +873,13 @@ constexpr Table kVi = {{
     {Msg::kColP99Of,
      "{0} phân vị 99, ms"},
     {Msg::kCondVoiceDelayBound,
-     "đảng viên nghe rõ người phát biểu (MOS ≥ {0}): với độ trễ miệng–tai {1} ms (trung bình của loại chi bộ này), ngay cả đường truyền không mất gói và bộ mã hoá hoàn hảo cũng chỉ đạt MOS {2} (ITU-T G.107: riêng độ trễ), nên truyền bằng datagram hay đổi bộ mã hoá đều không đủ: chỉ đường truyền ngắn hơn (mặt đất hoặc vệ tinh quỹ đạo thấp) mới thay đổi được"},
+     "để nghe rõ (MOS ≥ {0}): với độ trễ miệng–tai {1} ms (trung bình), đường truyền không mất gói và bộ mã hoá hoàn hảo cũng chỉ đạt MOS {2} (G.107: riêng độ trễ); chỉ đường truyền ngắn hơn (mặt đất, vệ tinh quỹ đạo thấp) mới thay đổi được"},
     {Msg::kTransportsByProfile,
      "Chất lượng thoại theo loại đường truyền: các đảng viên nghe trên từng loại đường truyền, dù ai phát biểu."},
+    {Msg::kCondVoiceInBandDelay,
+     "để nghe rõ (MOS ≥ {0}): với độ trễ miệng–tai {1} ms (trung bình, kể cả thời gian TCP gửi lại gói) đường truyền không mất gói cũng chỉ đạt MOS {2} (G.107); truyền thoại bằng gói datagram bỏ được thời gian chờ gửi lại"},
+    {Msg::kFirstTransports,
+     "Cách truyền thoại trong các kết luận trên: {0}. Với {1} ({2} lượt chạy kịch bản): {3}"},
 }};
 static_assert(in_order(kVi), "kVi must list every Msg in order");
 

@@ -63,7 +63,7 @@ enum class Msg : size_t {
   kPoints, kAtCellsPerNode, kIntervalNote, kNoGaps,
   // Validation over seeds and link modes.
   kValidationSeeds, kLinkModeFrame, kLinkModePacket, kColSimSpread, kColLiveSpread,
-  kNotJudged, kFindInterval, kUndecidedNoInterval, kAllCellsNote, kCheckTally, kFirstLead, kColConfidence, kColDecides, kColWouldChange, kConfFeasible, kConfNotFeasible, kConfUndecided, kTargetShort, kHoldsWhile, kFirstSizing, kFirstNoSizing, kFirstValidated, kFirstNotValidated, kFirstSeeds, kFindChairView, kQuorumSemantics, kFirstSizingCapped, kCheckVoice, kFindVoice, kCondVoice, kSecTransports, kTransportsIntro, kTransportsOnlyOne, kTransportInBand, kTransportDatagram, kColTransport, kColHeard, kColMosP10, kColMouthToEar, kColVoiceLoss, kTransportsChanges, kTransportChange, kTransportNoChange, kColP99Of, kCondVoiceDelayBound, kTransportsByProfile,
+  kNotJudged, kFindInterval, kUndecidedNoInterval, kAllCellsNote, kCheckTally, kFirstLead, kColConfidence, kColDecides, kColWouldChange, kConfFeasible, kConfNotFeasible, kConfUndecided, kTargetShort, kHoldsWhile, kFirstSizing, kFirstNoSizing, kFirstValidated, kFirstNotValidated, kFirstSeeds, kFindChairView, kQuorumSemantics, kFirstSizingCapped, kCheckVoice, kFindVoice, kCondVoice, kSecTransports, kTransportsIntro, kTransportsOnlyOne, kTransportInBand, kTransportDatagram, kColTransport, kColHeard, kColMosP10, kColMouthToEar, kColVoiceLoss, kTransportsChanges, kTransportChange, kTransportNoChange, kColP99Of, kCondVoiceDelayBound, kTransportsByProfile, kCondVoiceInBandDelay, kFirstTransports,
   kCount,
 };
 

@@ -147,6 +147,28 @@ void add_profiles(Doc& d, const View& view, Lang l, const std::vector<TransportR
 
 }  // namespace
 
+void add_glance_transports(Doc& d, const View& view, Lang l) {
+  const ReportInput& in = *view.in;
+  if (in.other_seeds.empty()) return;
+  const std::string first =
+      in.transport.empty() ? std::string(metrics::kTransportInBand) : in.transport;
+  const TransportRuns other = pool(in.other_transport, in.other_seeds, in.links);
+  if (!other.ok) return;
+  std::string changes;
+  for (const CellTypeVerdict& v : view.verdicts) {
+    const CellTypeVerdict* o = verdict_of(other, v.cell_type);
+    if (o == nullptr || o->verdict == v.verdict) continue;
+    if (!changes.empty()) changes += "; ";
+    changes += format(l, Msg::kTransportChange,
+                      {view.type_name(l, v.cell_type), verdict_label(l, v.verdict),
+                       verdict_label(l, o->verdict)});
+  }
+  changes = changes.empty() ? std::string(t(l, Msg::kTransportNoChange)) : changes + ".";
+  para(d, format(l, Msg::kFirstTransports,
+                 {transport_label(l, first), transport_label(l, in.other_transport),
+                  fmt_int(l, in.other_seeds.size()), changes}));
+}
+
 void add_transports(Doc& d, const View& view, Lang l) {
   section(d, "transports", t(l, Msg::kSecTransports));
   const ReportInput& in = *view.in;

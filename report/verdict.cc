@@ -8,6 +8,7 @@
 #include "agents/voice.h"
 #include "metrics/histogram.h"
 #include "metrics/recorder.h"
+#include "metrics/results_io.h"
 #include "metrics/voice_stats.h"
 #include "proto/assert.h"
 #include "report/confidence.h"
@@ -225,7 +226,7 @@ Finding latency_finding(const v1::Results& results, const v1::Group& g, const Pa
 // The voice check: the share of speech time heard at the MOS threshold,
 // its cluster-bootstrap interval over whole-cell batches, against the
 // results' target share.
-Finding voice_finding(const v1::Group& g, uint64_t seeds) {
+Finding voice_finding(const v1::Results& results, const v1::Group& g, uint64_t seeds) {
   const v1::VoiceStats& v = g.voice();
   Finding f;
   f.check = Check::kVoice;
@@ -233,6 +234,7 @@ Finding voice_finding(const v1::Group& g, uint64_t seeds) {
   f.mos_threshold = v.mos_threshold_milli() / 1000.0;
   f.mos_p10 = metrics::voice_mos_quantile(v, 0.1).value_or(0);
   f.mouth_to_ear_ms = metrics::voice_mouth_to_ear_ms(v).value_or(0);
+  f.voice_in_band = metrics::transport_of(results.run()) == metrics::kTransportInBand;
   if (f.mouth_to_ear_ms > 0) {
     agents::EModelParams p;  // G.107's defaults: a perfect codec, no loss
     p.T = p.Ta = f.mouth_to_ear_ms;
@@ -343,7 +345,7 @@ CellTypeVerdict judge_group(const v1::Results& results, const v1::Group& g,
     if (!p.problem.empty()) f.outcome = Outcome::kUndecided, f.missing = true;
     v.findings.push_back(f);
   }
-  if (g.has_voice() && g.voice().speech_ms() > 0) v.findings.push_back(voice_finding(g, seeds));
+  if (g.has_voice() && g.voice().speech_ms() > 0) v.findings.push_back(voice_finding(results, g, seeds));
   decide(&v);
   return v;
 }

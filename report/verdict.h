@@ -122,6 +122,9 @@ struct Finding {
   // codec (Ie = 0), 0 when nothing was heard — below the threshold, the
   // delay alone decides.
   double mos_threshold = 0, mos_p10 = 0, mouth_to_ear_ms = 0, mos_delay_ceiling = 0;
+  // Voice went in-band: its mouth-to-ear delay includes TCP's repairs, not
+  // only the path's.
+  bool voice_in_band = false;
 };
 
 struct CellTypeVerdict {

@@ -200,7 +200,7 @@ std::string condition_text(Lang l, const Finding& f, const Names* names) {
     case Check::kMinutes: return t(l, Msg::kCondMinutes);
     case Check::kVoice:
       if (f.mos_delay_ceiling > 0 && f.mos_delay_ceiling < f.mos_threshold) {
-        return format(l, Msg::kCondVoiceDelayBound,
+        return format(l, f.voice_in_band ? Msg::kCondVoiceInBandDelay : Msg::kCondVoiceDelayBound,
                       {fmt_fixed(l, f.mos_threshold, 1), fmt_fixed(l, f.mouth_to_ear_ms, 0),
                        fmt_fixed(l, f.mos_delay_ceiling, 2)});
       }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Shows: the feasibility report renders in a real browser with every section.
 # Simulates the tiny scenario with two seeds, writes the report over both in
-# Vietnamese and English, and the pilot's report of one seed (long cell type
-# and profile names);
+# Vietnamese and English, and the pilot's report of one seed with each media
+# transport (long cell type and profile names);
 # checks in each at 1280x800 that the first page (section "summary": the
 # verdicts, the sizing, the validation) is visible without scrolling and
 # that no chart label runs outside its SVG's viewBox (each <text>'s bounding
@@ -37,6 +37,10 @@ mkdir -p "$OUT"
 "$CELLSIM" run "$SRC/scenarios/test/tiny.textproto" --out "$work/run" --quiet || [ $? -eq 4 ]
 "$CELLSIM" run "$SRC/scenarios/test/tiny.textproto" --seed 2 --out "$work/run2" --quiet || [ $? -eq 4 ]
 "$CELLSIM" run "$SRC/scenarios/pilot-special-cells.textproto" --out "$work/pilot" --quiet || [ $? -eq 4 ]
+# The pilot with voice as datagrams too, as the main job writes it: the
+# first page then also says what the other transport changes.
+"$CELLSIM" run "$SRC/scenarios/pilot-special-cells.textproto" --media-transport datagram \
+  --out "$work/pilot-datagram" --quiet || [ $? -eq 4 ]
 
 chrome() {
   timeout 120 "$BROWSER" --headless --no-sandbox --disable-gpu --disable-background-networking \
@@ -99,7 +103,7 @@ PY
 
 fail=0
 for lang in vi en; do
-  "$CELLSIM" report "$work/pilot" --lang "$lang" --out "$OUT/pilot"
+  "$CELLSIM" report "$work/pilot" "$work/pilot-datagram" --lang "$lang" --out "$OUT/pilot"
   layout_check "$OUT/pilot/report.$lang.html" "pilot.$lang" || fail=1
   "$CELLSIM" report "$work/run" "$work/run2" --lang "$lang" --out "$OUT"
   page="file://$OUT/report.$lang.html"

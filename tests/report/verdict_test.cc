@@ -11,6 +11,7 @@
 
 #include "metrics/histogram.h"
 #include "metrics/recorder.h"
+#include "metrics/results_io.h"
 #include "report/report.h"
 #include "tests/report/fixtures.h"
 
@@ -360,6 +361,16 @@ TEST(VerdictTest, VoiceQualityCheck) {
   f = finding(far, Check::kVoice);
   ASSERT_NE(f, nullptr);
   EXPECT_NEAR(f->mos_delay_ceiling, 2.35, 0.01);
+  // In band (the fixture's transport) the delay includes TCP's repairs:
+  // datagrams are the remedy named.
+  EXPECT_TRUE(f->voice_in_band);
+  EXPECT_NE(condition_text(Lang::kEn, *f).find("voice as datagrams removes"), std::string::npos)
+      << condition_text(Lang::kEn, *f);
+  // As datagrams the delay is the path's: only a shorter path helps.
+  geo.mutable_run()->set_media_transport(metrics::kTransportDatagram);
+  f = finding(find(judge(geo), "steady"), Check::kVoice);
+  ASSERT_NE(f, nullptr);
+  EXPECT_FALSE(f->voice_in_band);
   EXPECT_NE(condition_text(Lang::kEn, *f).find("the delay alone"), std::string::npos)
       << condition_text(Lang::kEn, *f);
   EXPECT_NE(condition_text(Lang::kVi, *f).find("riêng độ trễ"), std::string::npos);
