@@ -130,6 +130,16 @@ void add_live_progress(const ValidateArgs& a, ProgressLine* line, const std::str
     std::cerr << "  live " << *step << ": " << lo.members << " members, "
               << lo.results.run().frames() << " frames in " << lo.results.run().wall_s()
               << " s, link mode " << live::link_mode_name(lo.link_mode) << "\n";
+    const live::DatagramFigures& d = lo.datagrams;
+    if (lo.results.run().media_transport() != "datagram") return;
+    std::cerr << "    voice datagrams: " << d.sent << " sent, " << d.received
+              << " received, the agents dropped " << d.agents.dropped() << "; "
+              << lo.speech_intervals << " speech intervals heard\n";
+    if (d.fallback_members > 0) {
+      // Then live voice was in-band: its voice rows compare unlike with like.
+      std::cerr << "    warning: the server offered no media port: " << d.fallback_members
+                << " member(s) sent voice in-band\n";
+    }
   };
 }
 

@@ -291,6 +291,7 @@ class Driver : public host::HostCore {
   uint64_t frames_sent_ = 0, frames_received_ = 0;
   uint64_t bytes_up_ = 0, bytes_down_ = 0;
   DatagramFigures dgrams_;
+  uint64_t dgram_bytes_up_ = 0, dgram_bytes_down_ = 0;  // sealed, written and read
   uint64_t speech_intervals_ = 0;
   bool udp_error_seen_ = false;  // one violation for the first socket that cannot open
   uint64_t server_cpu_ns_ = 0;
@@ -1138,6 +1139,7 @@ void Driver::write_udp(uint32_t m, const std::string& bytes) {
     ++dgrams_.send_errors;  // e.g. the port refused an earlier one (ICMP)
   } else {
     ++dgrams_.sent;
+    dgram_bytes_up_ += bytes.size();
   }
 }
 
@@ -1163,6 +1165,7 @@ void Driver::on_udp_read(uint32_t m, std::string_view bytes) {
   Member& mb = mem(m);
   const TimeNs t = now();
   ++dgrams_.received;
+  dgram_bytes_down_ += bytes.size();
   if (prom_) prom_->count_datagram(false);
   if (packet_) {
     datagram_to_agent(m, t, bytes);
@@ -1333,7 +1336,7 @@ void Driver::shutdown() {
 }
 
 // The live server as node 0, seen from the members' side (frames and bytes
-// they exchanged) and, when embedded, its threads' CPU time. The embedded
+// they exchanged, voice datagrams' bytes included) and, when embedded, its threads' CPU time. The embedded
 // server shares this process, so its memory is not told apart (peak_rss 0);
 // bench/live_bench.cc measures it out of process.
 void Driver::record_server_figures(TimeNs t_end) {
@@ -1342,8 +1345,10 @@ void Driver::record_server_figures(TimeNs t_end) {
   f.elapsed_ns = static_cast<uint64_t>(std::max<TimeNs>(0, t_end - start_ns_));
   f.frames_in = frames_sent_;
   f.frames_out = frames_received_;
-  f.egress_bytes = bytes_down_;
-  f.ingress_bytes = bytes_up_;
+  // The server's traffic with the voice datagrams' (sealed bytes, as the
+  // simulator counts them).
+  f.egress_bytes = bytes_down_ + dgram_bytes_down_;
+  f.ingress_bytes = bytes_up_ + dgram_bytes_up_;
   f.peak_connections = peak_connected_;
   f.cells = cell_count();
   f.process_cpu_ns = server_cpu_ns_;

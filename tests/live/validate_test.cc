@@ -471,7 +471,9 @@ TEST(ValidateCli, EndToEndOverTwoSeedsWritesEverySeedAndTheTable) {
   // Wide tolerances: the point is the plumbing, not this machine's load.
   const int rc = run(std::string(CELLSIM_BINARY) + " validate " + (dir / "small.textproto").string() +
                      " --seed 9 --seeds 2 --link frame --out " + out.string() +
-                     " --latency-tolerance 10 --share-tolerance 1 > " + (dir / "stdout").string() +
+                     " --latency-tolerance 10 --share-tolerance 1 --voice-loss-tolerance 1"
+                     " --mouth-to-ear-tolerance 10 --mos-tolerance 3.5 > " +
+                     (dir / "stdout").string() +
                      " 2> " + (dir / "stderr").string());
   const std::string stdout_text = slurp(dir / "stdout");
   EXPECT_EQ(rc, 0) << stdout_text << slurp(dir / "stderr");
