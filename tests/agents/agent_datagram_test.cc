@@ -194,10 +194,9 @@ std::string relayed(uint64_t session, uint64_t seq, uint64_t from, uint64_t medi
   h.media_seq = media_seq;
   h.capture_ns = capture_ns;
   h.from_member_id = from;
-  return wire::seal_datagram(key, dir, h,
-                             kind == wire::DatagramKind::kVoice
-                                 ? std::string(kPayloadBytes, 'v')
-                                 : std::string());
+  return wire::seal_datagram(
+      key, dir, h,
+      kind == wire::DatagramKind::kVoice ? std::string(kPayloadBytes, 'v') : std::string());
 }
 
 struct Rig {
@@ -228,25 +227,25 @@ TEST(AgentDatagram, WelcomeWithKeyAndPortPollsASealedBind) {
   ASSERT_EQ(dgrams.size(), 2u);
   wire::DatagramHeader h;
   std::string_view payload;
-  ASSERT_EQ(wire::open_datagram(key_for(11), wire::DatagramDirection::kToServer, dgrams[0], &h,
-                                &payload),
-            wire::OpenStatus::kOk);
+  ASSERT_EQ(
+      wire::open_datagram(key_for(11), wire::DatagramDirection::kToServer, dgrams[0], &h, &payload),
+      wire::OpenStatus::kOk);
   EXPECT_EQ(h.kind, wire::DatagramKind::kBind);
   EXPECT_EQ(h.session_id, 11u);
   EXPECT_GT(h.seq, 0u);
   EXPECT_EQ(h.from_member_id, 0u);
   EXPECT_TRUE(payload.empty());
-  ASSERT_EQ(wire::open_datagram(key_for(11), wire::DatagramDirection::kToServer, dgrams[1], &h,
-                                &payload),
-            wire::OpenStatus::kOk);
+  ASSERT_EQ(
+      wire::open_datagram(key_for(11), wire::DatagramDirection::kToServer, dgrams[1], &h, &payload),
+      wire::OpenStatus::kOk);
   EXPECT_EQ(h.kind, wire::DatagramKind::kBind);
   // Not under another key, nor as if the server had sent it.
-  EXPECT_EQ(wire::open_datagram(key_for(12), wire::DatagramDirection::kToServer, dgrams[0], &h,
-                                &payload),
-            wire::OpenStatus::kBadTag);
-  EXPECT_EQ(wire::open_datagram(key_for(11), wire::DatagramDirection::kToMember, dgrams[0], &h,
-                                &payload),
-            wire::OpenStatus::kBadTag);
+  EXPECT_EQ(
+      wire::open_datagram(key_for(12), wire::DatagramDirection::kToServer, dgrams[0], &h, &payload),
+      wire::OpenStatus::kBadTag);
+  EXPECT_EQ(
+      wire::open_datagram(key_for(11), wire::DatagramDirection::kToMember, dgrams[0], &h, &payload),
+      wire::OpenStatus::kBadTag);
   EXPECT_EQ(a->datagram_counts().sent, 2u);
   EXPECT_EQ(a->datagram_counts().binds_sent, 2u);
   EXPECT_EQ(a->datagram_counts().fallbacks, 0u);
@@ -336,7 +335,7 @@ TEST(AgentDatagram, ServerDatagramsOpenedAndBadOnesDroppedAndCounted) {
   EXPECT_EQ(a->datagram_counts().accepted, 1u);
   EXPECT_EQ(rig.obs.media_received_frames[3], 1u);
 
-  feed(relayed(21, 100, 2, 1, t, key));  // the same seq again
+  feed(relayed(21, 100, 2, 1, t, key));                                      // the same seq again
   feed(relayed(21, 100 - wire::ReplayWindow::kReplayWindow, 2, 2, t, key));  // too old
   EXPECT_EQ(a->datagram_counts().dropped_replayed, 2u);
 
@@ -345,7 +344,7 @@ TEST(AgentDatagram, ServerDatagramsOpenedAndBadOnesDroppedAndCounted) {
   flipped[wire::kDatagramHeaderBytes] ^= 1;  // a payload byte
   feed(flipped);
   feed(relayed(21, 103, 2, 4, t, key, wire::DatagramKind::kVoice,
-               wire::DatagramDirection::kToServer));  // a member's own, reflected
+               wire::DatagramDirection::kToServer));                // a member's own, reflected
   feed(relayed(21, 104, 2, 0, t, key, wire::DatagramKind::kBind));  // not voice
   feed("not a datagram");
   feed(std::string(wire::kMaxDatagramBytes + 1, '\1'));
@@ -436,9 +435,8 @@ struct InFlight {
 // listener's key with the speaker's id), `delay_of(index)` after capture
 // (negative: lost). The listener reports the interval with what it was fed:
 // the same result a SpeechMeter fed the same frames gives.
-void run_relayed_interval(const std::function<TimeNs(uint64_t)>& delay_of,
-                          SpeechResult* expected, Observer::Speech* reported,
-                          uint64_t* reports) {
+void run_relayed_interval(const std::function<TimeNs(uint64_t)>& delay_of, SpeechResult* expected,
+                          Observer::Speech* reported, uint64_t* reports) {
   Rig rig;
   auto speaker = rig.make(2);
   auto listener = rig.make(3);
@@ -470,9 +468,9 @@ void run_relayed_interval(const std::function<TimeNs(uint64_t)>& delay_of,
       for (const std::string& d : drain_datagrams(*speaker)) {
         wire::DatagramHeader h;
         std::string_view payload;
-        ASSERT_EQ(wire::open_datagram(key_for(11), wire::DatagramDirection::kToServer, d, &h,
-                                      &payload),
-                  wire::OpenStatus::kOk);
+        ASSERT_EQ(
+            wire::open_datagram(key_for(11), wire::DatagramDirection::kToServer, d, &h, &payload),
+            wire::OpenStatus::kOk);
         if (h.kind != wire::DatagramKind::kVoice) continue;
         const uint64_t index = h.media_seq - 1;
         const TimeNs delay = delay_of(index);

@@ -121,8 +121,7 @@ VoiceRun run_voice(v1::MediaTransport transport, LinkMode mode = LinkMode::kFram
   o.metrics_port = 0;
   std::string scrape_error;
   o.on_progress = [&](const Progress& p) {
-    if (run.scraped.empty() && p.speech_intervals > 0 && p.elapsed_s > 30 &&
-        p.metrics_port != 0) {
+    if (run.scraped.empty() && p.speech_intervals > 0 && p.elapsed_s > 30 && p.metrics_port != 0) {
       metrics::http_get_local(p.metrics_port, "/metrics", &run.scraped, &scrape_error);
     }
     return true;
@@ -161,14 +160,14 @@ void expect_voice_recorded(const VoiceRun& run) {
   // Speech: reported by the listeners, in the overall, cell-type and profile
   // groups alike (each interval once per group kind).
   const v1::VoiceStats& v = all->voice();
-  std::printf("voice: %llu intervals, %llu frames sent, %llu played, %llu late; "
-              "mean mouth-to-ear %.1f ms, loss %.2f %%\n",
-              static_cast<unsigned long long>(v.intervals()),
-              static_cast<unsigned long long>(v.frames_sent()),
-              static_cast<unsigned long long>(v.frames_played()),
-              static_cast<unsigned long long>(v.frames_late()),
-              metrics::voice_mouth_to_ear_ms(v).value_or(-1),
-              metrics::voice_loss_percent(v).value_or(-1));
+  std::printf(
+      "voice: %llu intervals, %llu frames sent, %llu played, %llu late; "
+      "mean mouth-to-ear %.1f ms, loss %.2f %%\n",
+      static_cast<unsigned long long>(v.intervals()),
+      static_cast<unsigned long long>(v.frames_sent()),
+      static_cast<unsigned long long>(v.frames_played()),
+      static_cast<unsigned long long>(v.frames_late()),
+      metrics::voice_mouth_to_ear_ms(v).value_or(-1), metrics::voice_loss_percent(v).value_or(-1));
   EXPECT_GT(v.intervals(), 0u);
   EXPECT_EQ(v.intervals(), out.speech_intervals);
   EXPECT_GT(v.frames_played(), 0u);
@@ -199,7 +198,8 @@ void expect_voice_recorded(const VoiceRun& run) {
     return it == series.end() ? -1.0 : it->second;
   };
   EXPECT_GT(value("cellsim_live_speech_intervals_total{profile=\"lan\"}"), 0) << run.scraped;
-  const double played = value("cellsim_live_voice_frames_total{outcome=\"played\",profile=\"lan\"}");
+  const double played =
+      value("cellsim_live_voice_frames_total{outcome=\"played\",profile=\"lan\"}");
   const double late = value("cellsim_live_voice_frames_total{outcome=\"late\",profile=\"lan\"}");
   const double lost = value("cellsim_live_voice_frames_total{outcome=\"lost\",profile=\"lan\"}");
   const double sent = value("cellsim_live_voice_frames_sent_total{profile=\"lan\"}");
@@ -209,13 +209,11 @@ void expect_voice_recorded(const VoiceRun& run) {
   EXPECT_DOUBLE_EQ(played + late + lost, sent) << run.scraped;
   const double ratio = value("cellsim_live_voice_loss_ratio{profile=\"lan\"}");
   EXPECT_NEAR(ratio, (late + lost) / sent, 1e-9) << run.scraped;
-  EXPECT_GT(value("cellsim_live_voice_mouth_to_ear_seconds{profile=\"lan\"}"), 0.08)
-      << run.scraped;
+  EXPECT_GT(value("cellsim_live_voice_mouth_to_ear_seconds{profile=\"lan\"}"), 0.08) << run.scraped;
   EXPECT_GE(value("cellsim_live_voice_mos{profile=\"lan\"}"), 1) << run.scraped;
   EXPECT_EQ(run.text.types.at("cellsim_live_voice_interval_mouth_to_ear_seconds"), "histogram");
-  EXPECT_FALSE(metrics::histogram_buckets(run.text,
-                                          "cellsim_live_voice_interval_mouth_to_ear_seconds",
-                                          "profile", "lan")
+  EXPECT_FALSE(metrics::histogram_buckets(
+                   run.text, "cellsim_live_voice_interval_mouth_to_ear_seconds", "profile", "lan")
                    .empty())
       << run.scraped;
   EXPECT_FALSE(
@@ -260,20 +258,19 @@ void expect_datagram_voice(const VoiceRun& run) {
   const LoadOutcome& out = run.out;
   EXPECT_EQ(out.results.run().media_transport(), "datagram");
   const DatagramFigures& d = out.datagrams;
-  std::printf("datagrams: %llu polled, %llu sent, %llu received, %llu delivered, lost %llu up "
-              "%llu down, %llu/%llu queue drops up/down, %llu send errors; agents: %llu accepted, %llu "
-              "dropped, %llu fallbacks\n",
-              static_cast<unsigned long long>(d.polled), static_cast<unsigned long long>(d.sent),
-              static_cast<unsigned long long>(d.received),
-              static_cast<unsigned long long>(d.delivered),
-              static_cast<unsigned long long>(d.lost_up),
-              static_cast<unsigned long long>(d.lost_down),
-              static_cast<unsigned long long>(d.queue_drops_up),
-              static_cast<unsigned long long>(d.queue_drops_down),
-              static_cast<unsigned long long>(d.send_errors),
-              static_cast<unsigned long long>(d.agents.accepted),
-              static_cast<unsigned long long>(d.agents.dropped()),
-              static_cast<unsigned long long>(d.agents.fallbacks));
+  std::printf(
+      "datagrams: %llu polled, %llu sent, %llu received, %llu delivered, lost %llu up "
+      "%llu down, %llu/%llu queue drops up/down, %llu send errors; agents: %llu accepted, %llu "
+      "dropped, %llu fallbacks\n",
+      static_cast<unsigned long long>(d.polled), static_cast<unsigned long long>(d.sent),
+      static_cast<unsigned long long>(d.received), static_cast<unsigned long long>(d.delivered),
+      static_cast<unsigned long long>(d.lost_up), static_cast<unsigned long long>(d.lost_down),
+      static_cast<unsigned long long>(d.queue_drops_up),
+      static_cast<unsigned long long>(d.queue_drops_down),
+      static_cast<unsigned long long>(d.send_errors),
+      static_cast<unsigned long long>(d.agents.accepted),
+      static_cast<unsigned long long>(d.agents.dropped()),
+      static_cast<unsigned long long>(d.agents.fallbacks));
   EXPECT_EQ(d.fallback_members, 0u);
   EXPECT_EQ(d.agents.fallbacks, 0u);
   EXPECT_GT(d.agents.binds_sent, 64u);  // per Welcome, join and heartbeat
