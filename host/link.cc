@@ -202,7 +202,11 @@ TimeNs LinkDirection::send_datagram(TimeNs now, size_t bytes) {
     ++stats_.datagrams_lost;
     return kDatagramLost;  // lost past the bottleneck: it took its bandwidth
   }
-  return done + delay_ns;
+  // A direction delivers in order, datagrams and TCP alike (a FIFO path, as
+  // the packet emulator keeps it): never before the previous packet.
+  const TimeNs arrival = std::max(done + delay_ns, last_wire_delivery_ns_);
+  last_wire_delivery_ns_ = arrival;
+  return arrival;
 }
 
 void LinkDirection::note_handover(TimeNs now, uint64_t packets) {

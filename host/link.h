@@ -81,9 +81,13 @@
 // bandwidth and drop-tail queue with the TCP connection (serialised behind
 // whatever is being sent; dropped whenever the queue is full: a datagram
 // flow does not back off), draws a one-way delay of its own, and is lost
-// for good on a Gilbert–Elliott loss (no retransmission, no head-of-line
-// blocking: it neither waits for TCP's in-order delivery nor holds TCP
-// back, serialisation aside). Datagrams step a chain of their own (the
+// for good on a Gilbert–Elliott loss (no retransmission: it never waits
+// for TCP's repairs or in-order delivery to the application). The path is
+// FIFO, as the packet emulator's is (netem/impairment.h, step 5): a packet,
+// datagram or TCP segment, is never delivered before the one sent ahead of
+// it on the direction, so a long one-way draw holds back the packets
+// behind it — measured against packet mode, independent per-datagram
+// delays made about half the late frames on GEO and L-band links. Datagrams step a chain of their own (the
 // profile's parameters), once per datagram in datagram order, so that a
 // frame's loss stays a function of the frame sequence and a datagram's of
 // the datagram sequence (the TCP chain and the datagram chain are not
