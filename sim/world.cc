@@ -85,7 +85,7 @@ struct World::Member : host::HostMember {
 
 // The speaker's uplink frames of the current interval: when each reached
 // the server (kDatagramLost: never). Bounded by agents::kMaxSpeechFrames.
-struct World::UplinkTap : host::StreamSink {
+struct World::UplinkTap final : host::StreamSink {
   std::vector<TimeNs> arrival_ns;
   OutageSchedule* outages = nullptr;  // the speaker's
   bool datagrams = false;
@@ -102,7 +102,7 @@ struct World::UplinkTap : host::StreamSink {
 };
 
 // One listener of a speaker's interval: its meter, fed by its downlink.
-struct World::VoiceTap : host::StreamSink {
+struct World::VoiceTap final : host::StreamSink {
   VoiceTap(World* w, uint32_t speaker_m, uint32_t listener_m, TimeNs start,
            const agents::VoiceSettings& v)
       : world(w), speaker(speaker_m), listener(listener_m), start_ns(start), meter(v) {}

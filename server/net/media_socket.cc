@@ -124,7 +124,7 @@ void DatagramSender::arm_retry() {
 // DatagramReceiver
 
 DatagramReceiver::DatagramReceiver(asio::io_context& ctx, Routes routes)
-    : ctx_(ctx), routes_(std::move(routes)), socket_(ctx) {
+    : routes_(std::move(routes)), socket_(ctx) {
   CELLSIM_ASSERT(routes_.local < routes_.inboxes.size() &&
                  routes_.inboxes.size() == routes_.wake.size());
 }

@@ -196,7 +196,6 @@ class DatagramReceiver {
   void on_receive(const error_code& ec, size_t bytes);
   void route(size_t bytes, bool* local);
 
-  asio::io_context& ctx_;
   Routes routes_;
   udp::socket socket_;
   uint16_t port_ = 0;
