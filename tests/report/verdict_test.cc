@@ -368,7 +368,8 @@ TEST(VerdictTest, VoiceQualityCheck) {
       << condition_text(Lang::kEn, *f);
   // As datagrams the delay is the path's: only a shorter path helps.
   geo.mutable_run()->set_media_transport(metrics::kTransportDatagram);
-  f = finding(find(judge(geo), "steady"), Check::kVoice);
+  const CellTypeVerdict as_datagrams = find(judge(geo), "steady");
+  f = finding(as_datagrams, Check::kVoice);
   ASSERT_NE(f, nullptr);
   EXPECT_FALSE(f->voice_in_band);
   EXPECT_NE(condition_text(Lang::kEn, *f).find("the delay alone"), std::string::npos)
@@ -377,7 +378,8 @@ TEST(VerdictTest, VoiceQualityCheck) {
 
   v1::Results few = testing::three_types();
   add_voice(cell_type_group(&few, "steady"), 2, 59'000, 4000);
-  f = finding(find(judge(few), "steady"), Check::kVoice);
+  const CellTypeVerdict undecided = find(judge(few), "steady");
+  f = finding(undecided, Check::kVoice);
   ASSERT_NE(f, nullptr);
   EXPECT_EQ(f->outcome, Outcome::kUndecided) << "two batches are too few to decide";
 }
