@@ -46,9 +46,9 @@ std::string transport_label(Lang l, const std::string& transport) {
                                                        : Msg::kTransportInBand);
 }
 
-const v1::Group* cell_type_group(const v1::Results& r, const std::string& name) {
+const v1::Group* group_of(const v1::Results& r, const char* kind, const std::string& name) {
   for (const v1::Group& g : r.groups()) {
-    if (g.kind() == metrics::kGroupCellType && g.name() == name) return &g;
+    if (g.kind() == kind && g.name() == name) return &g;
   }
   return nullptr;
 }
@@ -70,7 +70,7 @@ std::vector<std::string> row(const View& view, Lang l, const TransportRuns& t,
   std::vector<std::string> r = {view.type_name(l, type), transport_label(l, t.transport)};
   const CellTypeVerdict* v = verdict_of(t, type);
   r.push_back(v != nullptr ? verdict_label(l, v->verdict) : "-");
-  const v1::Group* g = cell_type_group(t.pooled, type);
+  const v1::Group* g = group_of(t.pooled, metrics::kGroupCellType, type);
   for (const char* m : kBusinessMetrics) {
     double ms = 0;
     r.push_back(g != nullptr && group_quantile_ms(*g, m, 0.99, &ms) ? fmt_ms(l, ms) : "-");
@@ -127,10 +127,7 @@ void add_profiles(Doc& d, const View& view, Lang l, const std::vector<TransportR
                     t(l, Msg::kColMosP10), t(l, Msg::kColMouthToEar), t(l, Msg::kColVoiceLoss)});
   for (const std::string& p : profiles) {
     for (const TransportRuns& r : runs) {
-      const v1::Group* g = nullptr;
-      for (const v1::Group& x : r.pooled.groups()) {
-        if (x.kind() == metrics::kGroupProfile && x.name() == p) g = &x;
-      }
+      const v1::Group* g = group_of(r.pooled, metrics::kGroupProfile, p);
       if (!r.ok || g == nullptr || !g->has_voice()) continue;
       const v1::VoiceStats& vs = g->voice();
       const std::optional<double> loss = metrics::voice_loss_percent(vs);
